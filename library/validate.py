@@ -1,0 +1,174 @@
+"""Rules that span several fields of a workflow: names, references, cycles.
+
+Validation collects every problem (``"steps[1].parameters.id: ..."``) rather
+than stopping at the first, so an import can list them all at once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import networkx as nx
+
+from library.conditions import parse_condition
+from library.errors import ConditionError, TemplateError, ValidationError
+from library.model import WorkflowTemplate
+from library.templates import iter_references, malformed_templates, parse_reference
+
+
+def _strings(value, path):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = None) -> list[str]:
+    """List every rule ``wf`` breaks; an empty list means it is valid.
+
+    Checks: unique step ids, step ids vs input names, ``depends_on`` naming
+    real steps, templates and conditions referring only to inputs, earlier
+    (upstream) steps or ``item`` inside a map step, ``map_over`` being a
+    reference, cycles, and (when ``known_tools`` is given) tool coverage.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[
+    ...     WorkflowStep(id="a", tool_name="t", parameters={"x": "{{nope}}"})])
+    >>> workflow_problems(wf)
+    ["steps[0].parameters.x: {{nope}} refers to unknown name 'nope' (not an input or step id)"]
+
+    Notes
+    -----
+    O(S + E + P) for S steps, E dependencies and P parameter strings.
+    """
+    problems: list[str] = []
+    ids = [s.id for s in wf.steps]
+    seen: set[str] = set()
+    for i, sid in enumerate(ids):
+        if sid in seen:
+            problems.append(f"steps[{i}].id: duplicate step id {sid!r}")
+        seen.add(sid)
+        if sid in wf.inputs:
+            problems.append(f"steps[{i}].id: {sid!r} is also an input name; step ids and inputs share one namespace")
+        if sid == "item":
+            problems.append(f"steps[{i}].id: 'item' is reserved for map steps")
+    if "item" in wf.inputs:
+        problems.append("inputs.item: 'item' is reserved for map steps")
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(ids)
+    for i, step in enumerate(wf.steps):
+        for dep in step.depends_on:
+            if dep not in seen:
+                problems.append(f"steps[{i}].depends_on: unknown step {dep!r}")
+            elif dep == step.id:
+                problems.append(f"steps[{i}].depends_on: step {step.id!r} depends on itself")
+            else:
+                graph.add_edge(dep, step.id)
+    for i, step in enumerate(wf.steps):
+        for ref_step in _referenced_steps(step, wf, seen, problems, i):
+            if ref_step != step.id:
+                graph.add_edge(ref_step, step.id)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        problems.append("steps: cycle " + " -> ".join([cycle[0][0]] + [v for _, v in cycle]))
+    else:
+        for i, step in enumerate(wf.steps):
+            upstream = nx.ancestors(graph, step.id)
+            for name in _step_refs(step):
+                if name in seen and name != step.id and name not in upstream:
+                    problems.append(f"steps[{i}]: refers to {name!r}, which is not upstream")
+    if known_tools is not None:
+        tools = set(known_tools)
+        for i, step in enumerate(wf.steps):
+            for what, tool in (("tool_name", step.tool_name), ("fallback_tool", step.fallback_tool),
+                               ("compensation.tool_name", step.compensation.tool_name if step.compensation else None)):
+                if tool and not tool.startswith("workflow:") and tool not in tools:
+                    problems.append(f"steps[{i}].{what}: tool {tool!r} is not in any registry")
+    return problems
+
+
+def _step_refs(step) -> set[str]:
+    names = {r.root for r in iter_references(step.parameters)}
+    if step.map_over:
+        try:
+            names.add(parse_reference(step.map_over).root)
+        except TemplateError:
+            pass
+    if step.condition:
+        try:
+            names |= {r.root for r in parse_condition(step.condition).references}
+        except ConditionError:
+            pass
+    return names
+
+
+def _referenced_steps(step, wf, step_ids, problems, i):
+    known = set(wf.inputs) | step_ids
+    where = f"steps[{i}]"
+    for path, text in _strings(step.parameters, f"{where}.parameters"):
+        for bad in malformed_templates(text):
+            problems.append(f"{path}: malformed template {bad}")
+    for ref in iter_references(step.parameters):
+        if ref.root == "item":
+            if not step.map_over:
+                problems.append(f"{where}.parameters: {ref} is only allowed in a map step (set map_over)")
+            continue
+        if ref.root not in known:
+            problems.append(f"{_param_path(step, ref, where)}: {ref} refers to unknown name {ref.root!r} (not an input or step id)")
+        elif ref.root in step_ids:
+            yield ref.root
+    if step.map_over is not None:
+        try:
+            ref = parse_reference(step.map_over)
+        except TemplateError:
+            problems.append(f"{where}.map_over: {step.map_over!r} must be one reference like {{{{step.list}}}}")
+        else:
+            if ref.root not in known:
+                problems.append(f"{where}.map_over: {ref} refers to unknown name {ref.root!r}")
+            elif ref.root in step_ids:
+                yield ref.root
+    if step.condition is not None:
+        try:
+            cond = parse_condition(step.condition)
+        except ConditionError as exc:
+            problems.append(f"{where}.condition: {exc}")
+        else:
+            for ref in cond.references:
+                if ref.root not in known:
+                    problems.append(f"{where}.condition: {ref} refers to unknown name {ref.root!r}")
+                elif ref.root in step_ids:
+                    yield ref.root
+    if step.compensation:
+        scope = known | {step.id}
+        for ref in iter_references(step.compensation.parameters):
+            if ref.root not in scope:
+                problems.append(f"{where}.compensation: {ref} refers to unknown name {ref.root!r}")
+
+
+def _param_path(step, ref, where):
+    for path, text in _strings(step.parameters, f"{where}.parameters"):
+        if str(ref) in text.replace(" ", ""):
+            return path
+    return f"{where}.parameters"
+
+
+def validate_workflow(wf: WorkflowTemplate, known_tools: Iterable[str] | None = None) -> WorkflowTemplate:
+    """Return ``wf`` unchanged, or raise :class:`ValidationError` listing every problem.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> validate_workflow(WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])).name
+    'w'
+    """
+    problems = workflow_problems(wf, known_tools)
+    if problems:
+        raise ValidationError(f"workflow {wf.name!r} is invalid: " + "; ".join(problems), problems)
+    return wf

@@ -1,0 +1,76 @@
+"""The ``chainmine`` command line: one console script, one module per command.
+
+Errors that come from bad input (:data:`miner.errors.USER_ERRORS`) print one
+line on stderr and exit 1; usage errors exit 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from miner.errors import USER_ERRORS
+
+log = logging.getLogger(__name__)
+
+# (module under miner.commands, attribute holding the click command or group)
+COMMANDS = [
+    ("demo", "demo"),
+    ("generate", "generate"),
+    ("ingest", "ingest"),
+    ("stats", "stats"),
+    ("mine", "mine"),
+    ("library", "library"),
+    ("recommend", "recommend"),
+    ("evaluate", "evaluate"),
+    ("run", "run"),
+    ("runs", "runs"),
+    ("dashboard", "dashboard"),
+    ("mcp", "mcp"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chainmine")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
+def cli(verbose: int) -> None:
+    """Mine AI-agent tool-call logs for recurring tool chains and turn them into workflows."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _module, _attr in COMMANDS:
+    try:
+        _mod = importlib.import_module(f"miner.commands.{_module}")
+    except ModuleNotFoundError as _exc:  # a command whose module is not there yet
+        if _exc.name != f"miner.commands.{_module}":
+            raise
+        continue
+    cli.add_command(getattr(_mod, _attr))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning user errors into one line and exit 1."""
+    try:
+        cli.main(args=argv, prog_name="chainmine", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except USER_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
