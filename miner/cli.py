@@ -33,7 +33,28 @@ COMMANDS = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(click.ClickException):
+    """A bad-input error shown as one line on stderr with exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+class ChainmineGroup(click.Group):
+    """A click group that turns :data:`USER_ERRORS` into one-line :class:`UserError` exits."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            log.debug("command failed", exc_info=True)
+            message = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+            raise UserError(message) from exc
+
+
+@click.group(cls=ChainmineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chainmine")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
 def cli(verbose: int) -> None:
@@ -53,22 +74,10 @@ for _module, _attr in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI, turning user errors into one line and exit 1."""
+    """Console-script entry point (click's standalone mode handles exit codes)."""
     try:
-        cli.main(args=argv, prog_name="chainmine", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except USER_ERRORS as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
+        cli.main(args=argv, prog_name="chainmine")
+    except BrokenPipeError:  # e.g. `chainmine library export | head`
         sys.exit(0)
 
 

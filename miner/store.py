@@ -137,7 +137,11 @@ def _process_name(pid: str) -> str:
     except OSError:
         return ""
     parts = [p.decode(errors="replace") for p in raw.split(b"\0") if p]
-    return " ".join(Path(parts[0]).name if i == 0 else p for i, p in enumerate(parts[:4]))
+    if not parts:
+        return ""
+    # argv can hold whole scripts (python -c ...): keep one short line
+    words = [Path(parts[0]).name] + [p for p in parts[1:3] if "\n" not in p]
+    return " ".join(words)[:60]
 
 
 def lock_message(path: Path, exc: Exception) -> str:

@@ -1,0 +1,48 @@
+"""The CLI frame: bad input is one line on stderr and exit 1; usage errors exit 2."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from miner.cli import ChainmineGroup
+from miner.errors import StoreError
+from library.errors import NotFoundError
+
+
+@click.group(cls=ChainmineGroup)
+def app():
+    pass
+
+
+@app.command()
+@click.argument("kind")
+def boom(kind):
+    if kind == "store":
+        raise StoreError("database x is broken: run chainmine ingest")
+    if kind == "library":
+        raise NotFoundError("no workflow 'abc'; did you mean 'abd'?\nsecond line is dropped")
+    raise RuntimeError("a real bug")
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("store", "error: database x is broken: run chainmine ingest\n"),
+    ("library", "error: no workflow 'abc'; did you mean 'abd'?\n"),
+])
+def test_user_errors_are_one_line_and_exit_1(kind, message):
+    result = CliRunner().invoke(app, ["boom", kind])
+    assert result.exit_code == 1
+    assert result.stderr == message
+    assert result.stdout == ""
+
+
+def test_bugs_are_not_disguised_as_user_errors():
+    result = CliRunner().invoke(app, ["boom", "bug"])
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_usage_errors_exit_2():
+    from miner.cli import cli
+    result = CliRunner().invoke(cli, ["no-such-command"])
+    assert result.exit_code == 2
