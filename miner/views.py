@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 import duckdb
 
 from miner.errors import StoreError
-from miner.store import connect, resolve_db_path
+from miner.store import call_count, connect, resolve_db_path
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +203,37 @@ def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> It
             yield con
         finally:
             con.close()
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Whether the store exists and holds calls: drives every page's empty state.
+
+    Examples
+    --------
+    >>> StoreStatus(exists=False, calls=0).empty
+    True
+    """
+
+    exists: bool
+    calls: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to show yet (no file, or no calls)."""
+        return self.calls == 0
+
+
+def store_status(db: str | os.PathLike) -> StoreStatus:
+    """Check the store without creating it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store_status(Path(tempfile.mkdtemp()) / "none.duckdb")
+    StoreStatus(exists=False, calls=0)
+    """
+    if not Path(db).exists():
+        return StoreStatus(exists=False)
+    with read_connection(db) as con:
+        return StoreStatus(exists=True, calls=call_count(con))

@@ -1,0 +1,3 @@
+"""drift page (placeholder)."""
+import streamlit as st
+st.title("drift")

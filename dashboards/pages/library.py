@@ -1,0 +1,3 @@
+"""library page (placeholder)."""
+import streamlit as st
+st.title("library")

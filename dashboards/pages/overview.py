@@ -1,0 +1,3 @@
+"""overview page (placeholder)."""
+import streamlit as st
+st.title("overview")

@@ -1,0 +1,3 @@
+"""run page (placeholder)."""
+import streamlit as st
+st.title("run")

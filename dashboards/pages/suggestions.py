@@ -1,0 +1,3 @@
+"""suggestions page (placeholder)."""
+import streamlit as st
+st.title("suggestions")

@@ -1,0 +1,3 @@
+"""upload page (placeholder)."""
+import streamlit as st
+st.title("upload")
