@@ -1,0 +1,35 @@
+"""Exceptions raised while serving workflows as MCP tools.
+
+Messages are one line that say what is wrong and how to fix it; the CLI
+prints them as they are and exits 1.
+"""
+
+from __future__ import annotations
+
+from library.errors import LibraryError
+
+
+class ServeError(LibraryError):
+    """The MCP bridge cannot start or serve (bad address, missing library, ...).
+
+    Examples
+    --------
+    >>> isinstance(ServeError("x"), LibraryError)
+    True
+    """
+
+
+class ArgumentError(ServeError):
+    """Tool-call arguments do not fit a workflow's input schema.
+
+    ``problems`` lists each problem as ``"name: message"``.
+
+    Examples
+    --------
+    >>> ArgumentError("bad", ["n: 'x' is not of type 'integer'"]).problems
+    ["n: 'x' is not of type 'integer'"]
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])

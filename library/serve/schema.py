@@ -1,0 +1,235 @@
+"""What an MCP client sees of a workflow: input/output JSON Schemas and a description.
+
+The input schema is generated from the workflow's declared ``inputs`` (JSON
+types, ``required``, ``examples``, ``default``, descriptions) and closed with
+``additionalProperties: false`` so a model that invents an argument is told
+at once instead of the argument being silently ignored. The description
+carries the evidence a model (or a person) needs to trust the tool: what it
+runs, how often it was seen and how often it succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+
+from library.model import InputSpec, WorkflowTemplate
+from library.serve.errors import ArgumentError
+from library.templates import TEMPLATE_RE, parse_reference
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def input_property(spec: InputSpec) -> dict[str, Any]:
+    """JSON Schema of one declared input.
+
+    An input of type ``any`` gets no ``type`` keyword, so every JSON value fits.
+
+    Examples
+    --------
+    >>> input_property(InputSpec(type="integer", example=3, description="how many"))
+    {'type': 'integer', 'description': 'how many', 'examples': [3]}
+    >>> input_property(InputSpec(type="any"))
+    {}
+    """
+    prop: dict[str, Any] = {}
+    if spec.type != "any":
+        prop["type"] = spec.type
+    if spec.description:
+        prop["description"] = spec.description
+    if spec.example is not None:
+        prop["examples"] = [spec.example]
+    if spec.default is not None:
+        prop["default"] = spec.default
+    return prop
+
+
+def is_required(spec: InputSpec) -> bool:
+    """True when a caller must pass the input: declared required and no default.
+
+    Examples
+    --------
+    >>> is_required(InputSpec()), is_required(InputSpec(default="x")), is_required(InputSpec(required=False))
+    (True, False, False)
+    """
+    return spec.required and spec.default is None
+
+
+def input_schema(wf: WorkflowTemplate) -> dict[str, Any]:
+    """The ``inputSchema`` of the MCP tool that runs ``wf``.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
+    ...                       inputs={"user_id": InputSpec(example="u1")})
+    >>> schema = input_schema(wf)
+    >>> schema["properties"], schema["required"], schema["additionalProperties"]
+    ({'user_id': {'type': 'string', 'examples': ['u1']}}, ['user_id'], False)
+    """
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: input_property(spec) for name, spec in wf.inputs.items()},
+        "additionalProperties": False,
+    }
+    required = [name for name, spec in wf.inputs.items() if is_required(spec)]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _output_property(value: Any, wf: WorkflowTemplate) -> dict[str, Any]:
+    # Only an output that is exactly one input reference has a known type;
+    # step results are whatever the tool returned.
+    if isinstance(value, str):
+        match = TEMPLATE_RE.fullmatch(value.strip())
+        if match:
+            ref = parse_reference(value.strip())
+            spec = wf.inputs.get(ref.root)
+            if spec is not None and not ref.path:
+                return {"type": spec.type} if spec.type != "any" else {}
+    return {}
+
+
+def output_schema(wf: WorkflowTemplate) -> dict[str, Any] | None:
+    """The ``outputSchema`` of the tool, or ``None`` when the outputs' shape is unknown.
+
+    The shape is known when the workflow declares named ``outputs``: the tool
+    then returns an object with exactly those keys. Without declared outputs
+    the runner decides what to return, so no schema is promised (a client
+    validates structured content against any schema it is given).
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
+    ...                       inputs={"n": InputSpec(type="integer")},
+    ...                       outputs={"user": "{{s}}", "n": "{{n}}"})
+    >>> output_schema(wf)["properties"]
+    {'user': {}, 'n': {'type': 'integer'}}
+    >>> output_schema(wf.model_copy(update={"outputs": None})) is None
+    True
+    """
+    if not wf.outputs:
+        return None
+    return {
+        "type": "object",
+        "properties": {key: _output_property(value, wf) for key, value in wf.outputs.items()},
+        "required": list(wf.outputs),
+    }
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def evidence_text(wf: WorkflowTemplate) -> str:
+    """One sentence of evidence from the logs, or ``""`` when there is none.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStats, WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
+    ...     stats=WorkflowStats(frequency=97, sessions=60, success_rate=0.96, success_rate_low=0.9,
+    ...                         avg_duration_ms=840))
+    >>> evidence_text(wf)
+    'Evidence: seen 97 times in 60 sessions; success rate 96% (lower bound 90%); about 840 ms per run.'
+    """
+    stats = wf.stats
+    if stats is None or not (stats.frequency or stats.sessions or stats.success_rate is not None):
+        return ""
+    parts = [f"seen {stats.frequency} times in {stats.sessions} sessions"]
+    if stats.success_rate is not None:
+        rate = f"success rate {_percent(stats.success_rate)}"
+        if stats.success_rate_low is not None:
+            rate += f" (lower bound {_percent(stats.success_rate_low)})"
+        parts.append(rate)
+    if stats.avg_duration_ms is not None:
+        parts.append(f"about {stats.avg_duration_ms:.0f} ms per run")
+    if stats.avg_cost:
+        parts.append(f"about {stats.avg_cost:.4g} cost per run")
+    return "Evidence: " + "; ".join(parts) + "."
+
+
+def steps_text(wf: WorkflowTemplate) -> str:
+    """The steps in order, each with its tool, map and condition.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[
+    ...     WorkflowStep(id="get_user", tool_name="get_user_details"),
+    ...     WorkflowStep(id="get_res", tool_name="get_reservation_details",
+    ...                  map_over="{{get_user.reservations}}", depends_on=["get_user"])])
+    >>> steps_text(wf)
+    'Steps (2): get_user_details -> get_reservation_details (for each of get_user.reservations).'
+    """
+    shown = []
+    for step in wf.steps:
+        text = step.tool_name
+        if step.map_over:
+            text += f" (for each of {step.map_over.strip('{} ')})"
+        if step.condition:
+            text += f" (only if {step.condition})"
+        shown.append(text)
+    return f"Steps ({len(wf.steps)}): " + " -> ".join(shown) + "."
+
+
+def tool_description(wf: WorkflowTemplate) -> str:
+    """The tool description: the workflow's own text, its steps and its evidence.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", description="Look a user up.",
+    ...                       steps=[WorkflowStep(id="s", tool_name="get_user")])
+    >>> print(tool_description(wf))
+    Look a user up.
+    Steps (1): get_user.
+    """
+    lines = [wf.description.strip() or f"Workflow {wf.name}."]
+    lines.append(steps_text(wf))
+    evidence = evidence_text(wf)
+    if evidence:
+        lines.append(evidence)
+    return "\n".join(lines)
+
+
+def check_arguments(wf: WorkflowTemplate, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate call arguments against the advertised :func:`input_schema`.
+
+    Raises :class:`ArgumentError` listing every problem, so a model can fix
+    them all in one retry. Defaults are left to the runner, which fills them.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
+    ...     inputs={"n": InputSpec(type="integer"), "mode": InputSpec(default="fast")})
+    >>> check_arguments(wf, {"n": 2})
+    {'n': 2}
+    >>> check_arguments(wf, {"n": "two"})
+    Traceback (most recent call last):
+    ...
+    library.serve.errors.ArgumentError: invalid arguments for workflow 'w': n: 'two' is not of type 'integer' (expected: n (integer), mode (string))
+
+    Notes
+    -----
+    O(A) for A arguments (values are walked once by the JSON Schema validator).
+    """
+    args = dict(arguments or {})
+    validator = Draft202012Validator(input_schema(wf))
+    problems = []
+    for error in sorted(validator.iter_errors(args), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        where = ".".join(str(p) for p in error.absolute_path)
+        problems.append(f"{where}: {error.message}" if where else error.message)
+    if problems:
+        expected = ", ".join(f"{n} ({s.type})" for n, s in wf.inputs.items()) or "no arguments"
+        raise ArgumentError(
+            f"invalid arguments for workflow {wf.name!r}: {'; '.join(problems)} (expected: {expected})",
+            problems)
+    return args
