@@ -42,5 +42,13 @@ class NotFoundError(LibraryError):
         self.suggestions = list(suggestions or [])
 
 
+class DuplicateNameError(LibraryError):
+    """A workflow name is already taken in the library."""
+
+
+class ReviewError(LibraryError):
+    """A review step the current status does not allow without ``force``."""
+
+
 class RunError(LibraryError):
     """A workflow cannot be planned or run (unknown tool, bad input, ...)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +24,17 @@ WORKFLOW_TOOL_PREFIX = "workflow:"
 Status = Literal["suggested", "accepted", "rejected"]
 Source = Literal["mined", "manual", "imported"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
+
+
+def utc_now() -> str:
+    """The current UTC time as an ISO-8601 string with seconds, for ``created_at``/``updated_at``.
+
+    Examples
+    --------
+    >>> utc_now().endswith("+00:00")
+    True
+    """
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _slug(value: str, what: str) -> str:
@@ -144,6 +156,11 @@ class WorkflowStats(BaseModel):
 class WorkflowTemplate(BaseModel):
     """A named DAG of steps with declared inputs, review status and evidence.
 
+    ``replaces`` names the accepted workflow a new suggestion would replace,
+    ``review_note`` keeps the reviewer's reason (e.g. why it was rejected) and
+    ``origin_signature`` the :meth:`signature` the workflow had when it entered
+    the library, so re-mining still recognises it after a reviewer's edits.
+
     Examples
     --------
     >>> wf = WorkflowTemplate(name="lookup", steps=[
@@ -167,6 +184,8 @@ class WorkflowTemplate(BaseModel):
     outputs: dict[str, Any] | None = None
     stats: WorkflowStats | None = None
     replaces: str | None = None
+    review_note: str | None = None
+    origin_signature: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
 

@@ -6,13 +6,14 @@ than stopping at the first, so an import can list them all at once.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import networkx as nx
+from pydantic import ValidationError as PydanticError
 
 from library.conditions import parse_condition
 from library.errors import ConditionError, TemplateError, ValidationError
-from library.model import WorkflowTemplate
+from library.model import SLUG_RE, WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
 from library.templates import iter_references, malformed_templates, parse_reference
 
 
@@ -60,6 +61,7 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
             problems.append(f"steps[{i}].id: 'item' is reserved for map steps")
     if "item" in wf.inputs:
         problems.append("inputs.item: 'item' is reserved for map steps")
+    problems += _field_rule_problems(wf)
 
     graph = nx.DiGraph()
     graph.add_nodes_from(ids)
@@ -81,9 +83,10 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
     else:
         for i, step in enumerate(wf.steps):
             upstream = nx.ancestors(graph, step.id)
-            for name in _step_refs(step):
+            for name in referenced_names(step):
                 if name in seen and name != step.id and name not in upstream:
                     problems.append(f"steps[{i}]: refers to {name!r}, which is not upstream")
+    problems += _output_problems(wf, seen)
     if known_tools is not None:
         tools = set(known_tools)
         for i, step in enumerate(wf.steps):
@@ -94,7 +97,49 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
     return problems
 
 
-def _step_refs(step) -> set[str]:
+def _field_rule_problems(wf: WorkflowTemplate) -> list[str]:
+    # Rules on single fields that pydantic cannot express without knowing the workflow.
+    problems = []
+    for name in wf.inputs:
+        if not SLUG_RE.match(name):
+            problems.append(f"inputs.{name}: input name {name!r} must match ^[a-zA-Z_][a-zA-Z0-9_]*$ "
+                            "so templates can refer to it")
+    if wf.replaces is not None and wf.replaces == wf.name:
+        problems.append(f"replaces: workflow {wf.name!r} cannot replace itself")
+    for i, step in enumerate(wf.steps):
+        if step.map_over is None:
+            for option in ("max_concurrency", "allow_partial"):
+                if getattr(step, option) not in (None, False):
+                    problems.append(f"steps[{i}].{option}: only applies to a map step (set map_over)")
+        if step.tool_name == WORKFLOW_TOOL_PREFIX + wf.name:
+            problems.append(f"steps[{i}].tool_name: workflow {wf.name!r} cannot run itself as a sub-workflow")
+    return problems
+
+
+def _output_problems(wf: WorkflowTemplate, step_ids: set[str]) -> list[str]:
+    problems = []
+    known = set(wf.inputs) | step_ids
+    for path, text in _strings(wf.outputs or {}, "outputs"):
+        for bad in malformed_templates(text):
+            problems.append(f"{path}: malformed template {bad}")
+    for key, value in (wf.outputs or {}).items():
+        for ref in iter_references(value):
+            if ref.root not in known:
+                problems.append(f"outputs.{key}: {ref} refers to unknown name {ref.root!r} (not an input or step id)")
+    return problems
+
+
+def referenced_names(step: WorkflowStep) -> set[str]:
+    """Names (inputs, step ids, ``item``) a step refers to in parameters, ``map_over`` and ``condition``.
+
+    Malformed templates and conditions are skipped here; :func:`workflow_problems` reports them.
+
+    Examples
+    --------
+    >>> sorted(referenced_names(WorkflowStep(id="b", tool_name="t", map_over="{{a.ids}}",
+    ...                                      parameters={"id": "{{item}}", "q": "{{user}}"})))
+    ['a', 'item', 'user']
+    """
     names = {r.root for r in iter_references(step.parameters)}
     if step.map_over:
         try:
@@ -172,3 +217,78 @@ def validate_workflow(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
     if problems:
         raise ValidationError(f"workflow {wf.name!r} is invalid: " + "; ".join(problems), problems)
     return wf
+
+
+def format_location(loc: Iterable[Any]) -> str:
+    """Render a pydantic error location as a path like ``steps[0].tool_name``.
+
+    Examples
+    --------
+    >>> format_location(("steps", 0, "tool_name"))
+    'steps[0].tool_name'
+    """
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def workflow_from_data(data: Any, where: str = "") -> tuple[WorkflowTemplate | None, list[str]]:
+    """Parse and check one workflow given as plain data, collecting every problem.
+
+    Field errors from the model and the cross-field rules of
+    :func:`workflow_problems` are all returned as ``"<where>.<path>: message"``;
+    the workflow is ``None`` when the fields themselves are broken.
+
+    Examples
+    --------
+    >>> wf, problems = workflow_from_data({"name": "w", "steps": [{"id": "a"}]}, "workflows[0]")
+    >>> wf is None, problems
+    (True, ['workflows[0].steps[0].tool_name: Field required'])
+
+    Notes
+    -----
+    O(size of the workflow).
+    """
+    try:
+        wf = WorkflowTemplate.model_validate(data)
+    except PydanticError as exc:
+        problems = []
+        for err in exc.errors():
+            path = format_location(err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{_join(where, path)}: {message}")
+        return None, problems
+    return wf, [_join(where, p) for p in workflow_problems(wf)]
+
+
+def _join(where: str, path: str) -> str:
+    if not where:
+        return path or "workflow"
+    if not path:
+        return where
+    return where + ("" if path.startswith("[") else ".") + path
+
+
+def library_problems(workflows: Iterable[WorkflowTemplate]) -> list[str]:
+    """Rules across the workflows of one library: names are unique.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> w = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
+    >>> library_problems([w, w])
+    ["workflows[1].name: duplicate workflow name 'w' (also workflows[0])"]
+
+    Notes
+    -----
+    O(W) for W workflows.
+    """
+    first: dict[str, int] = {}
+    problems = []
+    for i, wf in enumerate(workflows):
+        if wf.name in first:
+            problems.append(f"workflows[{i}].name: duplicate workflow name {wf.name!r} (also workflows[{first[wf.name]}])")
+        else:
+            first[wf.name] = i
+    return problems

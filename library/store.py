@@ -1,0 +1,309 @@
+"""The workflow library: one JSON file shared safely by the CLI, the dashboard and scripts.
+
+:class:`WorkflowLibrary` reads the file on demand (a missing file is an
+empty library) and performs every change as read-modify-write under the
+file's cross-process lock, re-reading the file inside the lock, so two
+writers never lose each other's update. A corrupt or invalid file is reported
+with its position and never overwritten; each successful write keeps the
+previous version as ``<file>.bak``. See :mod:`library.fileio` and
+:mod:`library.schema`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from library.errors import DuplicateNameError, NotFoundError
+from library.fileio import DEFAULT_LOCK_TIMEOUT, atomic_write_text, file_lock, keep_backup, read_json
+from library.merge import MergeReport, merge_workflows
+from library.model import WORKFLOW_TOOL_PREFIX, WorkflowTemplate, utc_now
+from library.review import apply_edit, set_status
+from library.schema import dump_library, parse_exchange, parse_library
+from library.search import SearchHit, search, suggest_for_tools
+from library.validate import validate_workflow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+State = dict[str, WorkflowTemplate]
+
+
+class WorkflowLibrary:
+    """A JSON workflow library with review states, merging and search.
+
+    Every mutating method persists at once under the file lock; reading
+    methods see the file's latest content.
+
+    Parameters
+    ----------
+    path : the library file (created on the first change).
+    lock_timeout : seconds to wait for another writer before giving up.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from library.builder import WorkflowBuilder
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "workflows.json"))
+    >>> _ = lib.register(WorkflowBuilder("greet").add_step("hello", "say_hello").build())
+    >>> lib.accept("greet").status
+    'accepted'
+    >>> [wf.name for wf in lib.list_all(status="accepted")]
+    ['greet']
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = "workflows.json", *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._workflows: State = {}
+        self._parsed: dict[str, WorkflowTemplate] = {}
+        self._stamp: tuple | None = None
+
+    def __repr__(self) -> str:
+        return f"WorkflowLibrary({str(self.path)!r})"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _file_stamp(self) -> tuple | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _read(self) -> State:
+        stamp = self._file_stamp()
+        data = read_json(self.path)
+        workflows = [] if data is None else parse_library(data, str(self.path), self._parsed)
+        if len(self._parsed) > 4 * len(workflows) + 64:
+            self._parsed = {}  # drop entries of workflows that have since changed
+        self._workflows = {wf.name: wf for wf in workflows}
+        self._stamp = stamp
+        return dict(self._workflows)
+
+    def load(self) -> list[WorkflowTemplate]:
+        """Read the file again and return its workflows sorted by name.
+
+        Raises :class:`library.errors.LibraryFileError` (bad JSON, with line
+        and column, or a newer ``schema_version``) or
+        :class:`library.errors.ValidationError` (with every workflow path).
+        """
+        return sorted(self._read().values(), key=lambda w: w.name)
+
+    def _current(self) -> State:
+        if self._stamp is None or self._file_stamp() != self._stamp:
+            self._read()
+        return self._workflows
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __iter__(self) -> Iterator[WorkflowTemplate]:
+        return iter(self.list_all())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._current()
+
+    def get(self, name: str) -> WorkflowTemplate:
+        """The workflow called ``name``; :class:`NotFoundError` names close matches."""
+        return self._find(self._current(), name)
+
+    def _find(self, state: State, name: str) -> WorkflowTemplate:
+        if name in state:
+            return state[name]
+        close = difflib.get_close_matches(name, list(state), n=3, cutoff=0.6)
+        hint = (f"did you mean {', '.join(close)}?" if close
+                else "run `chainmine library list` to see the names")
+        raise NotFoundError(f"no workflow named {name!r} in {self.path}; {hint}", close)
+
+    def list_all(self, status: str | None = None) -> list[WorkflowTemplate]:
+        """All workflows (or those with ``status``), sorted by name."""
+        hits = search(self._current().values(), status=status)
+        return sorted((h.workflow for h in hits), key=lambda w: w.name)
+
+    def search(self, query: str | None = None, category: str | None = None, tool_name: str | None = None,
+               status: str | None = None, limit: int | None = None) -> list[SearchHit]:
+        """Ranked search; see :func:`library.search.search` (``tool_name`` may be a glob)."""
+        return search(self._current().values(), query=query, tool=tool_name, category=category,
+                      status=status, limit=limit)
+
+    def suggest_for_tools(self, tools: Sequence[str], status: str | None = None,
+                          limit: int | None = None) -> list[SearchHit]:
+        """Workflows covering most of the tool sequence; see :func:`library.search.suggest_for_tools`."""
+        return suggest_for_tools(self._current().values(), tools, status=status, limit=limit)
+
+    def export_text(self, status: str | None = None) -> str:
+        """A library file's text holding every workflow (or those with ``status``)."""
+        return dump_library(self.list_all(status=status))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _write(self, state: State) -> None:
+        text = dump_library(state.values())
+        keep_backup(self.path)
+        atomic_write_text(self.path, text)
+        self._workflows = dict(state)
+        self._stamp = self._file_stamp()
+        log.debug("wrote %d workflows to %s", len(state), self.path)
+
+    def _update(self, change: Callable[[State], T]) -> T:
+        # The whole read-modify-write runs under the lock, re-reading the file first.
+        with file_lock(self.path, self.lock_timeout):
+            state = self._read()
+            before = dict(state)
+            result = change(state)
+            if state.keys() != before.keys() or any(state[k] is not before[k] for k in state):
+                self._write(state)
+        return result
+
+    def save(self) -> None:
+        """Write the workflows held in memory (those last read) to the file.
+
+        Every mutating method already saves; use this to create the file or
+        rewrite it in canonical form. The file on disk must itself be valid,
+        so a corrupt file is never overwritten.
+        """
+        workflows = dict(self._workflows)
+        with file_lock(self.path, self.lock_timeout):
+            self._read()
+            self._write(workflows)
+
+    def register(self, wf: WorkflowTemplate, overwrite: bool = False) -> WorkflowTemplate:
+        """Add ``wf`` (validated) under its own name; with ``overwrite`` replace that entry.
+
+        Replacing keeps ``created_at`` and raises ``version`` past the old one.
+        """
+        validate_workflow(wf)
+        now = utc_now()
+
+        def change(state: State) -> WorkflowTemplate:
+            old = state.get(wf.name)
+            if old is not None and not overwrite:
+                raise DuplicateNameError(f"workflow {wf.name!r} already exists in {self.path}; "
+                                         "choose another name or pass overwrite=True")
+            new = wf.model_copy(update={
+                "created_at": (old.created_at if old else None) or wf.created_at or now,
+                "updated_at": now,
+                "version": max(wf.version, old.version + 1) if old else wf.version,
+                "origin_signature": wf.origin_signature or wf.signature()})
+            state[wf.name] = new
+            return new
+
+        return self._update(change)
+
+    def review(self, names: Iterable[str], status: str, *, force: bool = False,
+               reason: str | None = None) -> list[WorkflowTemplate]:
+        """Move every named workflow to ``status`` in one write (all or nothing).
+
+        See :mod:`library.review` for the allowed moves and ``force``.
+        """
+        names = list(dict.fromkeys(names))
+        now = utc_now()
+
+        def change(state: State) -> list[WorkflowTemplate]:
+            found = [self._find(state, n) for n in names]
+            for wf in found:
+                state[wf.name] = set_status(wf, status, force=force, reason=reason, now=now)
+            return [state[wf.name] for wf in found]
+
+        return self._update(change)
+
+    def accept(self, name: str, force: bool = False) -> WorkflowTemplate:
+        """Accept a suggested workflow (a rejected one only with ``force``)."""
+        return self.review([name], "accepted", force=force)[0]
+
+    def reject(self, name: str, reason: str | None = None, force: bool = False) -> WorkflowTemplate:
+        """Reject a suggested workflow, keeping ``reason`` (an accepted one only with ``force``)."""
+        return self.review([name], "rejected", force=force, reason=reason)[0]
+
+    def reopen(self, name: str) -> WorkflowTemplate:
+        """Put an accepted or rejected workflow back to ``suggested``."""
+        return self.review([name], "suggested")[0]
+
+    def edit(self, name: str, **changes: Any) -> WorkflowTemplate:
+        """Edit a workflow; see :func:`library.review.apply_edit` for ``changes``.
+
+        A new name must be free; ``replaces`` pointers and ``workflow:NAME``
+        sub-workflow steps of other workflows follow the rename.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "t", x=1).build())
+        >>> lib.edit("w", parameters={"a": {"x": 2}}, options={"a": {"max_retries": 3}}).version
+        2
+        """
+        now = utc_now()
+
+        def change(state: State) -> WorkflowTemplate:
+            old = self._find(state, name)
+            new = apply_edit(old, changes, now=now)
+            if new.name != old.name:
+                if new.name in state:
+                    raise DuplicateNameError(f"cannot rename {old.name!r} to {new.name!r}: that name is taken")
+                del state[old.name]
+                _follow_rename(state, old.name, new.name, now)
+            state[new.name] = new
+            return new
+
+        return self._update(change)
+
+    def remove(self, name: str) -> WorkflowTemplate:
+        """Delete a workflow and return it; ``replaces`` pointers to it are cleared."""
+        def change(state: State) -> WorkflowTemplate:
+            old = self._find(state, name)
+            del state[old.name]
+            for other in list(state.values()):
+                if other.replaces == old.name:
+                    state[other.name] = other.model_copy(update={"replaces": None})
+            return old
+
+        return self._update(change)
+
+    def merge_suggestions(self, workflows: Iterable[WorkflowTemplate], *, keep_status: bool = False,
+                          source: str | None = None) -> MergeReport:
+        """Merge mined workflows by signature; see :mod:`library.merge` for the rules.
+
+        Each workflow is validated first; nothing is written if one is invalid.
+        """
+        incoming = [validate_workflow(wf) for wf in workflows]
+
+        def change(state: State) -> MergeReport:
+            merged, report = merge_workflows(state.values(), incoming, keep_status=keep_status, source=source)
+            state.clear()
+            state.update((wf.name, wf) for wf in merged)
+            return report
+
+        return self._update(change)
+
+    def import_file(self, path: str | os.PathLike[str], keep_status: bool = False) -> MergeReport:
+        """Import a library file, a list of workflows or one workflow from ``path``.
+
+        Everything is validated first (every problem listed with its path,
+        nothing written if any is invalid), then merged like suggestions with
+        ``source="imported"``; the file's statuses are kept only with ``keep_status``.
+        """
+        data = read_json(path)
+        if data is None:
+            raise NotFoundError(f"import file {path} does not exist")
+        return self.merge_suggestions(parse_exchange(data, str(path)), keep_status=keep_status,
+                                      source="imported")
+
+
+def _follow_rename(state: State, old: str, new: str, now: str) -> None:
+    for other in list(state.values()):
+        update: dict[str, Any] = {}
+        if other.replaces == old:
+            update["replaces"] = new
+        if any(s.tool_name == WORKFLOW_TOOL_PREFIX + old for s in other.steps):
+            update["steps"] = [s.model_copy(update={"tool_name": WORKFLOW_TOOL_PREFIX + new})
+                               if s.tool_name == WORKFLOW_TOOL_PREFIX + old else s for s in other.steps]
+        if update:
+            update["updated_at"] = now
+            state[other.name] = other.model_copy(update=update)
