@@ -1,0 +1,19 @@
+"""Measuring workflows against logs: occurrence matching and ranking metrics.
+
+:mod:`miner.evaluation.occurrences` finds where library or mined workflows
+occur in the stored calls (set-wise, in DuckDB); :mod:`miner.evaluation.metrics`
+holds the small statistics shared by the backtest (:mod:`miner.evaluate`), the
+recommender (:mod:`miner.recommend`) and drift (:mod:`miner.drift`).
+
+Example
+-------
+>>> from miner.evaluation import wilson_interval
+>>> round(wilson_interval(9, 10)[0], 2)
+0.6
+"""
+
+from miner.evaluation.metrics import RankingScores, ranking_scores, wilson_interval
+from miner.evaluation.occurrences import find_occurrences, match_occurrences, workflow_pattern
+
+__all__ = ["RankingScores", "ranking_scores", "wilson_interval", "find_occurrences",
+           "match_occurrences", "workflow_pattern"]

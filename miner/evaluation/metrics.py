@@ -1,0 +1,99 @@
+"""Small statistics shared by the backtest, the recommender and drift."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a success rate.
+
+    Parameters
+    ----------
+    successes, total : int
+        Observed successes out of ``total`` trials.
+    z : float
+        Normal quantile (1.96 for a 95 % interval).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        ``(0.0, 1.0)`` when ``total`` is 0 (nothing is known).
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(96, 100)
+    >>> round(low, 3), round(high, 3)
+    (0.902, 0.984)
+
+    Notes
+    -----
+    O(1).
+    """
+    if total <= 0:
+        return 0.0, 1.0
+    p = successes / total
+    z2 = z * z
+    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
+    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / (1 + z2 / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class RankingScores:
+    """Hit@1, hit@3 and mean reciprocal rank over a set of prediction points.
+
+    Examples
+    --------
+    >>> RankingScores(points=2, hit_at_1=0.5, hit_at_3=1.0, mrr=0.75).to_dict()["mrr"]
+    0.75
+    """
+
+    points: int
+    hit_at_1: float | None
+    hit_at_3: float | None
+    mrr: float | None
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON output."""
+        return asdict(self)
+
+
+def ranking_scores(ranks: Iterable[tuple[int | None, int]]) -> RankingScores:
+    """Aggregate ``(rank, weight)`` pairs into hit@1, hit@3 and MRR.
+
+    Parameters
+    ----------
+    ranks : iterable of (rank or None, weight)
+        ``rank`` is the 1-based position of the right answer in a ranking
+        (``None`` when it was not ranked at all); ``weight`` is how many
+        prediction points share that outcome.
+
+    Returns
+    -------
+    RankingScores
+        Figures are ``None`` when there are no points.
+
+    Examples
+    --------
+    >>> ranking_scores([(1, 2), (3, 1), (None, 1)])
+    RankingScores(points=4, hit_at_1=0.5, hit_at_3=0.75, mrr=0.5833333333333334)
+
+    Notes
+    -----
+    O(n) in the number of pairs.
+    """
+    points = hit1 = hit3 = 0
+    reciprocal = 0.0
+    for rank, weight in ranks:
+        points += weight
+        if rank is None:
+            continue
+        hit1 += weight if rank <= 1 else 0
+        hit3 += weight if rank <= 3 else 0
+        reciprocal += weight / rank
+    if points == 0:
+        return RankingScores(0, None, None, None)
+    return RankingScores(points, hit1 / points, hit3 / points, reciprocal / points)

@@ -1,0 +1,232 @@
+"""Where workflows occur in the stored calls, found set-wise in DuckDB.
+
+Each session becomes one string of tokens ``;<tool_id>:<position>`` and each
+workflow one regular expression over such tokens, built only from integer tool
+ids (never from user text):
+
+- a step is one token of its tool (or of its ``fallback_tool``);
+- a ``map_over`` step is one or more consecutive tokens of its tool;
+- a step with a ``condition`` may be absent;
+- steps that do not depend on each other, listed next to each other (parallel
+  branches), may appear in any order (up to :data:`MAX_PERMUTED` steps; longer
+  groups keep the listed order).
+
+DuckDB's ``regexp_extract_all`` then returns every non-overlapping match in
+every session at once; the start position and length come from the matched
+tokens. A workflow that uses a tool never seen in the logs (or a
+``workflow:`` sub-workflow step) cannot occur.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Sequence
+
+import duckdb
+import pandas as pd
+
+from library.model import WorkflowStep, WorkflowTemplate
+from miner.store import ORDER_BY
+
+log = logging.getLogger(__name__)
+
+POSITIONS = "cm_positions"
+"""Temp table: ``session_id, pos, tool_id, success, ts`` (``pos`` 0-based)."""
+OCCURRENCES = "cm_occurrences"
+"""Temp table: ``wf_index, workflow, session_id, start_pos, end_pos, calls, started_at, succeeded``."""
+MAX_PERMUTED = 4
+"""Largest group of parallel steps matched in any order (4! = 24 alternatives)."""
+
+
+def _step_groups(workflow: WorkflowTemplate) -> list[list[WorkflowStep]]:
+    # a step joins the current group when it depends on none of the group's steps
+    ancestors: dict[str, set[str]] = {}
+    groups: list[list[WorkflowStep]] = []
+    for step in workflow.steps:
+        found: set[str] = set()
+        for dep in step.depends_on:
+            found |= {dep} | ancestors.get(dep, set())
+        ancestors[step.id] = found
+        if groups and not found & {s.id for s in groups[-1]}:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
+
+
+def _step_regex(step: WorkflowStep, tool_ids: dict[str, int]) -> str | None:
+    ids = [tool_ids[t] for t in (step.tool_name, step.fallback_tool) if t and t in tool_ids]
+    if not ids or step.is_subworkflow:
+        return "" if step.condition else None
+    token = "|".join(rf";{i}:\d+" for i in ids)
+    if step.map_over:
+        regex = f"(?:{token})+"
+    else:
+        regex = f"(?:{token})"
+    return f"(?:{regex})?" if step.condition else regex
+
+
+def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int]) -> str | None:
+    """The regular expression matching ``workflow`` in a session's token string.
+
+    Parameters
+    ----------
+    workflow : WorkflowTemplate
+    tool_ids : dict
+        Tool name → integer id (the store's ``tools`` table).
+
+    Returns
+    -------
+    str or None
+        ``None`` when a required step's tool is unknown (it cannot occur).
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> wf = W(name="w", steps=[S(id="u", tool_name="get_user"),
+    ...        S(id="r", tool_name="get_res", map_over="{{u.ids}}", depends_on=["u"])])
+    >>> workflow_pattern(wf, {"get_user": 1, "get_res": 2})
+    '(?:;1:\\\\d+)(?:;2:\\\\d+)+'
+    >>> workflow_pattern(wf, {"get_user": 1}) is None
+    True
+
+    Notes
+    -----
+    O(s · g!) for ``s`` steps and parallel groups of at most ``g`` ≤ 4 steps.
+    """
+    parts = []
+    for group in _step_groups(workflow):
+        regexes = [_step_regex(step, tool_ids) for step in group]
+        if any(r is None for r in regexes):
+            return None
+        if len(regexes) == 1 or len(regexes) > MAX_PERMUTED:
+            parts.append("".join(regexes))
+            continue
+        orders = dict.fromkeys("".join(p) for p in itertools.permutations(regexes))
+        parts.append("(?:" + "|".join(orders) + ")")
+    pattern = "".join(parts)
+    return pattern or None
+
+
+def tool_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Tool name → id from the store's ``tools`` table.
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> tool_ids(con)
+    {}
+    """
+    return dict(con.execute("SELECT tool, tool_id FROM tools").fetchall())
+
+
+def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None) -> str:
+    """Create temp table :data:`POSITIONS`: every call with its 0-based position in its session.
+
+    ``sessions`` names a table or view (made by the caller) with a
+    ``session_id`` column restricting the sessions; ``None`` takes them all.
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> position_calls(con)
+    'cm_positions'
+    """
+    where = f"WHERE session_id IN (SELECT session_id FROM {sessions})" if sessions else ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {POSITIONS} AS
+        SELECT session_id,
+               row_number() OVER (PARTITION BY session_id ORDER BY {ORDER_BY}) - 1 AS pos,
+               tool_id, success, ts
+        FROM calls {where}
+    """)
+    return POSITIONS
+
+
+def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
+                      sessions: str | None = None) -> str:
+    """Find every occurrence of ``workflows`` in the calls; create temp table :data:`OCCURRENCES`.
+
+    Parameters
+    ----------
+    con : DuckDB connection to a chainmine store.
+    workflows : sequence of WorkflowTemplate
+        ``wf_index`` in the result is the position in this sequence.
+    sessions : str, optional
+        Name of a caller-made table/view with ``session_id`` to restrict to.
+
+    Returns
+    -------
+    str
+        The temp table name. Also (re)creates :data:`POSITIONS` for those sessions.
+        ``succeeded`` is true when every call of the occurrence succeeded.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> match_occurrences(con, [W(name="w", steps=[S(id="a", tool_name="a")])])
+    'cm_occurrences'
+
+    Notes
+    -----
+    One regex scan per (session, workflow) pair, each linear in the session
+    length: O(n · w) for ``n`` calls and ``w`` workflows, all inside DuckDB.
+    """
+    position_calls(con, sessions)
+    ids = tool_ids(con)
+    rows = [(i, wf.name, workflow_pattern(wf, ids)) for i, wf in enumerate(workflows)]
+    patterns = pd.DataFrame([r for r in rows if r[2]], columns=["wf_index", "workflow", "pattern"])
+    log.debug("matching %d of %d workflows", len(patterns), len(rows))
+    con.register("cm_patterns_df", patterns.astype({"wf_index": "int64", "workflow": "string", "pattern": "string"}))
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {OCCURRENCES} AS
+            WITH seqs AS (
+                SELECT session_id, string_agg(';' || tool_id || ':' || pos, '' ORDER BY pos) AS s
+                FROM {POSITIONS} GROUP BY session_id
+            ), hits AS (
+                SELECT q.session_id, p.wf_index, p.workflow,
+                       unnest(regexp_extract_all(q.s, p.pattern)) AS m
+                FROM seqs q CROSS JOIN cm_patterns_df p
+            ), occ AS (
+                SELECT wf_index::INTEGER AS wf_index, workflow::VARCHAR AS workflow, session_id,
+                       CAST(regexp_extract(m, '^;\\d+:(\\d+)', 1) AS BIGINT) AS start_pos,
+                       length(m) - length(replace(m, ';', '')) AS calls
+                FROM hits WHERE m <> ''
+            )
+            SELECT o.wf_index, o.workflow, o.session_id, o.start_pos,
+                   o.start_pos + o.calls - 1 AS end_pos, o.calls,
+                   min(p.ts) AS started_at, bool_and(p.success) AS succeeded
+            FROM occ o JOIN {POSITIONS} p
+              ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.start_pos + o.calls - 1
+            GROUP BY ALL
+        """)
+    finally:
+        con.unregister("cm_patterns_df")
+    return OCCURRENCES
+
+
+def find_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
+                     sessions: str | None = None) -> pd.DataFrame:
+    """Occurrences of ``workflows`` as a DataFrame, ordered by workflow, session and position.
+
+    Columns: ``workflow, session_id, start_pos, end_pos, calls, started_at, succeeded``.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> list(find_occurrences(con, [W(name="w", steps=[S(id="a", tool_name="a")])]).columns)[:3]
+    ['workflow', 'session_id', 'start_pos']
+    """
+    table = match_occurrences(con, workflows, sessions)
+    return con.execute(f"""
+        SELECT workflow, session_id, start_pos, end_pos, calls, started_at, succeeded
+        FROM {table} ORDER BY wf_index, session_id, start_pos
+    """).fetchdf()
