@@ -1,0 +1,34 @@
+"""Run accepted workflows against real tools (Python modules, MCP servers).
+
+Plan first (:func:`build_plan`), then run with a :class:`WorkflowExecutor`:
+steps start as soon as their own dependencies finish, with timeouts, retries
+with backoff, fallbacks, conditions, map steps, sub-workflows, budgets,
+compensation on failure, live events and durable records.
+
+Examples
+--------
+>>> from library.model import WorkflowTemplate, WorkflowStep
+>>> wf = WorkflowTemplate(name="greet", status="accepted", inputs={"name": {"type": "string"}},
+...     steps=[WorkflowStep(id="hello", tool_name="hello", parameters={"who": "{{name}}"})])
+>>> run_workflow(wf, {"name": "Ada"}, tools={"hello": lambda who: f"hi {who}"}).outputs
+{'hello': 'hi Ada'}
+"""
+
+from library.runner.context import WorkflowContext
+from library.runner.errors import NonRetryableError, RetryableError
+from library.runner.events import Event, EventBus
+from library.runner.executor import WorkflowExecutor, run_workflow
+from library.runner.plan import Plan, build_plan
+from library.runner.recorder import CallRecord, MemoryRecorder, RunRecord, RunRecorder, StepRecord, StoredRun
+from library.runner.registry import (CombinedRegistry, PythonRegistry, ToolRegistry, ToolSpec, load_registries,
+                                     load_registry, tool)
+from library.runner.resilience import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, default_guards
+from library.runner.results import RunResult, StepResult
+
+__all__ = [
+    "WorkflowExecutor", "WorkflowContext", "run_workflow", "RunResult", "StepResult", "Plan", "build_plan",
+    "tool", "RetryableError", "NonRetryableError", "ToolRegistry", "ToolSpec", "PythonRegistry",
+    "CombinedRegistry", "load_registry", "load_registries", "Event", "EventBus", "RunRecorder",
+    "MemoryRecorder", "RunRecord", "StepRecord", "CallRecord", "StoredRun", "RetryPolicy", "CircuitBreaker",
+    "RateLimiter", "ToolGuards", "default_guards",
+]

@@ -1,0 +1,252 @@
+"""Calling one tool the resilient way: breaker, rate limit, concurrency slot, timeout, retries, fallback.
+
+Every attempt is one recorded call. A result must be JSON: values JSON cannot
+hold natively are converted — sets to lists, pydantic models and dataclasses
+to dicts, bytes decoded, anything else through ``str()`` — and the step
+records a note saying so; NaN/Infinity and circular structures fail the call.
+A result larger than ``max_result_bytes`` (10 MB by default) fails the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from library.runner.errors import (CircuitOpenError, ResultNotJSONError, ResultTooLargeError,
+                                   ToolTimeoutError)
+from library.runner.events import STEP_RETRYING
+from library.runner.recorder import CallRecord
+from library.runner.registry import ToolSpec
+from library.runner.resilience import RetryPolicy, ToolGuards, is_retryable
+
+DEFAULT_MAX_RESULT_BYTES = 10 * 1024 * 1024
+
+
+class CallFailed(Exception):
+    """A tool call failed for good (retries and fallback used up); ``attempts`` counts calls made."""
+
+    def __init__(self, message: str, attempts: int, cause: BaseException | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A successful tool call: its value, cost (None when unknown) and how it went.
+
+    Examples
+    --------
+    >>> CallOutcome(value=1, cost=None, attempts=2).attempts
+    2
+    """
+
+    value: Any
+    cost: float | None
+    attempts: int
+    notes: tuple[str, ...] = ()
+    fallback_used: bool = False
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error: the runner's own messages as they are, others with their type.
+
+    Examples
+    --------
+    >>> describe_error(ValueError("bad id")), describe_error(ToolTimeoutError("tool 'x' timed out"))
+    ('ValueError: bad id', "tool 'x' timed out")
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if type(exc).__module__.startswith("library."):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def normalise_result(value: Any, max_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> tuple[Any, tuple[str, ...]]:
+    """Check that ``value`` is JSON of at most ``max_bytes``; convert what JSON cannot hold.
+
+    Returns the (possibly converted) value and notes describing conversions.
+
+    Examples
+    --------
+    >>> normalise_result({"ids": {3}})
+    ({'ids': [3]}, ('converted set to JSON',))
+    >>> normalise_result("x" * 20, max_bytes=10)
+    Traceback (most recent call last):
+    ...
+    library.runner.errors.ResultTooLargeError: result is 22 bytes of JSON, over the 10-byte limit
+    """
+    if value is None or isinstance(value, (bool, int)):
+        return value, ()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ResultNotJSONError(f"result {value!r} is not a JSON number")
+        return value, ()
+    if isinstance(value, str):
+        if len(value) * 4 > max_bytes and len(value.encode("utf-8")) + 2 > max_bytes:
+            raise ResultTooLargeError(f"result is {len(value.encode('utf-8')) + 2} bytes of JSON, "
+                                      f"over the {max_bytes}-byte limit")
+        return value, ()
+    converted: list[str] = []
+
+    def convert(obj: Any) -> Any:
+        kind = type(obj).__name__
+        if kind not in converted:
+            converted.append(kind)
+        if isinstance(obj, (set, frozenset)):
+            return list(obj)
+        if isinstance(obj, (bytes, bytearray)):
+            return bytes(obj).decode("utf-8", errors="replace")
+        if hasattr(obj, "model_dump"):
+            return obj.model_dump(mode="json")
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return dataclasses.asdict(obj)
+        return str(obj)
+
+    try:
+        text = json.dumps(value, default=convert, allow_nan=False, ensure_ascii=False)
+    except ValueError as exc:
+        raise ResultNotJSONError(f"result cannot be written as JSON: {exc}") from None
+    except RecursionError:
+        raise ResultNotJSONError("result is nested too deeply to write as JSON") from None
+    size = len(text.encode("utf-8")) if len(text) * 4 > max_bytes else len(text)
+    if size > max_bytes:
+        raise ResultTooLargeError(f"result is {size} bytes of JSON, over the {max_bytes}-byte limit")
+    if not converted:
+        return value, ()
+    return json.loads(text), tuple(f"converted {k} to JSON" for k in converted)
+
+
+def result_cost(value: Any) -> float | None:
+    """The ``cost`` a tool reported in a dict result, if it is a non-negative number.
+
+    Examples
+    --------
+    >>> result_cost({"cost": 0.02, "id": 1}), result_cost({"cost": "free"}), result_cost([1])
+    (0.02, None, None)
+    """
+    if isinstance(value, dict):
+        cost = value.get("cost")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0 and math.isfinite(cost):
+            return float(cost)
+    return None
+
+
+class ToolCaller:
+    """Makes the calls of one run; shared by its steps, map items, fallbacks and compensations.
+
+    Examples
+    --------
+    >>> from library.runner.registry import PythonRegistry
+    >>> spec = PythonRegistry.from_mapping({"neg": lambda x: -x}).get("neg")
+    >>> caller = ToolCaller("r1", ToolGuards(), asyncio.Semaphore(4))
+    >>> asyncio.run(caller.call(spec, {"x": 2}, "s", RetryPolicy())).value
+    -2
+    """
+
+    def __init__(self, run_id: str, guards: ToolGuards, semaphore: asyncio.Semaphore, *,
+                 default_timeout: float | None = 300.0, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+                 record: Callable[[CallRecord], None] | None = None,
+                 emit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+                 rng: random.Random | None = None):
+        self.run_id = run_id
+        self.guards = guards
+        self.semaphore = semaphore
+        self.default_timeout = default_timeout
+        self.max_result_bytes = max_result_bytes
+        self.record = record
+        self.emit = emit
+        self.rng = rng or random.Random()
+        self.seq = 0
+
+    async def call(self, spec: ToolSpec, params: dict[str, Any], step_id: str, policy: RetryPolicy, *,
+                   timeout: float | None = None, fallback: ToolSpec | None = None,
+                   item: int | None = None) -> CallOutcome:
+        """Call ``spec`` with retries per ``policy``, then ``fallback`` once; raise :class:`CallFailed`."""
+        timeout = timeout if timeout is not None else self.default_timeout
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                value, cost, notes = await self._attempt(spec, params, step_id, timeout)
+                return CallOutcome(value, cost, attempts, notes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempts > policy.max_retries or not is_retryable(exc, spec.retryable):
+                    error = exc
+                    break
+                delay = policy.delay_for(attempts, self.rng)
+                if self.emit is not None:
+                    self.emit(STEP_RETRYING, step_id, {"attempt": attempts, "delay_s": round(delay, 3),
+                                                       "error": describe_error(exc), "item": item})
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        message = f"tool {spec.name!r} failed {tried}: {describe_error(error)}"
+        if fallback is None:
+            raise CallFailed(message, attempts, error)
+        try:
+            value, cost, notes = await self._attempt(fallback, params, step_id, timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise CallFailed(f"{message}; fallback {fallback.name!r} failed too: {describe_error(exc)}",
+                             attempts + 1, exc) from None
+        return CallOutcome(value, cost, attempts + 1, notes + (f"used fallback {fallback.name!r}: {message}",), True)
+
+    async def _attempt(self, spec: ToolSpec, params: dict[str, Any], step_id: str,
+                       timeout: float | None) -> tuple[Any, float | None, tuple[str, ...]]:
+        breaker = self.guards.breaker(spec.name)
+        if not breaker.allow():
+            exc = CircuitOpenError(f"circuit open for tool {spec.name!r} after repeated failures; "
+                                   f"calls refused for up to {breaker.reset_timeout:g}s")
+            self._record(spec, params, step_id, time.time(), 0.0, None, None, exc)
+            raise exc
+        limiter = self.guards.limiter(spec.name)
+        if limiter is not None:
+            await limiter.acquire()
+        async with self.semaphore:
+            ts = time.time()
+            t0 = time.perf_counter()
+            scope = None
+            try:
+                if timeout:
+                    async with asyncio.timeout(timeout) as scope:
+                        value = await spec.invoke(params)
+                else:
+                    value = await spec.invoke(params)
+                value, notes = normalise_result(value, self.max_result_bytes)
+            except asyncio.CancelledError:
+                breaker.abandon()
+                raise
+            except Exception as exc:
+                if scope is not None and scope.expired():
+                    exc = ToolTimeoutError(f"tool {spec.name!r} timed out after {timeout:g}s")
+                if is_retryable(exc, spec.retryable):
+                    breaker.record_failure()
+                else:
+                    breaker.abandon()
+                self._record(spec, params, step_id, ts, (time.perf_counter() - t0) * 1000, None, None, exc)
+                raise exc from None
+        breaker.record_success()
+        cost = result_cost(value)
+        if cost is None:
+            cost = spec.cost
+        self._record(spec, params, step_id, ts, (time.perf_counter() - t0) * 1000, value, cost, None)
+        return value, cost, notes
+
+    def _record(self, spec: ToolSpec, params: Any, step_id: str, ts: float, duration_ms: float,
+                value: Any, cost: float | None, exc: BaseException | None) -> None:
+        self.seq += 1
+        if self.record is None:
+            return
+        self.record(CallRecord(self.run_id, step_id, spec.name, self.seq, ts, exc is None,
+                               describe_error(exc) if exc is not None else None,
+                               duration_ms, cost, params, value))

@@ -1,0 +1,350 @@
+"""Tool registries: which tools exist and how to call them.
+
+A Python registry is a module (``my_pkg.tools``) or a file
+(``path/to/tools.py``): its public module-level functions, sync or async, are
+its tools, unless it defines ``TOOLS: dict[str, callable]``, which then is the
+whole registry. :func:`tool` names a function and declares its cost and retry
+behaviour. MCP registries (``mcp:COMMAND ARGS``) live in
+:mod:`library.runner.mcp_registry`; :func:`load_registries` combines any mix.
+
+Sync tools run in a worker thread of the registry, so a slow or hanging sync
+tool cannot block the event loop; a timed-out sync call is abandoned (Python
+cannot stop a thread), while async tools are cancelled properly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Awaitable, Callable, Iterable, Mapping
+
+from library.runner.errors import RegistryError, UnknownToolError
+from library.runner.resilience import Retryable
+
+log = logging.getLogger(__name__)
+
+TOOL_ATTR = "__chainmine_tool__"
+Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ToolMeta:
+    """What :func:`tool` attaches to a function.
+
+    Examples
+    --------
+    >>> ToolMeta(name="search", cost=0.01).cost
+    0.01
+    """
+
+    name: str | None = None
+    cost: float | None = None
+    retryable: Retryable = None
+    description: str | None = None
+
+
+def tool(func: Callable | None = None, *, name: str | None = None, cost: float | None = None,
+         retryable: Retryable = None, description: str | None = None):
+    """Mark a function as a tool, optionally renaming it and declaring its cost per call.
+
+    ``retryable``: ``True`` retries any exception, ``False`` none, a tuple of
+    exception types those; left out, the default rule applies (timeouts and
+    connection errors retry). Usable bare (``@tool``) or with arguments.
+
+    Examples
+    --------
+    >>> @tool(name="search_flights", cost=0.002)
+    ... def search(origin: str) -> list: return []
+    >>> getattr(search, TOOL_ATTR).name, search("LHR")
+    ('search_flights', [])
+    """
+    meta = ToolMeta(name=name, cost=cost, retryable=retryable, description=description)
+
+    def mark(f: Callable) -> Callable:
+        setattr(f, TOOL_ATTR, meta)
+        return f
+
+    return mark(func) if func is not None else mark
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A callable tool: its name, where it comes from, its declared cost, and how to invoke it.
+
+    ``invoke(params)`` is a coroutine function calling the tool with the
+    parameters as keyword arguments.
+
+    Examples
+    --------
+    >>> async def echo(params): return params
+    >>> spec = ToolSpec("echo", echo, source="python:demo")
+    >>> asyncio.run(spec.invoke({"a": 1}))
+    {'a': 1}
+    """
+
+    name: str
+    invoke: Invoke
+    source: str = ""
+    cost: float | None = None
+    retryable: Retryable = None
+    description: str = ""
+
+
+class ToolRegistry:
+    """A set of named tools. Subclasses fill ``self._tools``; :meth:`close` frees resources.
+
+    Examples
+    --------
+    >>> reg = PythonRegistry.from_mapping({"add": lambda a, b: a + b})
+    >>> reg.names(), "add" in reg
+    (['add'], True)
+    """
+
+    source = "tools"
+
+    def __init__(self) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+
+    def names(self) -> list[str]:
+        """Tool names, sorted."""
+        return sorted(self._tools)
+
+    def get(self, name: str) -> ToolSpec:
+        """The tool ``name``; raises :class:`UnknownToolError` naming what exists."""
+        try:
+            return self._tools[name]
+        except KeyError:
+            known = ", ".join(self.names()[:12]) or "none"
+            raise UnknownToolError(f"tool {name!r} is not in any registry (known: {known}); "
+                                   "add a --tools module or server that provides it") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def close(self) -> None:
+        """Release threads, processes and connections (idempotent)."""
+
+    def __enter__(self) -> "ToolRegistry":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PythonRegistry(ToolRegistry):
+    """Tools that are Python callables; sync ones run on this registry's worker threads.
+
+    Examples
+    --------
+    >>> async def ping(): return "pong"
+    >>> reg = PythonRegistry.from_mapping({"ping": ping, "neg": lambda x: -x})
+    >>> asyncio.run(reg.get("neg").invoke({"x": 2})), asyncio.run(reg.get("ping").invoke({}))
+    (-2, 'pong')
+    >>> reg.close()
+    """
+
+    def __init__(self, functions: Mapping[str, Callable], source: str = "python", max_threads: int = 64):
+        super().__init__()
+        self.source = source
+        self._max_threads = max_threads
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        for name, func in functions.items():
+            if not callable(func):
+                raise RegistryError(f"{source}: tool {name!r} is not callable")
+            meta: ToolMeta = getattr(func, TOOL_ATTR, None) or ToolMeta()
+            self._tools[name] = ToolSpec(
+                name=name, invoke=self._invoker(func), source=source, cost=meta.cost,
+                retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0])
+
+    @classmethod
+    def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python") -> "PythonRegistry":
+        """A registry of ``{name: callable}``."""
+        return cls(functions, source=source)
+
+    @classmethod
+    def from_module(cls, module: ModuleType, source: str | None = None) -> "PythonRegistry":
+        """A registry of ``module.TOOLS``, or else of its public module-level functions.
+
+        A function decorated with :func:`tool` is registered under its declared name.
+        """
+        source = source or f"python:{module.__name__}"
+        table = getattr(module, "TOOLS", None)
+        if table is not None:
+            if not isinstance(table, Mapping):
+                raise RegistryError(f"{source}: TOOLS must be a dict of name -> callable")
+            return cls(dict(table), source=source)
+        functions: dict[str, Callable] = {}
+        for attr, value in vars(module).items():
+            meta = getattr(value, TOOL_ATTR, None)
+            public = (not attr.startswith("_") and inspect.isfunction(value)
+                      and value.__module__ == module.__name__)
+            if meta is not None or public:
+                functions[(meta.name if meta and meta.name else attr)] = value
+        if not functions:
+            raise RegistryError(f"{source}: no tools found; define public functions or TOOLS = {{name: function}}")
+        return cls(functions, source=source)
+
+    def _invoker(self, func: Callable) -> Invoke:
+        if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):
+            async def invoke_async(params: dict[str, Any]) -> Any:
+                return await func(**params)
+            return invoke_async
+
+        async def invoke_sync(params: dict[str, Any]) -> Any:
+            loop = asyncio.get_running_loop()
+            value = await loop.run_in_executor(self._threads(), functools.partial(func, **params))
+            if inspect.isawaitable(value):  # a plain function that returned a coroutine
+                value = await value
+            return value
+        return invoke_sync
+
+    def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self._max_threads, thread_name_prefix="chainmine-tool")
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker threads (a hung sync tool's thread is abandoned, not waited for)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+class CombinedRegistry(ToolRegistry):
+    """Several registries as one; on a name clash the first registry wins (with a warning).
+
+    Examples
+    --------
+    >>> a = PythonRegistry.from_mapping({"x": lambda: 1}, source="a")
+    >>> b = PythonRegistry.from_mapping({"x": lambda: 2, "y": lambda: 3}, source="b")
+    >>> both = CombinedRegistry([a, b]); both.names(), both.get("x").source
+    (['x', 'y'], 'a')
+    """
+
+    def __init__(self, registries: Iterable[ToolRegistry]):
+        super().__init__()
+        self.registries = list(registries)
+        self.source = " + ".join(r.source for r in self.registries)
+        for reg in self.registries:
+            for name in reg.names():
+                if name in self._tools:
+                    log.warning("tool %r from %s is hidden by the one from %s",
+                                name, reg.source, self._tools[name].source)
+                    continue
+                self._tools[name] = reg.get(name)
+
+    def close(self) -> None:
+        """Close every member registry."""
+        for reg in self.registries:
+            reg.close()
+
+
+def load_python_registry(spec: str) -> PythonRegistry:
+    """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
+
+    Examples
+    --------
+    >>> load_python_registry("json").names()[:2]
+    ['detect_encoding', 'dump']
+    """
+    path = Path(spec)
+    if spec.endswith(".py") or "/" in spec or path.is_file():
+        if not path.is_file():
+            raise RegistryError(f"tools file {spec} does not exist; pass a .py file or a module path like pkg.tools")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        mod_name = f"chainmine_tools_{path.stem}_{digest}"
+        module = sys.modules.get(mod_name)
+        if module is None:
+            loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise RegistryError(f"cannot load tools file {spec}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[mod_name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except Exception as exc:
+                del sys.modules[mod_name]
+                raise RegistryError(f"tools file {spec} failed to import: {type(exc).__name__}: {exc}") from None
+        return PythonRegistry.from_module(module, source=f"python:{spec}")
+    try:
+        module = importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        raise RegistryError(f"cannot import tools module {spec!r} ({exc}); pass a module path like "
+                            "pkg.tools that is importable, or a path to a .py file") from None
+    except Exception as exc:
+        raise RegistryError(f"tools module {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
+    return PythonRegistry.from_module(module)
+
+
+def load_registry(spec: str) -> ToolRegistry:
+    """One registry from a ``--tools`` value: ``mcp:COMMAND ARGS``, a module path or a file.
+
+    Examples
+    --------
+    >>> load_registry("json").source
+    'python:json'
+    """
+    spec = spec.strip()
+    if spec.startswith("mcp:"):
+        from library.runner.mcp_registry import MCPRegistry
+        return MCPRegistry.from_spec(spec)
+    if not spec:
+        raise RegistryError("--tools needs a module path, a .py file, or mcp:COMMAND")
+    return load_python_registry(spec)
+
+
+def load_registries(specs: Iterable[str]) -> CombinedRegistry:
+    """All ``--tools`` values as one registry; closes what was started if one fails.
+
+    Examples
+    --------
+    >>> with load_registries(["json", "base64"]) as reg:
+    ...     "b64encode" in reg and "dumps" in reg
+    True
+    """
+    loaded: list[ToolRegistry] = []
+    try:
+        for spec in specs:
+            loaded.append(load_registry(spec))
+    except BaseException:
+        for reg in loaded:
+            reg.close()
+        raise
+    if not loaded:
+        raise RegistryError("no tools given; pass --tools MODULE, --tools path/to/tools.py or --tools 'mcp:COMMAND'")
+    return CombinedRegistry(loaded)
+
+
+def as_registry(tools: Any) -> ToolRegistry:
+    """Accept a registry, a ``{name: callable}`` dict, a module, a spec string or a list of those.
+
+    Examples
+    --------
+    >>> as_registry({"f": lambda: 1}).names()
+    ['f']
+    """
+    if isinstance(tools, ToolRegistry):
+        return tools
+    if isinstance(tools, Mapping):
+        return PythonRegistry.from_mapping(tools)
+    if isinstance(tools, ModuleType):
+        return PythonRegistry.from_module(tools)
+    if isinstance(tools, str):
+        return load_registry(tools)
+    if isinstance(tools, (list, tuple)):
+        return CombinedRegistry([as_registry(t) for t in tools])
+    raise RegistryError(f"cannot use {type(tools).__name__} as a tool registry; pass a dict of "
+                        "functions, a module, a registry or a --tools string")
