@@ -29,6 +29,7 @@ import duckdb
 from library.model import WorkflowTemplate
 from miner.errors import EmptyStoreError, MiningError
 from miner.evaluation.occurrences import OCCURRENCES, POSITIONS, match_occurrences, position_calls
+from miner.store import ORDER_BY
 
 log = logging.getLogger(__name__)
 
@@ -391,6 +392,25 @@ def library_workflows(library: Any, include_suggested: bool = False) -> list[Wor
     raise MiningError(f"the library has no {' or '.join(wanted)} workflows: review suggestions with "
                       "`chainmine library list --status suggested` and `chainmine library accept NAME`"
                       + ("" if include_suggested else ", or pass --include-suggested"))
+
+
+def session_tools(con: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
+    """The tools a stored session called, in order (the prefix for ``recommend --session``).
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> session_tools(con, "s1")
+    Traceback (most recent call last):
+    ...
+    miner.errors.MiningError: no session 's1' in the store: check the id (`chainmine stats` counts sessions) or pass --tools
+    """
+    rows = con.execute(f"SELECT tool FROM calls_v WHERE session_id = ? ORDER BY {ORDER_BY}", [session_id]).fetchall()
+    if not rows:
+        raise MiningError(f"no session {session_id!r} in the store: check the id "
+                          "(`chainmine stats` counts sessions) or pass --tools")
+    return [r[0] for r in rows]
 
 
 def recommend(prefix: Sequence[str], library: Any, *, model: NextToolModel | None = None,
