@@ -73,6 +73,14 @@ class BacktestReport:
         return data
 
 
+def _sessions_needed(split: float) -> int:
+    # a part is n·share rounded, so no n below (MIN - 1) / share can work
+    n = max(2 * MIN_SESSIONS, math.floor((MIN_SESSIONS - 1) / min(split, 1 - split)))
+    while min(round(n * split), n - round(n * split)) < MIN_SESSIONS:
+        n += 1
+    return n
+
+
 def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str = "time") -> tuple[int, int]:
     """Create temp table ``cm_split(session_id, part)`` with ``part`` 'train' or 'test'.
 
@@ -94,9 +102,9 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
     total = con.execute("SELECT count(DISTINCT session_id) FROM calls").fetchone()[0]
     if total == 0:
         raise EmptyStoreError("the store holds no tool calls: run `chainmine ingest LOGS` first")
-    n_train = min(total, max(0, round(total * split)))
+    n_train = round(total * split)
     if min(n_train, total - n_train) < MIN_SESSIONS:
-        needed = math.ceil(MIN_SESSIONS / min(split, 1 - split))
+        needed = _sessions_needed(split)
         raise MiningError(f"too little data to split: {total} session(s), but a {split:g} split needs at "
                           f"least {needed} so each part has {MIN_SESSIONS}; ingest more logs or change --split")
     con.execute(f"""

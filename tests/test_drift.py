@@ -1,0 +1,94 @@
+"""Drift: per-window success rates of workflows and the flag on a recent drop."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from miner.drift import parse_window, workflow_drift
+from miner.errors import MiningError
+from test_recommend import T0, chain, lookup, make_store
+
+WORKFLOWS = [lookup(), chain("booking", "search", "book", "pay")]
+
+
+def week_of_sessions(days=14, per_day=6, broken_from_day=None, broken_tool="book"):
+    """``per_day`` sessions a day (lookup then booking); ``broken_tool`` fails from ``broken_from_day`` on."""
+    sessions, failing = [], set()
+    for day in range(days):
+        for k in range(per_day):
+            sid = f"d{day:02d}_{k}"
+            sessions.append((sid, "get_user get_res search book pay", T0 + dt.timedelta(days=day, hours=k)))
+            if broken_from_day is not None and day >= broken_from_day:
+                failing.add((sid, broken_tool))
+    return sessions, failing
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("day", ("day", 24)), ("week", ("week", 168)), ("6 hours", ("hours", 6)),
+    ("12h", ("hours", 12)), ("1 hour", ("hours", 1)), (48, ("hours", 48)),
+])
+def test_windows_are_parsed(text, expected):
+    assert parse_window(text) == expected
+
+
+@pytest.mark.parametrize("text", ["fortnight", "0 hours", "-3", "6 days", ""])
+def test_bad_windows_say_what_is_allowed(text):
+    with pytest.raises(MiningError, match="use day, week or a number of hours"):
+        parse_window(text)
+
+
+def test_a_workflow_whose_tool_starts_failing_is_flagged(tmp_path):
+    sessions, failing = week_of_sessions(broken_from_day=13)
+    con = make_store(tmp_path / "d.duckdb", sessions, failing)
+    rows = {r.workflow: r for r in workflow_drift(con, WORKFLOWS, "day")}
+    broken, fine = rows["booking"], rows["lookup"]
+    assert broken.flagged and not fine.flagged
+    assert broken.latest_rate == 0.0 and broken.earlier_rate == 1.0 and broken.earlier_low < 1.0
+    assert broken.reason.startswith("dropped: 0% (0 of 6) in the latest window vs 100% (78 of 78) before")
+    assert fine.reason.startswith("steady")
+
+
+def test_windows_hold_the_occurrences_of_each_period(tmp_path):
+    sessions, failing = week_of_sessions(days=3, per_day=4, broken_from_day=2)
+    con = make_store(tmp_path / "d.duckdb", sessions, failing)
+    booking = workflow_drift(con, WORKFLOWS, "day")[1]
+    assert [(w.start.date(), w.occurrences, w.successes) for w in booking.windows] == [
+        (T0.date(), 4, 4), ((T0 + dt.timedelta(days=1)).date(), 4, 4), ((T0 + dt.timedelta(days=2)).date(), 4, 0)]
+    assert booking.to_dict()["windows"][2]["success_rate"] == 0.0
+
+
+def test_steady_failure_rate_is_not_drift(tmp_path):
+    # the same tool fails in one session of every day: nothing changed lately
+    sessions, _ = week_of_sessions()
+    failing = {(sid, "book") for sid, _, _ in sessions if sid.endswith("_0")}
+    rows = workflow_drift(make_store(tmp_path / "d.duckdb", sessions, failing), WORKFLOWS, "day")
+    assert not any(r.flagged for r in rows)
+
+
+def test_hour_windows_split_a_day(tmp_path):
+    sessions, failing = week_of_sessions(days=1, per_day=24, broken_from_day=None)
+    failing = {(sid, "book") for sid, _, start in sessions if start.hour >= 18}
+    rows = workflow_drift(make_store(tmp_path / "d.duckdb", sessions, failing), WORKFLOWS, "6 hours")
+    booking = rows[1]
+    assert [w.occurrences for w in booking.windows] == [6, 6, 6, 6]
+    assert booking.flagged
+
+
+@pytest.mark.parametrize("days, broken_from_day, fragment", [
+    (1, None, "too few earlier occurrences"),          # nothing before the latest window
+    (14, None, "steady"),
+])
+def test_reasons_explain_why_nothing_is_flagged(tmp_path, days, broken_from_day, fragment):
+    sessions, failing = week_of_sessions(days=days, broken_from_day=broken_from_day)
+    rows = workflow_drift(make_store(tmp_path / "d.duckdb", sessions, failing), WORKFLOWS, "day")
+    assert all(fragment in r.reason and not r.flagged for r in rows)
+
+
+def test_a_workflow_absent_lately_or_never_is_not_flagged(tmp_path):
+    sessions, _ = week_of_sessions(days=3)
+    sessions.append(("late", "get_user get_res", T0 + dt.timedelta(days=5)))
+    rows = workflow_drift(make_store(tmp_path / "d.duckdb", sessions), [*WORKFLOWS, chain("ghost", "x", "y")], "day")
+    assert [r.reason for r in rows[1:]] == ["no occurrences in the latest window", "no occurrences in the logs"]
+    assert "too few occurrences in the latest window (1; need 3)" in rows[0].reason
