@@ -1,0 +1,204 @@
+"""Type-check and normalise pre-mapped records set-wise, and cut sessions at idle gaps.
+
+Every importer produces the same *pre* relation: ``line``, ``raw``, ``pre_reason``
+and one JSON column per field of :data:`miner.ingest.canonical.PRE_FIELDS`. One SQL
+statement turns it into typed columns plus a ``reason`` (NULL for good rows): the
+first problem found, so a bad row is rejected with a specific message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+MAX_RAW = 10_000
+"""Characters of a rejected row's raw text kept in ``rejects``."""
+
+NUMERIC = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
+OK_STATUS = "('ok', 'success', 'succeeded', 'successful', 'completed', 'done', 'pass', 'passed')"
+ERROR_STATUS = "('error', 'failed', 'failure', 'fail', 'errored', 'timeout', 'cancelled', 'canceled')"
+TRUE_TEXT = "('true', 't', 'yes', 'y', '1')"
+FALSE_TEXT = "('false', 'f', 'no', 'n', '0')"
+ZONE_RE = r"(?i)\d:\d\d(:\d\d(\.\d+)?)?\s*(z|utc|[+-]\d\d(:?\d\d)?)$"
+NUMBER_RE = r"^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$"
+
+# Fields whose empty string means "absent" (a tool, an error text or a result may be "").
+_BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "duration_ms", "latency",
+                     "cost", "args", "call_id", "agent", "user", "session_outcome")
+_FIELDS = ("session_id", "ts", "seq", "tool", "success", "status", "error", "duration_ms",
+           "latency", "cost", "args", "result", "call_id", "agent", "user", "session_outcome")
+
+
+def _typed_columns() -> str:
+    cols = []
+    for f in _FIELDS:
+        q = f'"{f}"'
+        blank = f" OR (json_type({q}) = 'VARCHAR' AND trim({q} ->> '$') = '')" if f in _BLANK_IS_MISSING else ""
+        cols.append(f"CASE WHEN json_type({q}) = 'NULL'{blank} THEN NULL ELSE json_type({q}) END AS {f}_t")
+        cols.append(f"{q} ->> '$' AS {f}_s")
+        if f == "result":
+            cols.append(f"{q} AS result_j")
+    return ",\n".join(cols)
+
+
+def _number(f: str) -> str:
+    return (f"CASE WHEN {f}_t IN {NUMERIC} THEN try_cast({f}_s AS DOUBLE) "
+            f"WHEN {f}_t = 'VARCHAR' THEN try_cast(trim({f}_s) AS DOUBLE) END")
+
+
+def _boolean(f: str) -> str:
+    return (f"CASE WHEN {f}_t = 'BOOLEAN' THEN {f}_s = 'true' "
+            f"WHEN {f}_t IN {NUMERIC} THEN CASE try_cast({f}_s AS DOUBLE) WHEN 1 THEN true WHEN 0 THEN false END "
+            f"WHEN {f}_t = 'VARCHAR' THEN CASE WHEN lower(trim({f}_s)) IN {TRUE_TEXT} THEN true "
+            f"WHEN lower(trim({f}_s)) IN {FALSE_TEXT} THEN false END END")
+
+
+def _text(f: str) -> str:
+    return f"CASE WHEN {f}_t IN {SCALAR} THEN {f}_s END"
+
+
+def _epoch_micros(x: str) -> str:
+    # The unit of an epoch number is decided by its magnitude: s, ms, us or ns.
+    return (f"try(make_timestamp(CAST(round({x} * CASE WHEN abs({x}) < 1e11 THEN 1e6 "
+            f"WHEN abs({x}) < 1e14 THEN 1e3 WHEN abs({x}) < 1e17 THEN 1 ELSE 1e-3 END) AS BIGINT)))")
+
+
+def _ts_number() -> str:
+    return (f"CASE WHEN ts_t IN {NUMERIC} THEN try_cast(ts_s AS DOUBLE) "
+            f"WHEN ts_t = 'VARCHAR' AND regexp_matches(ts_s, '{NUMBER_RE}') THEN try_cast(trim(ts_s) AS DOUBLE) END")
+
+
+def _values() -> str:
+    return f"""
+        {_text('session_id')} AS session_id,
+        CASE WHEN ts_num IS NOT NULL THEN {_epoch_micros('ts_num')}
+             WHEN ts_t = 'VARCHAR' THEN CASE WHEN regexp_matches(trim(ts_s), '{ZONE_RE}')
+                  THEN try_cast(upper(trim(ts_s)) AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
+                  ELSE try_cast(trim(ts_s) AS TIMESTAMP) END END AS ts,
+        CASE WHEN seq_t IN ('BIGINT', 'UBIGINT') THEN try_cast(seq_s AS BIGINT)
+             WHEN seq_t = 'DOUBLE' AND try_cast(seq_s AS DOUBLE) = floor(try_cast(seq_s AS DOUBLE))
+                  THEN try(CAST(try_cast(seq_s AS DOUBLE) AS BIGINT))
+             WHEN seq_t = 'VARCHAR' THEN try_cast(trim(seq_s) AS BIGINT) END AS seq,
+        CASE WHEN tool_t = 'VARCHAR' THEN trim(tool_s) END AS tool,
+        {_boolean('success')} AS success_b,
+        CASE WHEN status_t = 'BOOLEAN' THEN status_s = 'true'
+             WHEN status_t = 'VARCHAR' THEN CASE WHEN lower(trim(status_s)) IN {OK_STATUS} THEN true
+                  WHEN lower(trim(status_s)) IN {ERROR_STATUS} THEN false END END AS status_b,
+        CASE WHEN error_t IN {SCALAR} OR error_t IN ('OBJECT', 'ARRAY') THEN error_s
+             WHEN error_t = 'BOOLEAN' AND error_s = 'true' THEN 'error' END AS error,
+        {_number('duration_ms')} AS duration_n,
+        {_number('latency')} AS latency_n,
+        {_number('cost')} AS cost,
+        CASE WHEN args_t = 'OBJECT' THEN json(args_s)
+             WHEN args_t = 'VARCHAR' AND json_valid(args_s) AND json_type(args_s) = 'OBJECT' THEN json(args_s)
+             END AS args,
+        CASE WHEN result_t IS NULL THEN NULL
+             WHEN result_t = 'VARCHAR' AND regexp_matches(result_s, '^\\s*[\\[{{]') AND json_valid(result_s)
+                  THEN json(result_s)
+             ELSE result_j END AS result,
+        {_text('call_id')} AS call_id,
+        {_text('agent')} AS agent,
+        {_text('user')} AS "user",
+        CASE WHEN session_outcome_t = 'BOOLEAN' OR lower(trim(session_outcome_s)) IN ('true', 'false')
+             THEN CAST(lower(trim(session_outcome_s)) = 'true' AS DOUBLE)
+             ELSE {_number('session_outcome')} END AS session_outcome
+    """
+
+
+def _reason() -> str:
+    checks = [
+        ("pre_reason IS NOT NULL", "pre_reason"),
+        ("tool_t IS NULL", "'no tool'"),
+        ("tool_t <> 'VARCHAR'", "'tool is not a string'"),
+        ("tool = ''", "'empty tool'"),
+        ("session_id_t IS NOT NULL AND session_id IS NULL", "'session_id is not a string'"),
+        ("ts_t IS NOT NULL AND ts IS NULL", "'unparseable ts'"),
+        ("seq_t IS NOT NULL AND seq IS NULL", "'seq is not an integer'"),
+        ("ts IS NULL AND seq IS NULL", "'neither ts nor seq'"),
+        ("success_t IS NOT NULL AND success_b IS NULL", "'success is not true/false'"),
+        ("status_t IS NOT NULL AND status_b IS NULL", "'unknown status (expected ok/error/success/failed)'"),
+    ]
+    for f, name in (("duration_n", "duration_ms"), ("latency_n", "latency"), ("cost", "cost")):
+        checks.append((f"{name}_t IS NOT NULL AND ({f} IS NULL OR NOT isfinite({f}))", f"'{name} is not a number'"))
+        checks.append((f"{f} < 0", f"'negative {name}'"))
+    checks += [
+        ("args_t IS NOT NULL AND args IS NULL", "'args is not a JSON object'"),
+        ("session_outcome_t IS NOT NULL AND (session_outcome IS NULL OR NOT isfinite(session_outcome))",
+         "'session_outcome is not a bool or number'"),
+    ]
+    for f in ("call_id", "agent", "user"):
+        name = f'"{f}"' if f == "user" else f
+        checks.append((f"{f}_t IS NOT NULL AND {name} IS NULL", f"'{f} is not a string'"))
+    return "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+
+
+def normalize_sql(pre_sql: str) -> str:
+    """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
+
+    Output columns: ``line``, ``reason``, ``raw`` (bad rows only, truncated to
+    :data:`MAX_RAW` characters) and the canonical typed fields; ``session_id`` is
+    NULL where the log had none (see :func:`cut_sessions_sql`).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> from miner.ingest.canonical import canonical_sql
+    >>> con = duckdb.connect()
+    >>> raw = "(SELECT 1 AS line, '{\\"tool\\": \\"a\\", \\"ts\\": 1700000000, \\"status\\": \\"failed\\"}' AS raw)"
+    >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw))})").fetchall()
+    [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
+    """
+    return f"""
+        SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left(raw, {MAX_RAW}) END AS raw,
+               session_id, ts, seq, tool,
+               coalesce(success_b, status_b, error IS NULL) AS success,
+               error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
+               call_id, agent, "user", session_outcome
+        FROM (SELECT *, {_reason()} AS reason
+              FROM (SELECT *, {_values()}
+                    FROM (SELECT *, {_ts_number()} AS ts_num
+                          FROM (SELECT line, raw, pre_reason, {_typed_columns()} FROM ({pre_sql})))))
+    """
+
+
+def cut_sessions_sql(table: str) -> str:
+    """SQL giving every good row of ``table`` a session id; parameters ``$gap`` (s) and ``$stem``.
+
+    Rows that carry a ``session_id`` keep it. The others are grouped per
+    ``agent``/``user`` (per file when both are missing), ordered like the store
+    orders calls, and a new session starts after an idle gap longer than the
+    ``$gap`` seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either).
+
+    Notes
+    -----
+    Two window passes over the rows without a session id, O(n log n).
+
+    Examples
+    --------
+    >>> import duckdb, datetime as dt
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 10:00'), "
+    ...                 "(2, TIMESTAMP '2024-01-01 10:10'), (3, TIMESTAMP '2024-01-01 12:00')) v(line, ts)")
+    >>> _ = con.execute("ALTER TABLE t ADD COLUMN session_id VARCHAR; ALTER TABLE t ADD COLUMN seq BIGINT; "
+    ...                 "ALTER TABLE t ADD COLUMN agent VARCHAR; ALTER TABLE t ADD COLUMN \\"user\\" VARCHAR; "
+    ...                 "ALTER TABLE t ADD COLUMN reason VARCHAR")
+    >>> con.execute(f"SELECT line, session_id FROM ({cut_sessions_sql('t')}) ORDER BY line", {"gap": 1800, "stem": "f"}).fetchall()
+    [(1, 'f:1'), (2, 'f:1'), (3, 'f:2')]
+    """
+    order = "ts NULLS LAST, seq NULLS LAST, line"
+    return f"""
+        WITH g AS (SELECT *, concat_ws('/', agent, "user") AS gkey,
+                          epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY agent, "user" ORDER BY {order}) AS idle
+                   FROM {table} WHERE reason IS NULL AND session_id IS NULL),
+             n AS (SELECT * EXCLUDE (session_id, idle, gkey),
+                          $stem || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
+                          || sum(CASE WHEN idle > $gap THEN 1 ELSE 0 END)
+                             OVER (PARTITION BY agent, "user" ORDER BY {order} ROWS UNBOUNDED PRECEDING) + 1
+                          AS session_id
+                   FROM g)
+        SELECT * EXCLUDE (reason) FROM {table} WHERE reason IS NULL AND session_id IS NOT NULL
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (reason) FROM n
+    """

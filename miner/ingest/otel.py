@@ -1,0 +1,99 @@
+"""OpenTelemetry OTLP/JSON (file exporter) GenAI ``execute_tool`` spans, unnested in SQL.
+
+Each line holds ``{"resourceSpans": [{"scopeSpans": [{"spans": [...]}]}]}``. Tool
+spans are those with ``gen_ai.operation.name = execute_tool`` (or, without that
+attribute, a span name starting ``execute_tool``); other spans (chat, agent) are not
+tool calls and are skipped. Attribute values are OTLP ``AnyValue`` objects
+(``{"stringValue": ...}``, ``{"intValue": "42"}``, ...); 64-bit times are decimal
+strings of nanoseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+SPANS_PATH = "$.resourceSpans[*].scopeSpans[*].spans[*]"
+
+
+def attribute(key: str, attrs: str = "attrs") -> str:
+    """SQL: the JSON value of OTLP attribute ``key`` (first match) in list ``attrs``.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> sql = attribute("gen_ai.tool.name", "json_extract(s, '$.attributes[*]')")
+    >>> con.execute(f"SELECT {sql} FROM (SELECT '{{\\"attributes\\": [{{\\"key\\": \\"gen_ai.tool.name\\", "
+    ...             f"\\"value\\": {{\\"stringValue\\": \\"search\\"}}}}]}}'::JSON AS s)").fetchone()[0]
+    '"search"'
+    """
+    value = f"list_filter({attrs}, lambda a: (a ->> 'key') = '{key}')[1] -> 'value'"
+    return (f"coalesce(({value}) -> 'stringValue', ({value}) -> 'intValue', "
+            f"({value}) -> 'doubleValue', ({value}) -> 'boolValue')")
+
+
+def otel_sql(raw_sql: str) -> str:
+    """Pre relation for OTLP/JSON lines of GenAI spans.
+
+    ``traceId`` is the session, ``startTimeUnixNano`` the start time, end minus start
+    the duration; ``status.code`` 2 (``STATUS_CODE_ERROR``) or an ``error.type``
+    attribute marks a failed call. The span id stands in for a missing
+    ``gen_ai.tool.call.id`` so distinct spans never collapse as duplicates.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> span = ('{"traceId": "t1", "spanId": "s1", "name": "execute_tool get", "startTimeUnixNano": "1700000000000000000", '
+    ...         '"endTimeUnixNano": "1700000000250000000", "status": {"code": 2}, "attributes": ['
+    ...         '{"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}}, '
+    ...         '{"key": "gen_ai.tool.name", "value": {"stringValue": "get"}}]}')
+    >>> line = '{"resourceSpans": [{"scopeSpans": [{"spans": [' + span + ']}]}]}'
+    >>> sql = otel_sql(f"(SELECT 1 AS line, '{line}' AS raw)")
+    >>> con.execute(f"SELECT session_id, tool, duration_ms, success FROM ({sql})").fetchall()
+    [('"t1"', '"get"', '250.0', 'false')]
+    """
+    op = attribute("gen_ai.operation.name")
+    code = "(sp -> '$.status.code')"
+    failed = (f"(coalesce(({code} ->> '$') IN ('2', 'STATUS_CODE_ERROR'), false) "
+              f"OR {attribute('error.type')} IS NOT NULL)")
+    start, end = "sp ->> 'startTimeUnixNano'", "sp ->> 'endTimeUnixNano'"
+    return f"""
+        WITH lines AS (
+            SELECT line, raw,
+                   CASE WHEN NOT json_valid(raw) THEN 'invalid JSON'
+                        WHEN json_type(raw) <> 'OBJECT' THEN 'not a JSON object'
+                        WHEN json_type(raw, '$.resourceSpans') IS DISTINCT FROM 'ARRAY'
+                             THEN 'no resourceSpans list' END AS pre_reason
+            FROM {raw_sql} AS r
+            WHERE raw IS NOT NULL AND trim(raw, ' \t\r\n') <> ''),
+        spans AS (
+            SELECT line, unnest(json_extract(raw, '{SPANS_PATH}')) AS sp
+            FROM lines WHERE pre_reason IS NULL),
+        tools AS (
+            SELECT line, sp, json_extract(sp, '$.attributes[*]') AS attrs FROM spans),
+        calls AS (
+            SELECT * FROM tools
+            WHERE coalesce({op} ->> '$', '') = 'execute_tool'
+               OR ({op} IS NULL AND starts_with(sp ->> 'name', 'execute_tool')))
+        SELECT line, left(sp::VARCHAR, 10000) AS raw, NULL AS pre_reason,
+               sp -> 'traceId' AS session_id,
+               sp -> 'startTimeUnixNano' AS ts, NULL::JSON AS seq,
+               coalesce({attribute('gen_ai.tool.name')},
+                        to_json(nullif(regexp_extract(sp ->> 'name', '^execute_tool\\s+(.+)$', 1), ''))) AS tool,
+               to_json(NOT {failed}) AS success, NULL::JSON AS status,
+               CASE WHEN {failed} THEN coalesce({attribute('error.type')}, sp -> '$.status.message',
+                                                to_json('error')) END AS error,
+               to_json((try_cast({end} AS HUGEINT) - try_cast({start} AS HUGEINT)) / 1e6) AS duration_ms,
+               NULL::JSON AS latency, NULL::JSON AS cost,
+               {attribute('gen_ai.tool.call.arguments')} AS args,
+               {attribute('gen_ai.tool.call.result')} AS result,
+               coalesce({attribute('gen_ai.tool.call.id')}, sp -> 'spanId') AS call_id,
+               {attribute('gen_ai.agent.name')} AS agent, NULL::JSON AS "user",
+               NULL::JSON AS session_outcome
+        FROM calls
+        UNION ALL BY NAME
+        SELECT line, left(raw, 10000) AS raw, pre_reason FROM lines WHERE pre_reason IS NOT NULL
+    """

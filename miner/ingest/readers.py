@@ -1,0 +1,115 @@
+"""Read a source file into a ``(line, raw)`` relation with DuckDB's streaming readers.
+
+``raw`` is the text of one record: a JSON Lines line, one element of a JSON array
+(or one object of a run of JSON objects), or a CSV/Parquet row rendered as a JSON
+object. ``line`` is the 1-based line (JSON Lines, CSV) or record number (JSON,
+Parquet). Nothing is parsed in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+from miner.ingest.sources import Source
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 1 << 28
+"""Longest JSON Lines line (or JSON record) accepted: conversations can be large."""
+
+CSV_REJECTS = "_ing_csv_rejects"
+CSV_REJECT_SCAN = "_ing_csv_reject_scan"
+CSV_RAW = "_ing_csv_raw"
+
+
+def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
+    """SQL (a parenthesised relation) and its named parameters yielding ``(line, raw)`` for ``src``.
+
+    CSV is materialised first into a temporary table (see :func:`load_csv`); the other
+    containers are read lazily when the returned relation is queried.
+
+    Examples
+    --------
+    >>> import duckdb, tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+    >>> _ = open(p, "w").write('{"tool": "a"}\\n\\n{"tool": "b"}\\n')
+    >>> con = duckdb.connect()
+    >>> sql, params = raw_relation(con, open_source(p), "jsonl")
+    >>> con.execute(f"SELECT line, raw FROM {sql} WHERE raw IS NOT NULL", params).fetchall()
+    [(1, '{"tool": "a"}'), (3, '{"tool": "b"}')]
+    """
+    path = str(src.local)
+    comp = src.compression
+    if container == "jsonl":
+        # One VARCHAR column per line: no delimiter or quote can split it, so every
+        # line arrives as written, bad ones included, with its line number.
+        return (f"""(SELECT ordinality AS line, raw
+                   FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = '\\0', quote = '', escape = '',
+                                 header = false, auto_detect = false, strict_mode = false,
+                                 compression = '{comp}', max_line_size = {MAX_LINE_BYTES})
+                   WITH ORDINALITY)""", {"path": path})
+    if container == "json":
+        return (f"""(SELECT ordinality AS line, json::VARCHAR AS raw
+                   FROM read_json_objects($path, format = 'auto', compression = '{comp}',
+                                          maximum_object_size = {MAX_LINE_BYTES})
+                   WITH ORDINALITY)""", {"path": path})
+    if container == "parquet":
+        return ("""(SELECT r.file_row_number + 1 AS line,
+                          json_merge_patch(to_json(r), '{"file_row_number": null}')::VARCHAR AS raw
+                   FROM (SELECT * FROM read_parquet($path, file_row_number = true)) AS r)""", {"path": path})
+    if container == "csv":
+        load_csv(con, src)
+        return f"(SELECT line, raw FROM {CSV_RAW})", {}
+    raise ValueError(f"unknown container {container!r}")
+
+
+def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    """Read a CSV file (header row, every value as text) into :data:`CSV_RAW`.
+
+    Rows DuckDB cannot split (too many columns, unterminated quotes, bad UTF-8) go to
+    :data:`CSV_REJECTS` with their real line numbers; good rows get their file line by
+    counting the rejected lines before them, so line numbers stay true either way.
+
+    Notes
+    -----
+    One streaming scan plus an as-of join against the (few) rejected lines.
+    """
+    con.execute(f"DROP TABLE IF EXISTS {CSV_REJECTS}; DROP TABLE IF EXISTS {CSV_REJECT_SCAN}; "
+                f"DROP TABLE IF EXISTS {CSV_RAW}")
+    con.execute(f"""
+        CREATE TEMP TABLE {CSV_RAW} AS
+        SELECT r.ordinality AS k, json_merge_patch(to_json(r), '{{"ordinality": null}}')::VARCHAR AS raw
+        FROM (SELECT * FROM read_csv(?, header = true, all_varchar = true,
+                                     compression = '{src.compression}', max_line_size = {MAX_LINE_BYTES},
+                                     store_rejects = true, rejects_table = '{CSV_REJECTS}',
+                                     rejects_scan = '{CSV_REJECT_SCAN}')
+              WITH ORDINALITY) AS r
+    """, [str(src.local)])
+    # Reject j (1-based, in line order) sits after (line_j - 1 - j) good rows; a good row
+    # k is preceded by every reject with fewer good rows before it.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {CSV_RAW} AS
+        WITH rj AS (SELECT line, row_number() OVER (ORDER BY line) AS j
+                    FROM (SELECT DISTINCT line FROM {CSV_REJECTS})),
+             gaps AS (SELECT line - 1 - j AS before, max(j) AS j FROM rj GROUP BY ALL)
+        SELECT c.k + 1 + coalesce(g.j, 0) AS line, c.raw
+        FROM {CSV_RAW} c ASOF LEFT JOIN gaps g ON c.k > g.before
+    """)
+
+
+def csv_rejects_sql() -> str:
+    """``(line, raw, reason)`` of the CSV rows DuckDB could not split, one per line."""
+    return f"""
+        SELECT line, min(csv_line) AS raw,
+               'malformed CSV row: ' || lower(min(error_type::VARCHAR)) AS reason
+        FROM {CSV_REJECTS} GROUP BY line
+    """
+
+
+def drop_csv_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables a CSV read left behind."""
+    con.execute(f"DROP TABLE IF EXISTS {CSV_REJECTS}; DROP TABLE IF EXISTS {CSV_REJECT_SCAN}; "
+                f"DROP TABLE IF EXISTS {CSV_RAW}")
