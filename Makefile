@@ -32,9 +32,14 @@ browser-deps:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
 	  else echo "note: chromium is not installed; the browser test will be skipped (sudo apt-get install chromium)"; fi; }
 
-## Benchmarks (figures, not tests): 100k, 1M and 10M calls.
-bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench.run
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(VENV)/.installed $(VENV)/.dev-installed $@
+
+## Benchmarks (figures, not tests): 100k, 1M and 10M calls; SIZES=100k,1M to choose.
+SIZES ?= 100k,1M,10M
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.run --sizes $(SIZES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

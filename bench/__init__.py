@@ -1,0 +1,1 @@
+"""Benchmarks for chainmine: figures, not tests (``make bench``)."""

@@ -1,0 +1,1 @@
+"""The usual alternatives, run as separate processes on the same logs."""
