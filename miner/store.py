@@ -104,6 +104,8 @@ CREATE TABLE IF NOT EXISTS run_steps (
     cost DOUBLE,
     PRIMARY KEY (run_id, step_id)
 );
+ALTER TABLE run_steps ADD COLUMN IF NOT EXISTS tool VARCHAR;
+ALTER TABLE run_steps ADD COLUMN IF NOT EXISTS details JSON;
 CREATE OR REPLACE VIEW calls_v AS
     SELECT c.*, t.tool FROM calls c JOIN tools t USING (tool_id);
 CREATE OR REPLACE VIEW sessions AS

@@ -22,7 +22,9 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import queue
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -160,7 +162,7 @@ class PythonRegistry(ToolRegistry):
         super().__init__()
         self.source = source
         self._max_threads = max_threads
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool: DaemonThreadPool | None = None
         for name, func in functions.items():
             if not callable(func):
                 raise RegistryError(f"{source}: tool {name!r} is not callable")
@@ -211,16 +213,80 @@ class PythonRegistry(ToolRegistry):
             return value
         return invoke_sync
 
-    def _threads(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _threads(self) -> "DaemonThreadPool":
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self._max_threads, thread_name_prefix="chainmine-tool")
+            self._pool = DaemonThreadPool(self._max_threads)
         return self._pool
 
     def close(self) -> None:
         """Stop the worker threads (a hung sync tool's thread is abandoned, not waited for)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False)
             self._pool = None
+
+
+class DaemonThreadPool(concurrent.futures.Executor):
+    """Worker threads that never keep the process alive.
+
+    The standard pool joins its threads at interpreter exit, so one hung sync
+    tool would hang the CLI after its step already timed out; these daemon
+    threads are simply abandoned.
+
+    Examples
+    --------
+    >>> pool = DaemonThreadPool(2)
+    >>> pool.submit(sum, [1, 2]).result()
+    3
+    >>> pool.shutdown()
+    """
+
+    def __init__(self, max_workers: int = 32):
+        self._max = max(1, max_workers)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        """Run ``fn(*args, **kwargs)`` on a worker thread."""
+        if self._closed:
+            raise RuntimeError("the tool thread pool is shut down")
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((fut, fn, args, kwargs))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if len(self._threads) < self._max:
+                    t = threading.Thread(target=self._work, daemon=True,
+                                         name=f"chainmine-tool-{len(self._threads)}")
+                    self._threads.append(t)
+                    t.start()
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            fut, fn, args, kwargs = job
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # handed to the awaiting step
+                    fut.set_exception(exc)
+            del job, fut
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop idle workers; busy ones finish (or are abandoned at exit)."""
+        self._closed = True
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for t in threads:
+                t.join()
 
 
 class CombinedRegistry(ToolRegistry):

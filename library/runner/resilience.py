@@ -207,6 +207,9 @@ class RateLimiter:
 class ToolGuards:
     """Per-tool circuit breakers and rate limiters, created on first use.
 
+    ``clock`` and ``sleep`` are handed to every breaker and limiter (tests
+    pass fake ones).
+
     Examples
     --------
     >>> g = ToolGuards(failure_threshold=3)
@@ -219,10 +222,12 @@ class ToolGuards:
     """
 
     def __init__(self, failure_threshold: int = 5, reset_timeout: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limiters: dict[str, RateLimiter] = {}
@@ -252,7 +257,7 @@ class ToolGuards:
                 return
             current = self._limiters.get(tool)
             if current is None or current.rate != float(calls_per_second) or current.burst != burst:
-                self._limiters[tool] = RateLimiter(calls_per_second, burst)
+                self._limiters[tool] = RateLimiter(calls_per_second, burst, self._clock, self._sleep)
 
 
 _DEFAULT_GUARDS = ToolGuards()
