@@ -70,9 +70,26 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
         st.page_link(page, label=label or page, icon=":material/arrow_forward:")
 
 
-def draw_dot(dot: str, height: int | None = None) -> None:
+def draw_dot(dot: str) -> None:
     """Draw Graphviz DOT text in the browser (no graphviz binary needed).
 
     Example: ``draw_dot(graphs.transition_dot(graph))``.
     """
-    st.graphviz_chart(dot, use_container_width=True)
+    st.graphviz_chart(dot, width="stretch")
+
+
+def metric_row(values: dict[str, Any]) -> None:
+    """One row of KPI tiles, label → value.
+
+    Example: ``metric_row({"Calls": 120, "Sessions": 30})``.
+    """
+    for col, (label, value) in zip(st.columns(len(values)), values.items()):
+        col.metric(label, value)
+
+
+def show_table(rows: Any, **kwargs: Any) -> None:
+    """A read-only table of records (or a DataFrame), full width without the index.
+
+    Example: ``show_table([{"tool": "search", "calls": 12}])``.
+    """
+    st.dataframe(rows, hide_index=True, width="stretch", **kwargs)
