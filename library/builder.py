@@ -51,30 +51,60 @@ class WorkflowBuilder:
                                       "steps": [], "source": "manual"}
 
     def describe(self, text: str) -> "WorkflowBuilder":
-        """Set the description."""
+        """Set the description.
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").describe("Greets").add_step("a", "t").build().description
+        'Greets'
+        """
         self._data["description"] = text
         return self
 
     def category(self, name: str) -> "WorkflowBuilder":
-        """Set the category."""
+        """Set the category.
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").category("ops").add_step("a", "t").build().category
+        'ops'
+        """
         self._data["category"] = name
         return self
 
     def tag(self, *tags: str) -> "WorkflowBuilder":
-        """Add tags (duplicates are ignored)."""
+        """Add tags (duplicates are ignored).
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").tag("a", "b", "a").add_step("s", "t").build().tags
+        ['a', 'b']
+        """
         for t in tags:
             if t not in self._data["tags"]:
                 self._data["tags"].append(t)
         return self
 
     def status(self, status: str) -> "WorkflowBuilder":
-        """Set the review status (default ``suggested``)."""
+        """Set the review status (default ``suggested``).
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").status("accepted").add_step("s", "t").build().status
+        'accepted'
+        """
         self._data["status"] = status
         return self
 
     def input(self, name: str, type: str = "string", example: Any = None, description: str | None = None,
               required: bool = True, default: Any = None) -> "WorkflowBuilder":
-        """Declare an input that templates can refer to as ``{{name}}``."""
+        """Declare an input that templates can refer to as ``{{name}}``.
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").input("n", type="integer", example=3).add_step("s", "t", n="{{n}}").build().inputs["n"].type
+        'integer'
+        """
         spec = {"type": type, "example": example, "description": description, "required": required,
                 "default": default}
         self._data["inputs"][name] = {k: v for k, v in spec.items() if v is not None}
@@ -83,7 +113,14 @@ class WorkflowBuilder:
     def add_step(self, step_id: str, tool_name: str, *, parameters: dict[str, Any] | None = None,
                  depends_on: list[str] | None = None, step_description: str | None = None,
                  **kwargs: Any) -> "WorkflowBuilder":
-        """Append a step calling ``tool_name``; see the class docstring for ``kwargs``."""
+        """Append a step calling ``tool_name``; see the class docstring for ``kwargs``.
+
+        Examples
+        --------
+        >>> step = WorkflowBuilder("w").add_step("a", "t", x=1, max_retries=2).build().step("a")
+        >>> step.parameters, step.max_retries
+        ({'x': 1}, 2)
+        """
         step: dict[str, Any] = {"id": step_id, "tool_name": tool_name, "parameters": dict(parameters or {})}
         if step_description is not None:
             step["description"] = step_description
@@ -98,12 +135,24 @@ class WorkflowBuilder:
         return self
 
     def output(self, name: str, template: Any) -> "WorkflowBuilder":
-        """Name a workflow output, e.g. ``output("user", "{{get_user}}")``."""
+        """Name a workflow output.
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").add_step("a", "t").output("result", "{{a}}").build().outputs
+        {'result': '{{a}}'}
+        """
         self._data.setdefault("outputs", {})[name] = template
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The workflow as plain data, with ``depends_on`` inferred and steps in dependency order."""
+        """The workflow as plain data, with ``depends_on`` inferred and steps in dependency order.
+
+        Examples
+        --------
+        >>> [s["id"] for s in WorkflowBuilder("w").add_step("b", "t", x="{{a}}").add_step("a", "t").to_dict()["steps"]]
+        ['a', 'b']
+        """
         data = copy.deepcopy(self._data)
         steps = data["steps"]
         ids = [s["id"] for s in steps]
@@ -114,7 +163,15 @@ class WorkflowBuilder:
         return data
 
     def build(self) -> WorkflowTemplate:
-        """The validated workflow; :class:`ValidationError` lists every problem."""
+        """The validated workflow; :class:`ValidationError` lists every problem.
+
+        Examples
+        --------
+        >>> WorkflowBuilder("w").add_step("a", "t", x="{{nope}}").build()
+        Traceback (most recent call last):
+        ...
+        library.errors.ValidationError: workflow 'w' is invalid: steps[0].parameters.x: {{nope}} refers to unknown name 'nope' (not an input or step id)
+        """
         wf, problems = workflow_from_data(self.to_dict())
         if problems or wf is None:
             raise ValidationError(f"workflow {self._data['name']!r} is invalid: " + "; ".join(problems), problems)

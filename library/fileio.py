@@ -32,6 +32,11 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 _POLL_INTERVAL = 0.005
 
 
+def _sibling(path: str | os.PathLike[str], suffix: str) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + suffix)
+
+
 def lock_path(path: str | os.PathLike[str]) -> Path:
     """The lock file guarding ``path``: ``<path>.lock``.
 
@@ -40,8 +45,7 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
     >>> lock_path("lib/workflows.json").name
     'workflows.json.lock'
     """
-    p = Path(path)
-    return p.with_name(p.name + ".lock")
+    return _sibling(path, ".lock")
 
 
 def backup_path(path: str | os.PathLike[str]) -> Path:
@@ -52,8 +56,7 @@ def backup_path(path: str | os.PathLike[str]) -> Path:
     >>> backup_path("workflows.json").name
     'workflows.json.bak'
     """
-    p = Path(path)
-    return p.with_name(p.name + ".bak")
+    return _sibling(path, ".bak")
 
 
 @contextlib.contextmanager

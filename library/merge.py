@@ -49,13 +49,33 @@ class MergeOutcome:
 
     @property
     def renamed(self) -> bool:
-        """True when the workflow was added under another name to avoid a collision."""
+        """True when the workflow was added under another name to avoid a collision.
+
+        Examples
+        --------
+        >>> MergeOutcome(name="w", action="unchanged", incoming_name="v", matched="w").renamed
+        False
+        """
         return self.action == "added" and self.name != self.incoming_name
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, including ``renamed``."""
+        """JSON-able form, including ``renamed``.
+
+        Examples
+        --------
+        >>> MergeOutcome("w", "added", "w").to_dict()["action"]
+        'added'
+        """
         return {"name": self.name, "action": self.action, "incoming_name": self.incoming_name,
                 "matched": self.matched, "replaces": self.replaces, "renamed": self.renamed}
+
+
+def _count_of(action: str, doc: str) -> property:
+    def count(self: "MergeReport") -> int:
+        return sum(1 for o in self.outcomes if o.action == action)
+
+    count.__doc__ = doc
+    return property(count)
 
 
 @dataclass(frozen=True)
@@ -71,36 +91,31 @@ class MergeReport:
 
     outcomes: tuple[MergeOutcome, ...] = field(default_factory=tuple)
 
-    def _count(self, action: str) -> int:
-        return sum(1 for o in self.outcomes if o.action == action)
-
-    @property
-    def added(self) -> int:
-        """Workflows added as new entries."""
-        return self._count("added")
-
-    @property
-    def updated(self) -> int:
-        """Existing entries whose stats (or, on import, status) changed."""
-        return self._count("updated")
-
-    @property
-    def unchanged(self) -> int:
-        """Existing entries that already held exactly this."""
-        return self._count("unchanged")
-
-    @property
-    def skipped_rejected(self) -> int:
-        """Incoming workflows that match a rejected entry (which stays rejected)."""
-        return self._count("skipped_rejected")
+    added = _count_of("added", "Workflows added as new entries.")
+    updated = _count_of("updated", "Existing entries whose stats (or, on import, status) changed.")
+    unchanged = _count_of("unchanged", "Existing entries that already held exactly this.")
+    skipped_rejected = _count_of("skipped_rejected",
+                                 "Incoming workflows that match a rejected entry (which stays rejected).")
 
     @property
     def renamed(self) -> int:
-        """Added workflows whose name was taken and got a ``_N`` suffix."""
+        """Added workflows whose name was taken and got a ``_N`` suffix.
+
+        Examples
+        --------
+        >>> MergeReport((MergeOutcome("w_2", "added", "w"),)).renamed
+        1
+        """
         return sum(1 for o in self.outcomes if o.renamed)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary: the five counts and every outcome."""
+        """JSON-able summary: the five counts and every outcome.
+
+        Examples
+        --------
+        >>> MergeReport().to_dict()
+        {'added': 0, 'updated': 0, 'unchanged': 0, 'skipped_rejected': 0, 'renamed': 0, 'outcomes': []}
+        """
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
                 "skipped_rejected": self.skipped_rejected, "renamed": self.renamed,
                 "outcomes": [o.to_dict() for o in self.outcomes]}

@@ -62,7 +62,14 @@ class SearchHit:
         return iter((self.workflow, self.score))
 
     def to_dict(self) -> dict[str, Any]:
-        """The workflow's dict with ``score`` added (the ``library search --json`` item)."""
+        """The workflow's dict with ``score`` added (the ``library search --json`` item).
+
+        Examples
+        --------
+        >>> from library.model import WorkflowStep
+        >>> SearchHit(WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")]), 0.5).to_dict()["score"]
+        0.5
+        """
         return {**self.workflow.to_dict(), "score": self.score}
 
 

@@ -17,14 +17,15 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from library.errors import DuplicateNameError, NotFoundError
-from library.fileio import DEFAULT_LOCK_TIMEOUT, atomic_write_text, file_lock, keep_backup, read_json
+from library.errors import DuplicateNameError, NotFoundError, ValidationError
+from library.fileio import (DEFAULT_LOCK_TIMEOUT, atomic_write_text, backup_path, file_lock, keep_backup,
+                            read_json)
 from library.merge import MergeReport, merge_workflows
 from library.model import WORKFLOW_TOOL_PREFIX, WorkflowTemplate, utc_now
 from library.review import apply_edit, set_status
 from library.schema import dump_library, parse_exchange, parse_library
 from library.search import SearchHit, search, suggest_for_tools
-from library.validate import validate_workflow
+from library.validate import validate_workflow, workflow_problems
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,11 @@ class WorkflowLibrary:
     def _read(self) -> State:
         stamp = self._file_stamp()
         data = read_json(self.path)
-        workflows = [] if data is None else parse_library(data, str(self.path), self._parsed)
+        try:
+            workflows = [] if data is None else parse_library(data, str(self.path), self._parsed)
+        except ValidationError as exc:
+            raise ValidationError(f"{exc}; fix the file or restore {backup_path(self.path)} "
+                                  "(it was left unchanged)", exc.problems) from None
         if len(self._parsed) > 4 * len(workflows) + 64:
             self._parsed = {}  # drop entries of workflows that have since changed
         self._workflows = {wf.name: wf for wf in workflows}
@@ -91,6 +96,12 @@ class WorkflowLibrary:
         Raises :class:`library.errors.LibraryFileError` (bad JSON, with line
         and column, or a newer ``schema_version``) or
         :class:`library.errors.ValidationError` (with every workflow path).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "missing.json")).load()
+        []
         """
         return sorted(self._read().values(), key=lambda w: w.name)
 
@@ -109,7 +120,21 @@ class WorkflowLibrary:
         return name in self._current()
 
     def get(self, name: str) -> WorkflowTemplate:
-        """The workflow called ``name``; :class:`NotFoundError` names close matches."""
+        """The workflow called ``name``; :class:`NotFoundError` names close matches.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("lookup").add_step("a", "t").build())
+        >>> lib.get("lookup").tools
+        ['t']
+        >>> lib.get("lokup")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        library.errors.NotFoundError: no workflow named 'lokup' in ...; did you mean lookup?
+        """
         return self._find(self._current(), name)
 
     def _find(self, state: State, name: str) -> WorkflowTemplate:
@@ -121,23 +146,61 @@ class WorkflowLibrary:
         raise NotFoundError(f"no workflow named {name!r} in {self.path}; {hint}", close)
 
     def list_all(self, status: str | None = None) -> list[WorkflowTemplate]:
-        """All workflows (or those with ``status``), sorted by name."""
+        """All workflows (or those with ``status``), sorted by name.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> for name in ("b", "a"):
+        ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
+        >>> [w.name for w in lib.list_all()], lib.list_all(status="accepted")
+        (['a', 'b'], [])
+        """
         hits = search(self._current().values(), status=status)
         return sorted((h.workflow for h in hits), key=lambda w: w.name)
 
     def search(self, query: str | None = None, category: str | None = None, tool_name: str | None = None,
                status: str | None = None, limit: int | None = None) -> list[SearchHit]:
-        """Ranked search; see :func:`library.search.search` (``tool_name`` may be a glob)."""
+        """Ranked search; see :func:`library.search.search` (``tool_name`` may be a glob).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("open_pr").add_step("s", "github_create_pr").build())
+        >>> [h.workflow.name for h in lib.search("pull request", tool_name="github_*")]
+        ['open_pr']
+        """
         return search(self._current().values(), query=query, tool=tool_name, category=category,
                       status=status, limit=limit)
 
     def suggest_for_tools(self, tools: Sequence[str], status: str | None = None,
                           limit: int | None = None) -> list[SearchHit]:
-        """Workflows covering most of the tool sequence; see :func:`library.search.suggest_for_tools`."""
+        """Workflows covering most of the tool sequence; see :func:`library.search.suggest_for_tools`.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "x").add_step("b", "y").build())
+        >>> [(h.workflow.name, h.score) for h in lib.suggest_for_tools(["x", "z"])]
+        [('w', 0.5)]
+        """
         return suggest_for_tools(self._current().values(), tools, status=status, limit=limit)
 
     def export_text(self, status: str | None = None) -> str:
-        """A library file's text holding every workflow (or those with ``status``)."""
+        """A library file's text holding every workflow (or those with ``status``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json")).export_text()
+        '{\\n  "schema_version": 1,\\n  "workflows": []\\n}\\n'
+        """
         return dump_library(self.list_all(status=status))
 
     # -- writing -------------------------------------------------------------------------------
@@ -161,21 +224,36 @@ class WorkflowLibrary:
         return result
 
     def save(self) -> None:
-        """Write the workflows held in memory (those last read) to the file.
+        """Rewrite the file from its current content in canonical form.
 
-        Every mutating method already saves; use this to create the file or
-        rewrite it in canonical form. The file on disk must itself be valid,
-        so a corrupt file is never overwritten.
+        Every mutating method already saves; use this to create an empty
+        library file or to write an old file in the current ``schema_version``.
+        A corrupt or invalid file is reported and left as it is.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> lib.save(); lib.path.exists()
+        True
         """
-        workflows = dict(self._workflows)
         with file_lock(self.path, self.lock_timeout):
-            self._read()
-            self._write(workflows)
+            self._write(self._read())
 
     def register(self, wf: WorkflowTemplate, overwrite: bool = False) -> WorkflowTemplate:
         """Add ``wf`` (validated) under its own name; with ``overwrite`` replace that entry.
 
         Replacing keeps ``created_at`` and raises ``version`` past the old one.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> lib.register(WorkflowBuilder("w").add_step("a", "t").build()).version
+        1
+        >>> lib.register(WorkflowBuilder("w").add_step("a", "u").build(), overwrite=True).version
+        2
         """
         validate_workflow(wf)
         now = utc_now()
@@ -200,6 +278,16 @@ class WorkflowLibrary:
         """Move every named workflow to ``status`` in one write (all or nothing).
 
         See :mod:`library.review` for the allowed moves and ``force``.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> for name in ("a", "b"):
+        ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
+        >>> [w.status for w in lib.review(["a", "b"], "accepted")]
+        ['accepted', 'accepted']
         """
         names = list(dict.fromkeys(names))
         now = utc_now()
@@ -213,18 +301,50 @@ class WorkflowLibrary:
         return self._update(change)
 
     def accept(self, name: str, force: bool = False) -> WorkflowTemplate:
-        """Accept a suggested workflow (a rejected one only with ``force``)."""
+        """Accept a suggested workflow (a rejected one only with ``force``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
+        >>> lib.reject("w").status
+        'rejected'
+        >>> lib.accept("w", force=True).status
+        'accepted'
+        """
         return self.review([name], "accepted", force=force)[0]
 
     def reject(self, name: str, reason: str | None = None, force: bool = False) -> WorkflowTemplate:
-        """Reject a suggested workflow, keeping ``reason`` (an accepted one only with ``force``)."""
+        """Reject a suggested workflow, keeping ``reason`` (an accepted one only with ``force``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
+        >>> lib.reject("w", reason="one-off").review_note
+        'one-off'
+        """
         return self.review([name], "rejected", force=force, reason=reason)[0]
 
     def reopen(self, name: str) -> WorkflowTemplate:
-        """Put an accepted or rejected workflow back to ``suggested``."""
+        """Put an accepted or rejected workflow back to ``suggested``.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").status("accepted").build())
+        >>> lib.reopen("w").status
+        'suggested'
+        """
         return self.review([name], "suggested")[0]
 
-    def edit(self, name: str, **changes: Any) -> WorkflowTemplate:
+    def edit(self, name: str, /, **changes: Any) -> WorkflowTemplate:
         """Edit a workflow; see :func:`library.review.apply_edit` for ``changes``.
 
         A new name must be free; ``replaces`` pointers and ``workflow:NAME``
@@ -255,7 +375,17 @@ class WorkflowLibrary:
         return self._update(change)
 
     def remove(self, name: str) -> WorkflowTemplate:
-        """Delete a workflow and return it; ``replaces`` pointers to it are cleared."""
+        """Delete a workflow and return it; ``replaces`` pointers to it are cleared.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
+        >>> lib.remove("w").name, len(lib)
+        ('w', 0)
+        """
         def change(state: State) -> WorkflowTemplate:
             old = self._find(state, name)
             del state[old.name]
@@ -271,8 +401,21 @@ class WorkflowLibrary:
         """Merge mined workflows by signature; see :mod:`library.merge` for the rules.
 
         Each workflow is validated first; nothing is written if one is invalid.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> wf = WorkflowBuilder("w").add_step("s", "t").build()
+        >>> lib.merge_suggestions([wf]).added, lib.merge_suggestions([wf]).unchanged
+        (1, 1)
         """
-        incoming = [validate_workflow(wf) for wf in workflows]
+        incoming = list(workflows)
+        problems = [f"workflows[{i}] ({wf.name}).{p}" for i, wf in enumerate(incoming) for p in workflow_problems(wf)]
+        if problems:
+            raise ValidationError(f"{len(problems)} problem(s) in the workflows to merge, nothing saved: "
+                                  + "; ".join(problems), problems)
 
         def change(state: State) -> MergeReport:
             merged, report = merge_workflows(state.values(), incoming, keep_status=keep_status, source=source)
@@ -288,12 +431,25 @@ class WorkflowLibrary:
         Everything is validated first (every problem listed with its path,
         nothing written if any is invalid), then merged like suggestions with
         ``source="imported"``; the file's statuses are kept only with ``keep_status``.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> with open(os.path.join(folder, "in.json"), "w") as fh:
+        ...     _ = fh.write('{"name": "w", "steps": [{"id": "s", "tool_name": "t"}]}')
+        >>> lib = WorkflowLibrary(os.path.join(folder, "w.json"))
+        >>> lib.import_file(os.path.join(folder, "in.json")).added, lib.get("w").source
+        (1, 'imported')
         """
         data = read_json(path)
         if data is None:
             raise NotFoundError(f"import file {path} does not exist")
-        return self.merge_suggestions(parse_exchange(data, str(path)), keep_status=keep_status,
-                                      source="imported")
+        try:
+            workflows = parse_exchange(data, str(path))
+        except ValidationError as exc:
+            raise ValidationError(f"{exc}; nothing was imported", exc.problems) from None
+        return self.merge_suggestions(workflows, keep_status=keep_status, source="imported")
 
 
 def _follow_rename(state: State, old: str, new: str, now: str) -> None:

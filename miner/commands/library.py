@@ -88,7 +88,17 @@ def _step_options(step) -> str:
 
 
 def render_workflow(wf: WorkflowTemplate, console: Console) -> None:
-    """Print one workflow as a tree: header, inputs, steps with parameters, evidence."""
+    """Print one workflow as a tree: header, inputs, steps with parameters, evidence.
+
+    Examples
+    --------
+    >>> from library.builder import WorkflowBuilder
+    >>> render_workflow(WorkflowBuilder("w").add_step("a", "t", x=1).build(), Console(width=60))
+    w  suggested · v1 · manual · general
+    └── steps
+        └── a → t
+            └── x = 1
+    """
     tree = Tree(f"[bold]{escape(wf.name)}[/]  {wf.status} · v{wf.version} · {wf.source} · {escape(wf.category)}")
     if wf.description:
         tree.add(escape(wf.description))
@@ -135,7 +145,10 @@ def _render_report(report: MergeReport, console: Console) -> None:
 @json_option
 @click.option("--status", type=status_choice, default=None, help="Only workflows with this status.")
 def list_cmd(library_path: str | None, as_json: bool, status: str | None) -> None:
-    """List workflows (sorted by name)."""
+    """List workflows (sorted by name).
+
+    Example: chainmine library list --status suggested
+    """
     workflows = _open(library_path).list_all(status=status)
     output([wf.to_dict() for wf in workflows], as_json,
            lambda _, c: _table([SearchHit(wf) for wf in workflows], False, c, "no workflows"))
@@ -150,7 +163,10 @@ def list_cmd(library_path: str | None, as_json: bool, status: str | None) -> Non
 @click.option("--status", type=status_choice, default=None, help="Only this status.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N results.")
 def search_cmd(library_path, as_json, query, tool, category, status, limit) -> None:
-    """Search workflows; with --query the best match comes first and carries a score."""
+    """Search workflows; with --query the best match comes first and carries a score.
+
+    Example: chainmine library search --query "create pull request" --status accepted
+    """
     hits = _open(library_path).search(query=query, category=category, tool_name=tool, status=status, limit=limit)
     output([h.to_dict() for h in hits], as_json,
            lambda _, c: _table(hits, query is not None, c, "no matching workflows"))
@@ -161,7 +177,10 @@ def search_cmd(library_path, as_json, query, tool, category, status, limit) -> N
 @json_option
 @click.argument("name")
 def show(library_path, as_json, name) -> None:
-    """Show one workflow: inputs, steps with parameters and options, evidence."""
+    """Show one workflow: inputs, steps with parameters and options, evidence.
+
+    Example: chainmine library show lookup_user_reservations
+    """
     wf = _open(library_path).get(name)
     output(wf.to_dict(), as_json, lambda _, c: render_workflow(wf, c))
 
@@ -178,7 +197,10 @@ def _review(library_path, as_json, names, status, force=False, reason=None) -> N
 @click.option("--force", is_flag=True, help="Also accept workflows that were rejected.")
 @click.argument("names", nargs=-1, required=True)
 def accept(library_path, as_json, force, names) -> None:
-    """Accept suggested workflows so they can run (all or none)."""
+    """Accept suggested workflows so they can run (all or none).
+
+    Example: chainmine library accept lookup_user_reservations open_pr
+    """
     _review(library_path, as_json, names, "accepted", force=force)
 
 
@@ -189,7 +211,10 @@ def accept(library_path, as_json, force, names) -> None:
 @click.option("--force", is_flag=True, help="Also reject workflows that were accepted.")
 @click.argument("names", nargs=-1, required=True)
 def reject(library_path, as_json, reason, force, names) -> None:
-    """Reject suggested workflows; re-mining never brings them back."""
+    """Reject suggested workflows; re-mining never brings them back.
+
+    Example: chainmine library reject flaky_chain --reason "one-off migration"
+    """
     _review(library_path, as_json, names, "rejected", force=force, reason=reason)
 
 
@@ -198,7 +223,10 @@ def reject(library_path, as_json, reason, force, names) -> None:
 @json_option
 @click.argument("names", nargs=-1, required=True)
 def reopen(library_path, as_json, names) -> None:
-    """Put accepted or rejected workflows back to suggested."""
+    """Put accepted or rejected workflows back to suggested.
+
+    Example: chainmine library reopen flaky_chain
+    """
     _review(library_path, as_json, names, "suggested")
 
 
@@ -243,7 +271,10 @@ def edit(library_path, as_json, name, new_name, description, category, tags, set
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.argument("name")
 def remove(library_path, as_json, yes, name) -> None:
-    """Delete a workflow from the library (re-mining may suggest it again; reject to prevent that)."""
+    """Delete a workflow from the library (re-mining may suggest it again; reject to prevent that).
+
+    Example: chainmine library remove old_chain --yes
+    """
     lib = _open(library_path)
     lib.get(name)
     if not yes:
@@ -258,7 +289,10 @@ def remove(library_path, as_json, yes, name) -> None:
 @click.option("--status", type=status_choice, default=None, help="Only workflows with this status.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 def export(library_path, as_json, status, out) -> None:
-    """Export workflows as a library file (JSON) to stdout or --out."""
+    """Export workflows as a library file (JSON) to stdout or --out.
+
+    Example: chainmine library export --status accepted --out accepted.json
+    """
     text = _open(library_path).export_text(status=status)
     if out is None:
         click.echo(text, nl=False)
@@ -273,7 +307,10 @@ def export(library_path, as_json, status, out) -> None:
 @click.option("--keep-status", is_flag=True, help="Keep the statuses in the file (default: suggested).")
 @click.argument("file", type=click.Path(dir_okay=False))
 def import_cmd(library_path, as_json, keep_status, file) -> None:
-    """Import a library file, a list of workflows or one workflow; all are checked before any is saved."""
+    """Import a library file, a list of workflows or one workflow; all are checked before any is saved.
+
+    Example: chainmine library import shared.json --keep-status
+    """
     report = _open(library_path).import_file(file, keep_status=keep_status)
     output(report.to_dict(), as_json, lambda _, c: _render_report(report, c))
 
@@ -281,5 +318,8 @@ def import_cmd(library_path, as_json, keep_status, file) -> None:
 @library.command("schema")
 @json_option
 def schema(as_json) -> None:
-    """Print the JSON Schema of a library file."""
+    """Print the JSON Schema of a library file.
+
+    Example: chainmine library schema > workflows.schema.json
+    """
     emit_json(library_json_schema())
