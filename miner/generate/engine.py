@@ -1,0 +1,375 @@
+"""The session simulator: agents calling tools, planted workflows, noise and failures.
+
+Control flow (which tool comes next, which call fails) is a Python loop over
+calls, fed by uniform numbers drawn from numpy in blocks; everything that
+is a plain per-call number (durations, think time, timestamps, costs, ids)
+is drawn afterwards for a whole batch at once with numpy.
+
+Each session belongs to one domain and one agent. It is either a single stray
+call, a few stray calls, or 1-3 workflow occurrences in random order with
+stray calls around them; an occurrence sometimes has a stray call inside it,
+its commuting steps come in either order, and a failed step is retried or,
+when later steps need its result, the agent gives up on the occurrence.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any, Iterator
+
+import numpy as np
+
+from library.templates import lookup, parse_path
+from miner.generate.scenarios import get_scenario
+from miner.generate.spec import Domain, GenerateError, Param, Stream, ToolSpec, WorkflowSpec
+from miner.generate.truth import TruthRecorder
+from miner.generate import pools
+
+log = logging.getLogger(__name__)
+
+BATCH_SESSIONS = 1000
+BASE_MS = int(np.datetime64("2026-01-05T08:00:00", "ms").astype(np.int64))
+SPAN_MS = 14 * 24 * 3600 * 1000
+P_SINGLE_CALL = 0.07      # sessions that are one stray call
+P_NOISE_ONLY = 0.05       # sessions of a few stray calls and no workflow
+OCCURRENCES_CUM = tuple(accumulate((0.5, 0.33, 0.17)))   # 1, 2 or 3 occurrences per session
+STRAY_BEFORE = 0.7        # mean stray calls before each occurrence
+STRAY_AFTER = 0.5         # mean stray calls at the end of a session
+P_INSIDE_NOISE = 0.05     # an occurrence with one stray call between two of its steps
+P_SWAP = 0.5              # commuting steps written in the other order
+P_RETRY_NEEDED = 0.6      # retry a failed step whose result later steps need
+P_RETRY_LEAF = 0.25       # retry a failed step nothing depends on
+THINK_MEDIAN_MS, THINK_SPREAD = 1400.0, 0.7
+TIMEOUT_MS = 30000.0
+MEMO_SIZE = 1 << 17       # memoised tool results (shared, never mutated)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Columns of generated calls in file order (sessions contiguous, calls in order).
+
+    ``planted`` is filled when the generator annotates: per call ``None`` for a
+    stray call, else ``{"workflow", "occurrence", "step", "item", "retry"}``.
+
+    Examples
+    --------
+    >>> b = next(LogGenerator(sessions=3, seed=1).batches())
+    >>> len(b.tool) == len(b.ts) == len(b.session_id)
+    True
+    """
+
+    session_id: list[str]
+    ts: list[str]
+    seq: list[int]
+    tool: list[str]
+    args: list[dict[str, Any]]
+    result: list[Any]
+    success: list[bool]
+    error: list[str | None]
+    duration_ms: list[float]
+    cost: list[float | None]
+    call_id: list[str]
+    agent: list[str]
+    user: list[str]
+    session_outcome: list[float]
+    planted: list[dict[str, Any] | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.tool)
+
+
+@functools.lru_cache(maxsize=512)
+def _path(text: str) -> tuple:
+    return parse_path(text)
+
+
+class _DomainPlan:
+    """Per-domain draw tables, precomputed once."""
+
+    def __init__(self, domain: Domain, tools: dict[str, ToolSpec], general: list[str]):
+        self.domain = domain
+        self.stray = [tools[n] for n in sorted(set(domain.tools) | set(general))]
+        self.stray_cum = list(accumulate(s.weight for s in self.stray))
+        self.workflows = domain.workflows
+        self.workflow_cum = list(accumulate(w.weight for w in domain.workflows))
+
+
+class LogGenerator:
+    """Generate tool-call logs with planted workflows, and the ground truth of what was planted.
+
+    Parameters
+    ----------
+    sessions : int
+        Number of sessions (each one agent conversation or run).
+    seed : int
+        Random seed; the same seed gives the same calls, byte for byte.
+    scenario : str
+        One of :data:`miner.generate.SCENARIOS`.
+    annotate : bool
+        Fill :attr:`Batch.planted` so tests can see which call belongs to which occurrence.
+
+    Examples
+    --------
+    >>> gen = LogGenerator(sessions=20, seed=3, scenario="support")
+    >>> calls = sum(len(b) for b in gen.batches())
+    >>> gen.truth()["generator"]["calls"] == calls
+    True
+
+    Notes
+    -----
+    O(C) for C generated calls; the per-call Python work is one dictionary of
+    arguments and one demo-tool call, the rest is vectorised per batch.
+    """
+
+    def __init__(self, sessions: int = 2000, seed: int = 7, scenario: str = "mixed", *, annotate: bool = False):
+        if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
+            raise GenerateError(f"sessions must be a positive integer, got {sessions!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise GenerateError(f"seed must be a non-negative integer, got {seed!r}")
+        self.sessions, self.seed, self.annotate = sessions, seed, annotate
+        self.scenario = get_scenario(scenario)
+        tools = self.scenario.tools
+        general = [n for n in tools if all(n not in d.tools for d in self.scenario.domains)]
+        self._plans = [_DomainPlan(d, tools, general) for d in self.scenario.domains]
+        self._domain_cum = list(accumulate(d.weight for d in self.scenario.domains))
+        names = sorted(tools)
+        self._tool_index = {n: i for i, n in enumerate(names)}
+        self._median = np.array([tools[n].median_ms for n in names])
+        self._spread = np.array([tools[n].spread for n in names])
+        self._cost = np.array([tools[n].cost for n in names])
+        self._truth = TruthRecorder(self.scenario.workflows)
+        self._memo: dict[tuple, Any] = {}
+        self._calls = 0
+        self._done = False
+
+    # ----------------------------------------------------------------- batches
+    def batches(self) -> Iterator[Batch]:
+        """Yield the calls batch by batch (:data:`BATCH_SESSIONS` sessions each)."""
+        seeds = np.random.SeedSequence(self.seed).spawn(3)
+        flow = Stream(np.random.default_rng(seeds[0]))
+        times, ids = np.random.default_rng(seeds[1]), np.random.default_rng(seeds[2])
+        start_ms = float(BASE_MS)
+        gap_ms = SPAN_MS / self.sessions
+        self._truth.reset()
+        self._calls = 0
+        for first in range(0, self.sessions, BATCH_SESSIONS):
+            count = min(BATCH_SESSIONS, self.sessions - first)
+            cols = _Columns(self.annotate)
+            for i in range(first, first + count):
+                self._session(flow, i, cols)
+            starts = start_ms + np.cumsum(times.exponential(gap_ms, count))
+            start_ms = float(starts[-1])
+            batch = self._finish(cols, starts, times, ids, first)
+            self._calls += len(batch)
+            yield batch
+        self._done = True
+        log.info("generated %d calls in %d sessions (seed %d, scenario %s)",
+                 self._calls, self.sessions, self.seed, self.scenario.name)
+
+    def truth(self) -> dict[str, Any]:
+        """The ground truth of the generated logs (call after :meth:`batches` is exhausted)."""
+        if not self._done:
+            raise GenerateError("ground truth is known only after every batch has been generated")
+        return self._truth.to_dict({"seed": self.seed, "sessions": self.sessions,
+                                    "scenario": self.scenario.name, "calls": self._calls})
+
+    # ------------------------------------------------------------- simulation
+    def _session(self, r: Stream, index: int, cols: "_Columns") -> None:
+        plan = self._plans[r.weighted(self._domain_cum)]
+        cols.open_session(r.pick(plan.domain.agents), r.pick(pools.OPERATORS))
+        kind = r.u()
+        if kind < P_SINGLE_CALL:
+            self._stray(r, plan, cols)
+        elif kind < P_SINGLE_CALL + P_NOISE_ONLY:
+            for _ in range(r.between(2, 6)):
+                self._stray(r, plan, cols)
+        else:
+            for _ in range(1 + r.weighted(OCCURRENCES_CUM)):
+                for _ in range(r.poisson(STRAY_BEFORE)):
+                    self._stray(r, plan, cols)
+                self._occurrence(r, plan, plan.workflows[r.weighted(plan.workflow_cum)], index, cols)
+            for _ in range(r.poisson(STRAY_AFTER)):
+                self._stray(r, plan, cols)
+        cols.close_session()
+
+    def _stray(self, r: Stream, plan: _DomainPlan, cols: "_Columns", avoid: frozenset = frozenset()) -> None:
+        for _ in range(20):
+            spec = plan.stray[r.weighted(plan.stray_cum)]
+            if spec.name not in avoid:
+                break
+        self._call(r, spec, spec.sample(r), cols, None)
+
+    def _call(self, r: Stream, spec: ToolSpec, args: dict[str, Any], cols: "_Columns",
+              planted: dict[str, Any] | None) -> tuple[bool, Any]:
+        if spec.failure_rate and r.u() < spec.failure_rate:
+            cls, message = spec.errors[r.below(len(spec.errors))]
+            cols.add((self._tool_index[spec.name], spec.name, args, f"Error: {message}", False, f"{cls}: {message}"),
+                     planted)
+            return False, None
+        result = self._result(spec, args)
+        cols.add((self._tool_index[spec.name], spec.name, args, result, True, None), planted)
+        return True, result
+
+    def _result(self, spec: ToolSpec, args: dict[str, Any]) -> Any:
+        """The tool's result, memoised: tools are pure and entity pools are finite, so results repeat."""
+        try:
+            key = (spec.name, *args.items())
+            return self._memo[key]
+        except TypeError:  # a list argument: not hashable, compute it
+            return spec.fn(**args)
+        except KeyError:
+            pass
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        result = self._memo[key] = spec.fn(**args)
+        return result
+
+    def _occurrence(self, r: Stream, plan: _DomainPlan, wf: WorkflowSpec, session: int, cols: "_Columns") -> None:
+        tools = self.scenario.tools
+        order = _step_order(r, wf)
+        inside = r.below(len(order) - 1) + 1 if len(order) > 1 and r.u() < P_INSIDE_NOISE else -1
+        occ = self._truth.start(wf.name)
+        inputs: dict[str, Any] = {}
+        results: list[Any] = [None] * len(wf.steps)
+        step_args: list[Any] = [None] * len(wf.steps)
+        failed = [False] * len(wf.steps)
+        ok_all = True
+        for pos, si in enumerate(order):
+            step = wf.steps[si]
+            if pos == inside:
+                self._stray(r, plan, cols, frozenset(wf.tools))
+            if any(failed[j] for j in _needs(wf, si)):
+                return  # the agent gives up: what it needed is missing
+            spec = tools[step.tool]
+            if step.map_over:
+                elements = lookup(results[step.map_over[0]], _path(step.map_over[1]))
+                outs, all_args = [], []
+                for k, element in enumerate(elements):
+                    args = {name: _value(p, r, inputs, results, element) for name, p in step.params.items()}
+                    ok, out = self._call(r, spec, args, cols, self._tag(wf, occ, si, k, False))
+                    ok_all &= ok
+                    outs.append(out)
+                    all_args.append(args)
+                results[si], step_args[si] = outs, all_args
+                continue
+            args = {name: _value(p, r, inputs, results, None) for name, p in step.params.items()}
+            ok, out = self._call(r, spec, args, cols, self._tag(wf, occ, si, None, False))
+            if not ok:
+                ok_all = False
+                if r.u() < (P_RETRY_NEEDED if wf.dependents(si) else P_RETRY_LEAF):
+                    ok, out = self._call(r, spec, args, cols, self._tag(wf, occ, si, None, True))
+            failed[si], results[si], step_args[si] = not ok, out, args
+        sample = (step_args, results) if ok_all and self._truth.wants_sample(wf.name) else None
+        self._truth.complete(wf.name, session, ok_all, order, sample)
+
+    def _tag(self, wf: WorkflowSpec, occ: int, step: int, item: int | None, retry: bool) -> dict[str, Any] | None:
+        if not self.annotate:
+            return None
+        return {"workflow": wf.name, "occurrence": occ, "step": step, "item": item, "retry": retry}
+
+    # ---------------------------------------------------------- vectorised part
+    def _finish(self, cols: "_Columns", starts: np.ndarray, times: np.random.Generator,
+                ids: np.random.Generator, first: int) -> Batch:
+        n = len(cols.rows)
+        tool_idx_l, tool, args, result, success, error = (list(c) for c in zip(*cols.rows))
+        lens = np.asarray(cols.lengths, dtype=np.int64)
+        tool_idx = np.asarray(tool_idx_l, dtype=np.int64)
+        duration = self._median[tool_idx] * np.exp(self._spread[tool_idx] * times.standard_normal(n))
+        timed_out = np.fromiter((e is not None and e.startswith("TimeoutError") for e in error), bool, n)
+        duration = np.where(timed_out, TIMEOUT_MS + duration * 0.05, duration).round(1)
+        think = THINK_MEDIAN_MS * np.exp(THINK_SPREAD * times.standard_normal(n))
+        step = duration + think
+        ends = np.cumsum(step)
+        session_first = np.repeat(np.cumsum(lens) - lens, lens)
+        offset = ends - step - (ends - step)[session_first]
+        ts_ms = np.repeat(starts, lens) + offset
+        ts = np.datetime_as_string(ts_ms.astype(np.int64).astype("datetime64[ms]"), unit="ms", timezone="UTC")
+        base_cost = self._cost[tool_idx]
+        cost = np.where(base_cost > 0, (base_cost * (0.8 + 0.4 * times.random(n))).round(6), np.nan)
+        seq = (np.arange(n) - session_first + 1).tolist()
+        sess_rand = ids.integers(0, 1 << 32, len(lens))
+        sids = [f"sess_{int(x):08x}_{first + i:06d}" for i, x in enumerate(sess_rand)]
+        call_ids = [f"call_{int(x):016x}" for x in ids.integers(0, 1 << 63, n)]
+        return Batch(
+            session_id=[s for s, k in zip(sids, cols.lengths) for _ in range(k)],
+            ts=ts.tolist(), seq=seq, tool=tool, args=args, result=result, success=success,
+            error=error, duration_ms=duration.tolist(),
+            cost=[None if c != c else c for c in cost.tolist()], call_id=call_ids,
+            agent=_per_call(cols.agents, cols.lengths), user=_per_call(cols.users, cols.lengths),
+            session_outcome=_per_call(cols.outcomes, cols.lengths), planted=cols.planted)
+
+
+@functools.lru_cache(maxsize=256)
+def _needs(wf: WorkflowSpec, index: int) -> frozenset[int]:
+    """Steps whose results step ``index`` takes values from."""
+    step = wf.steps[index]
+    needs = {p.step for p in step.params.values() if p.kind == "bound"}
+    if step.map_over:
+        needs.add(step.map_over[0])
+    return frozenset(needs)
+
+
+def _per_call(values: list[Any], lengths: list[int]) -> list[Any]:
+    return [v for v, k in zip(values, lengths) for _ in range(k)]
+
+
+def _step_order(r: Stream, wf: WorkflowSpec) -> list[int]:
+    """Declared step order with each parallel group shuffled."""
+    order = list(range(len(wf.steps)))
+    groups: dict[int, list[int]] = {}
+    for i, s in enumerate(wf.steps):
+        if s.parallel_group is not None:
+            groups.setdefault(s.parallel_group, []).append(i)
+    for members in groups.values():
+        if r.u() < P_SWAP:
+            shuffled = members[::-1] if len(members) == 2 else sorted(members, key=lambda _: r.u())
+            for pos, idx in zip(members, shuffled):
+                order[pos] = idx
+    return order
+
+
+def _value(p: Param, r: Stream, inputs: dict[str, Any], results: list[Any], element: Any) -> Any:
+    if p.kind == "constant":
+        return p.value
+    if p.kind == "input":
+        if p.name not in inputs:
+            inputs[p.name] = p.sample(r)
+        return inputs[p.name]
+    source = results[p.step] if p.kind == "bound" else element
+    return lookup(source, _path(p.path)) if p.path else source
+
+
+class _Columns:
+    """Calls of one batch as rows ``(tool index, tool, args, result, success, error)``, plus per-session values."""
+
+    __slots__ = ("rows", "planted", "lengths", "agents", "users", "outcomes", "_start", "_failed")
+
+    def __init__(self, annotate: bool):
+        self.rows: list[tuple] = []
+        self.planted: list[dict[str, Any] | None] | None = [] if annotate else None
+        self.lengths: list[int] = []
+        self.agents: list[str] = []
+        self.users: list[str] = []
+        self.outcomes: list[float] = []
+        self._start = 0
+        self._failed = False
+
+    def open_session(self, agent: str, user: str) -> None:
+        self.agents.append(agent)
+        self.users.append(user)
+        self._start = len(self.rows)
+        self._failed = False
+
+    def close_session(self) -> None:
+        self.lengths.append(len(self.rows) - self._start)
+        self.outcomes.append(0.0 if self._failed else 1.0)
+
+    def add(self, row: tuple, planted: dict[str, Any] | None) -> None:
+        self.rows.append(row)
+        if not row[4]:
+            self._failed = True
+        if self.planted is not None:
+            self.planted.append(planted)

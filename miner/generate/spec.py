@@ -1,0 +1,391 @@
+"""Building blocks of the synthetic logs: tools, planted workflows, domains.
+
+A *domain* (support, devops, research, commerce) owns its demo tools and the
+workflows planted in its sessions. Each :class:`ToolSpec` carries the real
+Python function that builds the tool's result (the same function the demo
+registry exposes), a sampler for the arguments of stray calls, and the
+tool's latency, failure rate, error messages and cost.
+
+Results are deterministic functions of the arguments: :class:`Hashed` turns
+the arguments into a stream of picks, so ``get_user_details("mia_li_3668")``
+returns the same reservations in every log and in every demo run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from miner.errors import ChainmineError
+
+UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+DIGITS = "0123456789"
+ALNUM = UPPER + DIGITS
+HEX = "0123456789abcdef"
+
+
+class GenerateError(ChainmineError):
+    """The generator was asked for something it cannot make (unknown scenario, bad count, bad path)."""
+
+
+_TRANSLATIONS: dict[str, bytes] = {}
+
+
+def _translation(alphabet: str) -> bytes:
+    table = _TRANSLATIONS.get(alphabet)
+    if table is None:
+        table = bytes(ord(alphabet[i % len(alphabet)]) for i in range(256))
+        _TRANSLATIONS[alphabet] = table
+    return table
+
+
+class Hashed:
+    """Deterministic picks derived from a key: same key, same picks, on every machine.
+
+    Examples
+    --------
+    >>> h = Hashed("mia_li_3668")
+    >>> h.pick(["a", "b", "c"]) == Hashed("mia_li_3668").pick(["a", "b", "c"])
+    True
+    >>> 1 <= Hashed("x").between(1, 4) <= 4
+    True
+    """
+
+    __slots__ = ("_key", "_round", "_buf", "_pos")
+
+    def __init__(self, *parts: Any):
+        self._key = "\x1f".join(map(str, parts)).encode()
+        self._round = 0
+        self._buf = hashlib.blake2b(self._key, digest_size=64).digest()
+        self._pos = 0
+
+    def _take(self, k: int) -> bytes:
+        if self._pos + k > 64:
+            # 64 bytes last for a dozen picks; rehash for longer results
+            self._round += 1
+            self._buf = hashlib.blake2b(self._key, digest_size=64, salt=self._round.to_bytes(16, "little")).digest()
+            self._pos = 0
+        self._pos += k
+        return self._buf[self._pos - k:self._pos]
+
+    def below(self, n: int) -> int:
+        """An integer in ``[0, n)``."""
+        return int.from_bytes(self._take(4), "little") % n
+
+    def pick(self, seq: Sequence[Any]) -> Any:
+        """One element of ``seq``."""
+        return seq[int.from_bytes(self._take(4), "little") % len(seq)]
+
+    def between(self, lo: int, hi: int) -> int:
+        """An integer in ``[lo, hi]``."""
+        return lo + int.from_bytes(self._take(4), "little") % (hi - lo + 1)
+
+    def money(self, lo: float, hi: float) -> float:
+        """An amount in ``[lo, hi]`` with cents."""
+        return round(lo + self.below(int((hi - lo) * 100) + 1) / 100.0, 2)
+
+    def code(self, n: int, alphabet: str = ALNUM) -> str:
+        """``n`` (at most 64) characters of ``alphabet``."""
+        return self._take(n).translate(_translation(alphabet)).decode()
+
+    def words(self, vocabulary: Sequence[str], lo: int, hi: int) -> str:
+        """Between ``lo`` and ``hi`` (at most 64) words of ``vocabulary`` (at most 256) joined by spaces."""
+        n = len(vocabulary)
+        return " ".join([vocabulary[b % n] for b in self._take(self.between(lo, hi))])
+
+
+def text_arg(name: str, value: Any, max_len: int = 500) -> str:
+    """Check that a tool argument is a non-empty string; raise ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> text_arg("user_id", "u1")
+    'u1'
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > max_len:
+        raise ValueError(f"{name} is longer than {max_len} characters")
+    return value
+
+
+def int_arg(name: str, value: Any, lo: int, hi: int) -> int:
+    """Check that a tool argument is an integer in ``[lo, hi]``; raise ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> int_arg("limit", 5, 1, 50)
+    5
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer between {lo} and {hi}, got {value!r}")
+    return value
+
+
+def number_arg(name: str, value: Any, lo: float, hi: float) -> float:
+    """Check that a tool argument is a number in ``[lo, hi]``; raise ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> number_arg("amount", 12.5, 0, 1e6)
+    12.5
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a number between {lo} and {hi}, got {value!r}")
+    return value
+
+
+def choice_arg(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """Check that a tool argument is one of ``allowed``; raise ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> choice_arg("state", "open", ("open", "closed"))
+    'open'
+    """
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+class Stream:
+    """Uniform draws from a numpy generator, drawn in blocks so single picks stay cheap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = Stream(np.random.default_rng(1))
+    >>> 0 <= r.below(10) < 10 and r.pick("abc") in "abc"
+    True
+    """
+
+    __slots__ = ("_rng", "_buf", "_i", "_block")
+
+    def __init__(self, rng: np.random.Generator, block: int = 1 << 15):
+        self._rng = rng
+        self._block = block
+        self._buf: list[float] = []
+        self._i = 0
+
+    def u(self) -> float:
+        """A float in ``[0, 1)``."""
+        if self._i >= len(self._buf):
+            self._buf = self._rng.random(self._block).tolist()
+            self._i = 0
+        self._i += 1
+        return self._buf[self._i - 1]
+
+    def below(self, n: int) -> int:
+        """An integer in ``[0, n)``."""
+        return int(self.u() * n)
+
+    def pick(self, seq: Sequence[Any]) -> Any:
+        """One element of ``seq``."""
+        return seq[int(self.u() * len(seq))]
+
+    def between(self, lo: int, hi: int) -> int:
+        """An integer in ``[lo, hi]``."""
+        return lo + int(self.u() * (hi - lo + 1))
+
+    def weighted(self, cumulative: Sequence[float]) -> int:
+        """An index drawn with the weights whose running totals are ``cumulative``."""
+        return bisect.bisect_right(cumulative, self.u() * cumulative[-1])
+
+    def poisson(self, lam: float) -> int:
+        """A Poisson count with mean ``lam`` (inverse transform; fine for small ``lam``)."""
+        u, k, p = self.u(), 0, math.exp(-lam)
+        total = p
+        while u > total and k < 50:
+            k += 1
+            p *= lam / k
+            total += p
+        return k
+
+
+Sampler = Callable[[Stream], Any]
+"""A function of the generator's random stream returning a value (or an args dict)."""
+
+TIMEOUT = ("TimeoutError", "upstream service timed out after 30s")
+RATE_LIMIT = ("RateLimitError", "rate limit exceeded (429), retry later")
+UNAVAILABLE = ("ServiceUnavailable", "service temporarily unavailable (503)")
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One demo tool: its function, stray-call sampler, latency, failures and cost.
+
+    ``errors`` holds ``(error class, message)`` pairs; a failed call logs
+    ``error="<class>: <message>"`` and the result ``"Error: <message>"``.
+
+    Examples
+    --------
+    >>> spec = ToolSpec(fn=len, sample=lambda r: {}, name="count")
+    >>> spec.failure_rate
+    0.01
+    """
+
+    fn: Callable[..., Any]
+    sample: Sampler
+    name: str = ""
+    median_ms: float = 150.0
+    spread: float = 0.5
+    failure_rate: float = 0.01
+    errors: tuple[tuple[str, str], ...] = (TIMEOUT, RATE_LIMIT)
+    cost: float = 0.0
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.fn.__name__)
+
+
+@dataclass(frozen=True)
+class Param:
+    """Where a planted step's argument comes from.
+
+    ``kind`` is ``input`` (``name``, ``sample`` draws a fresh value per
+    occurrence; two params with one input name share the value), ``constant``
+    (``value``), ``bound`` (``step`` index and ``path`` into its result, ``""``
+    for the whole result) or ``item`` (``path`` inside the current list item).
+
+    Examples
+    --------
+    >>> bound(0, "reservations[0]").truth()
+    {'kind': 'bound', 'step': 0, 'path': 'reservations[0]'}
+    """
+
+    kind: str
+    name: str = ""
+    value: Any = None
+    step: int = -1
+    path: str = ""
+    sample: Sampler | None = None
+
+    def truth(self) -> dict[str, Any]:
+        """The ground-truth description of this parameter."""
+        if self.kind == "input":
+            return {"kind": "input", "name": self.name}
+        if self.kind == "constant":
+            return {"kind": "constant", "value": self.value}
+        if self.kind == "bound":
+            return {"kind": "bound", "step": self.step, "path": self.path}
+        return {"kind": "item", "path": self.path}
+
+
+def inp(name: str, sample: Sampler) -> Param:
+    """A workflow input named ``name`` drawn by ``sample`` once per occurrence."""
+    return Param("input", name=name, sample=sample)
+
+
+def const(value: Any) -> Param:
+    """A constant argument."""
+    return Param("constant", value=value)
+
+
+def bound(step: int, path: str = "") -> Param:
+    """An argument taken from step ``step``'s result at ``path``."""
+    return Param("bound", step=step, path=path)
+
+
+def item(path: str = "") -> Param:
+    """An argument taken from the current element of a map step's list."""
+    return Param("item", path=path)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One planted step: a tool, where its arguments come from, map and order options.
+
+    ``map_over`` is ``(step index, path)`` of a list in an earlier result: the
+    step is then called once per element, consecutively. Steps sharing a
+    ``parallel_group`` are written in random order.
+
+    Examples
+    --------
+    >>> StepSpec("get_reservation_details", {"reservation_id": item()}, map_over=(0, "reservations")).is_map
+    True
+    """
+
+    tool: str
+    params: dict[str, Param] = field(default_factory=dict)
+    map_over: tuple[int, str] | None = None
+    parallel_group: int | None = None
+
+    @property
+    def is_map(self) -> bool:
+        """True when the step runs once per element of an earlier list."""
+        return self.map_over is not None
+
+
+@dataclass(frozen=True, eq=False)
+class WorkflowSpec:
+    """A workflow planted in the logs of one domain.
+
+    ``reliable=False`` marks a chain that is frequent but fails often; a miner
+    with a minimum success rate of 0.8 must not suggest it.
+
+    Examples
+    --------
+    >>> wf = WorkflowSpec("w", "support", (StepSpec("a"), StepSpec("b")))
+    >>> wf.tools
+    ['a', 'b']
+    """
+
+    name: str
+    domain: str
+    steps: tuple[StepSpec, ...]
+    weight: float = 1.0
+    reliable: bool = True
+    description: str = ""
+
+    @property
+    def tools(self) -> list[str]:
+        """Step tools in order (each step once, however often a map step repeats)."""
+        return [s.tool for s in self.steps]
+
+    def dependents(self, index: int) -> bool:
+        """True when a later step takes a value from step ``index``'s result."""
+        for s in self.steps[index + 1:]:
+            if s.map_over and s.map_over[0] == index:
+                return True
+            if any(p.kind == "bound" and p.step == index for p in s.params.values()):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An agent domain: its agents, tools and planted workflows.
+
+    Examples
+    --------
+    >>> Domain("d", ("bot",), {}, ()).name
+    'd'
+    """
+
+    name: str
+    agents: tuple[str, ...]
+    tools: dict[str, ToolSpec]
+    workflows: tuple[WorkflowSpec, ...]
+    weight: float = 1.0
+
+
+def tool_table(*specs: ToolSpec) -> dict[str, ToolSpec]:
+    """Index tool specs by name, refusing duplicates.
+
+    Examples
+    --------
+    >>> list(tool_table(ToolSpec(fn=len, sample=lambda r: {})))
+    ['len']
+    """
+    table: dict[str, ToolSpec] = {}
+    for spec in specs:
+        if spec.name in table:
+            raise ValueError(f"tool {spec.name} defined twice")
+        table[spec.name] = spec
+    return table
