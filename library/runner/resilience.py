@@ -194,9 +194,10 @@ class RateLimiter:
         interval = 1.0 / self.rate
         with self._lock:
             now = self._clock()
-            # A bucket of `burst` tokens: the schedule may lag `now` by at most burst-1 slots.
-            start = max(self._next_free, now - (self.burst - 1) * interval)
-            self._next_free = start + interval
+            # Generic cell rate: `_next_free` is the theoretical arrival time of the next call;
+            # a bucket of `burst` tokens lets a call start up to burst-1 slots ahead of it.
+            start = max(now, self._next_free - (self.burst - 1) * interval)
+            self._next_free = max(self._next_free, now) + interval
             wait = start - now
             if wait > 0:
                 self.waited += 1
