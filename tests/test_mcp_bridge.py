@@ -58,7 +58,7 @@ class FakeRunner:
     def __init__(self, result: dict | None = None, error: BaseException | None = None):
         self.calls: list[tuple[str, dict]] = []
         self.result = result or {"run_id": "run-1", "status": "completed",
-                                 "outputs": {"user": "Mia Li", "reservations": 2}, "steps": []}
+                                 "outputs": {"get_reservations": [{"reservation_id": "R1"}]}, "steps": []}
         self.error = error
 
     async def __call__(self, wf, args):
@@ -102,13 +102,17 @@ def test_input_schema_follows_declared_inputs(spec, expected_prop, required):
     assert ("x" in schema.get("required", [])) is required
 
 
-def test_output_schema_only_when_outputs_are_declared():
-    assert output_schema(lookup_workflow()) is None
+def test_output_schema_names_declared_outputs():
     wf = lookup_workflow(outputs={"user": "{{get_user}}", "who": "{{user_id}}"})
     schema = output_schema(wf)
     assert schema["required"] == ["user", "who"]
     assert schema["properties"]["who"] == {"type": "string"}  # an input's type is known
     assert schema["properties"]["user"] == {}  # a tool's result is not
+
+
+def test_output_schema_without_outputs_names_the_final_steps():
+    schema = output_schema(lookup_workflow())
+    assert schema == {"type": "object", "properties": {"get_reservations": {}}, "required": ["get_reservations"]}
 
 
 def test_description_carries_text_steps_and_evidence():
@@ -229,7 +233,7 @@ def test_call_returns_outputs_as_structured_content_and_json_text(library, mode)
 
     result = run(main)
     assert result.is_error is False
-    assert result.structured_content == {"user": "Mia Li", "reservations": 2}
+    assert result.structured_content == {"get_reservations": [{"reservation_id": "R1"}]}
     assert json.loads(result.content[0].text) == result.structured_content
     assert result.meta["chainmine/run_id"] == "run-1"
     assert runner.calls == [("lookup_user_reservations", {"user_id": "mia_li_3668"})]
@@ -334,3 +338,87 @@ def test_a_broken_library_while_serving_keeps_tools(library, caplog):
         names = run(main)
     assert names == ["lookup_user_reservations"]
     assert "cannot be used" in caplog.text
+
+
+# ---- with the real runner, in process -----------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "mcp_fixtures"
+
+
+@pytest.fixture
+def airline_registry():
+    from library.runner import load_registries
+
+    with load_registries([str(FIXTURES / "airline_tools.py")]) as registry:
+        yield registry
+
+
+def runs_table(db: Path) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT run_id, workflow, status, error FROM runs ORDER BY started_at").fetchall()
+    finally:
+        con.close()
+
+
+def test_real_runner_answers_and_records_runs(library, airline_registry, tmp_path):
+    from library.serve.app import build_server
+    from miner.commands.mcp import duckdb_recorder_opener
+
+    db = tmp_path / "chainmine.duckdb"
+    wf = lookup_workflow(outputs={"name": "{{get_user.name}}", "trips": "{{get_reservations}}"})
+    write_library(library, [wf, lookup_workflow("needs_other_tools", steps=[
+        {"id": "s", "tool_name": "search_flights", "parameters": {"q": "{{user_id}}"}}])])
+    server = build_server(library, airline_registry, open_recorder=duckdb_recorder_opener(str(db)), poll_interval=None)
+
+    async def main():
+        async with Client(server, mode="legacy") as client:
+            tools = (await client.list_tools()).tools
+            ok = await client.call_tool("lookup_user_reservations", {"user_id": "mia_li_3668"})
+            bad_args = await client.call_tool("lookup_user_reservations", {"user_id": ["mia"]})
+            failed = await client.call_tool("lookup_user_reservations", {"user_id": "nobody"})
+            return tools, ok, bad_args, failed
+
+    tools, ok, bad_args, failed = run(main)
+    # a workflow whose tools no registry offers is not offered either
+    assert [t.name for t in tools] == ["lookup_user_reservations"]
+    assert tools[0].output_schema["required"] == ["name", "trips"]
+    assert ok.is_error is False
+    assert ok.structured_content["name"] == "Mia Li"
+    assert [t["destination"] for t in ok.structured_content["trips"]] == ["JFK", "LHR"]
+    assert bad_args.is_error is True and "is not of type 'string'" in bad_args.content[0].text
+    assert failed.is_error is True
+    failed_run = failed.meta["chainmine/run_id"]
+    assert f"(run {failed_run})" in failed.content[0].text
+    assert "step 'get_user'" in failed.content[0].text and "user 'nobody' not found" in failed.content[0].text
+    # both runs, and only those, are in the store; the bad arguments started nothing
+    rows = runs_table(db)
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (ok.meta["chainmine/run_id"], "lookup_user_reservations", "completed"),
+        (failed_run, "lookup_user_reservations", "failed")]
+
+
+def test_unrecordable_run_is_a_clear_error(library, airline_registry, tmp_path):
+    from library.serve.app import build_server
+
+    class Locked:
+        def __enter__(self):
+            raise RuntimeError("database c.duckdb is in use by process 42 (chainmine ingest)")
+
+        def __exit__(self, *exc):
+            return False
+
+    server = build_server(library, airline_registry, open_recorder=Locked, poll_interval=None)
+
+    async def main():
+        async with Client(server, mode="legacy") as client:
+            first = await client.call_tool("lookup_user_reservations", {"user_id": "mia_li_3668"})
+            tools = await client.list_tools()
+            return first, tools
+
+    first, tools = run(main)
+    assert first.is_error is True
+    assert "cannot record the run: database c.duckdb is in use by process 42" in first.content[0].text
+    assert [t.name for t in tools.tools] == ["lookup_user_reservations"]

@@ -9,6 +9,17 @@ from __future__ import annotations
 from library.errors import LibraryError
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of text (its type name when it has no message).
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad\\n  value")), one_line(KeyError())
+    ('bad value', 'KeyError')
+    """
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class ServeError(LibraryError):
     """The MCP bridge cannot start or serve (bad address, missing library, ...).
 

@@ -61,8 +61,8 @@ def workflow_tool(wf: WorkflowTemplate) -> MCPTool:
     >>> from library.model import InputSpec, WorkflowStep
     >>> tool = workflow_tool(WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
     ...                                       inputs={"q": InputSpec()}))
-    >>> tool.name, tool.input_schema["required"], tool.output_schema
-    ('w', ['q'], None)
+    >>> tool.name, tool.input_schema["required"], tool.output_schema["required"]
+    ('w', ['q'], ['s'])
     """
     return MCPTool(name=wf.name, title=wf.name.replace("_", " "), description=tool_description(wf),
                    input_schema=input_schema(wf), output_schema=output_schema(wf))
@@ -145,8 +145,11 @@ def run_result(wf: WorkflowTemplate, result: Mapping[str, Any]) -> CallToolResul
     detail: dict[str, Any] = {"run_id": run_id, "status": status, "error": result.get("error")}
     if step is not None:
         tool = _tool_of(wf, str(step.get("id")))
-        message += f": step {step.get('id')!r}" + (f" (tool {tool})" if tool else "")
-        message += f" failed: {step.get('error') or step.get('status')}"
+        error = str(step.get("error") or step.get("status"))
+        if f"step {step.get('id')!r}" in error:  # the runner's message already names step and tool
+            message += f": {error}"
+        else:
+            message += f": step {step.get('id')!r}" + (f" (tool {tool})" if tool else "") + f" failed: {error}"
         detail["failed_step"] = {"id": step.get("id"), "tool": tool, "error": step.get("error"),
                                  "attempts": step.get("attempts")}
     elif result.get("error"):

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from library.model import InputSpec, WorkflowTemplate
 from library.serve.errors import ArgumentError
 from library.templates import TEMPLATE_RE, parse_reference
+from library.validate import referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -84,24 +85,48 @@ def input_schema(wf: WorkflowTemplate) -> dict[str, Any]:
 
 def _output_property(value: Any, wf: WorkflowTemplate) -> dict[str, Any]:
     # Only an output that is exactly one input reference has a known type;
-    # step results are whatever the tool returned.
-    if isinstance(value, str):
-        match = TEMPLATE_RE.fullmatch(value.strip())
-        if match:
-            ref = parse_reference(value.strip())
-            spec = wf.inputs.get(ref.root)
-            if spec is not None and not ref.path:
-                return {"type": spec.type} if spec.type != "any" else {}
+    # step results are whatever the tool returned (null when the step was skipped).
+    if isinstance(value, str) and TEMPLATE_RE.fullmatch(value.strip()):
+        ref = parse_reference(value.strip())
+        spec = wf.inputs.get(ref.root)
+        if spec is not None and not ref.path and spec.type != "any":
+            # an optional input without a default arrives as null
+            return {"type": spec.type if is_required(spec) or spec.default is not None else [spec.type, "null"]}
     return {}
 
 
-def output_schema(wf: WorkflowTemplate) -> dict[str, Any] | None:
-    """The ``outputSchema`` of the tool, or ``None`` when the outputs' shape is unknown.
+def sink_steps(wf: WorkflowTemplate) -> list[str]:
+    """Ids of the steps nothing else depends on, in step order.
 
-    The shape is known when the workflow declares named ``outputs``: the tool
-    then returns an object with exactly those keys. Without declared outputs
-    the runner decides what to return, so no schema is promised (a client
-    validates structured content against any schema it is given).
+    Without declared ``outputs`` the runner returns the results of these steps.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[
+    ...     WorkflowStep(id="a", tool_name="t"),
+    ...     WorkflowStep(id="b", tool_name="t", parameters={"x": "{{a.id}}"}),
+    ...     WorkflowStep(id="c", tool_name="t", depends_on=["a"])])
+    >>> sink_steps(wf)
+    ['b', 'c']
+
+    Notes
+    -----
+    O(S + R) for S steps and R references.
+    """
+    needed: set[str] = set()
+    for step in wf.steps:
+        needed |= set(step.depends_on) | (referenced_names(step) - {step.id})
+    return [s.id for s in wf.steps if s.id not in needed]
+
+
+def output_schema(wf: WorkflowTemplate) -> dict[str, Any]:
+    """The ``outputSchema`` of the tool: an object keyed by output name.
+
+    With declared ``outputs`` the keys are their names (an output that is
+    one input keeps the input's type); without, the runner returns the
+    result of every final step, keyed by step id. A client validates the
+    structured content against this, so it promises keys, not tool results.
 
     Examples
     --------
@@ -111,16 +136,14 @@ def output_schema(wf: WorkflowTemplate) -> dict[str, Any] | None:
     ...                       outputs={"user": "{{s}}", "n": "{{n}}"})
     >>> output_schema(wf)["properties"]
     {'user': {}, 'n': {'type': 'integer'}}
-    >>> output_schema(wf.model_copy(update={"outputs": None})) is None
-    True
+    >>> output_schema(wf.model_copy(update={"outputs": None}))
+    {'type': 'object', 'properties': {'s': {}}, 'required': ['s']}
     """
-    if not wf.outputs:
-        return None
-    return {
-        "type": "object",
-        "properties": {key: _output_property(value, wf) for key, value in wf.outputs.items()},
-        "required": list(wf.outputs),
-    }
+    if wf.outputs:
+        properties = {key: _output_property(value, wf) for key, value in wf.outputs.items()}
+    else:
+        properties = {sid: {} for sid in sink_steps(wf)}
+    return {"type": "object", "properties": properties, "required": list(properties)}
 
 
 def _percent(value: float) -> str:

@@ -12,19 +12,22 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import anyio
 
 from library.errors import LibraryError
 from library.model import WorkflowTemplate
-from library.serve.errors import ServeError
-from library.validate import workflow_problems
+from library.serve.errors import ServeError, one_line
+from library.validate import validate_workflow
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Path], Iterable[WorkflowTemplate]]
 """Reads a library file and returns its accepted workflows."""
+
+Check = Callable[[WorkflowTemplate], Any]
+"""Raises :class:`~library.errors.LibraryError` when a workflow cannot be served."""
 
 FileSignature = tuple[int, int, int]
 
@@ -77,8 +80,13 @@ class WorkflowCatalog:
     path
         The library JSON file.
     loader
-        Reads a file into its accepted workflows; :func:`load_accepted` by default
-        (tests may pass another).
+        Reads a file into its accepted workflows; :func:`load_accepted` by default.
+    check
+        Raises a :class:`~library.errors.LibraryError` for a workflow that cannot
+        be served, which is then left out with a warning; by default the
+        workflow rules (:func:`library.validate.validate_workflow`). A server
+        passes its runner's planner, so a workflow needing a tool that no
+        registry offers is not listed.
 
     Examples
     --------
@@ -91,9 +99,10 @@ class WorkflowCatalog:
     (True, ['a'], False)
     """
 
-    def __init__(self, path: str | os.PathLike[str], loader: Loader | None = None):
+    def __init__(self, path: str | os.PathLike[str], loader: Loader | None = None, check: Check | None = None):
         self.path = Path(path)
         self._loader = loader or load_accepted
+        self._check = check or validate_workflow
         self._signature: FileSignature | None = None
         self._checked = False
         self._workflows: dict[str, WorkflowTemplate] = {}
@@ -138,12 +147,13 @@ class WorkflowCatalog:
         try:
             loaded = list(self._loader(self.path))
         except (LibraryError, OSError, ValueError) as exc:
-            return self._keep_last_good(f"library file {self.path} cannot be used ({_one_line(exc)})")
+            return self._keep_last_good(f"library file {self.path} cannot be used ({one_line(exc)})")
         fresh = {}
         for wf in loaded:
-            problems = workflow_problems(wf)
-            if problems:
-                log.warning("not serving workflow %r: %s", wf.name, "; ".join(problems))
+            try:
+                self._check(wf)
+            except LibraryError as exc:
+                log.warning("not serving workflow %r: %s", wf.name, one_line(exc))
                 continue
             fresh[wf.name] = wf
         if self.last_error:
@@ -165,9 +175,6 @@ class WorkflowCatalog:
         self.last_error = reason
         return False
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 async def poll_library(catalog: WorkflowCatalog, on_change: Callable[[], Awaitable[None]],
