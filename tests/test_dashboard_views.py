@@ -33,8 +33,9 @@ def test_dashboard_files_hold_no_sql_or_database_calls(path):
     assert not re.search(r"\bSELECT\b|\bINSERT\b|\bduckdb\.|import duckdb|\.execute\(", text)
 
 
-def test_views_never_import_streamlit():
-    tree = ast.parse((ROOT / "miner" / "views.py").read_text())
+@pytest.mark.parametrize("path", sorted((ROOT / "miner" / "views").glob("*.py")), ids=lambda p: p.name)
+def test_views_never_import_streamlit(path):
+    tree = ast.parse(path.read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert "streamlit" not in imported and "dashboards" not in imported

@@ -1,0 +1,23 @@
+"""Plain functions behind the dashboard (no Streamlit here).
+
+The Streamlit pages in ``dashboards/`` only lay out widgets; every query and
+action they show is a function of :mod:`miner` or :mod:`library`, and what
+the pages need beyond those public APIs lives in this package so it can be
+tested without Streamlit:
+
+- :mod:`miner.views.launch`       configuration, ``streamlit run`` command line, health check
+- :mod:`miner.views.connections`  short read-only connections with lock retry, store status
+- :mod:`miner.views.uploads`      uploaded files into the normal ingest
+"""
+
+from miner.views.connections import LOCK_RETRY_S, StoreStatus, read_connection, store_status, write_connection
+from miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
+                                dashboard_env, wait_until_healthy)
+from miner.views.uploads import UploadedLog, UploadResult, check_upload_sizes, ingest_uploads, sample_log_path
+
+__all__ = [
+    "LOCK_RETRY_S", "StoreStatus", "read_connection", "store_status", "write_connection",
+    "TOOLS_ENV", "DashboardConfig", "app_path", "dashboard_argv", "dashboard_config", "dashboard_env",
+    "wait_until_healthy",
+    "UploadedLog", "UploadResult", "check_upload_sizes", "ingest_uploads", "sample_log_path",
+]

@@ -1,0 +1,101 @@
+"""Short DuckDB connections for the dashboard, and the store's status.
+
+Reads use short read-only connections that retry briefly while a writer
+(``chainmine ingest`` in another terminal, say) holds the lock. All sessions of
+one dashboard server share a process, and DuckDB refuses to open one file
+twice in a process with different settings, so every connection made here is
+taken under one process-wide lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from miner.store import call_count, connect
+
+LOCK_RETRY_S = 3.0
+"""How long a dashboard read waits for another process's write lock."""
+_DB_LOCK = threading.RLock()
+
+@contextlib.contextmanager
+def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short read-only connection that waits up to ``retry_s`` for a writer's lock.
+
+    Raises :class:`miner.errors.StoreLockedError` naming the writer if the lock
+    persists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> db = Path(tempfile.mkdtemp()) / "t.duckdb"
+    >>> connect(db).close()
+    >>> with read_connection(db) as con:
+    ...     con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    0
+    """
+    with _DB_LOCK:
+        con = connect(db, read_only=True, lock_retry_s=retry_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@contextlib.contextmanager
+def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short read-write connection (creates the store), waiting up to ``retry_s`` for a lock.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with write_connection(Path(tempfile.mkdtemp()) / "t.duckdb") as con:
+    ...     con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    0
+    """
+    with _DB_LOCK:
+        con = connect(db, lock_retry_s=retry_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Whether the store exists and holds calls: drives every page's empty state.
+
+    Examples
+    --------
+    >>> StoreStatus(exists=False, calls=0).empty
+    True
+    """
+
+    exists: bool
+    calls: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to show yet (no file, or no calls)."""
+        return self.calls == 0
+
+
+def store_status(db: str | os.PathLike) -> StoreStatus:
+    """Check the store without creating it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store_status(Path(tempfile.mkdtemp()) / "none.duckdb")
+    StoreStatus(exists=False, calls=0)
+    """
+    if not Path(db).exists():
+        return StoreStatus(exists=False)
+    with read_connection(db) as con:
+        return StoreStatus(exists=True, calls=call_count(con))
