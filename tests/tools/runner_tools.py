@@ -201,3 +201,11 @@ async def spin(value: int, turns: int) -> int:
         await asyncio.sleep(0)
     _log("spin", value)
     return value
+
+
+def gate(flag_file: str) -> dict:
+    """Fail until ``flag_file`` exists (a step that fails once and works on resume)."""
+    _log("gate", os.path.basename(flag_file))
+    if not os.path.exists(flag_file):
+        raise NonRetryableError("gate closed")
+    return {"open": True}
