@@ -5,32 +5,28 @@ empty library) and performs every change as read-modify-write under the
 file's cross-process lock, re-reading the file inside the lock, so two
 writers never lose each other's update. A corrupt or invalid file is reported
 with its position and never overwritten; each successful write keeps the
-previous version as ``<file>.bak``. See :mod:`library.fileio` and
-:mod:`library.schema`.
+previous version as ``<file>.bak``. See :mod:`library.libfile`,
+:mod:`library.fileio` and :mod:`library.schema`.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Sequence
 
 from library.errors import DuplicateNameError, NotFoundError, ValidationError
-from library.fileio import (DEFAULT_LOCK_TIMEOUT, atomic_write_text, backup_path, file_lock, keep_backup,
-                            read_json)
+from library.fileio import DEFAULT_LOCK_TIMEOUT, read_json
+from library.libfile import LibraryFile, State
 from library.merge import MergeReport, merge_workflows
 from library.model import WORKFLOW_TOOL_PREFIX, WorkflowTemplate, utc_now
 from library.review import apply_edit, set_status
-from library.schema import dump_library, parse_exchange, parse_library
+from library.schema import dump_library, parse_exchange
 from library.search import SearchHit, search, suggest_for_tools
 from library.validate import validate_workflow, workflow_problems
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-State = dict[str, WorkflowTemplate]
 
 
 class WorkflowLibrary:
@@ -46,8 +42,7 @@ class WorkflowLibrary:
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> from library.builder import WorkflowBuilder
+    >>> import os, tempfile; from library.builder import WorkflowBuilder
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "workflows.json"))
     >>> _ = lib.register(WorkflowBuilder("greet").add_step("hello", "say_hello").build())
     >>> lib.accept("greet").status
@@ -58,37 +53,17 @@ class WorkflowLibrary:
 
     def __init__(self, path: str | os.PathLike[str] = "workflows.json", *,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
-        self.path = Path(path)
-        self.lock_timeout = lock_timeout
-        self._workflows: State = {}
-        self._parsed: dict[str, WorkflowTemplate] = {}
-        self._stamp: tuple | None = None
+        self._file = LibraryFile(path, lock_timeout)
+
+    @property
+    def path(self) -> Path:
+        """The library file."""
+        return self._file.path
 
     def __repr__(self) -> str:
         return f"WorkflowLibrary({str(self.path)!r})"
 
     # -- reading -------------------------------------------------------------------------------
-
-    def _file_stamp(self) -> tuple | None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _read(self) -> State:
-        stamp = self._file_stamp()
-        data = read_json(self.path)
-        try:
-            workflows = [] if data is None else parse_library(data, str(self.path), self._parsed)
-        except ValidationError as exc:
-            raise ValidationError(f"{exc}; fix the file or restore {backup_path(self.path)} "
-                                  "(it was left unchanged)", exc.problems) from None
-        if len(self._parsed) > 4 * len(workflows) + 64:
-            self._parsed = {}  # drop entries of workflows that have since changed
-        self._workflows = {wf.name: wf for wf in workflows}
-        self._stamp = stamp
-        return dict(self._workflows)
 
     def load(self) -> list[WorkflowTemplate]:
         """Read the file again and return its workflows sorted by name.
@@ -103,12 +78,10 @@ class WorkflowLibrary:
         >>> WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "missing.json")).load()
         []
         """
-        return sorted(self._read().values(), key=lambda w: w.name)
+        return sorted(self._file.read().values(), key=lambda w: w.name)
 
     def _current(self) -> State:
-        if self._stamp is None or self._file_stamp() != self._stamp:
-            self._read()
-        return self._workflows
+        return self._file.current()
 
     def __len__(self) -> int:
         return len(self._current())
@@ -124,8 +97,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("lookup").add_step("a", "t").build())
         >>> lib.get("lookup").tools
@@ -135,23 +107,14 @@ class WorkflowLibrary:
         ...
         library.errors.NotFoundError: no workflow named 'lokup' in ...; did you mean lookup?
         """
-        return self._find(self._current(), name)
-
-    def _find(self, state: State, name: str) -> WorkflowTemplate:
-        if name in state:
-            return state[name]
-        close = difflib.get_close_matches(name, list(state), n=3, cutoff=0.6)
-        hint = (f"did you mean {', '.join(close)}?" if close
-                else "run `chainmine library list` to see the names")
-        raise NotFoundError(f"no workflow named {name!r} in {self.path}; {hint}", close)
+        return self._file.find(self._current(), name)
 
     def list_all(self, status: str | None = None) -> list[WorkflowTemplate]:
         """All workflows (or those with ``status``), sorted by name.
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> for name in ("b", "a"):
         ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
@@ -167,8 +130,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("open_pr").add_step("s", "github_create_pr").build())
         >>> [h.workflow.name for h in lib.search("pull request", tool_name="github_*")]
@@ -183,8 +145,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "x").add_step("b", "y").build())
         >>> [(h.workflow.name, h.score) for h in lib.suggest_for_tools(["x", "z"])]
@@ -205,24 +166,6 @@ class WorkflowLibrary:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _write(self, state: State) -> None:
-        text = dump_library(state.values())
-        keep_backup(self.path)
-        atomic_write_text(self.path, text)
-        self._workflows = dict(state)
-        self._stamp = self._file_stamp()
-        log.debug("wrote %d workflows to %s", len(state), self.path)
-
-    def _update(self, change: Callable[[State], T]) -> T:
-        # The whole read-modify-write runs under the lock, re-reading the file first.
-        with file_lock(self.path, self.lock_timeout):
-            state = self._read()
-            before = dict(state)
-            result = change(state)
-            if state.keys() != before.keys() or any(state[k] is not before[k] for k in state):
-                self._write(state)
-        return result
-
     def save(self) -> None:
         """Rewrite the file from its current content in canonical form.
 
@@ -237,8 +180,7 @@ class WorkflowLibrary:
         >>> lib.save(); lib.path.exists()
         True
         """
-        with file_lock(self.path, self.lock_timeout):
-            self._write(self._read())
+        self._file.rewrite()
 
     def register(self, wf: WorkflowTemplate, overwrite: bool = False) -> WorkflowTemplate:
         """Add ``wf`` (validated) under its own name; with ``overwrite`` replace that entry.
@@ -247,8 +189,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> lib.register(WorkflowBuilder("w").add_step("a", "t").build()).version
         1
@@ -271,7 +212,7 @@ class WorkflowLibrary:
             state[wf.name] = new
             return new
 
-        return self._update(change)
+        return self._file.update(change)
 
     def review(self, names: Iterable[str], status: str, *, force: bool = False,
                reason: str | None = None) -> list[WorkflowTemplate]:
@@ -281,8 +222,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> for name in ("a", "b"):
         ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
@@ -293,20 +233,19 @@ class WorkflowLibrary:
         now = utc_now()
 
         def change(state: State) -> list[WorkflowTemplate]:
-            found = [self._find(state, n) for n in names]
+            found = [self._file.find(state, n) for n in names]
             for wf in found:
                 state[wf.name] = set_status(wf, status, force=force, reason=reason, now=now)
             return [state[wf.name] for wf in found]
 
-        return self._update(change)
+        return self._file.update(change)
 
     def accept(self, name: str, force: bool = False) -> WorkflowTemplate:
         """Accept a suggested workflow (a rejected one only with ``force``).
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.reject("w").status
@@ -321,8 +260,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.reject("w", reason="one-off").review_note
@@ -335,8 +273,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").status("accepted").build())
         >>> lib.reopen("w").status
@@ -352,8 +289,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "t", x=1).build())
         >>> lib.edit("w", parameters={"a": {"x": 2}}, options={"a": {"max_retries": 3}}).version
@@ -362,7 +298,7 @@ class WorkflowLibrary:
         now = utc_now()
 
         def change(state: State) -> WorkflowTemplate:
-            old = self._find(state, name)
+            old = self._file.find(state, name)
             new = apply_edit(old, changes, now=now)
             if new.name != old.name:
                 if new.name in state:
@@ -372,29 +308,28 @@ class WorkflowLibrary:
             state[new.name] = new
             return new
 
-        return self._update(change)
+        return self._file.update(change)
 
     def remove(self, name: str) -> WorkflowTemplate:
         """Delete a workflow and return it; ``replaces`` pointers to it are cleared.
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.remove("w").name, len(lib)
         ('w', 0)
         """
         def change(state: State) -> WorkflowTemplate:
-            old = self._find(state, name)
+            old = self._file.find(state, name)
             del state[old.name]
             for other in list(state.values()):
                 if other.replaces == old.name:
                     state[other.name] = other.model_copy(update={"replaces": None})
             return old
 
-        return self._update(change)
+        return self._file.update(change)
 
     def merge_suggestions(self, workflows: Iterable[WorkflowTemplate], *, keep_status: bool = False,
                           source: str | None = None) -> MergeReport:
@@ -404,8 +339,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import tempfile, os
-        >>> from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> wf = WorkflowBuilder("w").add_step("s", "t").build()
         >>> lib.merge_suggestions([wf]).added, lib.merge_suggestions([wf]).unchanged
@@ -423,7 +357,7 @@ class WorkflowLibrary:
             state.update((wf.name, wf) for wf in merged)
             return report
 
-        return self._update(change)
+        return self._file.update(change)
 
     def import_file(self, path: str | os.PathLike[str], keep_status: bool = False) -> MergeReport:
         """Import a library file, a list of workflows or one workflow from ``path``.
