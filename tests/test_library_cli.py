@@ -197,6 +197,12 @@ def test_export_to_stdout_and_file_is_a_valid_library(path, tmp_path):
     assert [w.name for w in WorkflowLibrary(out).list_all()] == ["open_pr"]
 
 
+def test_export_refuses_to_overwrite_the_library_itself(path):
+    before = path.read_bytes()
+    assert run("export", "--status", "accepted", "--out", path, "--library", path).exit_code == 2
+    assert path.read_bytes() == before
+
+
 @pytest.mark.parametrize("shape", ["library", "list", "single"])
 def test_import_accepts_a_library_a_list_or_one_workflow(path, tmp_path, shape):
     wf = WorkflowBuilder("open_pr").add_step("a", "jira_create_issue").build().to_dict()

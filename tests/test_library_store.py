@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from library.builder import WorkflowBuilder
 from library.errors import DuplicateNameError, LibraryFileError, NotFoundError, ReviewError, ValidationError
 from library.fileio import backup_path
 from library.model import WorkflowStats
+from library.schema import dump_library, parse_library
 from library.store import WorkflowLibrary
 
 
@@ -312,3 +315,21 @@ def test_library_search_and_suggest_for_tools_use_the_file(lib):
     assert [h.workflow.name for h in lib.search(tool_name="get_*")] == ["lookup_user"]
     (wf, score), = lib.suggest_for_tools(["get_user_details", "get_reservation_details"])
     assert (wf.name, score) == ("lookup_user", 1.0)
+
+
+_text = st.text(max_size=12).filter(lambda t: "{{" not in t and "}}" not in t)
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                     | _text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(params=st.dictionaries(_text, _json, max_size=4), description=_text, tags=st.lists(_text, max_size=3),
+       retries=st.integers(0, 100))
+def test_any_parameter_values_round_trip_to_the_same_bytes(params, description, tags, retries):
+    wf = (WorkflowBuilder("w").describe(description).tag(*tags)
+          .add_step("s", "t", parameters=params, max_retries=retries).build())
+    text = dump_library([wf])
+    (back,) = parse_library(json.loads(text), "mem")
+    assert back == wf
+    assert dump_library([back]) == text

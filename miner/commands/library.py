@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -293,7 +294,10 @@ def export(library_path, as_json, status, out) -> None:
 
     Example: chainmine library export --status accepted --out accepted.json
     """
-    text = _open(library_path).export_text(status=status)
+    lib = _open(library_path)
+    if out is not None and Path(out).resolve() == lib.path.resolve():
+        raise click.BadParameter("--out must not be the library itself; pick another file", param_hint="--out")
+    text = lib.export_text(status=status)
     if out is None:
         click.echo(text, nl=False)
     else:
