@@ -60,8 +60,9 @@ def library_json_schema() -> dict[str, Any]:
 
 def _from_v0(data: Any) -> dict[str, Any]:
     # Version 0 files were a bare list of workflows (or an envelope without a version).
-    workflows = data if isinstance(data, list) else data.get("workflows", [])
-    return {"schema_version": 1, "workflows": workflows}
+    if isinstance(data, list):
+        return {"schema_version": 1, "workflows": data}
+    return {**data, "schema_version": 1}
 
 
 MIGRATIONS: dict[int, Callable[[Any], dict[str, Any]]] = {0: _from_v0}
@@ -171,7 +172,8 @@ def parse_library(data: Any, source: str, cache: dict[str, WorkflowTemplate] | N
                                "a library file holds only schema_version and workflows")
     items = doc.get("workflows")
     if not isinstance(items, list):
-        raise LibraryFileError(f"{source}: 'workflows' must be a list of workflow objects")
+        raise LibraryFileError(f"{source}: 'workflows' must be a list of workflow objects "
+                               "(a library file is {\"schema_version\": 1, \"workflows\": [...]})")
     workflows, problems = parse_workflows(items, cache, unique_names)
     if problems:
         raise ValidationError(f"{source}: {len(problems)} problem(s): " + "; ".join(problems), problems)

@@ -153,7 +153,10 @@ def text_scores(workflows: Sequence[WorkflowTemplate], query: str) -> list[float
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-    matrix = vectorizer.fit_transform([workflow_tokens(wf) for wf in workflows])
+    try:
+        matrix = vectorizer.fit_transform([workflow_tokens(wf) for wf in workflows])
+    except ValueError:  # no workflow has a single word (names like "_")
+        return [0.0] * len(workflows)
     query_vec = vectorizer.transform([query_tokens])
     return [float(x) for x in (matrix @ query_vec.T).toarray().ravel()]
 

@@ -248,6 +248,9 @@ def test_import_of_invalid_workflows_lists_every_problem_and_writes_nothing(path
     (None, "does not exist"),
     ('{"name": ', "bad.json:1:10: invalid JSON"),
     ('{"schema_version": 9, "workflows": []}', "schema_version 9"),
+    ('{"foo": 1}', "unknown top-level key(s) 'foo'"),
+    ('{"schema_version": 1}', "'workflows' must be a list"),
+    ('"text"', "must be a JSON object"),
 ])
 def test_import_of_unreadable_files_fails_cleanly(path, tmp_path, content, fragment):
     src = tmp_path / "bad.json"

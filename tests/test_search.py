@@ -128,3 +128,7 @@ def test_suggest_for_tools_respects_order_status_and_limit():
     assert suggest_for_tools(CORPUS, []) == []
     assert len(suggest_for_tools(CORPUS, ["slack_send_message"], limit=1)) == 1
     assert isinstance(suggest_for_tools(CORPUS, ["s3_upload"])[0], SearchHit)
+
+
+def test_workflows_without_any_word_do_not_break_ranking():
+    assert search([wf("_", ["__"])], query="anything") == []

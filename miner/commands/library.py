@@ -44,6 +44,10 @@ def _open(path: str | None) -> WorkflowLibrary:
 def library() -> None:
     """Review and manage the workflow library (a JSON file).
 
+    Review flow: suggested -> accepted | rejected. `accept --force` accepts a
+    rejected workflow, `reject --force` rejects an accepted one, `reopen` puts
+    a decided workflow back to suggested.
+
     Example: chainmine library search --query "create pull request" --tool 'github_*'
     """
 
@@ -236,8 +240,8 @@ def reopen(library_path, as_json, names) -> None:
 @json_option
 @click.argument("name")
 @click.option("--name", "new_name", default=None, help="Rename the workflow.")
-@click.option("--description", default=None)
-@click.option("--category", default=None)
+@click.option("--description", default=None, help="New description.")
+@click.option("--category", default=None, help="New category.")
 @click.option("--tags", default=None, help="Comma-separated tags (replaces the list; '' clears it).")
 @click.option("--set", "sets", multiple=True, metavar="STEP.PARAM=VALUE",
               help="Set a step parameter; VALUE is JSON when it parses, else text. Repeatable.")
