@@ -14,15 +14,19 @@ import logging
 from pathlib import Path
 
 import anyio
+import duckdb
 import pytest
 from mcp import Client
 
 from library.model import InputSpec, WorkflowStats, WorkflowStep, WorkflowTemplate
+from library.runner import load_registries
+from library.serve.app import build_server
 from library.serve.errors import ArgumentError, ServeError
 from library.serve.mcp_server import WorkflowServer, run_result
 from library.serve.schema import check_arguments, input_schema, output_schema, tool_description
 from library.serve.transport import HttpAddress, parse_http_address
 from library.serve.watch import WorkflowCatalog
+from miner.commands.mcp import duckdb_recorder_opener
 
 MODES = ["legacy", "auto"]
 
@@ -283,19 +287,22 @@ def test_unsuccessful_statuses_are_errors(status):
     assert f"ended with status {status} (run r)" in result.content[0].text
 
 
+def call_then_list(server: WorkflowServer, name: str, args: dict):
+    """One call, then a list on the same connection: (call result, tool names)."""
+    async def main():
+        async with Client(server, mode="legacy") as client:
+            result = await client.call_tool(name, args)
+            return result, [t.name for t in (await client.list_tools()).tools]
+
+    return run(main)
+
+
 def test_a_crashing_runner_leaves_the_server_answering(library):
     runner = FakeRunner(error=ConnectionResetError("tool server went away"))
-
-    async def main():
-        async with Client(make_server(library, runner), mode="legacy") as client:
-            result = await client.call_tool("lookup_user_reservations", {"user_id": "u"})
-            tools = await client.list_tools()
-            return result, tools
-
-    result, tools = run(main)
+    result, names = call_then_list(make_server(library, runner), "lookup_user_reservations", {"user_id": "u"})
     assert result.is_error is True
     assert "ConnectionResetError: tool server went away" in result.content[0].text
-    assert [t.name for t in tools.tools] == ["lookup_user_reservations"]
+    assert names == ["lookup_user_reservations"]
 
 
 def test_library_changes_reach_the_client_with_a_notification(library):
@@ -347,26 +354,24 @@ FIXTURES = Path(__file__).resolve().parent / "mcp_fixtures"
 
 @pytest.fixture
 def airline_registry():
-    from library.runner import load_registries
-
     with load_registries([str(FIXTURES / "airline_tools.py")]) as registry:
         yield registry
 
 
 def runs_table(db: Path) -> list[tuple]:
-    import duckdb
+    """(run_id, workflow, status) of every recorded run, oldest first.
 
+    Opened read-only from the test process, which works only while no other
+    process holds the database.
+    """
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute("SELECT run_id, workflow, status, error FROM runs ORDER BY started_at").fetchall()
+        return con.execute("SELECT run_id, workflow, status FROM runs ORDER BY started_at").fetchall()
     finally:
         con.close()
 
 
 def test_real_runner_answers_and_records_runs(library, airline_registry, tmp_path):
-    from library.serve.app import build_server
-    from miner.commands.mcp import duckdb_recorder_opener
-
     db = tmp_path / "chainmine.duckdb"
     wf = lookup_workflow(outputs={"name": "{{get_user.name}}", "trips": "{{get_reservations}}"})
     write_library(library, [wf, lookup_workflow("needs_other_tools", steps=[
@@ -394,15 +399,12 @@ def test_real_runner_answers_and_records_runs(library, airline_registry, tmp_pat
     assert f"(run {failed_run})" in failed.content[0].text
     assert "step 'get_user'" in failed.content[0].text and "user 'nobody' not found" in failed.content[0].text
     # both runs, and only those, are in the store; the bad arguments started nothing
-    rows = runs_table(db)
-    assert [(r[0], r[1], r[2]) for r in rows] == [
+    assert runs_table(db) == [
         (ok.meta["chainmine/run_id"], "lookup_user_reservations", "completed"),
         (failed_run, "lookup_user_reservations", "failed")]
 
 
 def test_unrecordable_run_is_a_clear_error(library, airline_registry, tmp_path):
-    from library.serve.app import build_server
-
     class Locked:
         def __enter__(self):
             raise RuntimeError("database c.duckdb is in use by process 42 (chainmine ingest)")
@@ -411,14 +413,24 @@ def test_unrecordable_run_is_a_clear_error(library, airline_registry, tmp_path):
             return False
 
     server = build_server(library, airline_registry, open_recorder=Locked, poll_interval=None)
+    result, names = call_then_list(server, "lookup_user_reservations", {"user_id": "mia_li_3668"})
+    assert result.is_error is True
+    assert "cannot record the run: database c.duckdb is in use by process 42" in result.content[0].text
+    assert names == ["lookup_user_reservations"]
 
+
+def test_library_changes_reach_2026_clients_as_listen_events(library):
+    """On the 2026 protocol a client listens with subscriptions/listen; an accept shows up there."""
     async def main():
-        async with Client(server, mode="legacy") as client:
-            first = await client.call_tool("lookup_user_reservations", {"user_id": "mia_li_3668"})
-            tools = await client.list_tools()
-            return first, tools
+        server = make_server(library, poll=0.02)
+        async with Client(server, mode="auto") as client:
+            assert client.protocol_version >= "2026"
+            async with client.listen(tools_list_changed=True) as events:
+                write_library(library, [lookup_workflow(), lookup_workflow("draft_flow")])
+                with anyio.fail_after(10):
+                    event = await events.__anext__()
+            return type(event).__name__, [t.name for t in (await client.list_tools()).tools]
 
-    first, tools = run(main)
-    assert first.is_error is True
-    assert "cannot record the run: database c.duckdb is in use by process 42" in first.content[0].text
-    assert [t.name for t in tools.tools] == ["lookup_user_reservations"]
+    kind, names = run(main)
+    assert kind == "ToolsListChanged"
+    assert names == ["draft_flow", "lookup_user_reservations"]
