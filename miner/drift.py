@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import duckdb
 
 from library.model import WorkflowTemplate
+from miner.chains.params import DEFAULT_MAX_GAP
 from miner.errors import MiningError
 from miner.evaluation.metrics import wilson_interval
 from miner.evaluation.occurrences import OCCURRENCES, match_occurrences
@@ -132,7 +133,8 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
 
 
 def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
-                   window: str | int = "week", *, min_occurrences: int = 3, z: float = 1.96) -> list[DriftRow]:
+                   window: str | int = "week", *, min_occurrences: int = 3, z: float = 1.96,
+                   max_gap: int = DEFAULT_MAX_GAP) -> list[DriftRow]:
     """Success rate of each workflow per time window; flag a drop in the latest window.
 
     Parameters
@@ -146,6 +148,8 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
         Occurrences needed both in the latest window and before it to judge.
     z : float
         Normal quantile of the Wilson bound (1.96: 95 %).
+    max_gap : int
+        Unrelated calls allowed between two steps of an occurrence.
 
     Returns
     -------
@@ -168,7 +172,7 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
     kind, hours = parse_window(window)
     bucket = _BUCKETS[kind]
     params = [hours] if kind == "hours" else []
-    match_occurrences(con, workflows)
+    match_occurrences(con, workflows, max_gap=max_gap)
     latest = con.execute(f"SELECT {bucket.format(ts='max(ts)')} FROM calls", params).fetchone()[0]
     rows = con.execute(f"""
         SELECT wf_index, {bucket.format(ts='started_at')} AS start, count(*) AS n, count_if(succeeded) AS ok

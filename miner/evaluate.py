@@ -24,10 +24,11 @@ from typing import Any, Mapping
 
 import duckdb
 
+from miner.chains.params import DEFAULT_MAX_GAP
 from miner.errors import EmptyStoreError, MiningError
 from miner.evaluation.metrics import RankingScores, ranking_scores
-from miner.evaluation.occurrences import OCCURRENCES, POSITIONS, match_occurrences
-from miner.recommend import NextToolModel, collapse
+from miner.evaluation.occurrences import MEMBERS, OCCURRENCES, POSITIONS, match_occurrences
+from miner.evaluation.nexttool import NextToolModel, collapse
 from miner.store import init_schema
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,8 @@ def _held_out_figures(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(("calls", "covered", "occurrences", "recurring", "round_trips"), con.execute(f"""
         SELECT (SELECT count(*) FROM {POSITIONS}),
                (SELECT count(*) FROM (SELECT DISTINCT p.session_id, p.pos FROM {POSITIONS} p
-                  JOIN {OCCURRENCES} o ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.end_pos)),
+                  JOIN {OCCURRENCES} o ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.end_pos
+                  JOIN {MEMBERS} w ON w.wf_index = o.wf_index AND w.tool_id = p.tool_id)),
                (SELECT count(*) FROM {OCCURRENCES}),
                (SELECT count(DISTINCT wf_index) FROM {OCCURRENCES}),
                (SELECT coalesce(sum(o.calls - 1), 0) FROM {OCCURRENCES} o WHERE NOT EXISTS (
@@ -159,19 +161,19 @@ def _held_out_figures(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """).fetchone()))
 
 
-def _start_points(con: duckdb.DuckDBPyConnection, window: int) -> list[tuple[list[int], list[str], int]]:
-    """(last ``window`` tool ids before the start, workflows starting there, how many such points)."""
+def _start_points(con: duckdb.DuckDBPyConnection, window: int) -> list[tuple[list[int], str | None, list[str], int]]:
+    """(last ``window`` tool ids before the start, agent, workflows starting there, how many such points)."""
     return con.execute(f"""
         WITH starts AS (
             SELECT session_id, start_pos, list_sort(list_distinct(list(workflow))) AS targets
             FROM {OCCURRENCES} GROUP BY ALL
         ), tails AS (
-            SELECT session_id, pos,
+            SELECT session_id, pos, agent,
                    coalesce(list(tool_id) OVER (PARTITION BY session_id ORDER BY pos
                             ROWS BETWEEN {int(window)} PRECEDING AND 1 PRECEDING), []) AS tail
             FROM {POSITIONS}
         )
-        SELECT t.tail, s.targets, count(*) FROM starts s
+        SELECT t.tail, t.agent, s.targets, count(*) FROM starts s
         JOIN tails t ON t.session_id = s.session_id AND t.pos = s.start_pos
         GROUP BY ALL ORDER BY ALL
     """).fetchall()
@@ -204,11 +206,11 @@ def rank_start_points(con: duckdb.DuckDBPyConnection, model: NextToolModel,
         sorted(workflows, key=lambda wf: (-model.frequency(wf), wf.name)))}
     cache: dict[tuple, dict[str, int]] = {}
     model_ranks, baseline_ranks = [], []
-    for tail_ids, targets, n in _start_points(con, max(model.order, model.tail)):
+    for tail_ids, agent, targets, n in _start_points(con, max(model.order, model.tail)):
         tail = [names[i] for i in tail_ids]
-        key = model.state(tail, horizon)
+        key = model.state(tail, horizon, agent)
         if key not in cache:
-            cache[key] = {r.workflow: i + 1 for i, r in enumerate(model.rank(tail, workflows))}
+            cache[key] = {r.workflow: i + 1 for i, r in enumerate(model.rank(tail, workflows, agent))}
         model_ranks.append((min(cache[key][t] for t in targets), n))
         baseline_ranks.append((min(baseline[t] for t in targets), n))
     log.debug("ranked %d distinct states", len(cache))
@@ -217,7 +219,7 @@ def rank_start_points(con: duckdb.DuckDBPyConnection, model: NextToolModel,
 
 def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "time",
              miner_options: Mapping[str, Any] | None = None, miner: Any = None,
-             model: NextToolModel | None = None) -> BacktestReport:
+             model: NextToolModel | None = None, max_gap: int | None = None) -> BacktestReport:
     """Mine on the training part of the sessions and measure the workflows on the rest.
 
     Parameters
@@ -233,6 +235,9 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
         Anything with ``fit(con)`` and ``workflows_`` (overrides ``miner_options``).
     model : NextToolModel, optional
         Unfitted recommender model (default parameters otherwise).
+    max_gap : int, optional
+        Unrelated calls allowed inside a held-out occurrence; default the
+        mining ``max_gap`` (so held-out occurrences are counted as mined ones).
 
     Returns
     -------
@@ -252,6 +257,8 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     Deterministic for the same data and options.
     """
     n_train, n_test = split_sessions(con, split, by)
+    if max_gap is None:
+        max_gap = int(dict(miner_options or {}).get("max_gap", DEFAULT_MAX_GAP))
     train = training_store(con)
     try:
         if miner is None:
@@ -259,10 +266,10 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
             miner = ChainMiner(**dict(miner_options or {}))
         workflows = list(miner.fit(train).workflows_)
         train_calls = train.execute("SELECT count(*) FROM calls").fetchone()[0]
-        model = (model or NextToolModel()).fit(train, workflows)
+        model = (model or NextToolModel(max_gap=max_gap)).fit(train, workflows)
     finally:
         train.close()
-    match_occurrences(con, workflows, sessions="cm_test_sessions")
+    match_occurrences(con, workflows, sessions="cm_test_sessions", max_gap=max_gap)
     figures = _held_out_figures(con)
     train_counts = {"sessions": n_train, "calls": train_calls}
     test_counts = {"sessions": n_test, "calls": figures["calls"], "occurrences": figures["occurrences"]}

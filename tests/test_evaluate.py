@@ -43,27 +43,41 @@ def with_fallback():
 
 @pytest.mark.parametrize("workflow, tools, expected", [
     # map step: every consecutive repeat belongs to the occurrence
-    (lookup(), "x get_user get_res get_res get_res y", [(1, 4)]),
-    (lookup(), "get_user get_res get_user get_res get_res", [(0, 2), (2, 3)]),
-    (lookup(), "get_user x get_res", []),                          # not consecutive
+    (lookup(), "x get_user get_res get_res get_res y", [(1, 4, 4)]),
+    (lookup(), "get_user get_res get_user get_res get_res", [(0, 1, 2), (2, 4, 3)]),
     (lookup(), "get_res get_user", []),                            # wrong order
     # parallel branches in either order, but all of them
-    (parallel(), "a b c d", [(0, 4)]),
-    (parallel(), "a c b d", [(0, 4)]),
+    (parallel(), "a b c d", [(0, 3, 4)]),
+    (parallel(), "a c b d", [(0, 3, 4)]),
     (parallel(), "a b d", []),
     # a conditional step may be skipped
-    (optional_step(), "a b c", [(0, 3)]),
-    (optional_step(), "a c", [(0, 2)]),
+    (optional_step(), "a b c", [(0, 2, 3)]),
+    (optional_step(), "a c", [(0, 1, 2)]),
     # a fallback tool stands in for its step
-    (with_fallback(), "a b_backup", [(0, 2)]),
+    (with_fallback(), "a b_backup", [(0, 1, 2)]),
     # a tool never seen in the logs: the workflow cannot occur
     (chain("ghost", "a", "never_called"), "a b c", []),
 ])
 def test_occurrences_follow_the_workflow_structure(tmp_path, workflow, tools, expected):
+    assert occurrences_in(tmp_path, workflow, tools, max_gap=0) == expected
+
+
+@pytest.mark.parametrize("tools, max_gap, expected", [
+    ("get_user x get_res", 0, []),
+    ("get_user x get_res", 1, [(0, 2, 2)]),                      # the gap call is not one of its calls
+    ("get_user x y get_res", 1, []),
+    ("get_user x y get_res get_res", 2, [(0, 4, 3)]),
+    ("x get_user get_res", 1, [(1, 2, 2)]),                      # never starts on a gap call
+])
+def test_unrelated_calls_between_steps_up_to_max_gap(tmp_path, tools, max_gap, expected):
+    assert occurrences_in(tmp_path, lookup(), tools, max_gap) == expected
+
+
+def occurrences_in(tmp_path, workflow, tools, max_gap):
     con = make_store(tmp_path / "o.duckdb", [("s", tools, T0), ("pad", "a b c d b_backup get_user get_res", T0)])
-    found = find_occurrences(con, [workflow])
+    found = find_occurrences(con, [workflow], max_gap=max_gap)
     found = found[found.session_id == "s"]
-    assert list(zip(found.start_pos, found.calls)) == expected
+    return list(zip(found.start_pos, found.end_pos, found.calls))
 
 
 def test_an_occurrence_succeeds_only_when_all_its_calls_do(tmp_path):

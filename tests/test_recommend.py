@@ -14,24 +14,24 @@ from library.model import WorkflowTemplate as Workflow
 from library.store import WorkflowLibrary
 from miner.cli import cli
 from miner.errors import MiningError
-from miner.recommend import NextToolModel, collapse, recommend, session_tools
+from miner.recommend import NextToolModel, collapse, recommend, session_prefix
 from miner.store import connect, ensure_tools
 
 T0 = dt.datetime(2026, 3, 2)
 
 
 def make_store(path, sessions, failing=()):
-    """A store from ``[(session_id, "tool tool ...", start), ...]``; ``failing`` = ((session, tool), ...)."""
+    """A store from ``[(session_id, "tool tool ...", start[, agent]), ...]``; ``failing`` = ((session, tool), ...)."""
     rows = [dict(id=0, session_id=sid, ts=start + dt.timedelta(seconds=i), seq=i, tool=tool,
-                 success=(sid, tool) not in failing)
-            for sid, tools, start in sessions for i, tool in enumerate(tools.split())]
-    frame = pd.DataFrame(rows)
+                 success=(sid, tool) not in failing, agent=agent[0] if agent else None)
+            for sid, tools, start, *agent in sessions for i, tool in enumerate(tools.split())]
+    frame = pd.DataFrame(rows).astype({"agent": "string"})
     frame["id"] = range(len(frame))
     con = connect(path)
     con.register("cm_test_rows", frame)
     ensure_tools(con, "cm_test_rows")
-    con.execute("""INSERT INTO calls (id, session_id, ts, seq, tool_id, success)
-                   SELECT r.id, r.session_id, r.ts, r.seq, t.tool_id, r.success
+    con.execute("""INSERT INTO calls (id, session_id, ts, seq, tool_id, success, agent)
+                   SELECT r.id, r.session_id, r.ts, r.seq, t.tool_id, r.success, r.agent
                    FROM cm_test_rows r JOIN tools t USING (tool)""")
     con.unregister("cm_test_rows")
     return con
@@ -62,14 +62,14 @@ def airline_sessions(n_booking=30, n_pr=10):
 WORKFLOWS = [lookup(), chain("booking", "search", "book", "pay"), chain("pr", "list_issues", "create_pr")]
 
 
-@pytest.fixture
-def store(tmp_path):
-    con = make_store(tmp_path / "r.duckdb", airline_sessions())
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    con = make_store(tmp_path_factory.mktemp("r") / "r.duckdb", airline_sessions())
     yield con
     con.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model(store):
     return NextToolModel().fit(store, WORKFLOWS)
 
@@ -170,8 +170,47 @@ def test_an_empty_store_asks_for_an_ingest(tmp_path):
         NextToolModel().fit(connect(tmp_path / "empty.duckdb"), WORKFLOWS)
 
 
-def test_session_tools_follow_call_order(store):
-    assert session_tools(store, "s001") == ["get_user", "get_res", "get_res", "search", "book", "pay"]
+def test_session_prefix_follows_call_order(store):
+    assert session_prefix(store, "s001") == (["get_user", "get_res", "get_res", "search", "book", "pay"], None)
+
+
+def agent_sessions():
+    """Two agents: 'ops' mostly triages issues, 'shop' always books; a shared weather call may come first."""
+    sessions = []
+    for i in range(40):
+        agent = "ops" if i % 4 == 0 else "shop"
+        work = "list_issues create_pr" if agent == "ops" else "search book pay"
+        sessions.append((f"a{i:02d}", ("weather " if i % 2 else "") + work, T0 + dt.timedelta(hours=i), agent))
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def agent_model(tmp_path_factory):
+    con = make_store(tmp_path_factory.mktemp("a") / "a.duckdb", agent_sessions())
+    yield NextToolModel().fit(con, WORKFLOWS)
+    con.close()
+
+
+@pytest.mark.parametrize("prefix, agent, first", [
+    ([], "ops", "pr"), (["weather"], "ops", "pr"),
+    ([], "shop", "booking"), (["weather"], "shop", "booking"),
+    ([], None, "booking"),                     # without an agent: the more frequent one
+])
+def test_the_agent_asking_weighs_in(agent_model, prefix, agent, first):
+    ranked = recommend(prefix, WORKFLOWS, model=agent_model, agent=agent)
+    assert ranked[0].workflow == first
+    assert ranked[0].reason.startswith(f"for agent {agent}") == (agent is not None)
+
+
+def test_without_agent_conditioning_the_agent_is_ignored(tmp_path):
+    con = make_store(tmp_path / "a.duckdb", agent_sessions())
+    model = NextToolModel(use_agent=False).fit(con, WORKFLOWS)
+    assert recommend([], WORKFLOWS, model=model, agent="ops")[0].workflow == "booking"
+
+
+def test_an_unknown_agent_is_noted(agent_model):
+    result = recommend(["weather"], WORKFLOWS, model=agent_model, agent="stranger")
+    assert result[0].workflow == "booking" and "agent 'stranger' is not in the logs" in result.note
 
 
 @pytest.mark.parametrize("tools, expected", [
@@ -182,8 +221,9 @@ def test_collapse_keeps_one_of_each_run(tools, expected):
 
 # -- CLI ------------------------------------------------------------------------------
 
-@pytest.fixture
-def cli_env(tmp_path):
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
     db = tmp_path / "cli.duckdb"
     make_store(db, airline_sessions()).close()
     lib = WorkflowLibrary(tmp_path / "lib.json")
@@ -208,6 +248,20 @@ def test_cli_takes_the_prefix_from_a_stored_session(cli_env):
     result = run(["recommend", "--session", "s035", "--json", *cli_env])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)
+
+
+def test_cli_session_brings_its_agent(tmp_path):
+    db = tmp_path / "agents.duckdb"
+    make_store(db, agent_sessions()).close()
+    lib = WorkflowLibrary(tmp_path / "lib.json")
+    for wf in WORKFLOWS:
+        lib.register(wf)
+    base = ["recommend", "--json", "--db", str(db), "--library", str(tmp_path / "lib.json")]
+    # session a04 is an ops session that starts with a triage: from its first call on, ops habits count
+    by_session = json.loads(run([*base, "--session", "a04"]).stdout)
+    by_agent = json.loads(run([*base, "--tools", "list_issues,create_pr", "--agent", "ops"]).stdout)
+    anonymous = json.loads(run([*base, "--tools", "list_issues,create_pr"]).stdout)
+    assert by_session == by_agent != anonymous
 
 
 def test_cli_table_shows_the_reason(cli_env):

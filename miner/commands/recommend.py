@@ -10,7 +10,7 @@ from library.store import WorkflowLibrary
 from miner.commands import common
 from miner.commands.common import db_option, json_option, library_option, output
 from miner.recommend import recommend as recommend_workflows
-from miner.recommend import session_tools
+from miner.recommend import session_prefix
 from miner.store import connect
 
 
@@ -21,10 +21,12 @@ from miner.store import connect
               help="Take the calls of this stored session as the prefix.")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="How many to show.")
 @click.option("--include-suggested", is_flag=True, help="Also rank workflows not reviewed yet.")
+@click.option("--agent", metavar="NAME", default=None,
+              help="The agent asking (default with --session: the session's agent).")
 @db_option
 @library_option
 @json_option
-def recommend(tools, session_id, top, include_suggested, db, library_path, as_json) -> None:
+def recommend(tools, session_id, top, include_suggested, agent, db, library_path, as_json) -> None:
     """Rank library workflows by how likely they are to start next.
 
     Example: chainmine recommend --tools get_user_details --top 3
@@ -33,9 +35,13 @@ def recommend(tools, session_id, top, include_suggested, db, library_path, as_js
         raise click.UsageError("pass exactly one of --tools A,B,... or --session ID")
     con = connect(db, read_only=True)
     try:
-        prefix = session_tools(con, session_id) if session_id is not None else tools.split(",")
+        if session_id is not None:
+            prefix, session_agent = session_prefix(con, session_id)
+            agent = agent if agent is not None else session_agent
+        else:
+            prefix = tools.split(",")
         result = recommend_workflows(prefix, WorkflowLibrary(common.library_path(library_path)), con=con,
-                                     top=top, include_suggested=include_suggested)
+                                     top=top, include_suggested=include_suggested, agent=agent)
     finally:
         con.close()
     if result.note:

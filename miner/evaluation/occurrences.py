@@ -9,7 +9,10 @@ ids (never from user text):
 - a step with a ``condition`` may be absent;
 - steps that do not depend on each other, listed next to each other (parallel
   branches), may appear in any order (up to :data:`MAX_PERMUTED` steps; longer
-  groups keep the listed order).
+  groups keep the listed order);
+- with ``max_gap`` > 0, up to that many unrelated calls may sit between two
+  steps (as the miner allows); they are inside the occurrence's span but not
+  among its ``calls``.
 
 DuckDB's ``regexp_extract_all`` then returns every non-overlapping match in
 every session at once; the start position and length come from the matched
@@ -32,9 +35,11 @@ from miner.store import ORDER_BY
 log = logging.getLogger(__name__)
 
 POSITIONS = "cm_positions"
-"""Temp table: ``session_id, pos, tool_id, success, ts`` (``pos`` 0-based)."""
+"""Temp table: ``session_id, pos, tool_id, success, ts, agent`` (``pos`` 0-based)."""
 OCCURRENCES = "cm_occurrences"
 """Temp table: ``wf_index, workflow, session_id, start_pos, end_pos, calls, started_at, succeeded``."""
+MEMBERS = "cm_members"
+"""Temp table: ``wf_index, tool_id`` of every tool a workflow's steps call."""
 MAX_PERMUTED = 4
 """Largest group of parallel steps matched in any order (4! = 24 alternatives)."""
 
@@ -67,7 +72,7 @@ def _step_regex(step: WorkflowStep, tool_ids: dict[str, int]) -> str | None:
     return f"(?:{regex})?" if step.condition else regex
 
 
-def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int]) -> str | None:
+def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int], max_gap: int = 0) -> str | None:
     """The regular expression matching ``workflow`` in a session's token string.
 
     Parameters
@@ -75,6 +80,8 @@ def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int]) -> st
     workflow : WorkflowTemplate
     tool_ids : dict
         Tool name → integer id (the store's ``tools`` table).
+    max_gap : int
+        Unrelated calls allowed between two steps.
 
     Returns
     -------
@@ -88,6 +95,8 @@ def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int]) -> st
     ...        S(id="r", tool_name="get_res", map_over="{{u.ids}}", depends_on=["u"])])
     >>> workflow_pattern(wf, {"get_user": 1, "get_res": 2})
     '(?:;1:\\\\d+)(?:;2:\\\\d+)+'
+    >>> workflow_pattern(wf, {"get_user": 1, "get_res": 2}, max_gap=1)
+    '(?:;1:\\\\d+)(?:;\\\\d+:\\\\d+){0,1}?(?:;2:\\\\d+)+'
     >>> workflow_pattern(wf, {"get_user": 1}) is None
     True
 
@@ -95,17 +104,19 @@ def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int]) -> st
     -----
     O(s · g!) for ``s`` steps and parallel groups of at most ``g`` ≤ 4 steps.
     """
+    gap = rf"(?:;\d+:\d+){{0,{int(max_gap)}}}?" if max_gap > 0 else ""
     parts = []
     for group in _step_groups(workflow):
         regexes = [_step_regex(step, tool_ids) for step in group]
         if any(r is None for r in regexes):
             return None
-        if len(regexes) == 1 or len(regexes) > MAX_PERMUTED:
-            parts.append("".join(regexes))
+        regexes = [r for r in regexes if r]
+        if len(regexes) <= 1 or len(regexes) > MAX_PERMUTED:
+            parts.append(gap.join(regexes))
             continue
-        orders = dict.fromkeys("".join(p) for p in itertools.permutations(regexes))
+        orders = dict.fromkeys(gap.join(p) for p in itertools.permutations(regexes))
         parts.append("(?:" + "|".join(orders) + ")")
-    pattern = "".join(parts)
+    pattern = gap.join(p for p in parts if p)
     return pattern or None
 
 
@@ -140,14 +151,14 @@ def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None) 
         CREATE OR REPLACE TEMP TABLE {POSITIONS} AS
         SELECT session_id,
                row_number() OVER (PARTITION BY session_id ORDER BY {ORDER_BY}) - 1 AS pos,
-               tool_id, success, ts
+               tool_id, success, ts, agent
         FROM calls {where}
     """)
     return POSITIONS
 
 
 def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
-                      sessions: str | None = None) -> str:
+                      sessions: str | None = None, max_gap: int = 0) -> str:
     """Find every occurrence of ``workflows`` in the calls; create temp table :data:`OCCURRENCES`.
 
     Parameters
@@ -157,12 +168,16 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
         ``wf_index`` in the result is the position in this sequence.
     sessions : str, optional
         Name of a caller-made table/view with ``session_id`` to restrict to.
+    max_gap : int
+        Unrelated calls allowed between two steps.
 
     Returns
     -------
     str
         The temp table name. Also (re)creates :data:`POSITIONS` for those sessions.
-        ``succeeded`` is true when every call of the occurrence succeeded.
+        ``calls`` counts the workflow's own calls between ``start_pos`` and
+        ``end_pos`` (gap calls excluded); ``succeeded`` is true when all of
+        them succeeded.
 
     Examples
     --------
@@ -179,11 +194,17 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
     """
     position_calls(con, sessions)
     ids = tool_ids(con)
-    rows = [(i, wf.name, workflow_pattern(wf, ids)) for i, wf in enumerate(workflows)]
+    rows = [(i, wf.name, workflow_pattern(wf, ids, max_gap)) for i, wf in enumerate(workflows)]
     patterns = pd.DataFrame([r for r in rows if r[2]], columns=["wf_index", "workflow", "pattern"])
+    members = pd.DataFrame(
+        [(i, ids[t]) for i, wf in enumerate(workflows) for s in wf.steps
+         for t in {s.tool_name, s.fallback_tool} if t in ids],
+        columns=["wf_index", "tool_id"]).drop_duplicates()
     log.debug("matching %d of %d workflows", len(patterns), len(rows))
     con.register("cm_patterns_df", patterns.astype({"wf_index": "int64", "workflow": "string", "pattern": "string"}))
+    con.register("cm_members_df", members.astype("int64"))
     try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {MEMBERS} AS SELECT * FROM cm_members_df")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {OCCURRENCES} AS
             WITH seqs AS (
@@ -196,23 +217,24 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
             ), occ AS (
                 SELECT wf_index::INTEGER AS wf_index, workflow::VARCHAR AS workflow, session_id,
                        CAST(regexp_extract(m, '^;\\d+:(\\d+)', 1) AS BIGINT) AS start_pos,
-                       length(m) - length(replace(m, ';', '')) AS calls
+                       CAST(regexp_extract(m, ':(\\d+)$', 1) AS BIGINT) AS end_pos
                 FROM hits WHERE m <> ''
             )
-            SELECT o.wf_index, o.workflow, o.session_id, o.start_pos,
-                   o.start_pos + o.calls - 1 AS end_pos, o.calls,
+            SELECT o.wf_index, o.workflow, o.session_id, o.start_pos, o.end_pos, count(*) AS calls,
                    min(p.ts) AS started_at, bool_and(p.success) AS succeeded
-            FROM occ o JOIN {POSITIONS} p
-              ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.start_pos + o.calls - 1
+            FROM occ o
+            JOIN {POSITIONS} p ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.end_pos
+            JOIN {MEMBERS} w ON w.wf_index = o.wf_index AND w.tool_id = p.tool_id
             GROUP BY ALL
         """)
     finally:
         con.unregister("cm_patterns_df")
+        con.unregister("cm_members_df")
     return OCCURRENCES
 
 
 def find_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
-                     sessions: str | None = None) -> pd.DataFrame:
+                     sessions: str | None = None, max_gap: int = 0) -> pd.DataFrame:
     """Occurrences of ``workflows`` as a DataFrame, ordered by workflow, session and position.
 
     Columns: ``workflow, session_id, start_pos, end_pos, calls, started_at, succeeded``.
@@ -225,7 +247,7 @@ def find_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workflo
     >>> list(find_occurrences(con, [W(name="w", steps=[S(id="a", tool_name="a")])]).columns)[:3]
     ['workflow', 'session_id', 'start_pos']
     """
-    table = match_occurrences(con, workflows, sessions)
+    table = match_occurrences(con, workflows, sessions, max_gap)
     return con.execute(f"""
         SELECT workflow, session_id, start_pos, end_pos, calls, started_at, succeeded
         FROM {table} ORDER BY wf_index, session_id, start_pos
