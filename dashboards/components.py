@@ -11,9 +11,12 @@ from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
+from dashboards.graphs import workflow_dot
 from library.errors import ValidationError
+from library.model import WorkflowTemplate
 from miner.errors import USER_ERRORS, StoreLockedError
 from miner.views import DashboardConfig, dashboard_config
+from miner.views.workflows import as_text, parameter_evidence
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,3 +96,79 @@ def show_table(rows: Any, **kwargs: Any) -> None:
     Example: ``show_table([{"tool": "search", "calls": 12}])``.
     """
     st.dataframe(rows, hide_index=True, width="stretch", **kwargs)
+
+
+def flash() -> None:
+    """Show (once) the outcome of the last button action, stored by :func:`action`.
+
+    Example: call ``flash()`` near the top of a page that uses :func:`action`.
+    """
+    note = st.session_state.pop("_flash", None)
+    if note is None:
+        return
+    kind, text = note
+    if kind == "success":
+        st.success(text, icon=":material/check_circle:")
+    else:
+        show_problem(text)
+
+
+def action(fn: Callable[..., Any], *args: Any, done: str | Callable[[Any], str] = "Done.",
+           **kwargs: Any) -> Callable[[], None]:
+    """A button callback: run ``fn`` before the page redraws and keep its outcome for :func:`flash`.
+
+    Callbacks run before the script, so tables drawn afterwards already show the change.
+
+    Example: ``st.button("Accept", on_click=action(lib.accept, name, done="Accepted."))``.
+    """
+    def callback() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            log.debug("dashboard action failed", exc_info=True)
+            st.session_state["_flash"] = ("error", exc)
+            return
+        st.session_state["_flash"] = ("success", done(result) if callable(done) else done)
+
+    return callback
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.0%}"
+
+
+def workflow_detail(wf: WorkflowTemplate) -> None:
+    """A workflow's description, evidence, step graph, parameters and example sessions.
+
+    Example: ``workflow_detail(library.get("lookup_user_reservations"))``.
+    """
+    st.markdown(f"### {wf.name}")
+    st.caption(f"status **{wf.status}** · category **{wf.category}** · source {wf.source} · version {wf.version}"
+               + (f" · tags {', '.join(wf.tags)}" if wf.tags else ""))
+    if wf.description:
+        st.markdown(wf.description)
+    stats = wf.stats
+    if stats is not None:
+        low = f" (≥ {_pct(stats.success_rate_low)})" if stats.success_rate_low is not None else ""
+        extra = stats.model_extra or {}
+        metric_row({"Seen": f"{stats.frequency}×", "Sessions": stats.sessions,
+                    "Success": _pct(stats.success_rate) + low,
+                    "Avg duration": "–" if stats.avg_duration_ms is None else f"{stats.avg_duration_ms:.0f} ms",
+                    "Score": "–" if extra.get("score") is None else f"{float(extra['score']):.3g}"})
+    st.markdown("**Steps** (arrows show which step feeds which; dashed arrows come from inputs)")
+    draw_dot(workflow_dot(wf))
+    if wf.inputs:
+        st.markdown("**Inputs** (asked for when the workflow runs)")
+        show_table([{"input": n, "type": s.type, "required": s.required, "example": as_text(s.example),
+                     "description": s.description} for n, s in wf.inputs.items()])
+    st.markdown("**Parameters**: *bound* = taken from an earlier step's result, *constant* = always the same "
+                "value in the logs, *input* = differs per run and is asked for; *support* = share of the "
+                "observed calls that agree")
+    show_table(parameter_evidence(wf), column_config={
+        "support": st.column_config.ProgressColumn("support", min_value=0.0, max_value=1.0, format="percent")})
+    if stats is not None and stats.example_sessions:
+        st.markdown("**Example sessions** where the logs show this chain: "
+                    + ", ".join(f"`{s}`" for s in stats.example_sessions[:10]))
+    with st.expander("Workflow JSON"):
+        st.json(wf.to_dict(), expanded=False)
+

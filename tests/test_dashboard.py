@@ -10,6 +10,8 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
+from library.model import InputSpec, ParameterSource, WorkflowStats, WorkflowStep, WorkflowTemplate
+from library.store import WorkflowLibrary
 from miner import views
 from miner.generate import generate_logs
 
@@ -122,3 +124,161 @@ def test_a_file_over_the_upload_limit_is_explained(env):
 def test_the_ingest_button_waits_for_files(env):
     at = open_page()
     assert at.button(key="ingest_button").disabled
+
+
+# --- library ------------------------------------------------------------------------
+
+def lookup_workflow(name="support_lookup_reservations", status="suggested") -> WorkflowTemplate:
+    return WorkflowTemplate(
+        name=name, status=status, source="mined", category="support",
+        description="Look up a customer and each of their reservations.",
+        inputs={"user_id": InputSpec(type="string", example="mia_li_3668")},
+        steps=[
+            WorkflowStep(id="get_user", tool_name="get_user_details", parameters={"user_id": "{{user_id}}"},
+                         sources={"user_id": ParameterSource(kind="input", source="user_id", support=1.0)}),
+            WorkflowStep(id="get_reservations", tool_name="get_reservation_details",
+                         map_over="{{get_user.reservations}}", parameters={"reservation_id": "{{item}}"},
+                         depends_on=["get_user"],
+                         sources={"reservation_id": ParameterSource(kind="bound", source="{{item}}", support=0.97)}),
+        ],
+        stats=WorkflowStats(frequency=40, sessions=31, success_rate=0.95, example_sessions=["sess_1", "sess_2"]))
+
+
+def weather_workflow(name="trip_weather", city="{{geo.address}}") -> WorkflowTemplate:
+    return WorkflowTemplate(
+        name=name, status="accepted", category="travel", description="Geocode a city, then its weather.",
+        inputs={"address": InputSpec(type="string", example="Paris")},
+        steps=[WorkflowStep(id="geo", tool_name="geocode_address", parameters={"address": "{{address}}"}),
+               WorkflowStep(id="weather", tool_name="get_weather", depends_on=["geo"], parameters={"city": city})])
+
+
+@pytest.fixture
+def library(env):
+    lib = WorkflowLibrary(env.library)
+    lib.merge_suggestions([lookup_workflow(), weather_workflow()], keep_status=True)
+    return lib
+
+
+def test_empty_library_points_to_suggestions(env):
+    at = open_page("library")
+    assert "The library is empty" in texts(at)
+    assert not at.dataframe
+
+
+@pytest.mark.parametrize("widget, value, expected", [
+    ("lib_tool", "get_reservation_details", ["support_lookup_reservations"]),
+    ("lib_tool", "get_*", ["support_lookup_reservations", "trip_weather"]),
+    ("lib_category", "travel", ["trip_weather"]),
+    ("lib_status", "accepted", ["trip_weather"]),
+    ("lib_query", "customer reservations", ["support_lookup_reservations"]),
+])
+def test_library_filters_narrow_the_table(library, widget, value, expected):
+    at = open_page("library")
+    assert sorted(table(at, "name", "status", "tools")["name"]) == ["support_lookup_reservations", "trip_weather"]
+    kind = at.text_input if widget == "lib_query" else at.selectbox
+    kind(key=widget).set_value(value).run()
+    assert sorted(table(at, "name", "status", "tools")["name"]) == expected
+
+
+def test_library_filters_that_match_nothing_say_so(library):
+    at = open_page("library")
+    at.text_input(key="lib_query").set_value("zebra unicorn").run()
+    assert "No workflow matches" in texts(at)
+
+
+def test_library_detail_shows_graph_parameters_and_accepts(library):
+    at = open_page("library")
+    at.selectbox(key="lib_detail").set_value("support_lookup_reservations").run()
+    params = table(at, "parameter", "kind", "support")
+    assert dict(zip(params["parameter"], params["kind"])) == {"user_id": "input", "reservation_id": "bound"}
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert '"get_user" -> "get_reservations"' in dot
+    at.button(key="lib_accept").click().run()
+    assert "Accepted support_lookup_reservations" in at.success[0].value
+    assert WorkflowLibrary(library.path).get("support_lookup_reservations").status == "accepted"
+
+
+def test_library_export_downloads_the_library(library):
+    at = open_page("library")
+    assert at.download_button(key="lib_export").label == "Download library JSON"
+    at.radio(key="lib_export_status").set_value("accepted").run()
+    assert not at.exception
+
+
+def test_a_library_file_that_fails_validation_is_a_clear_message(env):
+    env.library.write_text(json.dumps({"workflows": [{"name": "bad name!", "steps": []}]}))
+    at = open_page("library")
+    assert len(at.error) == 1
+    assert "bad name!" in at.error[0].value or "invalid" in at.error[0].value
+    assert "Fix the library file" in texts(at)
+
+
+def test_a_library_file_that_is_not_json_is_a_clear_message(env):
+    env.library.write_text("{ not json")
+    at = open_page("library")
+    assert len(at.error) == 1 and str(env.library) in at.error[0].value
+
+
+# --- run ----------------------------------------------------------------------------
+
+def test_run_page_without_tools_explains_how_to_start(library):
+    at = open_page("run")
+    assert "chainmine dashboard --tools" in texts(at)
+    assert not at.button and "No runs recorded yet" in texts(at)
+
+
+@pytest.fixture
+def with_tools(env, monkeypatch):
+    monkeypatch.setenv(views.TOOLS_ENV, json.dumps(["miner.generate.tools"]))
+
+
+def test_run_page_without_accepted_workflows_points_to_review(env, with_tools):
+    WorkflowLibrary(env.library).merge_suggestions([lookup_workflow()])
+    at = open_page("run")
+    assert "No accepted workflow yet" in texts(at)
+
+
+def test_run_form_estimate_live_progress_and_past_runs(env, library, with_tools):
+    library.accept("support_lookup_reservations")
+    at = open_page("run")
+    at.selectbox(key="run_workflow").set_value("support_lookup_reservations").run()
+    plan = table(at, "id", "tool", "source")
+    assert list(plan["id"]) == ["get_user", "get_reservations"]
+    field = at.text_input(key="run_input_support_lookup_reservations_user_id")
+    assert field.value == "mia_li_3668"
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    status = at.status[0]
+    assert "completed" in status.label
+    lines = "\n".join(str(m.value) for m in status.markdown)
+    assert "get_user finished" in lines and "get_reservations finished" in lines
+    steps = table(at, "id", "status", "attempts")
+    assert set(steps["status"]) == {"completed"}
+    runs = views.recent_runs(env.db)
+    assert [(r["workflow"], r["status"]) for r in runs] == [("support_lookup_reservations", "completed")]
+    past = table(at, "run_id", "workflow", "status")
+    assert list(past["run_id"]) == [runs[0]["run_id"]]
+    record = table(at, "step", "parameters", "result")
+    assert "mia_li_3668" in record["parameters"][0]
+
+
+def test_a_missing_required_input_is_named_and_nothing_runs(env, library, with_tools):
+    at = open_page("run")
+    at.selectbox(key="run_workflow").set_value("trip_weather").run()
+    at.text_input(key="run_input_trip_weather_address").set_value("")
+    at.button[0].click().run()
+    assert "address: required" in at.error[0].value
+    assert views.recent_runs(env.db) == []
+
+
+def test_a_failing_step_shows_the_error_and_is_recorded(env, library, with_tools):
+    library.register(weather_workflow("broken_weather", city="{{geo.lat}}"))
+    library.accept("broken_weather")
+    at = open_page("run")
+    at.selectbox(key="run_workflow").set_value("broken_weather").run()
+    at.button[0].click().run()
+    assert at.status[0].state == "error"
+    assert "failed" in at.error[0].value and "lat" in at.error[0].value
+    steps = table(at, "id", "status", "attempts")
+    assert dict(zip(steps["id"], steps["status"])) == {"geo": "completed", "weather": "failed"}
+    assert [r["status"] for r in views.recent_runs(env.db)] == ["failed"]

@@ -8,16 +8,27 @@ tested without Streamlit:
 - :mod:`miner.views.launch`       configuration, ``streamlit run`` command line, health check
 - :mod:`miner.views.connections`  short read-only connections with lock retry, store status
 - :mod:`miner.views.uploads`      uploaded files into the normal ingest
+- :mod:`miner.views.workflows`    workflow tables, parameter evidence, reviewing suggestions
+- :mod:`miner.views.runs`         run forms, dry-run plans, live runs and past runs
 """
 
-from miner.views.connections import LOCK_RETRY_S, StoreStatus, read_connection, store_status, write_connection
+from miner.views.connections import (LOCK_RETRY_S, StoreStatus, exclusive_store_access, read_connection,
+                                    store_status, write_connection)
 from miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
                                 dashboard_env, wait_until_healthy)
+from miner.views.runs import (InputField, NoToolsError, describe_event, form_inputs, input_fields, plan_run,
+                              recent_runs, run_live, run_record)
 from miner.views.uploads import UploadedLog, UploadResult, check_upload_sizes, ingest_uploads, sample_log_path
+from miner.views.workflows import (as_text, edit_suggestion, facets, hit_rows, library_entry, parameter_evidence,
+                                   review_suggestion, save_suggestion, workflow_row)
 
 __all__ = [
-    "LOCK_RETRY_S", "StoreStatus", "read_connection", "store_status", "write_connection",
+    "LOCK_RETRY_S", "StoreStatus", "exclusive_store_access", "read_connection", "store_status", "write_connection",
     "TOOLS_ENV", "DashboardConfig", "app_path", "dashboard_argv", "dashboard_config", "dashboard_env",
     "wait_until_healthy",
     "UploadedLog", "UploadResult", "check_upload_sizes", "ingest_uploads", "sample_log_path",
+    "InputField", "NoToolsError", "describe_event", "form_inputs", "input_fields", "plan_run", "recent_runs",
+    "run_live", "run_record",
+    "as_text", "edit_suggestion", "facets", "hit_rows", "library_entry", "parameter_evidence", "review_suggestion",
+    "save_suggestion", "workflow_row",
 ]

@@ -18,18 +18,55 @@ from typing import Iterator
 
 import duckdb
 
+from miner.errors import StoreLockedError
 from miner.store import call_count, connect
 
 LOCK_RETRY_S = 3.0
 """How long a dashboard read waits for another process's write lock."""
+BUSY_WAIT_S = 15.0
+"""How long a dashboard session waits for another session's upload or run in this process."""
+
 _DB_LOCK = threading.RLock()
 
+
 @contextlib.contextmanager
-def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
+def exclusive_store_access(wait_s: float = BUSY_WAIT_S) -> Iterator[None]:
+    """Hold the dashboard process's store lock (other sessions wait up to ``wait_s``).
+
+    Raises :class:`miner.errors.StoreLockedError` when another session keeps it longer.
+
+    Examples
+    --------
+    >>> with exclusive_store_access():
+    ...     with exclusive_store_access():  # re-entrant in one thread
+    ...         "ok"
+    'ok'
+    """
+    if not _DB_LOCK.acquire(timeout=wait_s):
+        raise StoreLockedError("the dashboard is busy with another upload or workflow run; "
+                               "try again when it has finished")
+    try:
+        yield
+    finally:
+        _DB_LOCK.release()
+
+
+@contextlib.contextmanager
+def _connection(db: str | os.PathLike, read_only: bool, retry_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    with exclusive_store_access():
+        con = connect(db, read_only=read_only, lock_retry_s=retry_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S
+                    ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
     """A short read-only connection that waits up to ``retry_s`` for a writer's lock.
 
     Raises :class:`miner.errors.StoreLockedError` naming the writer if the lock
-    persists.
+    persists, :class:`miner.errors.StoreError` if there is no database yet.
 
     Examples
     --------
@@ -40,16 +77,11 @@ def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> Ite
     ...     con.execute("SELECT count(*) FROM calls").fetchone()[0]
     0
     """
-    with _DB_LOCK:
-        con = connect(db, read_only=True, lock_retry_s=retry_s)
-        try:
-            yield con
-        finally:
-            con.close()
+    return _connection(db, True, retry_s)
 
 
-@contextlib.contextmanager
-def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
+def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S
+                     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
     """A short read-write connection (creates the store), waiting up to ``retry_s`` for a lock.
 
     Examples
@@ -59,12 +91,7 @@ def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S) -> It
     ...     con.execute("SELECT count(*) FROM runs").fetchone()[0]
     0
     """
-    with _DB_LOCK:
-        con = connect(db, lock_retry_s=retry_s)
-        try:
-            yield con
-        finally:
-            con.close()
+    return _connection(db, False, retry_s)
 
 
 @dataclass(frozen=True)

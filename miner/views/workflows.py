@@ -1,0 +1,196 @@
+"""Workflows on the dashboard: tables, parameter evidence, and reviewing mined suggestions.
+
+Reviewing a suggestion saves it through the library first (merge by
+signature, which may give it a free name or find it already there), then
+applies the review to the library's entry, as ``chainmine mine --save``
+followed by ``chainmine library accept`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from typing import Any, Iterable
+
+from library.errors import ReviewError
+from library.model import WorkflowTemplate
+from library.search import SearchHit
+from library.store import WorkflowLibrary
+
+log = logging.getLogger(__name__)
+
+
+def workflow_row(wf: WorkflowTemplate, score: float | None = None) -> dict[str, Any]:
+    """One table row summarising a workflow and its evidence from the logs.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep, WorkflowStats
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")],
+    ...                       stats=WorkflowStats(frequency=9, sessions=4, success_rate=0.75, score=2.5))
+    >>> row = workflow_row(wf); row["tools"], row["frequency"], row["score"]
+    ('t', 9, 2.5)
+    """
+    stats = wf.stats.model_dump() if wf.stats else {}
+    return {
+        "name": wf.name, "status": wf.status, "category": wf.category,
+        "tools": " → ".join(wf.tools), "steps": len(wf.steps), "inputs": ", ".join(wf.inputs),
+        "frequency": stats.get("frequency"), "sessions": stats.get("sessions"),
+        "success_rate": stats.get("success_rate"), "score": stats.get("score") if score is None else score,
+    }
+
+
+def hit_rows(hits: Iterable[SearchHit]) -> list[dict[str, Any]]:
+    """Table rows for library search hits (the text score when a query ranked them).
+
+    Examples
+    --------
+    >>> hit_rows([])
+    []
+    """
+    return [workflow_row(h.workflow, h.score) for h in hits]
+
+
+def facets(workflows: Iterable[WorkflowTemplate]) -> dict[str, list[str]]:
+    """The tools, tool-name patterns and categories present, sorted, for filter widgets.
+
+    A pattern ``prefix_*`` is offered when at least two tools share that prefix
+    (``github_list_issues``, ``github_create_pr`` → ``github_*``).
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", category="ops", steps=[WorkflowStep(id="a", tool_name="gh_pr"),
+    ...                                                      WorkflowStep(id="b", tool_name="gh_issue")])
+    >>> facets([wf])
+    {'tools': ['gh_issue', 'gh_pr'], 'patterns': ['gh_*'], 'categories': ['ops']}
+    """
+    workflows = list(workflows)
+    tools = sorted({t for wf in workflows for t in wf.tools})
+    prefixes = Counter(t.split("_", 1)[0] for t in tools if "_" in t.strip("_"))
+    return {"tools": tools, "patterns": sorted(f"{p}_*" for p, n in prefixes.items() if n >= 2),
+            "categories": sorted({wf.category for wf in workflows})}
+
+
+def parameter_evidence(wf: WorkflowTemplate) -> list[dict[str, Any]]:
+    """Every step parameter with how the miner explained its value: bound, constant or input.
+
+    ``source`` is the template or literal, ``support`` the share of observed
+    calls that agree; parameters without mined evidence say so.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep, ParameterSource
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t",
+    ...     parameters={"x": "{{uid}}", "n": 5}, sources={"x": ParameterSource(kind="input", source="uid", support=1.0)})])
+    >>> [(r["parameter"], r["kind"]) for r in parameter_evidence(wf)]
+    [('x', 'input'), ('n', 'constant')]
+    """
+    rows = []
+    for step in wf.steps:
+        for param, value in step.parameters.items():
+            src = step.sources.get(param)
+            if src is not None:
+                kind, source, support = src.kind, src.source, src.support
+            else:
+                kind = "constant" if not (isinstance(value, str) and "{{" in value) else "template"
+                source, support = None, None
+            rows.append({"step": step.id, "tool": step.tool_name, "parameter": param, "value": as_text(value),
+                         "kind": kind, "source": as_text(source), "support": support})
+    return rows
+
+
+def as_text(value: Any) -> str | None:
+    """A value as table text: strings as they are, anything else as compact JSON.
+
+    Examples
+    --------
+    >>> as_text({"a": [1, 2]}), as_text("x"), as_text(None)
+    ('{"a": [1, 2]}', 'x', None)
+    """
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def library_entry(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowTemplate | None:
+    """The library's entry for mined workflow ``wf`` (same signature), if it is saved.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from library.model import WorkflowStep
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+    >>> library_entry(lib, WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])) is None
+    True
+    """
+    sig = wf.signature()
+    for entry in library.list_all():
+        if entry.origin_signature == sig or entry.signature() == sig:
+            return entry
+    return None
+
+
+def save_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowTemplate:
+    """Merge ``wf`` into the library (as suggested unless already there) and return its entry.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from library.model import WorkflowStep
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+    >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
+    >>> save_suggestion(lib, wf).status, save_suggestion(lib, wf).name
+    ('suggested', 'w')
+    """
+    report = library.merge_suggestions([wf])
+    return library.get(report.outcomes[0].name)
+
+
+def review_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, status: str,
+                      reason: str | None = None) -> WorkflowTemplate:
+    """Save mined ``wf`` through the library, then accept or reject it there.
+
+    A suggestion whose library entry was already reviewed the other way is
+    not flipped silently: :class:`library.errors.ReviewError` says how to
+    reopen it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from library.model import WorkflowStep
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+    >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
+    >>> review_suggestion(lib, wf, "accepted").status, lib.get("w").status
+    ('accepted', 'accepted')
+    """
+    entry = save_suggestion(library, wf)
+    opposite = {"accepted": "rejected", "rejected": "accepted"}[status]
+    if entry.status == opposite:
+        raise ReviewError(f"this workflow is already {opposite} in the library as {entry.name!r}; reopen it "
+                          f"on the Library page (or `chainmine library reopen {entry.name}`) first")
+    if status == "accepted":
+        return library.accept(entry.name)
+    return library.reject(entry.name, reason=reason or None)
+
+
+def edit_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, *, name: str, category: str,
+                    description: str) -> WorkflowTemplate:
+    """Save mined ``wf`` through the library and rename/re-describe its entry there.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from library.model import WorkflowStep
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+    >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
+    >>> edit_suggestion(lib, wf, name="lookup", category="ops", description="d").name
+    'lookup'
+    """
+    entry = save_suggestion(library, wf)
+    changes = {k: v for k, v in (("name", name.strip()), ("category", category.strip()),
+                                 ("description", description)) if v != getattr(entry, k)}
+    return library.edit(entry.name, **changes) if changes else entry
+
