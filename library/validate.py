@@ -73,8 +73,9 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
                 problems.append(f"steps[{i}].depends_on: step {step.id!r} depends on itself")
             else:
                 graph.add_edge(dep, step.id)
+    known = set(wf.inputs) | seen  # built once: a copy per step made validation quadratic
     for i, step in enumerate(wf.steps):
-        for ref_step in _referenced_steps(step, wf, seen, problems, i):
+        for ref_step in _referenced_steps(step, wf, seen, problems, i, known):
             if ref_step != step.id:
                 graph.add_edge(ref_step, step.id)
     if not nx.is_directed_acyclic_graph(graph):
@@ -154,8 +155,7 @@ def referenced_names(step: WorkflowStep) -> set[str]:
     return names
 
 
-def _referenced_steps(step, wf, step_ids, problems, i):
-    known = set(wf.inputs) | step_ids
+def _referenced_steps(step, wf, step_ids, problems, i, known):
     where = f"steps[{i}]"
     for path, text in _strings(step.parameters, f"{where}.parameters"):
         for bad in malformed_templates(text):
@@ -191,9 +191,8 @@ def _referenced_steps(step, wf, step_ids, problems, i):
                 elif ref.root in step_ids:
                     yield ref.root
     if step.compensation:
-        scope = known | {step.id}
         for ref in iter_references(step.compensation.parameters):
-            if ref.root not in scope:
+            if ref.root not in known and ref.root != step.id:
                 problems.append(f"{where}.compensation: {ref} refers to unknown name {ref.root!r}")
 
 
