@@ -1,0 +1,26 @@
+"""Analytics over stored calls: overview, per-tool figures, transitions, variants, errors, time series.
+
+Every function takes a DuckDB connection and an optional :class:`CallFilter`
+(time range, agents, tools) and runs set-wise SQL over ``calls``, grouped by
+the integer ``tool_id`` with names joined at the end. An empty store gives
+zeros and empty lists.
+
+>>> import duckdb
+>>> from miner.store import init_schema
+>>> con = duckdb.connect(); init_schema(con)
+>>> stats_report(con)["calls"]
+0
+"""
+
+from miner.analytics.filters import AnalyticsError, CallFilter, iso, parse_time
+from miner.analytics.overview import Overview, filter_options, overview, reject_count
+from miner.analytics.report import DEFAULT_TOP, stats_report
+from miner.analytics.timeline import BUCKETS, calls_over_time
+from miner.analytics.tools import ErrorCount, ToolStats, tool_stats, top_errors
+from miner.analytics.transitions import Transition, transition_graph, transitions
+from miner.analytics.variants import Variant, session_variants
+
+__all__ = ["AnalyticsError", "BUCKETS", "CallFilter", "DEFAULT_TOP", "ErrorCount", "Overview", "ToolStats",
+           "Transition", "Variant", "calls_over_time", "filter_options", "iso", "overview", "parse_time",
+           "reject_count", "session_variants", "stats_report", "tool_stats", "top_errors", "transition_graph",
+           "transitions"]

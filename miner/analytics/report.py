@@ -1,0 +1,60 @@
+"""The ``chainmine stats`` document: every analytics figure in one JSON-able dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from miner.analytics.filters import CallFilter, iso, resolve
+from miner.analytics.overview import overview, reject_count
+from miner.analytics.tools import tool_stats, top_errors
+from miner.analytics.transitions import transitions
+from miner.analytics.variants import session_variants
+
+DEFAULT_TOP = 10
+
+
+def stats_report(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None, top: int | None = DEFAULT_TOP,
+                 *, transitions_top: int | None = None) -> dict[str, Any]:
+    """Everything ``chainmine stats --json`` prints.
+
+    The DESIGN contract ``{"calls", "sessions", "tools": [{"tool", "calls",
+    "success_rate", "p50_ms", "p95_ms", "avg_cost"}], "transitions": [{"from",
+    "to", "count", "probability"}]}`` plus ``time_range``, ``variants`` and
+    ``top_errors`` (the ``top`` most common), ``rejects`` (rows rejected by
+    ingests), ``failed_calls``, ``success_rate``, ``total_cost``, ``agents``,
+    ``users`` and the ``filter`` used. ``tools`` lists every tool;
+    ``transitions`` every transition unless ``transitions_top`` is given.
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> r = stats_report(con)
+    >>> r["calls"], r["tools"], r["transitions"], r["time_range"]
+    (0, [], [], {'first': None, 'last': None})
+
+    Notes
+    -----
+    A handful of scans and two window passes over the filtered calls:
+    O(n log n), grouped by integer tool ids throughout.
+    """
+    flt = resolve(flt)
+    head = overview(con, flt)
+    return {
+        "calls": head.calls,
+        "sessions": head.sessions,
+        "tools": [t.to_dict() for t in tool_stats(con, flt)],
+        "transitions": [t.to_dict() for t in transitions(con, flt, top=transitions_top)],
+        "time_range": {"first": iso(head.first_ts), "last": iso(head.last_ts)},
+        "variants": [v.to_dict() for v in session_variants(con, flt, top=top)],
+        "top_errors": [e.to_dict() for e in top_errors(con, flt, top=top)],
+        "rejects": reject_count(con),
+        "failed_calls": head.failed_calls,
+        "success_rate": head.success_rate,
+        "total_cost": head.total_cost,
+        "agents": head.agents,
+        "users": head.users,
+        "filter": flt.to_dict(),
+    }
