@@ -42,9 +42,6 @@ RunWorkflow = Callable[[WorkflowTemplate, dict[str, Any]], Awaitable[Mapping[str
 """Runs one workflow with checked arguments and returns the run result as a dict
 (``run_id``, ``status``, ``outputs``, ``steps``, ``error``, ...)."""
 
-Resources = Callable[[], contextlib.AbstractAsyncContextManager[Any]]
-"""Opens whatever ``run_workflow`` needs for the server's lifetime (tool servers, ...)."""
-
 SUCCESS = "completed"
 META_RUN_ID = "chainmine/run_id"
 META_STATUS = "chainmine/status"
@@ -170,8 +167,6 @@ class WorkflowServer(MCPServer):
     poll_interval
         Seconds between library checks that push list-changed notifications
         (``None`` or 0: no polling; clients then see changes on their next list).
-    resources
-        Entered for the server's lifetime, e.g. connections to backing tool servers.
 
     Examples
     --------
@@ -194,11 +189,10 @@ class WorkflowServer(MCPServer):
     """
 
     def __init__(self, catalog: WorkflowCatalog, run_workflow: RunWorkflow, *, name: str = "chainmine",
-                 poll_interval: float | None = 1.0, resources: Resources | None = None):
+                 poll_interval: float | None = 1.0):
         self.catalog = catalog
         self.run_workflow = run_workflow
         self.poll_interval = poll_interval
-        self._resources = resources
         self._bus = InMemorySubscriptionBus()
         # Handshake-era connections, remembered from their `initialized` notification so a
         # list change can be pushed to them later; bounded because closed ones are never reported.
@@ -274,14 +268,10 @@ class WorkflowServer(MCPServer):
 @contextlib.asynccontextmanager
 async def _serve_lifespan(server: WorkflowServer) -> AsyncIterator[dict[str, Any]]:
     server.catalog.refresh()
-    async with contextlib.AsyncExitStack() as stack:
-        if server._resources is not None:
-            await stack.enter_async_context(server._resources())
-        async with anyio.create_task_group() as tasks:
-            if server.poll_interval:
-                tasks.start_soon(poll_library, server.catalog, server.notify_tools_changed,
-                                 server.poll_interval)
-            try:
-                yield {}
-            finally:
-                tasks.cancel_scope.cancel()
+    async with anyio.create_task_group() as tasks:
+        if server.poll_interval:
+            tasks.start_soon(poll_library, server.catalog, server.notify_tools_changed, server.poll_interval)
+        try:
+            yield {}
+        finally:
+            tasks.cancel_scope.cancel()
