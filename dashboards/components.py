@@ -6,6 +6,7 @@ functions of :mod:`miner` and :mod:`library`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any, Callable, TypeVar
 
@@ -14,6 +15,8 @@ import streamlit as st
 from dashboards.graphs import workflow_dot
 from library.errors import ValidationError
 from library.model import WorkflowTemplate
+from miner import views
+from miner.analytics import CallFilter
 from miner.errors import USER_ERRORS, StoreLockedError
 from miner.views import DashboardConfig, dashboard_config
 from miner.views.workflows import as_text, parameter_evidence
@@ -21,6 +24,7 @@ from miner.views.workflows import as_text, parameter_evidence
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+_RETRY_KEYS = itertools.count()
 NO_RESULT = object()
 """What :func:`attempt` returns when the call failed (the message is already shown)."""
 
@@ -41,7 +45,7 @@ def show_problem(exc: BaseException) -> None:
     if isinstance(exc, StoreLockedError):
         st.warning(f"The database is busy: {exc}. The dashboard waited a few seconds; "
                    "try again when the other process has finished.", icon=":material/lock:")
-        st.button("Try again", key=f"retry_{id(exc)}", icon=":material/refresh:")
+        st.button("Try again", key=f"retry_{next(_RETRY_KEYS)}", icon=":material/refresh:")
         return
     st.error(str(exc).split("\n")[0], icon=":material/error:")
     problems = getattr(exc, "problems", None)
@@ -172,3 +176,28 @@ def workflow_detail(wf: WorkflowTemplate) -> None:
     with st.expander("Workflow JSON"):
         st.json(wf.to_dict(), expanded=False)
 
+
+
+def sidebar_filter(db: Any) -> CallFilter | object:
+    """The sidebar's time range, agent and tool filter (kept across pages); returns a ``CallFilter``.
+
+    Returns :data:`NO_RESULT` when the store cannot be read (the message is shown).
+
+    Example: ``flt = sidebar_filter(cfg.db)``.
+    """
+    opts = attempt(views.choices, db)
+    if opts is NO_RESULT:
+        return NO_RESULT
+    with st.sidebar:
+        st.markdown("**Filter** (applies to every chart and table)")
+        days = None
+        if opts["first_ts"] is not None:
+            first, last = opts["first_ts"].date(), opts["last_ts"].date()
+            days = st.date_input("Time range", value=(first, last), min_value=first, max_value=last,
+                                 key="flt_days", persist_state="session")
+        agents = st.multiselect("Agents", opts["agents"], key="flt_agents", placeholder="all agents",
+                                persist_state="session")
+        tools = st.multiselect("Tools", opts["tools"], key="flt_tools", placeholder="all tools",
+                               persist_state="session", help="Keep the calls of these tools (and, in the graph, "
+                                                              "their neighbours)")
+    return attempt(views.time_filter, opts, days, agents, tools)

@@ -63,7 +63,8 @@ def transition_dot(graph: nx.DiGraph, max_edges: int = 60) -> str:
 
     Nodes carry ``calls`` and ``success_rate`` (or ``failed_calls``); edges carry
     ``count``. Tools that fail often are filled red or orange; only the
-    ``max_edges`` heaviest transitions are drawn so large logs stay readable.
+    ``max_edges`` heaviest transitions, and the tools they join, are drawn so
+    large logs stay readable (every tool when nothing is cut).
 
     Examples
     --------
@@ -85,7 +86,10 @@ def transition_dot(graph: nx.DiGraph, max_edges: int = 60) -> str:
     lines = ["digraph transitions {", "  rankdir=LR;", '  bgcolor="transparent";',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontcolor="white"];',
              f'  edge [color="{EDGE_COLOUR}", fontname="Helvetica", fontsize=10];']
+    shown = set(graph) if len(edges) == graph.number_of_edges() else {n for u, v, _ in edges for n in (u, v)}
     for node, data in graph.nodes(data=True):
+        if node not in shown:
+            continue
         rate = _node_rate(data)
         size = 10 + 14 * math.sqrt(calls[node] / top)
         label = f"{node}\n{int(calls[node])} calls" + ("" if rate is None else f" · {rate:.0%} ok")

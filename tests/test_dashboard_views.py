@@ -152,6 +152,7 @@ def test_transition_graph_colours_failing_tools_and_sizes_by_volume():
 def test_transition_graph_keeps_only_the_heaviest_edges():
     dot = transition_dot(_graph(), max_edges=1)
     assert '"search" -> "book"' in dot and '"book" -> "pay"' not in dot
+    assert '"pay" [' not in dot  # a tool joined only by hidden arrows is hidden too
 
 
 def test_names_with_quotes_cannot_break_the_dot_text():

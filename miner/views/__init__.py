@@ -7,6 +7,7 @@ tested without Streamlit:
 
 - :mod:`miner.views.launch`       configuration, ``streamlit run`` command line, health check
 - :mod:`miner.views.connections`  short read-only connections with lock retry, store status
+- :mod:`miner.views.explore`      every analytics view for one filter (Overview page)
 - :mod:`miner.views.uploads`      uploaded files into the normal ingest
 - :mod:`miner.views.workflows`    workflow tables, parameter evidence, reviewing suggestions
 - :mod:`miner.views.runs`         run forms, dry-run plans, live runs and past runs
@@ -14,6 +15,7 @@ tested without Streamlit:
 
 from miner.views.connections import (LOCK_RETRY_S, StoreStatus, exclusive_store_access, read_connection,
                                     store_status, write_connection)
+from miner.views.explore import Exploration, choices, explore, pick_bucket, time_filter
 from miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
                                 dashboard_env, wait_until_healthy)
 from miner.views.runs import (InputField, NoToolsError, describe_event, form_inputs, input_fields, plan_run,
@@ -24,6 +26,7 @@ from miner.views.workflows import (as_text, edit_suggestion, facets, hit_rows, l
 
 __all__ = [
     "LOCK_RETRY_S", "StoreStatus", "exclusive_store_access", "read_connection", "store_status", "write_connection",
+    "Exploration", "choices", "explore", "pick_bucket", "time_filter",
     "TOOLS_ENV", "DashboardConfig", "app_path", "dashboard_argv", "dashboard_config", "dashboard_env",
     "wait_until_healthy",
     "UploadedLog", "UploadResult", "check_upload_sizes", "ingest_uploads", "sample_log_path",

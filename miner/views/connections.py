@@ -52,18 +52,19 @@ def exclusive_store_access(wait_s: float = BUSY_WAIT_S) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _connection(db: str | os.PathLike, read_only: bool, retry_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+def _connection(db: str | os.PathLike, read_only: bool, retry_s: float | None
+                ) -> Iterator[duckdb.DuckDBPyConnection]:
     with exclusive_store_access():
-        con = connect(db, read_only=read_only, lock_retry_s=retry_s)
+        con = connect(db, read_only=read_only, lock_retry_s=LOCK_RETRY_S if retry_s is None else retry_s)
         try:
             yield con
         finally:
             con.close()
 
 
-def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S
+def read_connection(db: str | os.PathLike, retry_s: float | None = None
                     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """A short read-only connection that waits up to ``retry_s`` for a writer's lock.
+    """A short read-only connection that waits up to ``retry_s`` (default :data:`LOCK_RETRY_S`) for a writer's lock.
 
     Raises :class:`miner.errors.StoreLockedError` naming the writer if the lock
     persists, :class:`miner.errors.StoreError` if there is no database yet.
@@ -80,7 +81,7 @@ def read_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S
     return _connection(db, True, retry_s)
 
 
-def write_connection(db: str | os.PathLike, retry_s: float = LOCK_RETRY_S
+def write_connection(db: str | os.PathLike, retry_s: float | None = None
                      ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
     """A short read-write connection (creates the store), waiting up to ``retry_s`` for a lock.
 
