@@ -434,3 +434,14 @@ def test_cli_generate_bad_input(tmp_path, args, code, message):
     if code == 1:
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_committed_sample_is_what_the_generator_writes(tmp_path):
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / "data"
+    out = tmp_path / "sample_logs.jsonl"
+    generate_logs(out, sessions=300, seed=7)
+    assert out.read_bytes() == (data / "sample_logs.jsonl").read_bytes(), \
+        "regenerate: chainmine generate --out data/sample_logs.jsonl --sessions 300 --seed 7"
+    assert truth_path_for(out).read_bytes() == (data / "sample_logs.truth.json").read_bytes()

@@ -13,9 +13,8 @@ zeros and empty lists.
 """
 
 from miner.analytics.filters import AnalyticsError, CallFilter, iso, parse_time
-from miner.analytics.overview import Overview, filter_options, overview, reject_count
+from miner.analytics.overview import BUCKETS, Overview, calls_over_time, filter_options, overview, reject_count
 from miner.analytics.report import DEFAULT_TOP, stats_report
-from miner.analytics.timeline import BUCKETS, calls_over_time
 from miner.analytics.tools import ErrorCount, ToolStats, tool_stats, top_errors
 from miner.analytics.transitions import Transition, transition_graph, transitions
 from miner.analytics.variants import Variant, session_variants

@@ -17,11 +17,56 @@ Examples
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from typing import Any, Callable
 
+from miner.generate.domains import DOMAINS, GENERAL_TOOLS
 from miner.generate.scenarios import SCENARIOS
 
 TOOLS: dict[str, Callable[..., Any]] = {name: spec.fn for name, spec in sorted(SCENARIOS["mixed"].tools.items())}
 """Every demo tool by name (the whole registry)."""
 
-__all__ = ["TOOLS"]
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """What a demo tool is: its domain, parameters, one-line description and log behaviour.
+
+    Examples
+    --------
+    >>> info = {t.name: t for t in catalogue()}["get_user_details"]
+    >>> info.domain, info.parameters
+    ('support', ('user_id',))
+    """
+
+    name: str
+    domain: str
+    parameters: tuple[str, ...]
+    description: str
+    failure_rate: float
+    cost: float
+    planted: bool
+
+
+def catalogue() -> list[ToolInfo]:
+    """Every demo tool with its domain (``general`` for stray-only tools), by domain then name.
+
+    Examples
+    --------
+    >>> tools = catalogue()
+    >>> len(tools) == len(TOOLS) and {t.domain for t in tools} >= {"support", "general"}
+    True
+    """
+    planted = {t for d in DOMAINS.values() for wf in d.workflows for t in wf.tools}
+    owners = [("general", GENERAL_TOOLS)] + [(name, d.tools) for name, d in DOMAINS.items()]
+    out = []
+    for domain, table in owners:
+        for name, spec in sorted(table.items()):
+            doc = (inspect.getdoc(spec.fn) or "").splitlines()
+            out.append(ToolInfo(name=name, domain=domain, parameters=tuple(inspect.signature(spec.fn).parameters),
+                                description=doc[0] if doc else "", failure_rate=spec.failure_rate,
+                                cost=spec.cost, planted=name in planted))
+    return out
+
+
+__all__ = ["TOOLS", "ToolInfo", "catalogue"]
