@@ -100,6 +100,7 @@ class RunEngine:
         self.error: str | None = None
         self.record_errors = 0
         self._done: asyncio.Event | None = None
+        self._workflow_json: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def preset(self, step_id: str, state: StepState) -> None:
@@ -265,9 +266,10 @@ class RunEngine:
         unhandled = skipped - ps.condition_refs
         if unhandled:
             raise StepStopped("skipped", f"needs the result of skipped step(s) {', '.join(sorted(unhandled))}")
-        where = f"parameters of step {ps.id!r}"
         if ps.step.map_over is None:
-            return None, resolve_skipping(ps.step.parameters, scope, skipped, where)
+            if not ps.templated:  # literal parameters need no resolving
+                return None, dict(ps.step.parameters)
+            return None, resolve_skipping(ps.step.parameters, scope, skipped, f"parameters of step {ps.id!r}")
         items = resolve_skipping(ps.step.map_over, scope, skipped, f"map_over of step {ps.id!r}")
         if isinstance(items, str):
             items = _json_list(items)
@@ -358,9 +360,11 @@ class RunEngine:
         return result
 
     def _run_record(self, status: str, started_at: float, result: RunResult | None = None) -> RunRecord:
+        if self._workflow_json is None:
+            self._workflow_json = self.wf.to_dict()
         return RunRecord(
             run_id=self.run_id, workflow=self.wf.name, workflow_version=self.wf.version,
-            workflow_json=self.wf.to_dict(), status=status, inputs=dict(self.ctx.variables),
+            workflow_json=self._workflow_json, status=status, inputs=dict(self.ctx.variables),
             outputs=result.outputs if result else None, error=result.error if result else None,
             started_at=started_at, finished_at=result.finished_at if result else None,
             duration_ms=result.duration_ms if result else None, total_cost=result.total_cost if result else 0.0)

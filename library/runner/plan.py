@@ -37,7 +37,8 @@ class PlannedStep:
     ``deps`` are all upstream steps (explicit and implied by references);
     ``data_refs`` the steps whose results its parameters or ``map_over`` read;
     ``condition_refs`` the steps its condition reads. ``cost_estimate`` is per
-    call (per item for a map step).
+    call (per item for a map step); ``templated`` says whether the parameters
+    hold any template (literal parameters are passed as they are).
 
     Examples
     --------
@@ -60,6 +61,7 @@ class PlannedStep:
     subplan: "Plan | None"
     cost_estimate: float | None
     duration_estimate_ms: float | None
+    templated: bool = True
 
     @property
     def id(self) -> str:
@@ -203,7 +205,8 @@ def build_plan(workflow: WorkflowTemplate, registry: ToolRegistry, library: Work
             condition_refs=conds[sid][1], tool=tool,
             fallback=registry.get(step.fallback_tool) if step.fallback_tool else None,
             compensation=registry.get(step.compensation.tool_name) if step.compensation else None,
-            subplan=sub, cost_estimate=cost, duration_estimate_ms=duration)
+            subplan=sub, cost_estimate=cost, duration_estimate_ms=duration,
+            templated=any(True for _ in iter_references(step.parameters)))
         if step.map_over and cost:
             notes.append(f"{sid}: cost {cost:g} is per item of {step.map_over}; the item count is known only at run time")
     unknown = [sid for sid in order if steps[sid].duration_estimate_ms is None]

@@ -89,6 +89,12 @@ class RunResult:
     finished_at: float | None = None
     resumed: bool = False
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats the finished task's result when it restores
+        # the SIGINT handler, and a full repr of thousands of steps is slow and unreadable.
+        return (f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, "
+                f"steps={len(self.steps)}, total_cost={self.total_cost!r}, duration_ms={self.duration_ms!r})")
+
     @property
     def ok(self) -> bool:
         """True when the run completed."""
