@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -12,28 +13,11 @@ import pytest
 from library.errors import LibraryError, ValidationError
 from library.model import WorkflowTemplate
 from library.runner import (EventBus, MemoryRecorder, ToolGuards, WorkflowContext, WorkflowExecutor,
-                            load_registry, run_workflow)
+                            run_workflow)
 from library.runner.errors import InputError, UnreviewedWorkflowError
 
-TOOLS_FILE = Path(__file__).parent / "tools" / "runner_tools.py"
-
-
-@pytest.fixture(scope="module")
-def registry():
-    reg = load_registry(str(TOOLS_FILE))
-    yield reg
-    reg.close()
-
-
-@pytest.fixture
-def calls(tmp_path, monkeypatch):
-    """Lines the tools appended to the invocation log (read on call)."""
-    log = tmp_path / "calls.log"
-    monkeypatch.setenv("RUNNER_TEST_LOG", str(log))
-
-    def read() -> list[str]:
-        return log.read_text().splitlines() if log.exists() else []
-    return read
+sys.path.insert(0, str(Path(__file__).parent / "tools"))
+from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)
 
 
 def wf(steps, inputs=None, status="accepted", **extra) -> WorkflowTemplate:

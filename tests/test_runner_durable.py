@@ -14,27 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from library.model import WorkflowTemplate
-from library.runner import ToolGuards, WorkflowExecutor, load_registry
+from library.runner import ToolGuards, WorkflowExecutor
 from library.runner.errors import ResumeError
 from miner.cli import cli
 from miner.runs import DuckDBRecorder, get_run, list_runs
 from miner.store import connect
 
-TOOLS_FILE = Path(__file__).parent / "tools" / "runner_tools.py"
-
-
-@pytest.fixture(scope="module")
-def registry():
-    reg = load_registry(str(TOOLS_FILE))
-    yield reg
-    reg.close()
-
-
-@pytest.fixture
-def calls(tmp_path, monkeypatch):
-    log = tmp_path / "calls.log"
-    monkeypatch.setenv("RUNNER_TEST_LOG", str(log))
-    return lambda: log.read_text().splitlines() if log.exists() else []
+sys.path.insert(0, str(Path(__file__).parent / "tools"))
+from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)
 
 
 def chain(last_tool: str, last_params: dict, **last_opts) -> WorkflowTemplate:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
 from library.model import WorkflowTemplate
-from library.runner import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, WorkflowExecutor, load_registry
+from library.runner import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, WorkflowExecutor
 from library.runner.errors import CircuitOpenError, NonRetryableError, RetryableError, ToolTimeoutError
 from library.runner.resilience import is_retryable
 
-TOOLS_FILE = Path(__file__).parent / "tools" / "runner_tools.py"
+sys.path.insert(0, str(Path(__file__).parent / "tools"))
+from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)
 
 
 class FakeTime:
@@ -27,20 +29,6 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def registry():
-    reg = load_registry(str(TOOLS_FILE))
-    yield reg
-    reg.close()
-
-
-@pytest.fixture
-def calls(tmp_path, monkeypatch):
-    log = tmp_path / "calls.log"
-    monkeypatch.setenv("RUNNER_TEST_LOG", str(log))
-    return lambda: log.read_text().splitlines() if log.exists() else []
 
 
 def map_workflow(tool: str, n: int) -> WorkflowTemplate:
