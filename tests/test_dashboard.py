@@ -369,3 +369,100 @@ def test_a_locked_database_is_a_visible_message_not_a_crash(loaded, monkeypatch)
         holder.wait(timeout=30)
     at.button[0].click().run()
     assert not at.warning and at.metric
+
+
+# --- suggestions --------------------------------------------------------------------
+
+RESERVATIONS = ["get_user_details", "get_reservation_details"]
+
+
+@pytest.fixture(scope="module")
+def mined(ingested_db) -> list[WorkflowTemplate]:
+    return views.mine_suggestions(ingested_db)
+
+
+def suggestions_page(mined: list[WorkflowTemplate]) -> AppTest:
+    """The Suggestions page holding ``mined`` as if Find suggestions had just run."""
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.session_state["suggestions"] = mined
+    at.switch_page("pages/suggestions.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_mining_lists_ranked_suggestions_with_their_evidence(loaded):
+    at = open_page("suggestions")
+    assert "Press **Find suggestions**" in texts(at)
+    at.button[0].click().run()  # the form's submit button
+    rows = table(at, "rank", "name", "tools", "frequency", "sessions", "success_rate", "score")
+    assert list(rows["rank"]) == list(range(1, len(rows) + 1))
+    assert list(rows["score"]) == sorted(rows["score"], reverse=True)
+    assert " → ".join(RESERVATIONS) in set(rows["tools"])
+    assert (rows["frequency"] >= 3).all() and (rows["success_rate"] >= 0.8).all()
+
+
+def test_thresholds_that_keep_nothing_say_what_to_loosen(loaded):
+    at = open_page("suggestions")
+    at.number_input(key="mine_min_frequency").set_value(100000)
+    at.button[0].click().run()
+    assert "No chain passes these settings" in at.warning[0].value
+
+
+def test_suggestion_detail_shows_dag_and_parameter_sources(loaded, mined):
+    at = suggestions_page(mined)
+    wf = next(w for w in mined if w.tools == RESERVATIONS)
+    at.selectbox(key="sugg_detail").set_value(wf.name).run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert f'"{wf.steps[0].id}" -> "{wf.steps[1].id}"' in dot
+    params = table(at, "step", "parameter", "kind", "source", "support")
+    kinds = dict(zip(params["parameter"], params["kind"]))
+    assert kinds["user_id"] == "input" and kinds["reservation_id"] == "bound"
+    assert "Example sessions" in texts(at)
+
+
+def test_accepting_a_suggestion_with_edits_saves_it_and_library_search_finds_it(loaded, mined):
+    at = suggestions_page(mined)
+    wf = next(w for w in mined if w.tools == RESERVATIONS)
+    at.selectbox(key="sugg_detail").set_value(wf.name).run()
+    index = mined.index(wf)
+    at.text_input(key=f"sugg_name_{index}").set_value("lookup_reservations")
+    at.text_input(key=f"sugg_category_{index}").set_value("airline")
+    at.button(key="sugg_accept").click().run()
+    assert "Accepted lookup_reservations" in at.success[0].value
+    saved = WorkflowLibrary(loaded.library).get("lookup_reservations")
+    assert (saved.status, saved.category, saved.tools) == ("accepted", "airline", RESERVATIONS)
+    rows = table(at, "rank", "name", "in library")
+    assert "accepted as lookup_reservations" in set(rows["in library"])
+
+    at.switch_page("pages/library.py").run()
+    at.selectbox(key="lib_tool").set_value("get_reservation_details").run()
+    assert list(table(at, "name", "status", "tools")["name"]) == ["lookup_reservations"]
+
+
+def test_rejecting_keeps_the_reason_and_blocks_a_later_accept(loaded, mined):
+    at = suggestions_page(mined)
+    at.text_input(key="sugg_reason_0").set_value("too generic")
+    at.button(key="sugg_reject").click().run()
+    entry = WorkflowLibrary(loaded.library).get(mined[0].name)
+    assert (entry.status, entry.review_note) == ("rejected", "too generic")
+    at.button(key="sugg_accept").click().run()
+    assert "already rejected" in at.error[0].value and "reopen" in at.error[0].value
+
+
+# --- drift --------------------------------------------------------------------------
+
+def test_drift_without_workflows_says_how_to_fill_the_library(loaded):
+    at = open_page("drift")
+    assert "library is empty" in at.error[0].value
+
+
+def test_drift_shows_each_workflow_per_window_and_recommends(loaded, mined):
+    lib = WorkflowLibrary(loaded.library)
+    lib.merge_suggestions(mined[:3])
+    at = open_page("drift")
+    rows = table(at, "workflow", "flagged", "latest", "verdict")
+    assert sorted(rows["workflow"]) == sorted(w.name for w in mined[:3])
+    assert rows["verdict"].str.len().min() > 0
+    at.text_input(key="rec_prefix").set_value(mined[0].tools[0]).run()
+    recs = table(at, "workflow", "score", "why")
+    assert mined[0].name in set(recs["workflow"])

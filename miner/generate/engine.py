@@ -15,6 +15,7 @@ when later steps need its result, the agent gives up on the occurrence.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from itertools import accumulate
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from library.templates import lookup, parse_path
+from library.templates import parse_path
 from miner.generate.scenarios import get_scenario
 from miner.generate.spec import Domain, GenerateError, Param, Stream, ToolSpec, WorkflowSpec
 from miner.generate.truth import TruthRecorder
@@ -53,6 +54,8 @@ class Batch:
 
     ``planted`` is filled when the generator annotates: per call ``None`` for a
     stray call, else ``{"workflow", "occurrence", "step", "item", "retry"}``.
+    ``result_json`` holds each result as compact JSON text (encoded once per
+    distinct memoised result).
 
     Examples
     --------
@@ -76,14 +79,25 @@ class Batch:
     user: list[str]
     session_outcome: list[float]
     planted: list[dict[str, Any] | None] | None = None
+    result_json: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.tool)
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @functools.lru_cache(maxsize=512)
 def _path(text: str) -> tuple:
     return parse_path(text)
+
+
+def _walk(value: Any, path: tuple) -> Any:
+    """Follow a parsed path the generator wrote itself (always present, so no error reporting)."""
+    for part in path:
+        value = value[part]
+    return value
 
 
 class _DomainPlan:
@@ -206,26 +220,28 @@ class LogGenerator:
               planted: dict[str, Any] | None) -> tuple[bool, Any]:
         if spec.failure_rate and r.u() < spec.failure_rate:
             cls, message = spec.errors[r.below(len(spec.errors))]
-            cols.add((self._tool_index[spec.name], spec.name, args, f"Error: {message}", False, f"{cls}: {message}"),
-                     planted)
+            text = f"Error: {message}"
+            cols.add((self._tool_index[spec.name], spec.name, args, text, False, f"{cls}: {message}", None), planted)
             return False, None
-        result = self._result(spec, args)
-        cols.add((self._tool_index[spec.name], spec.name, args, result, True, None), planted)
+        result, encoded = self._result(spec, args)
+        cols.add((self._tool_index[spec.name], spec.name, args, result, True, None, encoded), planted)
         return True, result
 
-    def _result(self, spec: ToolSpec, args: dict[str, Any]) -> Any:
-        """The tool's result, memoised: tools are pure and entity pools are finite, so results repeat."""
+    def _result(self, spec: ToolSpec, args: dict[str, Any]) -> tuple[Any, str]:
+        """The tool's result and its JSON text, memoised: tools are pure and entity pools finite."""
         try:
             key = (spec.name, *args.items())
             return self._memo[key]
         except TypeError:  # a list argument: not hashable, compute it
-            return spec.fn(**args)
+            result = spec.fn(**args)
+            return result, _encode(result)
         except KeyError:
             pass
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
-        result = self._memo[key] = spec.fn(**args)
-        return result
+        result = spec.fn(**args)
+        self._memo[key] = pair = (result, _encode(result))
+        return pair
 
     def _occurrence(self, r: Stream, plan: _DomainPlan, wf: WorkflowSpec, session: int, cols: "_Columns") -> None:
         tools = self.scenario.tools
@@ -245,7 +261,7 @@ class LogGenerator:
                 return  # the agent gives up: what it needed is missing
             spec = tools[step.tool]
             if step.map_over:
-                elements = lookup(results[step.map_over[0]], _path(step.map_over[1]))
+                elements = _walk(results[step.map_over[0]], _path(step.map_over[1]))
                 outs, all_args = [], []
                 for k, element in enumerate(elements):
                     args = {name: _value(p, r, inputs, results, element) for name, p in step.params.items()}
@@ -274,7 +290,7 @@ class LogGenerator:
     def _finish(self, cols: "_Columns", starts: np.ndarray, times: np.random.Generator,
                 ids: np.random.Generator, first: int) -> Batch:
         n = len(cols.rows)
-        tool_idx_l, tool, args, result, success, error = (list(c) for c in zip(*cols.rows))
+        tool_idx_l, tool, args, result, success, error, encoded = (list(c) for c in zip(*cols.rows))
         lens = np.asarray(cols.lengths, dtype=np.int64)
         tool_idx = np.asarray(tool_idx_l, dtype=np.int64)
         duration = self._median[tool_idx] * np.exp(self._spread[tool_idx] * times.standard_normal(n))
@@ -299,7 +315,8 @@ class LogGenerator:
             error=error, duration_ms=duration.tolist(),
             cost=[None if c != c else c for c in cost.tolist()], call_id=call_ids,
             agent=_per_call(cols.agents, cols.lengths), user=_per_call(cols.users, cols.lengths),
-            session_outcome=_per_call(cols.outcomes, cols.lengths), planted=cols.planted)
+            session_outcome=_per_call(cols.outcomes, cols.lengths), planted=cols.planted,
+            result_json=[e if e is not None else _encode(r) for e, r in zip(encoded, result)])
 
 
 @functools.lru_cache(maxsize=256)
@@ -339,11 +356,12 @@ def _value(p: Param, r: Stream, inputs: dict[str, Any], results: list[Any], elem
             inputs[p.name] = p.sample(r)
         return inputs[p.name]
     source = results[p.step] if p.kind == "bound" else element
-    return lookup(source, _path(p.path)) if p.path else source
+    return _walk(source, _path(p.path))
 
 
 class _Columns:
-    """Calls of one batch as rows ``(tool index, tool, args, result, success, error)``, plus per-session values."""
+    """Calls of one batch as rows ``(tool index, tool, args, result, success, error, result JSON or None)``,
+    plus per-session values."""
 
     __slots__ = ("rows", "planted", "lengths", "agents", "users", "outcomes", "_start", "_failed")
 
