@@ -39,7 +39,13 @@ RUNNER_AGENT = "chainmine-runner"
 
 
 class RunNotFoundError(ChainmineError):
-    """No run with that id is recorded."""
+    """No run with that id is recorded.
+
+    Examples
+    --------
+    >>> str(RunNotFoundError("no run 'x' is recorded"))
+    "no run 'x' is recorded"
+    """
 
 
 def _ts(epoch: float | None) -> datetime | None:

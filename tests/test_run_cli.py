@@ -215,3 +215,22 @@ def test_the_table_output_shows_steps_and_status(env):
     out = invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=1", "--quiet")
     assert out.exit_code == 0
     assert "charge" in out.stdout and "completed" in out.stdout
+
+
+def test_live_progress_goes_to_stderr_when_it_is_a_terminal(env, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import miner.commands.run as run_command
+    buffer = io.StringIO()
+    monkeypatch.setattr(run_command, "show_progress", lambda quiet: not quiet)
+    monkeypatch.setattr(run_command, "stderr_console", lambda: Console(file=buffer, force_terminal=True, width=120))
+    out = invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--budget", "1", "--json")
+    assert out.exit_code == 1
+    assert json.loads(out.stdout)["status"] == "budget_exceeded"     # stdout stays one JSON document
+    text = buffer.getvalue()
+    assert "charge" in text and "✓" in text and "✗" in text and "refund" in text
+    buffer.truncate(0)
+    invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--quiet")
+    assert buffer.getvalue() == ""

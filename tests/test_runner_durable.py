@@ -170,3 +170,32 @@ def test_a_killed_run_resumes_without_repeating_completed_steps(tmp_path, monkey
     assert doc["run_id"] == run_id and doc["status"] == "completed"
     assert doc["outputs"] == {"last": {"released": True}}
     assert log.read_text().splitlines() == ["get_user kim", "get_order kim-o1", "hang go", "hang go"]
+
+
+def test_ctrl_c_cancels_cleanly_compensates_and_records_cancelled(tmp_path):
+    db, lib, log, release = tmp_path / "c.duckdb", tmp_path / "lib.json", tmp_path / "calls.log", tmp_path / "never"
+    wf = {"name": "held", "status": "accepted", "steps": [
+        {"id": "hold", "tool_name": "reserve", "parameters": {"what": "seat"},
+         "compensation": {"tool_name": "release", "parameters": {"reservation": "{{hold.reservation}}"}}},
+        {"id": "wait", "tool_name": "hang", "parameters": {"release_file": str(release)}, "depends_on": ["hold"]}]}
+    lib.write_text(json.dumps({"schema_version": 1, "workflows": [wf]}))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from miner.cli import main; main()", "run", "held", "--tools", str(TOOLS_FILE),
+         "--db", str(db), "--library", str(lib), "--json", "--quiet"],
+        env={**os.environ, "RUNNER_TEST_LOG": str(log)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: log.exists() and "hang never" in log.read_text(), "the run to reach its hanging step")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err.decode()
+    doc = json.loads(out)
+    assert doc["status"] == "cancelled"
+    assert {s["id"]: s["status"] for s in doc["steps"]} == {"hold": "completed", "wait": "cancelled"}
+    assert log.read_text().splitlines()[-1] == "release r-seat"
+    con = connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
+    finally:
+        con.close()

@@ -29,7 +29,13 @@ DEFAULT_MAX_RESULT_BYTES = 10 * 1024 * 1024
 
 
 class CallFailed(Exception):
-    """A tool call failed for good (retries and fallback used up); ``attempts`` counts calls made."""
+    """A tool call failed for good (retries and fallback used up); ``attempts`` counts calls made.
+
+    Examples
+    --------
+    >>> CallFailed("tool 'x' failed after 3 attempts: ...", attempts=3).attempts
+    3
+    """
 
     def __init__(self, message: str, attempts: int, cause: BaseException | None = None):
         super().__init__(message)

@@ -43,7 +43,13 @@ FINISHED = frozenset({"completed", "failed", "skipped", "cancelled", "budget_exc
 
 
 class StepState:
-    """Mutable bookkeeping of one step while the run is in flight."""
+    """Mutable bookkeeping of one step while the run is in flight.
+
+    Examples
+    --------
+    >>> StepState("get_user").status
+    'pending'
+    """
 
     __slots__ = ("status", "result", "attempts", "cost", "error", "started_at", "finished_at",
                  "duration_ms", "parameters", "details", "tool")
@@ -63,7 +69,13 @@ class StepState:
 
 
 class StepStopped(Exception):
-    """Internal: a step ends without a result (``status`` says how)."""
+    """A step ends without a result; ``status`` says how (``skipped``, ``failed``, ``budget_exceeded``).
+
+    Examples
+    --------
+    >>> StepStopped("skipped", "condition is false").status
+    'skipped'
+    """
 
     def __init__(self, status: str, message: str, attempts: int = 0):
         super().__init__(message)
@@ -72,7 +84,17 @@ class StepStopped(Exception):
 
 
 class RunEngine:
-    """Runs one plan to the end; built and driven by :class:`library.runner.executor.WorkflowExecutor`."""
+    """Runs one plan to the end; built and driven by :class:`library.runner.executor.WorkflowExecutor`.
+
+    Examples
+    --------
+    >>> from library.runner import WorkflowExecutor
+    >>> ex = WorkflowExecutor({"t": lambda: 1})
+    >>> plan = ex.plan({"name": "w", "steps": [{"id": "a", "tool_name": "t"}]})
+    >>> engine = ex._engine(plan, WorkflowContext(), "r1", None)
+    >>> asyncio.run(engine.run()).outputs
+    {'a': 1}
+    """
 
     def __init__(self, plan: Plan, ctx: WorkflowContext, run_id: str, caller: ToolCaller, *,
                  recorder: RunRecorder | None, events: EventBus | None, budget: float | None,

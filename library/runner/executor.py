@@ -84,6 +84,8 @@ class WorkflowExecutor:
         if budget is not None and budget < 0:
             raise RunError("budget must be >= 0")
         self.tool_registry = as_registry(tool_registry) if tool_registry is not None else None
+        # Registries built here from specs or dicts are ours to close; a registry passed in is the caller's.
+        self._owned = self.tool_registry if not isinstance(tool_registry, ToolRegistry) else None
         self.max_concurrency = int(max_concurrency)
         self.recorder = recorder
         self.events = events if events is not None else EventBus()
@@ -187,6 +189,25 @@ class WorkflowExecutor:
                 loop.call_soon_threadsafe(engine.stop, "cancelled", "run cancelled")
             except RuntimeError:  # that loop has already finished
                 pass
+
+    def close(self) -> None:
+        """Close the registry this executor built itself (MCP servers, worker threads).
+
+        Examples
+        --------
+        >>> with WorkflowExecutor({"t": lambda: 1}) as ex:
+        ...     ex.tool_registry.names()
+        ['t']
+        """
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def __enter__(self) -> "WorkflowExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ----------------------------------------------------------------- internals
     def _registry(self, tool_registry: Any) -> ToolRegistry:

@@ -24,7 +24,15 @@ from library.validate import workflow_problems
 
 
 class WorkflowSource(Protocol):
-    """Where sub-workflows come from: anything with ``get(name) -> WorkflowTemplate``."""
+    """Where sub-workflows come from: anything with ``get(name) -> WorkflowTemplate``.
+
+    Examples
+    --------
+    >>> class Shelf(dict):
+    ...     def get(self, name): return self[name]
+    >>> Shelf(w=WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])).get("w").name
+    'w'
+    """
 
     def get(self, name: str) -> WorkflowTemplate:
         """The workflow called ``name`` (raises when absent)."""

@@ -31,7 +31,10 @@ def runs() -> None:
 @db_option
 @json_option
 def list_command(workflow, status, limit, db, as_json) -> None:
-    """Recent runs, newest first."""
+    """Recent runs, newest first.
+
+    Example: chainmine runs list --workflow lookup_user_reservations --status failed
+    """
     con = connect(db, read_only=True)
     try:
         rows = list_runs(con, workflow=workflow, status=status, limit=limit)
@@ -45,7 +48,10 @@ def list_command(workflow, status, limit, db, as_json) -> None:
 @db_option
 @json_option
 def show_command(run_id, db, as_json) -> None:
-    """One run with its steps."""
+    """One run with its steps.
+
+    Example: chainmine runs show 3f9c2a7d1b0e4c55 --json
+    """
     con = connect(db, read_only=True)
     try:
         doc = get_run(con, run_id)
