@@ -119,13 +119,23 @@ def test_skip_rule_dependants_of_a_skipped_step(registry, calls):
             # its condition handles the skip: runs, the skipped reference reads as null
             step("handles", "echo", {"perk": "{{perk}}"}, condition="{{perk}} is skipped"),
             # only ordered after it: runs
-            step("after", "add", {"a": 1, "b": 1}, deps=["perk"])])
+            step("after", "add", {"a": 1, "b": 1}, deps=["perk"]),
+            # its condition cannot compare a skipped value: skipped, not failed
+            step("compare", "add", {"a": 1, "b": 1}, condition="{{perk}} > 2")])
     result = executor(registry).execute(w, {})
     status = {sid: s.status for sid, s in result.steps.items()}
     assert status == {"user": "completed", "perk": "skipped", "needs": "skipped",
-                      "handles": "completed", "after": "completed"}
+                      "handles": "completed", "after": "completed", "compare": "skipped"}
     assert result.steps["handles"].result == {"perk": None}
     assert "perk" in result.steps["needs"].details["reason"]
+    assert result.status == "completed"
+
+
+def test_a_condition_on_a_missing_field_fails_clearly(registry, calls):
+    w = wf([step("user", "get_user", {"user_id": "u"}),
+            step("perk", "add", {"a": 1, "b": 2}, condition="{{user.tier}} == 'gold'")])
+    result = executor(registry).execute(w, {})
+    assert result.status == "failed" and "no field 'tier'" in result.steps["perk"].error
 
 
 # ---------------------------------------------------------------- map steps

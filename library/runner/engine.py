@@ -10,7 +10,9 @@ Skip rule. A step whose ``condition`` is false is skipped; its result is
 parameters or ``map_over`` read a skipped step's result is skipped too —
 unless its own condition reads that step, in which case the condition decided
 to run it and the skipped reference resolves to ``null`` (``""`` inside text).
-A step that only orders after a skipped step (``depends_on``) still runs.
+A condition that cannot be evaluated because a step it reads was skipped
+(``{{perk.level}} > 2``) skips its step too. A step that only orders after a
+skipped step (``depends_on``) still runs.
 
 A failing step stops the run: running steps are cancelled, nothing new starts,
 and the compensations of completed steps run in reverse completion order
@@ -283,8 +285,18 @@ class RunEngine:
         """Apply the skip rule and the condition, then resolve ``map_over`` and parameters."""
         scope = self.ctx.scope
         skipped = {d for d in ps.data_refs if scope.get(d) is SKIPPED}
-        if ps.condition is not None and not ps.condition.evaluate(scope):
-            raise StepStopped("skipped", f"condition {ps.step.condition!r} is false")
+        if ps.condition is not None:
+            try:
+                go = ps.condition.evaluate(scope)
+            except LibraryError:
+                gone = sorted(d for d in ps.condition_refs if scope.get(d) is SKIPPED)
+                if not gone:
+                    raise
+                # e.g. `{{perk.level}} > 2` after `perk` was skipped: nothing to compare, so skip
+                raise StepStopped("skipped", f"condition {ps.step.condition!r} reads skipped step(s) "
+                                             f"{', '.join(gone)}") from None
+            if not go:
+                raise StepStopped("skipped", f"condition {ps.step.condition!r} is false")
         unhandled = skipped - ps.condition_refs
         if unhandled:
             raise StepStopped("skipped", f"needs the result of skipped step(s) {', '.join(sorted(unhandled))}")
