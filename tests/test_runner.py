@@ -433,3 +433,12 @@ def test_a_broken_subscriber_does_not_break_the_run(registry, calls):
     events = EventBus()
     events.subscribe(lambda e: 1 / 0)
     assert executor(registry, events=events).execute(wf([step("a", "noop")]), {}).status == "completed"
+
+
+def test_a_failing_recorder_is_reported_but_does_not_break_the_run(registry, calls):
+    class Broken(MemoryRecorder):
+        def record_step(self, step):
+            raise OSError("disk full")
+
+    result = executor(registry, recorder=Broken()).execute(wf([step("a", "add", {"a": 1, "b": 2})]), {})
+    assert result.status == "completed" and result.record_errors == 2

@@ -22,6 +22,7 @@ and the compensations of completed steps run in reverse completion order
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any, Mapping
@@ -388,6 +389,8 @@ class RunEngine:
                            steps, duration_ms, round(total, 10), self.error if status != "completed" else None,
                            started_at, time.time(), self.resumed)
         self._safe_record(lambda r: r.finish_run(self._run_record(status, started_at, result)))
+        if self.record_errors:
+            result = dataclasses.replace(result, record_errors=self.record_errors)
         self._emit(WORKFLOW_COMPLETED if status == "completed" else WORKFLOW_FAILED, None,
                    {"status": status, "error": result.error, "duration_ms": duration_ms,
                     "total_cost": result.total_cost})

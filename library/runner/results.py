@@ -67,6 +67,8 @@ class RunResult:
 
     ``status``: ``completed``, ``failed``, ``compensated`` (failed, and every
     compensation succeeded), ``cancelled`` or ``budget_exceeded``.
+    ``record_errors`` counts writes the recorder refused (they are logged;
+    the run itself carries on).
 
     Examples
     --------
@@ -88,6 +90,7 @@ class RunResult:
     started_at: float | None = None
     finished_at: float | None = None
     resumed: bool = False
+    record_errors: int = 0
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio formats the finished task's result when it restores
@@ -139,7 +142,8 @@ class RunResult:
                 "total_cost": self.total_cost, "duration_ms": _round(self.duration_ms),
                 "error": self.error, "completed_steps": self.completed_steps,
                 "failed_steps": self.failed_steps, "parallel_speedup": self.parallel_speedup,
-                "started_at": self.started_at, "finished_at": self.finished_at, "resumed": self.resumed}
+                "started_at": self.started_at, "finished_at": self.finished_at, "resumed": self.resumed,
+                "record_errors": self.record_errors}
 
 
 def _round(value: float | None) -> float | None:
