@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
+from miner.ingest.sqltext import not_blank, starts_object
+
 log = logging.getLogger(__name__)
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -37,14 +39,17 @@ PRE_FIELDS = tuple(ALIASES)
 """Columns (all JSON) of the pre-normalised relation every importer produces."""
 
 _STRUCT = json.dumps({key: "JSON" for keys in ALIASES.values() for key in keys})
+# The same keys as text: strings unescaped, numbers and objects as JSON text. Reading
+# both in the one statement saves parsing each small value again field by field.
+_TEXT_STRUCT = json.dumps({key: "VARCHAR" for keys in ALIASES.values() for key in keys})
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def pre_select(record: str) -> str:
-    """SQL select-list mapping a JSON struct column ``record`` onto :data:`PRE_FIELDS`.
+def pre_select(record: str, suffix: str = "") -> str:
+    """SQL select-list mapping a struct column ``record`` onto :data:`PRE_FIELDS` (+ ``suffix``).
 
     Examples
     --------
@@ -54,7 +59,8 @@ def pre_select(record: str) -> str:
     cols = []
     for field, keys in ALIASES.items():
         parts = ", ".join(f"{record}.{_ident(k)}" for k in keys)
-        cols.append(f"coalesce({parts}) AS {_ident(field)}" if len(keys) > 1 else f"{parts} AS {_ident(field)}")
+        name = _ident(field + suffix)
+        cols.append(f"coalesce({parts}) AS {name}" if len(keys) > 1 else f"{parts} AS {name}")
     return ",\n".join(cols)
 
 
@@ -62,7 +68,8 @@ def canonical_sql(raw_sql: str) -> str:
     """Pre-normalised relation from a ``(line, raw)`` relation of JSON object texts.
 
     Blank lines are not records; invalid JSON and non-objects keep their line with a
-    reason, so they end up in ``rejects``.
+    reason, so they end up in ``rejects``. Besides the JSON columns it gives each
+    field's text as ``<field>_text`` (see :func:`~miner.ingest.normalize.normalize_sql`).
 
     Examples
     --------
@@ -75,9 +82,12 @@ def canonical_sql(raw_sql: str) -> str:
     return f"""
         SELECT line, raw,
                CASE WHEN s IS NULL THEN 'invalid JSON'
-                    WHEN NOT starts_with(ltrim(raw, ' \t\r\n'), '{{') THEN 'not a JSON object' END AS pre_reason,
-               {pre_select("s")}
-        FROM (SELECT line, raw, try(json_transform(raw, '{_STRUCT}')) AS s
+                    WHEN NOT ({starts_object('raw')}) THEN 'not a JSON object' END AS pre_reason,
+               {pre_select("s")},
+               {pre_select("t", "_text")}
+        FROM (SELECT line, raw, s,
+                     CASE WHEN s IS NOT NULL THEN json_transform(raw, '{_TEXT_STRUCT}') END AS t
+              FROM (SELECT line, raw, try(json_transform(raw, '{_STRUCT}')) AS s
               FROM {raw_sql} AS r
-              WHERE raw IS NOT NULL AND trim(raw, ' \t\r\n') <> '')
+              WHERE {not_blank('raw')}))
     """

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+from miner.ingest.sqltext import not_blank
+
 log = logging.getLogger(__name__)
 
 # Columns of the pre relation that conversation formats never fill.
@@ -28,7 +30,7 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
                         WHEN NOT ({list_check}) THEN '{missing}' END AS pre_reason,
                    CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN raw::JSON END AS j
             FROM {raw_sql} AS r
-            WHERE raw IS NOT NULL AND trim(raw, ' \t\r\n') <> ''),
+            WHERE {not_blank('raw')}),
         good AS (
             SELECT line, j,
                    coalesce(j -> 'id', j -> 'session_id', to_json($stem || ':' || line)) AS session_id,

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 
+from miner.ingest.sqltext import strip
+
 log = logging.getLogger(__name__)
 
 MAX_RAW = 10_000
 """Characters of a rejected row's raw text kept in ``rejects``."""
 
-NUMERIC = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-SCALAR = "('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')"
+NUMERIC = "('NUMBER')"
+SCALAR = "('VARCHAR', 'NUMBER')"
 OK_STATUS = "('ok', 'success', 'succeeded', 'successful', 'completed', 'done', 'pass', 'passed')"
 ERROR_STATUS = "('error', 'failed', 'failure', 'fail', 'errored', 'timeout', 'cancelled', 'canceled')"
 TRUE_TEXT = "('true', 't', 'yes', 'y', '1')"
@@ -27,32 +29,49 @@ NUMBER_RE = r"^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$"
 # Fields whose empty string means "absent" (a tool, an error text or a result may be "").
 _BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "duration_ms", "latency",
                      "cost", "args", "call_id", "agent", "user", "session_outcome")
+# Text kept exactly as logged (everything else is stripped of surrounding whitespace).
+_VERBATIM = ("error", "result", "args")
 _FIELDS = ("session_id", "ts", "seq", "tool", "success", "status", "error", "duration_ms",
            "latency", "cost", "args", "result", "call_id", "agent", "user", "session_outcome")
 
 
-def _typed_columns() -> str:
+def _typed_columns(texts: bool) -> str:
+    # The JSON values arrive minified, so the first character tells the type and a
+    # string without escapes is its own text minus the quotes: no re-parsing per field.
     cols = []
     for f in _FIELDS:
-        q = f'"{f}"'
-        blank = f" OR (json_type({q}) = 'VARCHAR' AND trim({q} ->> '$') = '')" if f in _BLANK_IS_MISSING else ""
-        cols.append(f"CASE WHEN json_type({q}) = 'NULL'{blank} THEN NULL ELSE json_type({q}) END AS {f}_t")
-        cols.append(f"{q} ->> '$' AS {f}_s")
+        j = f'"{f}"::VARCHAR'
+        kind = (f"CASE WHEN {j} IS NULL THEN 'NULL' ELSE CASE left({j}, 1) WHEN '\"' THEN 'VARCHAR' "
+                f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
+                f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")
+        cols.append(f"{kind} AS {f}_jt")
+        text = f'"{f}_text"' if texts else f"\"{f}\" ->> '$'"
+        if f not in _VERBATIM:
+            text = strip(f"({text})")
+        cols.append(f"CASE WHEN left({j}, 1) <> '\"' THEN {j} ELSE {text} END AS {f}_s")
         if f == "result":
-            cols.append(f"{q} AS result_j")
+            cols.append(f'"{f}" AS result_j')
     return ",\n".join(cols)
+
+
+def _field_types() -> str:
+    cols = []
+    for f in _FIELDS:
+        blank = f" OR ({f}_jt = 'VARCHAR' AND {f}_s = '')" if f in _BLANK_IS_MISSING else ""
+        cols.append(f"CASE WHEN {f}_jt = 'NULL'{blank} THEN NULL ELSE {f}_jt END AS {f}_t")
+    return ", ".join(cols)
 
 
 def _number(f: str) -> str:
     return (f"CASE WHEN {f}_t IN {NUMERIC} THEN try_cast({f}_s AS DOUBLE) "
-            f"WHEN {f}_t = 'VARCHAR' THEN try_cast(trim({f}_s) AS DOUBLE) END")
+            f"WHEN {f}_t = 'VARCHAR' THEN try_cast({f}_s AS DOUBLE) END")
 
 
 def _boolean(f: str) -> str:
     return (f"CASE WHEN {f}_t = 'BOOLEAN' THEN {f}_s = 'true' "
             f"WHEN {f}_t IN {NUMERIC} THEN CASE try_cast({f}_s AS DOUBLE) WHEN 1 THEN true WHEN 0 THEN false END "
-            f"WHEN {f}_t = 'VARCHAR' THEN CASE WHEN lower(trim({f}_s)) IN {TRUE_TEXT} THEN true "
-            f"WHEN lower(trim({f}_s)) IN {FALSE_TEXT} THEN false END END")
+            f"WHEN {f}_t = 'VARCHAR' THEN CASE WHEN lower({f}_s) IN {TRUE_TEXT} THEN true "
+            f"WHEN lower({f}_s) IN {FALSE_TEXT} THEN false END END")
 
 
 def _text(f: str) -> str:
@@ -67,31 +86,29 @@ def _epoch_micros(x: str) -> str:
 
 def _ts_number() -> str:
     return (f"CASE WHEN ts_t IN {NUMERIC} THEN try_cast(ts_s AS DOUBLE) "
-            f"WHEN ts_t = 'VARCHAR' AND regexp_matches(ts_s, '{NUMBER_RE}') THEN try_cast(trim(ts_s) AS DOUBLE) END")
+            f"WHEN ts_t = 'VARCHAR' AND regexp_matches(ts_s, '{NUMBER_RE}') THEN try_cast(ts_s AS DOUBLE) END")
 
 
 def _values() -> str:
     return f"""
         {_text('session_id')} AS session_id,
         CASE WHEN ts_num IS NOT NULL THEN {_epoch_micros('ts_num')}
-             WHEN ts_t = 'VARCHAR' THEN CASE WHEN regexp_matches(trim(ts_s), '{ZONE_RE}')
-                  THEN try_cast(upper(trim(ts_s)) AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
-                  ELSE try_cast(trim(ts_s) AS TIMESTAMP) END END AS ts,
-        CASE WHEN seq_t IN ('BIGINT', 'UBIGINT') THEN try_cast(seq_s AS BIGINT)
-             WHEN seq_t = 'DOUBLE' AND try_cast(seq_s AS DOUBLE) = floor(try_cast(seq_s AS DOUBLE))
-                  THEN try(CAST(try_cast(seq_s AS DOUBLE) AS BIGINT))
-             WHEN seq_t = 'VARCHAR' THEN try_cast(trim(seq_s) AS BIGINT) END AS seq,
-        CASE WHEN tool_t = 'VARCHAR' THEN trim(tool_s) END AS tool,
+             WHEN ts_t = 'VARCHAR' THEN CASE WHEN regexp_matches(ts_s, '{ZONE_RE}')
+                  THEN try_cast(upper(ts_s) AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
+                  ELSE try_cast(ts_s AS TIMESTAMP) END END AS ts,
+        CASE WHEN seq_t IN {SCALAR} AND try_cast(seq_s AS DOUBLE) = floor(try_cast(seq_s AS DOUBLE))
+             THEN try_cast(seq_s AS BIGINT) END AS seq,
+        CASE WHEN tool_t = 'VARCHAR' THEN tool_s END AS tool,
         {_boolean('success')} AS success_b,
         CASE WHEN status_t = 'BOOLEAN' THEN status_s = 'true'
-             WHEN status_t = 'VARCHAR' THEN CASE WHEN lower(trim(status_s)) IN {OK_STATUS} THEN true
-                  WHEN lower(trim(status_s)) IN {ERROR_STATUS} THEN false END END AS status_b,
+             WHEN status_t = 'VARCHAR' THEN CASE WHEN lower(status_s) IN {OK_STATUS} THEN true
+                  WHEN lower(status_s) IN {ERROR_STATUS} THEN false END END AS status_b,
         CASE WHEN error_t IN {SCALAR} OR error_t IN ('OBJECT', 'ARRAY') THEN error_s
              WHEN error_t = 'BOOLEAN' AND error_s = 'true' THEN 'error' END AS error,
         {_number('duration_ms')} AS duration_n,
         {_number('latency')} AS latency_n,
         {_number('cost')} AS cost,
-        CASE WHEN args_t = 'OBJECT' THEN json(args_s)
+        CASE WHEN args_t = 'OBJECT' THEN args_s::JSON
              WHEN args_t = 'VARCHAR' AND json_valid(args_s) AND json_type(args_s) = 'OBJECT' THEN json(args_s)
              END AS args,
         CASE WHEN result_t IS NULL THEN NULL
@@ -101,8 +118,8 @@ def _values() -> str:
         {_text('call_id')} AS call_id,
         {_text('agent')} AS agent,
         {_text('user')} AS "user",
-        CASE WHEN session_outcome_t = 'BOOLEAN' OR lower(trim(session_outcome_s)) IN ('true', 'false')
-             THEN CAST(lower(trim(session_outcome_s)) = 'true' AS DOUBLE)
+        CASE WHEN session_outcome_t = 'BOOLEAN' OR lower(session_outcome_s) IN ('true', 'false')
+             THEN CAST(lower(session_outcome_s) = 'true' AS DOUBLE)
              ELSE {_number('session_outcome')} END AS session_outcome
     """
 
@@ -134,12 +151,14 @@ def _reason() -> str:
     return "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
 
 
-def normalize_sql(pre_sql: str) -> str:
+def normalize_sql(pre_sql: str, *, texts: bool = False) -> str:
     """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
 
     Output columns: ``line``, ``reason``, ``raw`` (bad rows only, truncated to
     :data:`MAX_RAW` characters) and the canonical typed fields; ``session_id`` is
-    NULL where the log had none (see :func:`cut_sessions_sql`).
+    NULL where the log had none (see :func:`cut_sessions_sql`). With ``texts`` the pre
+    relation also carries each field's text as ``<field>_text`` (strings unescaped),
+    which saves extracting it here.
 
     Examples
     --------
@@ -147,7 +166,7 @@ def normalize_sql(pre_sql: str) -> str:
     >>> from miner.ingest.canonical import canonical_sql
     >>> con = duckdb.connect()
     >>> raw = "(SELECT 1 AS line, '{\\"tool\\": \\"a\\", \\"ts\\": 1700000000, \\"status\\": \\"failed\\"}' AS raw)"
-    >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw))})").fetchall()
+    >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw), texts=True)})").fetchall()
     [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
     """
     return f"""
@@ -159,7 +178,8 @@ def normalize_sql(pre_sql: str) -> str:
         FROM (SELECT *, {_reason()} AS reason
               FROM (SELECT *, {_values()}
                     FROM (SELECT *, {_ts_number()} AS ts_num
-                          FROM (SELECT line, raw, pre_reason, {_typed_columns()} FROM ({pre_sql})))))
+                          FROM (SELECT *, {_field_types()}
+                                FROM (SELECT line, raw, pre_reason, {_typed_columns(texts)} FROM ({pre_sql}))))))
     """
 
 

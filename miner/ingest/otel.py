@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+from miner.ingest.sqltext import not_blank
+
 log = logging.getLogger(__name__)
 
 SPANS_PATH = "$.resourceSpans[*].scopeSpans[*].spans[*]"
@@ -68,7 +70,7 @@ def otel_sql(raw_sql: str) -> str:
                         WHEN json_type(raw, '$.resourceSpans') IS DISTINCT FROM 'ARRAY'
                              THEN 'no resourceSpans list' END AS pre_reason
             FROM {raw_sql} AS r
-            WHERE raw IS NOT NULL AND trim(raw, ' \t\r\n') <> ''),
+            WHERE {not_blank('raw')}),
         spans AS (
             SELECT line, unnest(json_extract(raw, '{SPANS_PATH}')) AS sp
             FROM lines WHERE pre_reason IS NULL),

@@ -88,7 +88,9 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     try:
         raw_sql, values = raw_relation(con, src, container)
         values = {**values, "stem": src.stem, "gap": float(session_gap_s)}
-        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS {normalize_sql(IMPORTERS[fmt](raw_sql))}", values)
+        pre_sql = IMPORTERS[fmt](raw_sql)
+        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS {normalize_sql(pre_sql, texts=fmt == 'canonical')}",
+             values)
     except duckdb.Error as exc:
         detail = " ".join(str(exc).split("\n")[0].split())
         raise IngestError(f"cannot read {src.path} as {container} ({fmt}): {detail}") from None

@@ -24,11 +24,12 @@ RECORD_COLUMNS: dict[str, str] = {
 }
 """Columns :func:`store_records` reads (missing optional ones count as NULL)."""
 
+_STAGE = "_ing_store_stage"
+
 HASHED = ("session_id", "ts", "seq", "tool", "success", "error", "duration_ms", "cost",
           "args", "result", "call_id", "agent", "user", "session_outcome")
 """The content a call's id is the hash of: equal content, equal id."""
 
-_STAGE = "_ing_store_stage"
 
 
 def call_id_sql() -> str:
@@ -43,8 +44,11 @@ def call_id_sql() -> str:
     >>> con.execute(q).fetchone()[0] == con.execute(q).fetchone()[0]
     True
     """
-    fields = ", ".join(f'"{c}" := "{c}"' for c in HASHED)
-    return f"md5_number(to_json(struct_pack({fields}))::VARCHAR)"
+    # Unit separator between fields and NUL for NULL: JSON text never holds raw control
+    # characters, and ids/names with them do not occur in logs, so the encoding is
+    # unambiguous in practice and much cheaper than rendering a JSON object per row.
+    fields = ", ".join(f"""coalesce("{c}"::VARCHAR, chr(0))""" for c in HASHED)
+    return f"md5_number(concat_ws(chr(31), {fields}))"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -131,20 +135,21 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     own_ingest = ingest_id is None
     if own_ingest:
         ingest_id = next_ingest_id(con)
-    con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-    con.execute(f"""
-        CREATE TEMP TABLE {_STAGE} AS
-        SELECT *, {call_id_sql()} AS id FROM (SELECT {', '.join(select)} FROM {relation_name})
-    """)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {_STAGE} AS
+                    SELECT *, {call_id_sql()} AS id FROM (SELECT {', '.join(select)} FROM {relation_name})""")
     try:
         total = con.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0]
         ensure_tools(con, _STAGE)
+        # The first row (by line) of each id wins inside the batch; ids already stored
+        # are skipped by a hash anti-join.
         accepted = con.execute(f"""
             INSERT INTO calls (id, session_id, ts, seq, tool_id, success, error, duration_ms, cost, args,
                                result, call_id, agent, "user", session_outcome, origin, ingest_id, line)
             SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost,
                    s.args, s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line
-            FROM (SELECT * FROM {_STAGE} QUALIFY row_number() OVER (PARTITION BY id ORDER BY line) = 1) s
+            FROM {_STAGE} s
+            SEMI JOIN (SELECT arg_min(rowid, coalesce(line, 0)) AS rid FROM {_STAGE} GROUP BY id) f
+                 ON f.rid = s.rowid
             JOIN tools t ON t.tool = s.tool
             WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = s.id)
         """, [origin, ingest_id]).fetchone()[0]

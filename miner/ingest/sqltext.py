@@ -1,0 +1,46 @@
+"""Small SQL snippets shared by the importers.
+
+DuckDB's ``trim`` scans the whole string and is slow on long lines, so the
+snippets look at the first/last character first and trim only when needed.
+"""
+
+from __future__ import annotations
+
+WHITESPACE = "' \\t\\r\\n'"
+
+
+def strip(expr: str) -> str:
+    """SQL: ``expr`` without surrounding whitespace (trimming only when there is some).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {strip('x')} FROM (VALUES (' a '), ('b'), ('')) v(x)").fetchall()
+    [('a',), ('b',), ('',)]
+    """
+    ends = " OR ".join(f"ends_with({expr}, {c})" for c in ("' '", "chr(9)", "chr(10)", "chr(13)"))
+    return f"CASE WHEN contains({WHITESPACE}, left({expr}, 1)) OR {ends} THEN trim({expr}, {WHITESPACE}) ELSE {expr} END"
+
+
+def not_blank(col: str = "raw") -> str:
+    """SQL predicate: ``col`` holds something besides whitespace.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {not_blank('x')} FROM (VALUES ('  '), ('{{}}'), (NULL)) v(x)").fetchall()
+    [(False,), (True,), (False,)]
+    """
+    return f"({col} IS NOT NULL AND {strip(col)} <> '')"
+
+
+def starts_object(col: str = "raw") -> str:
+    """SQL predicate: the text in ``col`` starts (after whitespace) with ``{``.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {starts_object('x')} FROM (VALUES (' {{}}'), ('[1]')) v(x)").fetchall()
+    [(True,), (False,)]
+    """
+    return f"CASE WHEN left({col}, 1) = '{{' THEN true ELSE starts_with(ltrim({col}, {WHITESPACE}), '{{') END"
