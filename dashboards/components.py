@@ -117,17 +117,39 @@ def flash() -> None:
         show_problem(text)
 
 
+class WidgetValue:
+    """An :func:`action` argument read from a widget's key when the button is pressed.
+
+    Callback arguments are bound when the button is drawn, so a value typed
+    just before the click would be stale; this reads the current one.
+
+    Example: ``action(rename, WidgetValue("new_name"))``.
+    """
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def get(self) -> Any:
+        """The widget's current value."""
+        return st.session_state.get(self.key)
+
+
+def _current(value: Any) -> Any:
+    return value.get() if isinstance(value, WidgetValue) else value
+
+
 def action(fn: Callable[..., Any], *args: Any, done: str | Callable[[Any], str] = "Done.",
            **kwargs: Any) -> Callable[[], None]:
     """A button callback: run ``fn`` before the page redraws and keep its outcome for :func:`flash`.
 
-    Callbacks run before the script, so tables drawn afterwards already show the change.
+    Callbacks run before the script, so tables drawn afterwards already show the
+    change. Arguments given as :class:`WidgetValue` are read at click time.
 
     Example: ``st.button("Accept", on_click=action(lib.accept, name, done="Accepted."))``.
     """
     def callback() -> None:
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*[_current(a) for a in args], **{k: _current(v) for k, v in kwargs.items()})
         except USER_ERRORS as exc:
             log.debug("dashboard action failed", exc_info=True)
             st.session_state["_flash"] = ("error", exc)

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from library.errors import ReviewError
 from library.model import WorkflowTemplate
@@ -115,22 +115,28 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, default=str)
 
 
-def library_entry(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowTemplate | None:
-    """The library's entry for mined workflow ``wf`` (same signature), if it is saved.
+def library_entries(library: WorkflowLibrary, workflows: Sequence[WorkflowTemplate]
+                    ) -> list[WorkflowTemplate | None]:
+    """The library's entry for each mined workflow (same signature), or None where it is not saved.
 
     Examples
     --------
     >>> import tempfile
     >>> from library.model import WorkflowStep
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
-    >>> library_entry(lib, WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])) is None
-    True
+    >>> library_entries(lib, [WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])])
+    [None]
+
+    Notes
+    -----
+    O(L + W) signatures for L library entries and W workflows.
     """
-    sig = wf.signature()
+    by_signature: dict[str, WorkflowTemplate] = {}
     for entry in library.list_all():
-        if entry.origin_signature == sig or entry.signature() == sig:
-            return entry
-    return None
+        by_signature.setdefault(entry.signature(), entry)
+        if entry.origin_signature:
+            by_signature.setdefault(entry.origin_signature, entry)
+    return [by_signature.get(wf.signature()) for wf in workflows]
 
 
 def save_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowTemplate:
@@ -149,36 +155,11 @@ def save_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowT
     return library.get(report.outcomes[0].name)
 
 
-def review_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, status: str,
-                      reason: str | None = None) -> WorkflowTemplate:
-    """Save mined ``wf`` through the library, then accept or reject it there.
-
-    A suggestion whose library entry was already reviewed the other way is
-    not flipped silently: :class:`library.errors.ReviewError` says how to
-    reopen it.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from library.model import WorkflowStep
-    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
-    >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
-    >>> review_suggestion(lib, wf, "accepted").status, lib.get("w").status
-    ('accepted', 'accepted')
-    """
-    entry = save_suggestion(library, wf)
-    opposite = {"accepted": "rejected", "rejected": "accepted"}[status]
-    if entry.status == opposite:
-        raise ReviewError(f"this workflow is already {opposite} in the library as {entry.name!r}; reopen it "
-                          f"on the Library page (or `chainmine library reopen {entry.name}`) first")
-    if status == "accepted":
-        return library.accept(entry.name)
-    return library.reject(entry.name, reason=reason or None)
-
-
-def edit_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, *, name: str, category: str,
-                    description: str) -> WorkflowTemplate:
+def edit_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, *, name: str | None = None,
+                    category: str | None = None, description: str | None = None) -> WorkflowTemplate:
     """Save mined ``wf`` through the library and rename/re-describe its entry there.
+
+    Fields left ``None`` (or unchanged) are kept.
 
     Examples
     --------
@@ -190,7 +171,36 @@ def edit_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, *, name: str
     'lookup'
     """
     entry = save_suggestion(library, wf)
-    changes = {k: v for k, v in (("name", name.strip()), ("category", category.strip()),
-                                 ("description", description)) if v != getattr(entry, k)}
+    wanted = {"name": name.strip() if name else None, "category": category.strip() if category else None,
+              "description": description}
+    changes = {k: v for k, v in wanted.items() if v is not None and v != getattr(entry, k)}
     return library.edit(entry.name, **changes) if changes else entry
 
+
+def review_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, status: str, *, reason: str | None = None,
+                      name: str | None = None, category: str | None = None,
+                      description: str | None = None) -> WorkflowTemplate:
+    """Save mined ``wf`` through the library (with any edits), then accept or reject it there.
+
+    A suggestion whose library entry was already reviewed the other way is
+    not flipped silently: :class:`library.errors.ReviewError` says how to
+    reopen it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from library.model import WorkflowStep
+    >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+    >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
+    >>> review_suggestion(lib, wf, "accepted", name="lookup").status, lib.get("lookup").status
+    ('accepted', 'accepted')
+    """
+    opposite = {"accepted": "rejected", "rejected": "accepted"}[status]
+    entry = save_suggestion(library, wf)
+    if entry.status == opposite:
+        raise ReviewError(f"this workflow is already {opposite} in the library as {entry.name!r}; reopen it "
+                          f"on the Library page (or `chainmine library reopen {entry.name}`) first")
+    entry = edit_suggestion(library, wf, name=name, category=category, description=description)
+    if status == "accepted":
+        return library.accept(entry.name)
+    return library.reject(entry.name, reason=reason or None)
