@@ -26,8 +26,8 @@ FALSE_TEXT = "('false', 'f', 'no', 'n', '0')"
 ZONE_RE = r"(?i)\d:\d\d(:\d\d(\.\d+)?)?\s*(z|utc|[+-]\d\d(:?\d\d)?)$"
 NUMBER_RE = r"^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$"
 
-# Fields whose empty string means "absent" (a tool, an error text or a result may be "").
-_BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "duration_ms", "latency",
+# Fields whose empty string means "absent" (an empty tool is an error; a result may be "").
+_BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "error", "duration_ms", "latency",
                      "cost", "args", "call_id", "agent", "user", "session_outcome")
 # Text kept exactly as logged (everything else is stripped of surrounding whitespace).
 _VERBATIM = ("error", "result", "args")

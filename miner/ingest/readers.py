@@ -44,11 +44,12 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) ->
     path = str(src.local)
     comp = src.compression
     if container == "jsonl":
-        # One VARCHAR column per line: no delimiter or quote can split it, so every
-        # line arrives as written, bad ones included, with its line number.
+        # One VARCHAR column per line, bad lines included, with their line numbers. The
+        # "delimiter" is U+10FFFF, a noncharacter that log text does not contain; strict
+        # mode turns the impossible case into an error instead of a silently cut line.
         return (f"""(SELECT ordinality AS line, raw
-                   FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = '\\0', quote = '', escape = '',
-                                 header = false, auto_detect = false, strict_mode = false,
+                   FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = chr(1114111), quote = '', escape = '',
+                                 header = false, auto_detect = false,
                                  compression = '{comp}', max_line_size = {MAX_LINE_BYTES})
                    WITH ORDINALITY)""", {"path": path})
     if container == "json":

@@ -6,7 +6,7 @@ snippets look at the first/last character first and trim only when needed.
 
 from __future__ import annotations
 
-WHITESPACE = "' \\t\\r\\n'"
+WHITESPACE = "(' ' || chr(9) || chr(10) || chr(13))"
 
 
 def strip(expr: str) -> str:
@@ -15,8 +15,8 @@ def strip(expr: str) -> str:
     Examples
     --------
     >>> import duckdb
-    >>> duckdb.sql(f"SELECT {strip('x')} FROM (VALUES (' a '), ('b'), ('')) v(x)").fetchall()
-    [('a',), ('b',), ('',)]
+    >>> duckdb.sql(f"SELECT {strip('x')} FROM (VALUES (' a '), ('b'), (''), ('t-1 ')) v(x)").fetchall()
+    [('a',), ('b',), ('',), ('t-1',)]
     """
     ends = " OR ".join(f"ends_with({expr}, {c})" for c in ("' '", "chr(9)", "chr(10)", "chr(13)"))
     return f"CASE WHEN contains({WHITESPACE}, left({expr}, 1)) OR {ends} THEN trim({expr}, {WHITESPACE}) ELSE {expr} END"
