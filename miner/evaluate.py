@@ -2,8 +2,8 @@
 
 Sessions are split by the time they start (``by="time"``) or by an MD5 hash
 of their id (``by="session"``); the first ``split`` share is the training part.
-Mining and the recommender's model see only training calls (copied into an
-in-memory store); the held-out sessions are then searched set-wise for the
+Mining and the recommender's model see only training calls (through a cursor
+whose ``calls`` is a view of them); the held-out sessions are then searched set-wise for the
 mined workflows (:mod:`miner.evaluation.occurrences`) to report
 
 - ``coverage``: share of held-out calls inside an occurrence of a mined workflow;
@@ -29,7 +29,6 @@ from miner.errors import EmptyStoreError, MiningError
 from miner.evaluation.metrics import RankingScores, ranking_scores
 from miner.evaluation.occurrences import MEMBERS, OCCURRENCES, POSITIONS, match_occurrences
 from miner.evaluation.nexttool import NextToolModel, collapse
-from miner.store import init_schema
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +89,7 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
 
     Examples
     --------
+    >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> split_sessions(con, 0.8)
     Traceback (most recent call last):
@@ -118,31 +118,34 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
     return n_train, total - n_train
 
 
-def training_store(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """An in-memory store holding the tools and the training calls of ``cm_split``.
+def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str) -> duckdb.DuckDBPyConnection:
+    """A cursor on the same store whose ``calls`` holds only the training sessions.
+
+    A temporary view named ``calls`` on the cursor hides the stored table, so
+    the miner and the model (and the ``calls_v``/``sessions`` views) see the
+    training part only; the caller's connection is untouched. Close it after use.
 
     Examples
     --------
+    >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("CREATE TEMP TABLE cm_split (session_id VARCHAR, part VARCHAR)")
-    >>> training_store(con).execute("SELECT count(*) FROM calls").fetchone()[0]
-    0
+    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a')")
+    >>> _ = con.execute("INSERT INTO calls (id, session_id, tool_id, success) "
+    ...                 "SELECT i, 's' || i, 1, true FROM range(10) t(i)")
+    >>> train = training_connection(con, 0.5, "session")
+    >>> train.execute("SELECT count(*) FROM calls").fetchone()[0], con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    (5, 10)
     """
-    train = duckdb.connect()
-    init_schema(train)
-    # ids are 128-bit hashes: text survives Arrow, decimal128 would not
-    copies = {
-        "tools": "SELECT * FROM tools",
-        "ingests": "SELECT * FROM ingests",
-        "calls": "SELECT id::VARCHAR AS id, * EXCLUDE (id) FROM calls WHERE session_id IN "
-                 "(SELECT session_id FROM cm_split WHERE part = 'train')",
-    }
-    for table, sql in copies.items():
-        train.register("cm_copy", con.sql(sql).to_arrow_table())
-        cast = "id::UHUGEINT AS id, * EXCLUDE (id)" if table == "calls" else "*"
-        train.execute(f"INSERT INTO {table} BY NAME SELECT {cast} FROM cm_copy")
-        train.unregister("cm_copy")
-    return train
+    cursor = con.cursor()
+    split_sessions(cursor, split, by)
+    catalog = cursor.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
+    # qualified by catalog: an unqualified or main.calls would name the view itself
+    cursor.execute(f"""
+        CREATE OR REPLACE TEMP VIEW calls AS
+        SELECT * FROM "{catalog}".main.calls
+        WHERE session_id IN (SELECT session_id FROM cm_split WHERE part = 'train')
+    """)
+    return cursor
 
 
 def _held_out_figures(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -189,6 +192,7 @@ def rank_start_points(con: duckdb.DuckDBPyConnection, model: NextToolModel,
 
     Examples
     --------
+    >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> m = NextToolModel(); m.context_totals_ = {}; m.next_counts_ = {}; m.frequency_ = {}; m.starts_ = {}
     >>> _ = match_occurrences(con, [])
@@ -245,6 +249,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
 
     Examples
     --------
+    >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> backtest(con)
     Traceback (most recent call last):
@@ -259,7 +264,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     n_train, n_test = split_sessions(con, split, by)
     if max_gap is None:
         max_gap = int(dict(miner_options or {}).get("max_gap", DEFAULT_MAX_GAP))
-    train = training_store(con)
+    train = training_connection(con, split, by)
     try:
         if miner is None:
             from miner.chains import ChainMiner  # imported late: mining is heavy and optional here

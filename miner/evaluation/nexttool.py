@@ -186,6 +186,7 @@ class NextToolModel:
             raise MiningError(f"smoothing must be in [0, 1) (got {smoothing})")
         self.order, self.tail, self.min_count, self.smoothing = order, tail, min_count, smoothing
         self.max_gap, self.use_agent = max_gap, use_agent
+        self._level_cache: dict[tuple, list[tuple[tuple, int]]] = {}
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, con: duckdb.DuckDBPyConnection,
@@ -207,6 +208,7 @@ class NextToolModel:
             match_occurrences(con, workflows, max_gap=self.max_gap)
         else:
             position_calls(con)
+        self._level_cache = {}
         names = {0: START, **{i: t for t, i in con.execute("SELECT tool, tool_id FROM tools").fetchall()}}
         k = int(self.order)
         con.execute(f"""
@@ -269,6 +271,12 @@ class NextToolModel:
 
     def _levels(self, context: tuple, agent: str | None) -> list[tuple[tuple, int]]:
         # least specific first; a longer context is never seen more often than its suffix
+        key = (context, agent)
+        if key not in self._level_cache:
+            self._level_cache[key] = self._find_levels(context, agent)
+        return self._level_cache[key]
+
+    def _find_levels(self, context: tuple, agent: str | None) -> list[tuple[tuple, int]]:
         levels = [((), self.context_totals_.get((), 0))]
         heads = [()] + ([(Agent(agent),)] if agent is not None and self.use_agent else [])
         for head in heads:

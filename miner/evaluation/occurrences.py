@@ -189,47 +189,60 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
 
     Notes
     -----
-    One regex scan per (session, workflow) pair, each linear in the session
-    length: O(n · w) for ``n`` calls and ``w`` workflows, all inside DuckDB.
+    One vectorised regex scan of all sessions per workflow, linear in the
+    session length: O(n · w) for ``n`` calls and ``w`` workflows, inside DuckDB.
     """
     position_calls(con, sessions)
     ids = tool_ids(con)
-    rows = [(i, wf.name, workflow_pattern(wf, ids, max_gap)) for i, wf in enumerate(workflows)]
-    patterns = pd.DataFrame([r for r in rows if r[2]], columns=["wf_index", "workflow", "pattern"])
     members = pd.DataFrame(
         [(i, ids[t]) for i, wf in enumerate(workflows) for s in wf.steps
          for t in {s.tool_name, s.fallback_tool} if t in ids],
         columns=["wf_index", "tool_id"]).drop_duplicates()
-    log.debug("matching %d of %d workflows", len(patterns), len(rows))
-    con.register("cm_patterns_df", patterns.astype({"wf_index": "int64", "workflow": "string", "pattern": "string"}))
     con.register("cm_members_df", members.astype("int64"))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {MEMBERS} AS SELECT * FROM cm_members_df")
+    finally:
+        con.unregister("cm_members_df")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE cm_sequences AS
+        SELECT session_id, string_agg(';' || tool_id || ':' || pos, '' ORDER BY pos) AS s
+        FROM {POSITIONS} GROUP BY session_id
+    """)
+    con.execute("CREATE OR REPLACE TEMP TABLE cm_hits (wf_index INTEGER, session_id VARCHAR, m VARCHAR)")
+    matched = 0
+    for index, wf in enumerate(workflows):
+        pattern = workflow_pattern(wf, ids, max_gap)
+        if pattern is None:
+            continue
+        # one statement per workflow: a constant pattern is compiled once, a pattern
+        # column would be compiled again for every session
+        con.execute("INSERT INTO cm_hits SELECT ?, session_id, unnest(regexp_extract_all(s, ?)) FROM cm_sequences",
+                    [index, pattern])
+        matched += 1
+    log.debug("matched %d of %d workflows", matched, len(workflows))
+    names = pd.DataFrame({"wf_index": range(len(workflows)), "workflow": [wf.name for wf in workflows]})
+    con.register("cm_names_df", names.astype({"wf_index": "int64", "workflow": "string"}))
+    try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {OCCURRENCES} AS
-            WITH seqs AS (
-                SELECT session_id, string_agg(';' || tool_id || ':' || pos, '' ORDER BY pos) AS s
-                FROM {POSITIONS} GROUP BY session_id
-            ), hits AS (
-                SELECT q.session_id, p.wf_index, p.workflow,
-                       unnest(regexp_extract_all(q.s, p.pattern)) AS m
-                FROM seqs q CROSS JOIN cm_patterns_df p
-            ), occ AS (
-                SELECT wf_index::INTEGER AS wf_index, workflow::VARCHAR AS workflow, session_id,
+            WITH occ AS (
+                SELECT wf_index, session_id,
                        CAST(regexp_extract(m, '^;\\d+:(\\d+)', 1) AS BIGINT) AS start_pos,
                        CAST(regexp_extract(m, ':(\\d+)$', 1) AS BIGINT) AS end_pos
-                FROM hits WHERE m <> ''
+                FROM cm_hits WHERE m <> ''
             )
-            SELECT o.wf_index, o.workflow, o.session_id, o.start_pos, o.end_pos, count(*) AS calls,
-                   min(p.ts) AS started_at, bool_and(p.success) AS succeeded
+            SELECT o.wf_index, n.workflow::VARCHAR AS workflow, o.session_id, o.start_pos, o.end_pos,
+                   count(*) AS calls, min(p.ts) AS started_at, bool_and(p.success) AS succeeded
             FROM occ o
+            JOIN cm_names_df n ON n.wf_index = o.wf_index
             JOIN {POSITIONS} p ON p.session_id = o.session_id AND p.pos BETWEEN o.start_pos AND o.end_pos
             JOIN {MEMBERS} w ON w.wf_index = o.wf_index AND w.tool_id = p.tool_id
             GROUP BY ALL
         """)
     finally:
-        con.unregister("cm_patterns_df")
-        con.unregister("cm_members_df")
+        con.unregister("cm_names_df")
+    con.execute("DROP TABLE IF EXISTS cm_hits")
+    con.execute("DROP TABLE IF EXISTS cm_sequences")
     return OCCURRENCES
 
 
