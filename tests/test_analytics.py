@@ -171,6 +171,9 @@ def test_tool_filter_keeps_real_neighbours(con):
     variants = {v.tools: (v.sessions, v.share) for v in session_variants(con, CallFilter(tools=("c",)))}
     assert variants == {("a", "b", "c"): (2, 0.5), ("a", "c"): (1, 0.25), ("c",): (1, 0.25)}
     assert {e.tool for e in top_errors(con, CallFilter(tools=("b",)))} == {"b"}
+    report = stats_report(con, CallFilter(tools=("c",)))
+    assert {(t["from"], t["to"]): t["count"] for t in report["transitions"]} == {("b", "c"): 2, ("a", "c"): 1}
+    assert {tuple(v["tools"]): v["sessions"] for v in report["variants"]} == {k: n for k, (n, _) in variants.items()}
 
 
 def test_filter_options(con):

@@ -16,10 +16,11 @@ from miner.analytics.filters import AnalyticsError, CallFilter, iso, parse_time
 from miner.analytics.overview import BUCKETS, Overview, calls_over_time, filter_options, overview, reject_count
 from miner.analytics.report import DEFAULT_TOP, stats_report
 from miner.analytics.tools import ErrorCount, ToolStats, tool_stats, top_errors
-from miner.analytics.transitions import Transition, transition_graph, transitions
+from miner.analytics.sequences import SequenceFigures, sequence_figures
+from miner.analytics.transitions import Transition, graph_from_figures, transition_graph, transitions
 from miner.analytics.variants import Variant, session_variants
 
-__all__ = ["AnalyticsError", "BUCKETS", "CallFilter", "DEFAULT_TOP", "ErrorCount", "Overview", "ToolStats",
-           "Transition", "Variant", "calls_over_time", "filter_options", "iso", "overview", "parse_time",
-           "reject_count", "session_variants", "stats_report", "tool_stats", "top_errors", "transition_graph",
-           "transitions"]
+__all__ = ["AnalyticsError", "BUCKETS", "CallFilter", "DEFAULT_TOP", "ErrorCount", "Overview", "SequenceFigures",
+           "ToolStats", "Transition", "Variant", "calls_over_time", "filter_options", "graph_from_figures", "iso",
+           "overview", "parse_time", "reject_count", "sequence_figures", "session_variants", "stats_report",
+           "tool_stats", "top_errors", "transition_graph", "transitions"]

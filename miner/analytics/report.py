@@ -9,8 +9,9 @@ import duckdb
 from miner.analytics.filters import CallFilter, iso, resolve
 from miner.analytics.overview import overview, reject_count
 from miner.analytics.tools import tool_stats, top_errors
-from miner.analytics.transitions import transitions
-from miner.analytics.variants import session_variants
+from miner.analytics.sequences import sequence_figures
+from miner.analytics.transitions import Transition
+from miner.analytics.variants import Variant
 
 DEFAULT_TOP = 10
 
@@ -37,18 +38,20 @@ def stats_report(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None, 
 
     Notes
     -----
-    A handful of scans and two window passes over the filtered calls:
+    A handful of scans and one window pass over the filtered calls:
     O(n log n), grouped by integer tool ids throughout.
     """
     flt = resolve(flt)
     head = overview(con, flt)
+    # one ordered pass serves transitions and variants: the sort is the expensive part
+    ordered = sequence_figures(con, flt, ("edges", "variants"), edges_top=transitions_top, variants_top=top)
     return {
         "calls": head.calls,
         "sessions": head.sessions,
         "tools": [t.to_dict() for t in tool_stats(con, flt)],
-        "transitions": [t.to_dict() for t in transitions(con, flt, top=transitions_top)],
+        "transitions": [Transition(*e).to_dict() for e in ordered.edges],
         "time_range": {"first": iso(head.first_ts), "last": iso(head.last_ts)},
-        "variants": [v.to_dict() for v in session_variants(con, flt, top=top)],
+        "variants": [Variant(*v).to_dict() for v in ordered.variants],
         "top_errors": [e.to_dict() for e in top_errors(con, flt, top=top)],
         "rejects": reject_count(con),
         "failed_calls": head.failed_calls,

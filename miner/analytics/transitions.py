@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import networkx as nx
 
-from miner.analytics.filters import CallFilter, limit_value, resolve
+from miner.analytics.filters import CallFilter, resolve
 from miner.analytics.overview import require_calls_table
-from miner.store import ORDER_BY
+from miner.analytics.sequences import SequenceFigures, sequence_figures
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,6 @@ class Transition:
         return {"from": self.from_tool, "to": self.to_tool, "count": self.count, "probability": self.probability}
 
 
-def _neighbours_sql(where: str) -> str:
-    """Each filtered call with the tool ids before and after it in its session."""
-    return f"""
-        SELECT tool_id, success,
-               lag(tool_id) OVER w AS prev, lead(tool_id) OVER w AS nxt
-        FROM calls WHERE {where}
-        WINDOW w AS (PARTITION BY session_id ORDER BY {ORDER_BY})"""
-
-
 def transitions(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None,
                 top: int | None = None) -> list[Transition]:
     """Directly-follows counts and probabilities, most frequent first.
@@ -68,22 +59,8 @@ def transitions(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None,
     within sessions, then a group-by over integer tool-id pairs.
     """
     require_calls_table(con)
-    flt = resolve(flt)
-    where, params = flt.where(tools=False)
-    keep, keep_params = "TRUE", []
-    if flt.tools:
-        keep = f"({flt.tool_condition('a')} OR {flt.tool_condition('b')})"
-        keep_params = [list(flt.tools), list(flt.tools)]
-    rows = con.execute(f"""
-        WITH s AS ({_neighbours_sql(where)}),
-        c AS (SELECT tool_id AS a, nxt AS b, count(*) AS n FROM s WHERE nxt IS NOT NULL GROUP BY ALL),
-        p AS (SELECT a, b, n, n / sum(n) OVER (PARTITION BY a) AS probability FROM c)
-        SELECT ta.tool, tb.tool, p.n, p.probability
-        FROM p JOIN tools ta ON ta.tool_id = p.a JOIN tools tb ON tb.tool_id = p.b
-        WHERE {keep}
-        ORDER BY p.n DESC, ta.tool, tb.tool
-        LIMIT ?""", params + keep_params + [limit_value(top)]).fetchall()
-    return [Transition(*row) for row in rows]
+    figures = sequence_figures(con, resolve(flt), ("edges",), edges_top=top)
+    return [Transition(*edge) for edge in figures.edges]
 
 
 def transition_graph(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None) -> nx.DiGraph:
@@ -103,33 +80,36 @@ def transition_graph(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = No
 
     Notes
     -----
-    One window pass (materialised once) feeds both node and edge aggregates:
-    O(n log n) in the filtered calls; the graph itself is O(T + E).
+    One window pass feeds both node and edge aggregates: O(n log n) in the
+    filtered calls; the graph itself is O(T + E).
     """
     require_calls_table(con)
     flt = resolve(flt)
-    where, params = flt.where(tools=False)
-    rows = con.execute(f"""
-        WITH s AS MATERIALIZED ({_neighbours_sql(where)}),
-        nodes AS (SELECT tool_id, count(*) AS calls, avg(success::DOUBLE) AS success_rate,
-                         count(*) FILTER (WHERE prev IS NULL) AS starts, count(*) FILTER (WHERE nxt IS NULL) AS ends
-                  FROM s GROUP BY tool_id),
-        edges AS (SELECT tool_id AS a, nxt AS b, count(*) AS n FROM s WHERE nxt IS NOT NULL GROUP BY ALL)
-        SELECT 'node', t.tool, NULL, calls, success_rate, starts, ends FROM nodes JOIN tools t USING (tool_id)
-        UNION ALL
-        SELECT 'edge', ta.tool, tb.tool, n, n / sum(n) OVER (PARTITION BY a), NULL, NULL
-        FROM edges JOIN tools ta ON ta.tool_id = a JOIN tools tb ON tb.tool_id = b""", params).fetchall()
+    return graph_from_figures(sequence_figures(con, flt, ("edges", "nodes")), flt)
+
+
+def graph_from_figures(figures: SequenceFigures, flt: CallFilter | None = None) -> nx.DiGraph:
+    """Build the :func:`transition_graph` from figures computed with ``parts`` ``edges`` and ``nodes``.
+
+    Lets a caller that also wants variants sort the calls once:
+    ``sequence_figures(con, flt, ("edges", "nodes", "variants"))``.
+
+    Examples
+    --------
+    >>> g = graph_from_figures(SequenceFigures(edges=[("a", "b", 2, 1.0)], nodes=[("a", 2, 1.0, 2, 0)]))
+    >>> g.edges["a", "b"]["count"], g.nodes["a"]["starts"]
+    (2, 2)
+    """
+    flt = resolve(flt)
+    nodes = {n[0]: n[1:] for n in figures.nodes}
+    edges = figures.edges
     graph = nx.DiGraph()
-    nodes = {r[1]: r for r in rows if r[0] == "node"}
-    edges = [r for r in rows if r[0] == "edge"]
     if flt.tools:
-        wanted = set(flt.tools)
-        edges = [e for e in edges if e[1] in wanted or e[2] in wanted]
-        keep = (wanted & set(nodes)) | {e[1] for e in edges} | {e[2] for e in edges}
+        keep = (set(flt.tools) & set(nodes)) | {e[0] for e in edges} | {e[1] for e in edges}
         nodes = {k: v for k, v in nodes.items() if k in keep}
     for tool in sorted(nodes):
-        _, _, _, calls, rate, starts, ends = nodes[tool]
+        calls, rate, starts, ends = nodes[tool]
         graph.add_node(tool, calls=calls, success_rate=rate, starts=starts, ends=ends)
-    for _, a, b, n, probability, _, _ in sorted(edges, key=lambda e: (e[1], e[2])):
+    for a, b, n, probability in sorted(edges):
         graph.add_edge(a, b, count=n, probability=probability)
     return graph

@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 
-from miner.analytics.filters import CallFilter, limit_value, resolve
+from miner.analytics.filters import CallFilter, resolve
 from miner.analytics.overview import require_calls_table
-from miner.store import ORDER_BY
+from miner.analytics.sequences import sequence_figures
 
 
 @dataclass(frozen=True)
@@ -53,28 +53,10 @@ def session_variants(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = No
 
     Notes
     -----
-    One ordered list aggregate per session, then a group-by over the integer
-    lists: O(n log n) in the filtered calls.
+    One window sort of the filtered calls, O(n log n), then a group-by over
+    an order-sensitive fingerprint per session (see :mod:`miner.analytics.sequences`).
     """
     require_calls_table(con)
-    flt = resolve(flt)
-    where, params = flt.where(tools=False)
-    having, having_params = "TRUE", []
-    if flt.tools:
-        having = f"list_has_any(seq, (SELECT list(tool_id) FROM tools WHERE tool IN (SELECT unnest(?::VARCHAR[]))))"
-        having_params = [list(flt.tools)]
-    collapse = "list_filter(seq, lambda x, i: i = 1 OR x <> seq[i - 1])" if collapse_repeats else "seq"
-    rows = con.execute(f"""
-        WITH s AS (SELECT list(tool_id ORDER BY {ORDER_BY}) AS seq FROM calls WHERE {where} GROUP BY session_id),
-        kept AS (SELECT {collapse} AS seq FROM s WHERE {having}),
-        v AS (SELECT seq, count(*) AS n FROM kept GROUP BY seq),
-        total AS (SELECT count(*) AS sessions FROM kept)
-        SELECT v.seq, v.n, v.n / total.sessions FROM v, total
-        ORDER BY v.n DESC, len(v.seq), v.seq
-        LIMIT ?""", params + having_params + [limit_value(top)]).fetchall()
-    if not rows:
-        return []
-    ids = sorted({i for seq, _, _ in rows for i in seq})
-    names = dict(con.execute("SELECT tool_id, tool FROM tools WHERE tool_id IN (SELECT unnest(?::INTEGER[]))",
-                             [ids]).fetchall())
-    return [Variant(tuple(names[i] for i in seq), n, share) for seq, n, share in rows]
+    figures = sequence_figures(con, resolve(flt), ("variants",), variants_top=top,
+                               collapse_repeats=collapse_repeats)
+    return [Variant(*v) for v in figures.variants]
