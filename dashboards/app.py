@@ -26,6 +26,8 @@ PAGES = [
 page = st.navigation(PAGES)
 cfg = config()
 with st.sidebar:
-    st.caption(f"Database: `{cfg.db}`  \nLibrary: `{cfg.library}`  \n"
-               f"Tools: {', '.join(f'`{t}`' for t in cfg.tools) or 'none (start with --tools to run workflows)'}")
+    st.caption(f"Database `{cfg.db.name}` · library `{cfg.library.name}`  \n"
+               f"Tools: {', '.join(f'`{t}`' for t in cfg.tools) or 'none (start with --tools to run workflows)'}",
+               help=f"Database: {cfg.db}  \nLibrary: {cfg.library}  \nBoth are set by the command that started "
+                    "the dashboard (`chainmine dashboard --db ... --library ... --tools ...`).")
 page.run()

@@ -77,12 +77,12 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
         st.page_link(page, label=label or page, icon=":material/arrow_forward:")
 
 
-def draw_dot(dot: str) -> None:
-    """Draw Graphviz DOT text in the browser (no graphviz binary needed).
+def draw_dot(dot: str, stretch: bool = True) -> None:
+    """Draw Graphviz DOT text in the browser (no graphviz binary needed), full width or at its own size.
 
     Example: ``draw_dot(graphs.transition_dot(graph))``.
     """
-    st.graphviz_chart(dot, width="stretch")
+    st.graphviz_chart(dot, width="stretch" if stretch else "content")
 
 
 def metric_row(values: dict[str, Any]) -> None:
@@ -175,14 +175,13 @@ def workflow_detail(wf: WorkflowTemplate) -> None:
         st.markdown(wf.description)
     stats = wf.stats
     if stats is not None:
-        low = f" (≥ {_pct(stats.success_rate_low)})" if stats.success_rate_low is not None else ""
         extra = stats.model_extra or {}
         metric_row({"Seen": f"{stats.frequency}×", "Sessions": stats.sessions,
-                    "Success": _pct(stats.success_rate) + low,
+                    "Success": _pct(stats.success_rate), "Success, worst case": _pct(stats.success_rate_low),
                     "Avg duration": "–" if stats.avg_duration_ms is None else f"{stats.avg_duration_ms:.0f} ms",
                     "Score": "–" if extra.get("score") is None else f"{float(extra['score']):.3g}"})
     st.markdown("**Steps** (arrows show which step feeds which; dashed arrows come from inputs)")
-    draw_dot(workflow_dot(wf))
+    draw_dot(workflow_dot(wf), stretch=False)
     if wf.inputs:
         st.markdown("**Inputs** (asked for when the workflow runs)")
         show_table([{"input": n, "type": s.type, "required": s.required, "example": as_text(s.example),

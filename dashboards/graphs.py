@@ -132,8 +132,8 @@ def workflow_dot(wf: WorkflowTemplate) -> str:
     for step in wf.steps:
         extra = "\nfor each item" if step.map_over else ""
         extra += f"\nif {step.condition}" if step.condition else ""
-        lines.append(f"  {quote(step.id)} [label={quote(f'{step.id}{extra}')}, xlabel={quote(step.tool_name)}, "
-                     f'shape=box, style="rounded,filled", fillcolor="#dbe9f6"];')
+        label = quote(f"{step.id}\n({step.tool_name}){extra}")
+        lines.append(f'  {quote(step.id)} [label={label}, shape=box, style="rounded,filled", fillcolor="#dbe9f6"];')
     for step in wf.steps:
         edges: dict[str, set[str]] = {dep: set() for dep in step.depends_on}
         for param, value in step.parameters.items():

@@ -5,20 +5,27 @@ from __future__ import annotations
 import ast
 import json
 import re
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from datetime import date, datetime
 
 import networkx as nx
 import pytest
 from click.testing import CliRunner
 
 from dashboards.graphs import FAIL_COLOUR, OK_COLOUR, WARN_COLOUR, transition_dot, workflow_dot
+from library.errors import LibraryError, ReviewError
 from library.model import InputSpec, WorkflowStep, WorkflowTemplate
+from library.runner.errors import InputError
+from library.runner.events import Event
+from library.store import WorkflowLibrary
 from miner import views
 from miner.cli import cli
-from miner.errors import StoreLockedError
+from miner.errors import IngestError, StoreLockedError
 from miner.store import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,11 +80,15 @@ def test_streamlit_is_bound_to_localhost_headless_with_the_upload_limit():
 def test_dashboard_command_starts_streamlit_with_paths_and_tools(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_call(argv, env):
-        seen.update(argv=argv, env=env)
-        return 0
+    class FakeServer:
+        def __init__(self, argv, env):
+            seen.update(argv=argv, env=env)
 
-    monkeypatch.setattr(subprocess, "call", fake_call)
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeServer)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
     result = CliRunner().invoke(cli, ["dashboard", "--db", str(tmp_path / "x.duckdb"), "--library",
                                       str(tmp_path / "w.json"), "--tools", "miner.generate.tools",
                                       "--port", "8765", "--no-browser"])
@@ -171,3 +182,129 @@ def test_workflow_graph_shows_inputs_bindings_and_map_steps():
     assert '"input:user_id" -> "get_user" [label="user_id", style=dashed]' in dot
     assert '"get_user" -> "get_res" [label="map"]' in dot
     assert "for each item" in dot
+
+
+# --- uploads ------------------------------------------------------------------------
+
+def test_two_uploads_with_the_same_name_are_both_ingested(tmp_path):
+    a = b'{"session_id": "a", "tool": "search", "seq": 1}\n'
+    b = b'{"session_id": "b", "tool": "search", "seq": 1}\n'
+    result = views.ingest_uploads(tmp_path / "x.duckdb", [views.UploadedLog("calls.jsonl", a),
+                                                          views.UploadedLog("calls.jsonl", b)])
+    assert (result.accepted, result.sessions) == (2, 2)
+    assert [f["path"] for f in result.files] == ["calls.jsonl", "calls.jsonl"]
+
+
+def test_progress_names_each_uploaded_file(tmp_path):
+    seen = []
+    views.ingest_uploads(tmp_path / "x.duckdb", [views.UploadedLog("one.jsonl", b'{"tool": "a", "seq": 1}\n'),
+                                                 views.UploadedLog("two.jsonl", b'{"tool": "b", "seq": 1}\n')],
+                         progress=lambda name, done, total: seen.append((name, done, total)))
+    assert seen == [("one.jsonl", 1, 2), ("two.jsonl", 2, 2)]
+
+
+@pytest.mark.parametrize("uploads, limit, message", [
+    ([], 10, "choose at least one log file"),
+    ([views.UploadedLog("big.jsonl", b"x" * 3_000_000)], 2, "big.jsonl is 3.0 MB, over the 2 MB upload limit"),
+])
+def test_upload_checks_explain_the_problem(uploads, limit, message):
+    with pytest.raises(IngestError, match=re.escape(message)):
+        views.check_upload_sizes(uploads, limit)
+
+
+# --- run forms and events ---------------------------------------------------------------
+
+def _typed_workflow():
+    return WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")], inputs={
+        "name": InputSpec(type="string", example="ada"),
+        "n": InputSpec(type="integer", example=3),
+        "ratio": InputSpec(type="number", default=0.5),
+        "flag": InputSpec(type="boolean", example=True),
+        "ids": InputSpec(type="array", example=["a", "b"]),
+        "extra": InputSpec(type="object", required=False),
+    })
+
+
+def test_each_input_type_gets_its_widget_with_the_example_as_default():
+    fields = {f.name: (f.widget, f.default, f.required) for f in views.input_fields(_typed_workflow())}
+    assert fields == {"name": ("text", "ada", True), "n": ("integer", 3, True), "ratio": ("number", 0.5, False),
+                      "flag": ("checkbox", True, True), "ids": ("json", '["a", "b"]', True),
+                      "extra": ("json", "", False)}
+
+
+def test_form_values_become_typed_inputs_and_empty_optionals_are_left_out():
+    fields = views.input_fields(_typed_workflow())
+    values = {"name": "ada", "n": 4, "ratio": 0.25, "flag": False, "ids": '["x"]', "extra": "  "}
+    assert views.form_inputs(fields, values) == {"name": "ada", "n": 4, "ratio": 0.25, "flag": False, "ids": ["x"]}
+
+
+def test_form_problems_are_listed_together():
+    fields = views.input_fields(_typed_workflow())
+    values = {"name": "", "n": 1, "ratio": 1.0, "flag": True, "ids": "[1,", "extra": "{}"}
+    with pytest.raises(InputError) as err:
+        views.form_inputs(fields, values)
+    assert "name: required" in str(err.value) and "ids: not valid JSON" in str(err.value)
+
+
+@pytest.mark.parametrize("event, expected", [
+    (Event("step.started", "r", "w", "a", {"tool": "search"}), "▶️ a started (search)"),
+    (Event("step.skipped", "r", "w", "a", {"reason": "condition false"}), "⏭️ a skipped: condition false"),
+    (Event("step.retrying", "r", "w", "a", {"attempt": 2, "error": "timeout"}), "🔁 a retry 2 after: timeout"),
+    (Event("workflow.started", "r", "w"), None),
+])
+def test_events_read_as_one_line(event, expected):
+    assert views.describe_event(event) == expected
+
+
+# --- review helpers --------------------------------------------------------------------
+
+def _mined(name="lookup", tools=("get_user", "get_orders")):
+    return WorkflowTemplate(name=name, source="mined", steps=[
+        WorkflowStep(id=f"s{i}", tool_name=t, depends_on=[f"s{i - 1}"] if i else []) for i, t in enumerate(tools)])
+
+
+def test_accepting_twice_keeps_one_entry_and_a_taken_name_gets_a_free_one(tmp_path):
+    lib = WorkflowLibrary(tmp_path / "w.json")
+    lib.register(_mined("lookup", ("other_tool",)))
+    first = views.review_suggestion(lib, _mined(), "accepted")
+    again = views.review_suggestion(lib, _mined(), "accepted")
+    assert first.name == again.name == "lookup_2"
+    assert sorted(w.name for w in lib.list_all()) == ["lookup", "lookup_2"]
+    assert views.library_entries(lib, [_mined(), _mined("x", ("nope",))])[0].name == "lookup_2"
+
+
+def test_rejecting_an_accepted_workflow_asks_to_reopen_first(tmp_path):
+    lib = WorkflowLibrary(tmp_path / "w.json")
+    views.review_suggestion(lib, _mined(), "accepted")
+    with pytest.raises(ReviewError, match="already accepted .* reopen"):
+        views.review_suggestion(lib, _mined(), "rejected", reason="meh")
+    assert lib.get("lookup").status == "accepted"
+
+
+def test_edits_rename_and_describe_the_library_entry(tmp_path):
+    lib = WorkflowLibrary(tmp_path / "w.json")
+    saved = views.edit_suggestion(lib, _mined(), name=" orders_of_user ", category="shop", description="Orders.")
+    assert (saved.name, saved.category, saved.description, saved.status) == \
+        ("orders_of_user", "shop", "Orders.", "suggested")
+    with pytest.raises(LibraryError):
+        views.edit_suggestion(lib, _mined(), name="not a slug!")
+
+
+def test_tool_patterns_are_offered_for_shared_prefixes():
+    f = views.facets([_mined(tools=("github_list", "github_get", "slack_send"))])
+    assert f["patterns"] == ["github_*"] and f["tools"] == ["github_get", "github_list", "slack_send"]
+
+
+# --- explore helpers -------------------------------------------------------------------
+
+@pytest.mark.parametrize("days, start, end", [
+    (None, None, None),
+    ((date(2024, 1, 1), date(2024, 1, 9)), None, None),
+    ((date(2024, 1, 2), date(2024, 1, 9)), datetime(2024, 1, 2), None),
+    ((date(2024, 1, 1), date(2024, 1, 3)), None, datetime(2024, 1, 4)),
+    ((date(2024, 1, 2),), None, None),  # half-picked range in the browser
+])
+def test_sidebar_dates_become_whole_day_bounds(days, start, end):
+    opts = {"first_ts": datetime(2024, 1, 1, 9), "last_ts": datetime(2024, 1, 9, 17)}
+    flt = views.time_filter(opts, days, ["bot"], ["search"])
+    assert (flt.start, flt.end, flt.agents, flt.tools) == (start, end, ("bot",), ("search",))

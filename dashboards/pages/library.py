@@ -50,14 +50,14 @@ else:
     names = [h.workflow.name for h in hits]
     chosen = st.selectbox("Show workflow", names, key="lib_detail")
     wf = next(h.workflow for h in hits if h.workflow.name == chosen)
-    b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+    b1, b2, _ = st.columns([1, 1, 2])
     if wf.status == "suggested":
         b1.button("Accept", key="lib_accept", type="primary", icon=":material/check:",
                   on_click=action(library.accept, wf.name, done=f"Accepted {wf.name}; run it on the Run page."))
         b2.button("Reject", key="lib_reject", icon=":material/close:",
                   on_click=action(library.reject, wf.name, done=f"Rejected {wf.name}."))
     else:
-        b1.button("Back to suggested", key="lib_reopen", icon=":material/undo:",
+        b1.button("Reopen for review", key="lib_reopen", icon=":material/undo:",
                   on_click=action(library.reopen, wf.name, done=f"{wf.name} is suggested again."))
     if wf.status == "accepted":
         b2.page_link("pages/run.py", label="Run it", icon=":material/play_arrow:")

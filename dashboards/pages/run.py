@@ -55,9 +55,9 @@ def _run_section() -> None:
     if plan is NO_RESULT:
         return
     st.markdown("**Dry-run estimate** (from the logs; nothing is called yet)")
-    metric_row({"Steps": len(plan["steps"]), "Estimated cost": f"{plan['estimated_cost']:.4g}",
-                "Estimated duration": f"{plan['estimated_duration_ms']:.0f} ms",
-                "Critical path": " → ".join(plan["critical_path"]) or "–"})
+    metric_row({"Steps": len(plan["steps"]), "Estimated cost": f"${plan['estimated_cost']:.4g}",
+                "Estimated duration": f"{plan['estimated_duration_ms']:.0f} ms"})
+    st.caption("Critical path (the steps that set the duration): " + (" → ".join(plan["critical_path"]) or "–"))
     show_table([{k: s.get(k) for k in ("id", "tool", "source", "depends_on", "map_over", "cost_estimate",
                                        "duration_estimate_ms", "on_critical_path")} for s in plan["steps"]])
     for note in plan.get("notes") or []:

@@ -75,10 +75,11 @@ for rank, (wf, entry) in enumerate(zip(suggestions, entries), start=1):
 st.subheader(f"{len(suggestions)} suggestions, best first")
 st.caption("*frequency* = times the chain occurs, *sessions* = sessions showing it, *success* = share of those "
            "occurrences where every call succeeded, *score* = model round-trips it would save, weighted by success.")
-show_table(rows, column_order=["rank", "name", "tools", "frequency", "sessions", "success_rate", "score",
-                               "inputs", "in library"],
+show_table(rows, column_order=["rank", "frequency", "sessions", "success_rate", "score", "tools", "inputs", "name",
+                               "in library"],
            column_config={"success_rate": st.column_config.ProgressColumn("success", min_value=0.0, max_value=1.0,
-                                                                          format="percent")})
+                                                                          format="percent", width="small"),
+                          "score": st.column_config.NumberColumn("score", format="%.1f")})
 
 labels = {wf.name: f"#{i} {wf.name} ({' → '.join(wf.tools)})" for i, wf in enumerate(suggestions, start=1)}
 chosen = st.selectbox("Review suggestion", list(labels), format_func=labels.get, key="sugg_detail")

@@ -9,6 +9,7 @@ the command line that started the app, never from the browser.
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -47,9 +48,13 @@ def dashboard(db, library_path, tools, port, max_upload_mb, no_browser) -> None:
     if not no_browser:
         # the server is headless; open the tab ourselves once it answers
         threading.Thread(target=_open_when_ready, args=(url,), daemon=True).start()
+    child = subprocess.Popen(argv, env=env)
+    # stop the server with this command, whether by Ctrl+C or a plain kill
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     try:
-        code = subprocess.call(argv, env=env)
-    except KeyboardInterrupt:
+        code = child.wait()
+    except KeyboardInterrupt:  # Ctrl+C reaches the server too; wait for it to finish
+        child.wait()
         code = 0
     sys.exit(code)
 

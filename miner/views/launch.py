@@ -122,7 +122,9 @@ def dashboard_argv(port: int, max_upload_mb: int = 1024) -> list[str]:
         "--server.fileWatcherType=none",
         "--server.runOnSave=false",
         f"--server.maxUploadSize={int(max_upload_mb)}",
+        "--client.toolbarMode=minimal",
         "--theme.base=light",
+        "--theme.primaryColor=#2f6db5",
     ]
 
 
