@@ -120,7 +120,7 @@ def open_source(path: str | os.PathLike, *, stdin: BinaryIO | None = None,
             raise IngestError(f"cannot read {shown}: permission denied; check its permissions")
     compressed = _is_gzip(local)
     head = _read_head(local, compressed, name)
-    if not head.strip():
+    if not head.strip(b" \t\r\n"):
         raise IngestError(f"{name} is empty; nothing to ingest")
     return Source(name, local, stem, "gzip" if compressed else "none", head[:HEAD_BYTES],
                   len(head) > HEAD_BYTES)
