@@ -300,6 +300,10 @@ def test_sessions_mix_workflows_noise_and_single_calls(mixed):
                 stray_inside += 1
             elif occ[k] is None:
                 stray_between += 1
+        for k in range(len(calls) - 1):
+            # a stray call never forms a run with its neighbour (it would pass for a retry or a map element)
+            if tags[k] is None or tags[k + 1] is None:
+                assert calls[k]["tool"] != calls[k + 1]["tool"] or (tags[k] and tags[k + 1])
         assert len({o for o in occ if o}) <= 3
     assert stray_inside >= 20 and stray_between >= SESSIONS // 2
     tools = Counter(r["tool"] for r in rows)

@@ -202,17 +202,19 @@ class LogGenerator:
                 self._stray(r, plan, cols)
         else:
             for _ in range(1 + r.weighted(OCCURRENCES_CUM)):
+                wf = plan.workflows[r.weighted(plan.workflow_cum)]
                 for _ in range(r.poisson(STRAY_BEFORE)):
-                    self._stray(r, plan, cols)
-                self._occurrence(r, plan, plan.workflows[r.weighted(plan.workflow_cum)], index, cols)
+                    self._stray(r, plan, cols, frozenset(wf.tools[:1]))
+                self._occurrence(r, plan, wf, index, cols)
             for _ in range(r.poisson(STRAY_AFTER)):
                 self._stray(r, plan, cols)
         cols.close_session()
 
     def _stray(self, r: Stream, plan: _DomainPlan, cols: "_Columns", avoid: frozenset = frozenset()) -> None:
+        """One stray call; never the tool just called (a stray call would extend a map or retry run) nor ``avoid``."""
         for _ in range(20):
             spec = plan.stray[r.weighted(plan.stray_cum)]
-            if spec.name not in avoid:
+            if spec.name not in avoid and spec.name != cols.last_tool:
                 break
         self._call(r, spec, spec.sample(r), cols, None)
 
@@ -364,6 +366,11 @@ class _Columns:
     plus per-session values."""
 
     __slots__ = ("rows", "planted", "lengths", "agents", "users", "outcomes", "_start", "_failed")
+
+    @property
+    def last_tool(self) -> str | None:
+        """The tool of the session's latest call, if any."""
+        return self.rows[-1][1] if len(self.rows) > self._start else None
 
     def __init__(self, annotate: bool):
         self.rows: list[tuple] = []

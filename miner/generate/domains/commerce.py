@@ -203,14 +203,14 @@ def _order_id(r) -> str:
 
 
 TOOLS = tool_table(
-    ToolSpec(search_products, lambda r: {"query": r.pick(pools.PRODUCT_QUERIES)}, median_ms=480, weight=4),
-    ToolSpec(get_product, lambda r: {"sku": r.pick(pools.SKUS)}, median_ms=160, weight=3),
+    ToolSpec(search_products, lambda r: {"query": r.pick(pools.PRODUCT_QUERIES)}, median_ms=480, weight=1.5),
+    ToolSpec(get_product, lambda r: {"sku": r.pick(pools.SKUS)}, median_ms=160, weight=1),
     ToolSpec(add_to_cart, lambda r: {"cart_id": r.pick(pools.CART_IDS), "sku": r.pick(pools.SKUS), "quantity": 1},
              median_ms=210, weight=1),
     ToolSpec(checkout, lambda r: {"cart_id": r.pick(pools.CART_IDS), "payment_method": "paypal"}, median_ms=1300,
              failure_rate=0.01, errors=(("PaymentError", "card declined"),), weight=0.3),
-    ToolSpec(get_customer, lambda r: {"customer_id": _customer(r)}, median_ms=140, weight=2),
-    ToolSpec(get_order, lambda r: {"order_id": _order_id(r)}, median_ms=150, weight=2),
+    ToolSpec(get_customer, lambda r: {"customer_id": _customer(r)}, median_ms=140, weight=1),
+    ToolSpec(get_order, lambda r: {"order_id": _order_id(r)}, median_ms=150, weight=1),
     ToolSpec(track_shipment, lambda r: {"tracking_number": f"1Z{r.between(10**9, 10**10)}", "carrier": r.pick(_CARRIERS)},
              median_ms=650, cost=0.0005, weight=1),
     ToolSpec(inventory_check, lambda r: {"sku": r.pick(pools.SKUS), "warehouse": r.pick(pools.WAREHOUSES)},

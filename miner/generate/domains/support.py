@@ -243,15 +243,15 @@ def _ticket(r) -> str:
 
 
 TOOLS = tool_table(
-    ToolSpec(get_user_details, lambda r: {"user_id": _user(r)}, median_ms=120, errors=(NOT_FOUND,), weight=3),
+    ToolSpec(get_user_details, lambda r: {"user_id": _user(r)}, median_ms=120, errors=(NOT_FOUND,), weight=1),
     ToolSpec(get_reservation_details, lambda r: {"reservation_id": Hashed("stray", r.u()).code(6, UPPER + DIGITS)},
-             median_ms=140, failure_rate=0.005, weight=2),
+             median_ms=140, failure_rate=0.005, weight=0.8),
     ToolSpec(find_user_id_by_email, lambda r: {"email": _email(r)}, median_ms=90, errors=(NOT_FOUND,)),
     ToolSpec(list_user_orders, lambda r: {"user_id": _user(r)}, median_ms=160),
-    ToolSpec(get_order_details, lambda r: {"order_id": f"#W{r.between(1000000, 9999999)}"}, median_ms=150, weight=2),
+    ToolSpec(get_order_details, lambda r: {"order_id": f"#W{r.between(1000000, 9999999)}"}, median_ms=150, weight=1),
     ToolSpec(issue_refund, lambda r: {"order_id": f"#W{r.between(1000000, 9999999)}", "amount": float(r.between(5, 300)),
                                       "reason": "customer_request"}, median_ms=420, weight=0.3),
-    ToolSpec(get_ticket, lambda r: {"ticket_id": _ticket(r)}, median_ms=110, weight=2),
+    ToolSpec(get_ticket, lambda r: {"ticket_id": _ticket(r)}, median_ms=110, weight=1),
     ToolSpec(get_customer_history, lambda r: {"customer_id": r.pick(pools.CUSTOMER_IDS)}, median_ms=260),
     ToolSpec(check_sla_status, lambda r: {"ticket_id": _ticket(r), "plan": r.pick(("basic", "pro", "enterprise"))},
              median_ms=80),
