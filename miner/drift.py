@@ -5,8 +5,11 @@ Occurrences of the workflows are found in the stored calls
 did, and belongs to the window holding its first call. The *latest* window is
 the one holding the newest call in the store. A workflow is flagged when its
 success rate in the latest window falls below the lower Wilson bound of its
-earlier windows combined (both sides need ``min_occurrences`` occurrences, so
-one failed call in a quiet window does not raise an alarm).
+earlier windows combined, and the drop is clear on the latest side too: even
+the latest window's upper Wilson bound stays below that earlier lower bound
+(the two intervals do not overlap). Without the second test one failure among
+a dozen calls in a quiet window (92 %) would already fall below a tight earlier
+bound (say 94 %) and cry wolf. Both sides also need ``min_occurrences``.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class DriftRow:
     earlier_low: float | None
     flagged: bool
     reason: str
+    latest_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; each window gets its ``success_rate``."""
@@ -115,6 +119,7 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
     rate_before = ok_before / n_before if n_before else None
     low = wilson_interval(ok_before, n_before, z)[0] if n_before else None
     rate = last.success_rate if last else None
+    high = wilson_interval(last.successes, last.occurrences, z)[1] if last else None
     flagged = False
     if not windows:
         reason = "no occurrences in the logs"
@@ -125,11 +130,17 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
     elif last.occurrences < min_occurrences:
         reason = f"too few occurrences in the latest window ({last.occurrences}; need {min_occurrences})"
     else:
-        flagged = rate < low
-        verdict = "dropped" if flagged else "steady"
-        reason = (f"{verdict}: {rate:.0%} ({last.successes} of {last.occurrences}) in the latest window "
-                  f"vs {rate_before:.0%} ({ok_before} of {n_before}) before, lower bound {low:.0%}")
-    return DriftRow(name, status, tuple(windows), rate, rate_before, low, flagged, reason)
+        flagged = high < low
+        latest = f"{rate:.0%} ({last.successes} of {last.occurrences}) in the latest window"
+        before = f"{rate_before:.0%} ({ok_before} of {n_before}) before"
+        if flagged:
+            reason = f"dropped: {latest} (at most {high:.0%}) vs {before}, lower bound {low:.0%}"
+        elif rate < low:
+            reason = (f"dip within noise: {latest} is below the earlier lower bound {low:.0%}, "
+                      f"but so few occurrences allow up to {high:.0%}; {before}")
+        else:
+            reason = f"steady: {latest} vs {before}, lower bound {low:.0%}"
+    return DriftRow(name, status, tuple(windows), rate, rate_before, low, flagged, reason, high)
 
 
 def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],

@@ -139,10 +139,11 @@ def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str) -
     cursor = con.cursor()
     split_sessions(cursor, split, by)
     catalog = cursor.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
-    # qualified by catalog: an unqualified or main.calls would name the view itself
+    # qualified by catalog: an unqualified or main.calls would name the view itself;
+    # rowid is passed through because the miner addresses calls by it
     cursor.execute(f"""
         CREATE OR REPLACE TEMP VIEW calls AS
-        SELECT * FROM "{catalog}".main.calls
+        SELECT *, rowid FROM "{catalog}".main.calls
         WHERE session_id IN (SELECT session_id FROM cm_split WHERE part = 'train')
     """)
     return cursor
@@ -234,7 +235,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     by : {"time", "session"}
         Split on session start time, or on a hash of the session id.
     miner_options : mapping, optional
-        Keyword arguments for :class:`miner.chains.ChainMiner`.
+        Keyword arguments for :class:`miner.patterns.ChainMiner`.
     miner : estimator, optional
         Anything with ``fit(con)`` and ``workflows_`` (overrides ``miner_options``).
     model : NextToolModel, optional
@@ -267,7 +268,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     train = training_connection(con, split, by)
     try:
         if miner is None:
-            from miner.chains import ChainMiner  # imported late: mining is heavy and optional here
+            from miner.patterns import ChainMiner  # imported late: mining is heavy and optional here
             miner = ChainMiner(**dict(miner_options or {}))
         workflows = list(miner.fit(train).workflows_)
         train_calls = train.execute("SELECT count(*) FROM calls").fetchone()[0]

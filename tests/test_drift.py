@@ -46,8 +46,18 @@ def test_a_workflow_whose_tool_starts_failing_is_flagged(tmp_path):
     broken, fine = rows["booking"], rows["lookup"]
     assert broken.flagged and not fine.flagged
     assert broken.latest_rate == 0.0 and broken.earlier_rate == 1.0 and broken.earlier_low < 1.0
-    assert broken.reason.startswith("dropped: 0% (0 of 6) in the latest window vs 100% (78 of 78) before")
+    assert broken.reason.startswith("dropped: 0% (0 of 6) in the latest window (at most 39%) vs 100% (78 of 78) before")
     assert fine.reason.startswith("steady")
+
+
+def test_one_failure_in_a_small_latest_window_is_a_dip_not_drift(tmp_path):
+    # 13 clean days, then 1 failure among 6 on the last one: 83% is below the earlier
+    # lower bound (95%), but 6 occurrences cannot tell that from noise
+    sessions, _ = week_of_sessions()
+    con = make_store(tmp_path / "d.duckdb", sessions, failing={("d13_0", "book")})
+    booking = workflow_drift(con, WORKFLOWS, "day")[1]
+    assert booking.latest_rate < booking.earlier_low < booking.latest_high
+    assert not booking.flagged and booking.reason.startswith("dip within noise")
 
 
 def test_windows_hold_the_occurrences_of_each_period(tmp_path):
@@ -92,3 +102,24 @@ def test_a_workflow_absent_lately_or_never_is_not_flagged(tmp_path):
     rows = workflow_drift(make_store(tmp_path / "d.duckdb", sessions), [*WORKFLOWS, chain("ghost", "x", "y")], "day")
     assert [r.reason for r in rows[1:]] == ["no occurrences in the latest window", "no occurrences in the logs"]
     assert "too few occurrences in the latest window (1; need 3)" in rows[0].reason
+
+
+def test_drift_on_generator_logs_flags_the_workflow_that_starts_failing(tmp_path):
+    from miner.generate import generate_logs
+    from miner.ingest import ingest_paths
+    from miner.patterns import ChainMiner
+    from miner.store import connect
+
+    report = generate_logs(tmp_path / "logs.jsonl", sessions=1500, seed=11, scenario="mixed")
+    con = connect(tmp_path / "gen.duckdb")
+    ingest_paths(con, [report.path])
+    workflows = ChainMiner().fit(con).workflows_
+    broken = next(wf for wf in workflows if wf.tools == ["get_customer", "get_order", "track_shipment"])
+    # the shipment tracker breaks on the log's last day
+    con.execute("""UPDATE calls SET success = false, error = 'TrackingError: upstream down'
+                   WHERE tool_id = (SELECT tool_id FROM tools WHERE tool = 'track_shipment')
+                     AND ts >= (SELECT date_trunc('day', max(ts)) FROM calls)""")
+    rows = {r.workflow: r for r in workflow_drift(con, workflows, "day")}
+    assert rows[broken.name].flagged, rows[broken.name].reason
+    assert rows[broken.name].latest_rate == 0.0 and len(rows[broken.name].windows) == 14
+    assert [name for name, r in rows.items() if r.flagged] == [broken.name]
