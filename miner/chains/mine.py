@@ -1,0 +1,241 @@
+"""Find the chains worth suggesting: frequent, reliable, cohesive, merged and closed.
+
+:func:`find_chains` runs the whole selection; :class:`ChainSearch` keeps the
+temporary occurrence tables so synthesis can sample occurrences of the
+surviving chains afterwards (:meth:`ChainSearch.sample_events`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import duckdb
+
+from miner.chains.keys import KeyCodec
+from miner.chains.model import Chain, slot_positions, wilson_lower
+from miner.chains.params import MiningParams
+from miner.chains.redundancy import (closed_mask, connected, group_variants, insertion_ratios,
+                                     junction_confidence)
+from miner.chains.search import EventSummary, Support, build_events, drop_tables, search_levels
+from miner.errors import EmptyStoreError
+from miner.store import call_count
+
+log = logging.getLogger(__name__)
+
+DataflowCheck = Callable[["ChainSearch", list[Chain], list[set[int]]], list[set[tuple[int, int]]]]
+"""Given candidate chains and the weak junctions of each, return the ``(earlier, later)`` step
+pairs (indices into ``Chain.tools``) between which data flows."""
+
+
+@dataclass
+class ChainSearch:
+    """The outcome of :func:`find_chains` plus what sampling needs.
+
+    ``chains`` are ranked best first; ``stats`` counts what each stage kept.
+    Call :meth:`close` to drop the temporary tables.
+
+    Examples
+    --------
+    >>> ChainSearch.close.__doc__
+    'Drop the temporary tables of this search.'
+
+    """
+
+    con: duckdb.DuckDBPyConnection
+    params: MiningParams
+    codec: KeyCodec
+    summary: EventSummary
+    tool_ids: dict[str, int]
+    chains: list[Chain] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Scratch space for synthesis (parsed calls, screens) shared across samples of this search."""
+
+    def sample_events(self, chains: Sequence[Chain], size: int) -> list[tuple]:
+        """Events of up to ``size`` sampled occurrences of each chain, deterministic.
+
+        Returns rows ``(chain_index, variant_index, sid, occ_start, spos, epos,
+        tool_id, rid, rids)`` ordered by chain, occurrence and position: every
+        event between an occurrence's first and last step (gap events included).
+
+        Notes
+        -----
+        One query per chain length; a hash filter thins the occurrences of very
+        frequent chains to about ``4 * size`` before the per-chain ``row_number``.
+        """
+        sel = []
+        for cid, chain in enumerate(chains):
+            modulus = max(1, chain.frequency // (4 * size))
+            for vid, key in enumerate(chain.keys):
+                sel.append((self.codec.to_text(key), cid, vid, len(chain.tools), modulus))
+        if not sel:
+            return []
+        cols = list(zip(*sel))
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_sel AS
+            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus
+            FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($cid::INTEGER[]) AS cid,
+                         unnest($variant::INTEGER[]) AS variant, unnest($level::INTEGER[]) AS level,
+                         unnest($modulus::BIGINT[]) AS modulus)""",
+                         {"k": list(cols[0]), "cid": list(cols[1]), "variant": list(cols[2]),
+                          "level": list(cols[3]), "modulus": list(cols[4])})
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
+                         "sid UBIGINT, spos BIGINT, epos BIGINT)")
+        for level in sorted(set(cols[3])):
+            self.con.execute(f"""INSERT INTO _cm_smp
+                SELECT s.cid, s.variant, o.sid, o.spos, o.epos
+                FROM _cm_occ{int(level)} o JOIN _cm_sel s ON o.key = s.key
+                WHERE s.level = $level AND hash(o.sid, o.spos) % s.modulus = 0
+                QUALIFY row_number() OVER (PARTITION BY s.cid ORDER BY hash(o.sid, o.spos), o.sid, o.spos) <= $size""",
+                             {"level": int(level), "size": size})
+        return self.con.execute("""
+            SELECT m.cid, m.variant, m.sid, m.spos, e.spos, e.epos, e.t, e.rid, e.rids
+            FROM _cm_smp m JOIN _cm_ev e ON e.sid = m.sid AND e.spos >= m.spos AND e.spos <= m.epos
+            ORDER BY m.cid, hash(m.sid, m.spos), m.sid, m.spos, e.spos""").fetchall()
+
+    def close(self) -> None:
+        """Drop the temporary tables of this search."""
+        drop_tables(self.con, self.params.max_length)
+        for name in ("_cm_sel", "_cm_smp"):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _passes_success(p: MiningParams, successes: int, n: int) -> bool:
+    return n > 0 and successes / n >= p.min_success_rate and wilson_lower(successes, n) >= p.min_success_low
+
+
+def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = None, *,
+                dataflow: DataflowCheck | None = None) -> ChainSearch:
+    """Mine the chains worth suggesting, ranked best first.
+
+    Stages: frequent chains (both supports) -> order variants grouped into
+    patterns with parallel slots -> reliable (success rate and its Wilson lower
+    bound) -> cohesive (no inner step is a stray call, and every junction passes
+    ``min_confidence`` with the Wilson 95% lower bound of its share (see
+    :func:`~miner.chains.redundancy.junction_confidence`) or, when
+    ``dataflow`` is given, has data flowing across
+    it; the chain must stay in one piece, see
+    :func:`~miner.chains.redundancy.connected`) -> closed against every
+    frequent pattern (unless ``keep_all``) ->
+    ranked by :func:`miner.chains.model.chain_score` -> ``top``.
+
+    Parameters
+    ----------
+    con : store connection (read-only is enough).
+    params : thresholds; validated here.
+    dataflow : callback judging the junctions that fail ``min_confidence``.
+
+    Raises
+    ------
+    MiningError
+        A parameter is out of range, or the store holds no calls.
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a'), (2, 'b')")
+    >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) "
+    ...     "SELECT i, 's' || (i // 2), i, 1 + i % 2, true FROM range(10) t(i)")
+    >>> [c.tools for c in find_chains(con).chains]
+    [('a', 'b')]
+
+    Notes
+    -----
+    The SQL search dominates (see :func:`miner.chains.search.search_levels`);
+    the selection is O(C * 2^k) over C frequent chains of at most k steps.
+    """
+    p = (params or MiningParams()).check()
+    if call_count(con) == 0:
+        raise EmptyStoreError("no tool calls yet: run chainmine ingest")
+    summary = build_events(con)
+    codec = KeyCodec.for_tools(summary.max_tool_id, p.max_length)
+    found = search_levels(con, codec, min_frequency=p.min_frequency, min_sessions=p.min_sessions,
+                          max_length=p.max_length, max_gap=p.max_gap)
+    names = dict(con.execute("SELECT tool_id, tool FROM tools").fetchall())
+    search = ChainSearch(con, p, codec, summary, {v: k for k, v in names.items()})
+    supports = {tools: s for tools, s in found.values()}
+    frequency = {tools: s.frequency for tools, s in supports.items()}
+    patterns = group_variants([t for t in frequency if len(t) >= p.min_length], frequency)
+    search.stats["frequent"] = len(patterns)
+
+    cands = [(m, sl) for m, sl in patterns
+             if _passes_success(p, sum(supports[t].successes for t in m), sum(frequency[t] for t in m))]
+    search.stats["reliable"] = len(cands)
+    # A step found between two others in few of their occurrences is a stray call.
+    cands = [(m, sl) for m, sl in cands if min(insertion_ratios(sl, frequency), default=1.0) >= p.min_confidence]
+    chains, failing = [], []
+    for members, slots in cands:
+        conf = junction_confidence(slots, frequency)
+        low = junction_confidence(slots, frequency, lower=True)
+        chains.append(_chain(search, members, slots, supports, min(conf, default=1.0), names))
+        failing.append({i for i, c in enumerate(low, 1) if c < p.min_confidence})
+    weak = [n for n, f in enumerate(failing) if f]
+    if weak and dataflow is not None:
+        found = dataflow(search, [chains[n] for n in weak], [failing[n] for n in weak])
+        for n, edges in zip(weak, found):
+            if connected(slot_positions(chains[n]), failing[n], edges):
+                chains[n] = replace(chains[n], dataflow_junctions=tuple(sorted(failing[n])))
+                failing[n] = set()
+    chains = [c for c, f in zip(chains, failing) if not f]
+    search.stats["cohesive"] = len(chains)
+    if not p.keep_all:
+        chains = _closed(search, chains, patterns, frequency)
+    search.stats["closed"] = len(chains)
+    chains = [_with_sessions(search, c) for c in chains]
+    chains.sort(key=lambda c: (-c.score, -c.frequency, c.tools))
+    search.chains = chains[:p.top] if p.top else chains
+    log.info("chains: %s", search.stats)
+    return search
+
+
+def _closed(search: ChainSearch, chains: list[Chain], patterns: list, frequency: dict[tuple, int]) -> list[Chain]:
+    """Closed chains; every frequent pattern may absorb them.
+
+    A longer chain that holds nearly all occurrences of a shorter one makes the
+    shorter one redundant even when it is not suggested itself (for example
+    because its last step often fails).
+    """
+    p = search.params
+    judged = [(tuple(tuple(search.tool_ids[x] for x in s) for s in c.slots), c.frequency) for c in chains]
+    absorbers = [(slots, sum(frequency[t] for t in members)) for members, slots in patterns
+                 if len(members[0]) > p.min_length]
+    mask = closed_mask(judged, p.closure, min_length=p.min_length, max_gap=p.max_gap, absorbers=absorbers)
+    return [c for c, keep in zip(chains, mask) if keep]
+
+
+def _chain(search: ChainSearch, members: tuple, slots: tuple, supports: dict[tuple, Support],
+           confidence: float, names: dict[int, str]) -> Chain:
+    """The :class:`Chain` of a pattern: figures summed (counts) or frequency-weighted (averages)."""
+    sups = [supports[t] for t in members]
+    freq = sum(s.frequency for s in sups)
+    ok = sum(s.successes for s in sups)
+    groups, pos = [], 0
+    for slot in slots:
+        if len(slot) > 1:
+            groups.append(tuple(range(pos, pos + len(slot))))
+        pos += len(slot)
+
+    def weighted(attr: str) -> float | None:
+        vals = [(getattr(s, attr), s.frequency) for s in sups if getattr(s, attr) is not None]
+        return sum(v * f for v, f in vals) / sum(f for _, f in vals) if vals else None
+
+    return Chain(tuple(names[t] for t in members[0]), frequency=freq, sessions=sups[0].sessions,
+                 success_rate=ok / freq, success_rate_low=wilson_lower(ok, freq),
+                 avg_duration_ms=weighted("avg_duration_ms"),
+                 avg_cost=weighted("avg_cost") if search.summary.has_cost else None,
+                 avg_calls=weighted("avg_calls") or 0.0, confidence=confidence, parallel_groups=tuple(groups),
+                 variants=tuple(tuple(names[x] for x in t) for t in members),
+                 keys=tuple(search.codec.encode(t) for t in members))
+
+
+def _with_sessions(search: ChainSearch, chain: Chain) -> Chain:
+    """Distinct sessions of a merged pattern (its variants may share sessions)."""
+    if len(chain.keys) < 2:
+        return chain
+    sessions = search.con.execute(
+        f"SELECT count(DISTINCT sid) FROM _cm_occ{len(chain.tools)} WHERE key IN "
+        f"(SELECT CAST(x AS {search.codec.sql_type}) FROM unnest($keys::VARCHAR[]) u(x))",
+        {"keys": [search.codec.to_text(k) for k in chain.keys]}).fetchall()[0][0]
+    return replace(chain, sessions=int(sessions))

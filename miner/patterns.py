@@ -1,0 +1,219 @@
+"""Python API of the miner: an estimator, and the pattern-detector convention.
+
+:class:`ChainMiner` is the estimator (parameters in ``__init__``, checked in
+:meth:`~ChainMiner.fit`, results in ``chains_`` and ``workflows_``).
+:class:`PatternDetector` keeps the shape code written for other agent-workflow
+miners expects: ``analyze_logs(logs)`` returns detected sequences and
+``suggest_workflow(pattern)`` the workflow for one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pandas as pd
+
+from library.model import WorkflowTemplate
+from miner.chains.mine import find_chains
+from miner.chains.model import Chain
+from miner.chains.params import DEFAULT_MAX_GAP, MiningParams
+from miner.errors import MiningError
+from miner.store import init_schema
+from miner.synthesis.build import PROBE_SAMPLE, dataflow_edges, synthesise
+from miner.synthesis.categories import CategoryClassifier, classifier_from_library
+
+log = logging.getLogger(__name__)
+
+
+def _library_workflows(library: Any) -> list:
+    if library is None:
+        return []
+    if isinstance(library, (str, os.PathLike)):
+        from library.store import WorkflowLibrary
+
+        return WorkflowLibrary(library).list_all()
+    if hasattr(library, "list_all"):
+        return library.list_all()
+    return list(library)
+
+
+class ChainMiner:
+    """Mine recurring, reliable tool chains and synthesise them into workflows.
+
+    Parameters are those of :class:`~miner.chains.params.MiningParams`
+    (``keep_all`` is the CLI's ``--all``); they are validated by :meth:`fit`.
+
+    Attributes
+    ----------
+    chains_ : list of Chain
+        The mined chains, best first.
+    workflows_ : list of WorkflowTemplate
+        One suggested workflow per chain, same order.
+    stats_ : dict
+        How many chains each stage kept (frequent, reliable, cohesive, closed).
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'get_user'), (2, 'get_orders')")
+    >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success, args, result) "
+    ...     "SELECT i, 's' || (i // 2), i, 1 + i % 2, true, "
+    ...     "CASE WHEN i % 2 = 0 THEN json_object('user', 'u' || (i // 2)) "
+    ...     "ELSE json_object('user', 'u' || (i // 2)) END, NULL FROM range(10) t(i)")
+    >>> miner = ChainMiner(min_frequency=3).fit(con)
+    >>> miner.workflows_[0].name, miner.workflows_[0].steps[1].parameters
+    ('get_user_then_get_orders', {'user': '{{user}}'})
+    """
+
+    def __init__(self, min_frequency: int = 3, min_sessions: int = 2, min_success_rate: float = 0.8,
+                 min_success_low: float = 0.0, min_confidence: float = 0.5, min_length: int = 2,
+                 max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
+                 keep_all: bool = False, sample_size: int = 200, top: int | None = None):
+        self.min_frequency = min_frequency
+        self.min_sessions = min_sessions
+        self.min_success_rate = min_success_rate
+        self.min_success_low = min_success_low
+        self.min_confidence = min_confidence
+        self.min_length = min_length
+        self.max_length = max_length
+        self.max_gap = max_gap
+        self.closure = closure
+        self.keep_all = keep_all
+        self.sample_size = sample_size
+        self.top = top
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters as a dict."""
+        return {f.name: getattr(self, f.name) for f in fields(MiningParams)}
+
+    def fit(self, con: duckdb.DuckDBPyConnection, library: Any = None) -> "ChainMiner":
+        """Mine the store behind ``con``; ``library`` (path, WorkflowLibrary or workflows) trains categories.
+
+        Raises :class:`~miner.errors.MiningError` for out-of-range parameters or an empty store.
+        """
+        params = MiningParams(**self.get_params()).check()
+        classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
+        probe = min(PROBE_SAMPLE, params.sample_size)
+        search = find_chains(con, params, dataflow=lambda s, cands, weak: dataflow_edges(s, cands, weak, probe))
+        try:
+            self.chains_, self.workflows_ = synthesise(search, search.chains, sample_size=params.sample_size,
+                                                       classifier=classifier)
+        finally:
+            search.close()
+        self.stats_ = dict(search.stats)
+        self.classifier_: CategoryClassifier | None = classifier
+        return self
+
+
+@dataclass(frozen=True)
+class ToolSequence:
+    """A detected sequence of tool calls with its evidence.
+
+    Examples
+    --------
+    >>> ToolSequence(("a", "b"), 5, 4, 1.0, 120.0).tools
+    ('a', 'b')
+    """
+
+    tools: tuple[str, ...]
+    frequency: int
+    sessions: int
+    success_rate: float
+    avg_duration_ms: float | None
+    success_rate_low: float = 0.0
+    parallel_groups: tuple[tuple[int, ...], ...] = ()
+
+    @classmethod
+    def from_chain(cls, chain: Chain) -> "ToolSequence":
+        """The sequence view of a mined :class:`Chain`."""
+        return cls(chain.tools, chain.frequency, chain.sessions, chain.success_rate, chain.avg_duration_ms,
+                   chain.success_rate_low, chain.parallel_groups)
+
+
+def load_logs(logs: Any) -> duckdb.DuckDBPyConnection:
+    """A store connection holding ``logs``: a connection (returned as is), a DataFrame or a list of dicts.
+
+    Records use the canonical shape (and its aliases); they are ingested into an
+    in-memory store with the regular ingest, so validation and rejects apply.
+
+    Examples
+    --------
+    >>> con = load_logs([{"session_id": "s", "tool": "a", "seq": 1}, {"session_id": "s", "tool": "b", "seq": 2}])
+    >>> con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    2
+    """
+    if isinstance(logs, duckdb.DuckDBPyConnection):
+        return logs
+    if isinstance(logs, pd.DataFrame):
+        frame = logs
+    elif isinstance(logs, Iterable) and not isinstance(logs, (str, bytes, dict)):
+        frame = pd.DataFrame(list(logs))
+    else:
+        raise MiningError("logs must be a list of call records (dicts), a pandas DataFrame or a DuckDB "
+                          f"connection to a chainmine store, not {type(logs).__name__}")
+    from miner.ingest import ingest_paths
+
+    con = duckdb.connect()
+    init_schema(con)
+    if frame.empty:
+        return con
+    with tempfile.TemporaryDirectory(prefix="chainmine-logs-") as tmp:
+        path = Path(tmp) / "logs.jsonl"
+        frame.to_json(path, orient="records", lines=True, date_format="iso", default_handler=str)
+        ingest_paths(con, [path], format="canonical")
+    return con
+
+
+class PatternDetector:
+    """Detect recurring tool sequences in agent logs and suggest workflows for them.
+
+    Parameters
+    ----------
+    min_frequency, min_success_rate, min_sessions : support and reliability thresholds.
+    **options : any other :class:`ChainMiner` parameter (``max_gap``, ``min_confidence`` ...).
+
+    Examples
+    --------
+    >>> logs = [{"session_id": f"s{i}", "seq": k, "tool": t, "args": {"id": f"u{i}"}}
+    ...         for i in range(4) for k, t in enumerate(["find_user", "get_orders"])]
+    >>> detector = PatternDetector(min_frequency=3)
+    >>> [(s.tools, s.frequency) for s in detector.analyze_logs(logs)]
+    [(('find_user', 'get_orders'), 4)]
+    >>> detector.suggest_workflow(detector.sequences_[0]).steps[1].parameters
+    {'id': '{{id}}'}
+    """
+
+    def __init__(self, min_frequency: int = 3, min_success_rate: float = 0.8, min_sessions: int = 2,
+                 **options: Any):
+        self.min_frequency = min_frequency
+        self.min_success_rate = min_success_rate
+        self.min_sessions = min_sessions
+        self.options = options
+
+    def analyze_logs(self, logs: Any, library: Any = None) -> list[ToolSequence]:
+        """Mine ``logs`` (see :func:`load_logs`) and return the detected sequences, best first."""
+        try:
+            miner = ChainMiner(min_frequency=self.min_frequency, min_success_rate=self.min_success_rate,
+                               min_sessions=self.min_sessions, **self.options)
+        except TypeError as exc:
+            raise MiningError(f"unknown PatternDetector option: {exc}; use ChainMiner's parameter names") from None
+        self.miner_ = miner.fit(load_logs(logs), library=library)
+        self.sequences_ = [ToolSequence.from_chain(c) for c in self.miner_.chains_]
+        return list(self.sequences_)
+
+    def suggest_workflow(self, pattern: ToolSequence | Chain | Sequence[str]) -> WorkflowTemplate:
+        """The suggested workflow for a detected sequence (or its tool names)."""
+        if not hasattr(self, "miner_"):
+            raise MiningError("no sequences yet: call analyze_logs(logs) first")
+        tools = tuple(pattern.tools if hasattr(pattern, "tools") else pattern)
+        for chain, wf in zip(self.miner_.chains_, self.miner_.workflows_):
+            if tools == chain.tools or tools in chain.variants:
+                return wf
+        raise MiningError(f"no detected sequence {' -> '.join(tools)}; pick one returned by analyze_logs")

@@ -1,0 +1,189 @@
+"""Turn mined chains into validated :class:`~library.model.WorkflowTemplate` objects."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from statistics import fmean
+from typing import Sequence
+
+from library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
+from library.templates import parse_reference
+from library.validate import validate_workflow
+from miner.chains.mine import ChainSearch
+from miner.chains.model import Chain, slot_positions
+from miner.chains.redundancy import connected
+from miner.synthesis.categories import CategoryClassifier, categorize, namespace
+from miner.synthesis.dataflow import NodeCache, infer_dataflow
+from miner.synthesis.describe import describe
+from miner.synthesis.naming import distinct_names, step_ids, workflow_name
+from miner.synthesis.sampling import Occurrence, sample_occurrences
+from miner.synthesis.screen import flow_screen, node_cache
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 5
+PROBE_SAMPLE = 20
+"""Occurrences sampled to judge whether data flows across a weak junction."""
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(fmean(known), 3) if known else None
+
+
+def _step_figures(occs: Sequence[Occurrence], j: int, per_item: bool) -> tuple[float | None, float | None]:
+    durations, costs = [], []
+    for o in occs:
+        calls = o.steps[j]
+        known = [c.duration_ms for c in calls if c.duration_ms is not None]
+        durations.append(sum(known) if known else None)
+        priced = [c.cost for c in calls if c.cost is not None]
+        if priced:
+            costs.append(sum(priced) / len(priced) if per_item else sum(priced))
+    return _mean(durations), _mean(costs)
+
+
+def example_sessions(occs: Sequence[Occurrence], limit: int = MAX_EXAMPLES) -> tuple[str, ...]:
+    """Up to ``limit`` distinct session ids, in sample order.
+
+    Examples
+    --------
+    >>> example_sessions([Occurrence("s2", ()), Occurrence("s1", ()), Occurrence("s2", ())])
+    ('s2', 's1')
+    """
+    out: list[str] = []
+    for o in occs:
+        if o.session_id not in out:
+            out.append(o.session_id)
+        if len(out) == limit:
+            break
+    return tuple(out)
+
+
+def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
+                   classifier: CategoryClassifier | None = None, name: str | None = None,
+                   cache: NodeCache | None = None) -> WorkflowTemplate:
+    """Synthesise one workflow (status ``suggested``, source ``mined``) from a chain and its sample.
+
+    Parameters
+    ----------
+    chain : the mined chain (its figures become ``stats``).
+    occurrences : sampled occurrences, steps in ``chain.tools`` order.
+    classifier : optional category classifier trained on a library.
+    name : the workflow name (default: from the step ids).
+    cache : parsed result nodes shared across chains.
+
+    Examples
+    --------
+    >>> from miner.synthesis.sampling import CallRecord
+    >>> def occ(q, found):
+    ...     a = CallRecord("s", {"q": q}, found, True, 5.0, None, None)
+    ...     return Occurrence("s", ((a,), (CallRecord("s", {"id": found}, {}, True, 7.0, None, None),)))
+    >>> c = Chain(("search_items", "get_item"), 3, 3, 1.0, 0.44, 12.0, None, 2.0, 1.0)
+    >>> wf = build_workflow(c, [occ("x", "r1"), occ("y", "r2"), occ("z", "r3")])
+    >>> wf.name, wf.steps[1].parameters
+    ('search_items_then_get_item', {'id': '{{search_items}}'})
+
+    Notes
+    -----
+    O(S * V) for S sampled occurrences with V result nodes; see :func:`infer_dataflow`.
+    """
+    ids = step_ids(chain.tools)
+    slots = chain.slot_indices
+    slot_of = slot_positions(chain)
+    flow = infer_dataflow(ids, slot_of, occurrences, cache=cache)
+    map_steps = {j for j, f in enumerate(flow.steps) if f.map_over}
+    steps = []
+    for j, tool in enumerate(chain.tools):
+        f = flow.steps[j]
+        deps = set(slots[slot_of[j] - 1]) if slot_of[j] else set()
+        deps |= {p for p in f.references if p != j}
+        duration, cost = _step_figures(occurrences, j, per_item=j in map_steps)
+        steps.append(WorkflowStep(
+            id=ids[j], tool_name=tool, parameters=f.parameters, depends_on=[ids[p] for p in sorted(deps)],
+            map_over=f.map_over, duration_estimate_ms=duration, cost_estimate=cost, sources=f.sources))
+    map_lists = {}
+    for j in map_steps:
+        path = parse_reference(flow.steps[j].map_over).path
+        map_lists[j] = next((str(p) for p in reversed(path) if isinstance(p, str)), "item")
+    examples = chain.example_sessions or example_sessions(occurrences)
+    duration = chain.avg_duration_ms
+    stats = WorkflowStats(
+        frequency=chain.frequency, sessions=chain.sessions, success_rate=round(chain.success_rate, 4),
+        success_rate_low=round(chain.success_rate_low, 4),
+        avg_duration_ms=None if duration is None else round(duration, 3),
+        avg_cost=None if chain.avg_cost is None else round(chain.avg_cost, 6),
+        example_sessions=list(examples), score=round(chain.score, 3),
+        round_trips_saved=round(chain.round_trips_saved, 3), avg_calls=round(chain.avg_calls, 3),
+        confidence=round(chain.confidence, 4), sampled=len(occurrences))
+    tags = ["mined"] + sorted({ns for ns in map(namespace, chain.tools) if ns})
+    tags += ["map"] if map_steps else []
+    tags += ["parallel"] if chain.parallel_groups else []
+    wf = WorkflowTemplate(
+        name=name or workflow_name(ids, slots, map_steps),
+        description=describe(chain.tools, slots, map_lists, chain.frequency, chain.sessions, chain.success_rate),
+        category=categorize(chain.tools, classifier), tags=tags, status="suggested", source="mined",
+        inputs=flow.inputs, steps=steps, stats=stats)
+    return validate_workflow(wf)
+
+
+def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int = 200,
+               classifier: CategoryClassifier | None = None) -> tuple[list[Chain], list[WorkflowTemplate]]:
+    """Sample and synthesise every chain; returns the chains (example sessions filled) and workflows.
+
+    Examples
+    --------
+    >>> synthesise.__name__
+    'synthesise'
+
+    Notes
+    -----
+    One sampling pass for all chains, then :func:`build_workflow` per chain.
+    """
+    samples = sample_occurrences(search, chains, sample_size)
+    chains = [c if c.example_sessions else replace(c, example_sessions=example_sessions(s))
+              for c, s in zip(chains, samples)]
+    cache = node_cache(search)
+    workflows = [build_workflow(c, s, classifier=classifier, cache=cache) for c, s in zip(chains, samples)]
+    names = distinct_names([w.name for w in workflows], ["|".join(c.tools) for c in chains])
+    workflows = [w if w.name == n else w.model_copy(update={"name": n}) for w, n in zip(workflows, names)]
+    return chains, workflows
+
+
+def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]],
+                   sample_size: int = PROBE_SAMPLE) -> list[set[tuple[int, int]]]:
+    """For each chain, the ``(earlier, later)`` step pairs that pass data.
+
+    Used by :func:`miner.chains.mine.find_chains` to keep chains whose weak
+    junctions are spanned by dataflow. A chain that would fall apart even if
+    every pair :func:`flow_screen` allows passed data is answered without
+    sampling; the others are sampled and inferred.
+
+    Examples
+    --------
+    >>> dataflow_edges.__name__
+    'dataflow_edges'
+
+    Notes
+    -----
+    One screen per search, then one sampling pass for the chains left.
+    """
+    screen = flow_screen(search)
+    out: list[set[tuple[int, int]]] = [set() for _ in chains]
+    todo = []
+    for n, (chain, need) in enumerate(zip(chains, weak)):
+        ids = [search.tool_ids[t] for t in chain.tools]
+        slot_of = slot_positions(chain)
+        possible = [(p, q) for q in range(len(ids)) for p in range(q)
+                    if slot_of[p] < slot_of[q] and screen.possible(ids[p], ids[q])]
+        if connected(slot_of, need, possible):
+            todo.append(n)
+    search.stats["probed"] = search.stats.get("probed", 0) + len(todo)
+    samples = sample_occurrences(search, [chains[n] for n in todo], sample_size)
+    cache = node_cache(search)
+    for n, occs in zip(todo, samples):
+        if occs:
+            flow = infer_dataflow(step_ids(chains[n].tools), slot_positions(chains[n]), occs, cache=cache)
+            out[n] = flow.edges
+    return out

@@ -1,0 +1,136 @@
+"""A cheap screen for dataflow between tools, before per-chain dataflow probes.
+
+Whether data flows across a weak junction of a chain is settled by sampling
+the chain's occurrences (:func:`miner.synthesis.build.dataflow_edges`). Most
+weak junctions are two unrelated workflows side by side, and a single pass
+over a bounded sample of sessions shows which tool pairs never pass values:
+for every call, which tools called shortly before it returned one of its
+argument values. Chains that would fall apart even if every such pair passed
+data are settled without a probe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from miner.chains.mine import ChainSearch
+from miner.synthesis.dataflow import NodeCache, logical_calls
+from miner.synthesis.sampling import fetch_calls
+from miner.synthesis.values import arg_leaves, value_key
+
+log = logging.getLogger(__name__)
+
+SCREEN_EVENTS = 20_000
+"""Events (collapsed runs) read for the screen; sessions are picked by a hash of their id."""
+MIN_SEEN = 5
+"""A pair seen fewer times than this in a partial sample is not judged (it is probed)."""
+MIN_SHARE = 0.25
+"""A pair passes values when some argument of the later tool matched in this share of cases."""
+COMMON_SHARE = 0.01
+MIN_COMMON = 10
+"""A value found in the results of more than this share of sampled events (at least
+``MIN_COMMON``) is too common to show dataflow."""
+
+
+@dataclass(frozen=True)
+class FlowScreen:
+    """Tool pairs that may pass values (``flows``) among pairs seen often enough to judge (``seen``).
+
+    Examples
+    --------
+    >>> s = FlowScreen(flows=frozenset({(1, 2)}), seen=frozenset({(1, 2), (2, 1)}))
+    >>> s.possible(1, 2), s.possible(2, 1), s.possible(3, 4)
+    (True, False, True)
+    """
+
+    flows: frozenset[tuple[int, int]]
+    seen: frozenset[tuple[int, int]]
+
+    def possible(self, source: int, target: int) -> bool:
+        """False only when the sample shows ``target`` never reading ``source``'s results."""
+        return (source, target) in self.flows or (source, target) not in self.seen
+
+
+def node_cache(search: ChainSearch) -> NodeCache:
+    """The :class:`NodeCache` shared by everything that samples calls of ``search``.
+
+    Examples
+    --------
+    >>> node_cache.__name__
+    'node_cache'
+    """
+    return search.cache.setdefault("nodes", NodeCache())
+
+
+def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> FlowScreen:
+    """Build (once per search) the :class:`FlowScreen` from a sample of sessions.
+
+    Parameters
+    ----------
+    search : a finished chain search (its event table is read).
+    sample_events : about how many events to read.
+
+    Examples
+    --------
+    >>> flow_screen.__name__
+    'flow_screen'
+
+    Notes
+    -----
+    One query, then O(E * W * A) for E sampled events, a window of W earlier
+    events (the longest chain span) and A argument leaves per call.
+    """
+    cached = search.cache.get("flow_screen")
+    if cached is not None:
+        return cached
+    p = search.params
+    window = (p.max_length - 1) * (p.max_gap + 1)
+    modulus = max(1, -(-search.summary.events // max(1, sample_events)))
+    rows = search.con.execute(
+        "SELECT sid, t, rid, rids FROM _cm_ev WHERE hash(sid) % $m = 0 ORDER BY sid, spos",
+        {"m": modulus}).fetchall()
+    calls = fetch_calls(search, [r for row in rows for r in (row[3] or [row[2]])])
+    nodes = node_cache(search)
+    seen: Counter = Counter()
+    hits: Counter = Counter()
+    runs = []
+    spread: Counter = Counter()
+    for sid, tool, rid, rids in rows:
+        run = logical_calls([calls[r] for r in (rids or [rid]) if r in calls])
+        if run:
+            values = {k for c in run for k in nodes.table(c).values}
+            spread.update(values)
+            runs.append((sid, tool, run, values))
+    # Values in many results (statuses, plans, repo names) match by chance; only specific ones count.
+    common = max(MIN_COMMON, COMMON_SHARE * len(runs))
+    history: list[tuple[int, set, set]] = []
+    current = None
+    for sid, tool, run, values in runs:
+        if sid != current:
+            current, history = sid, []
+        args = run[0].args
+        leaves = [(path, k) for path, v in arg_leaves(args) if (k := value_key(v)) is not None] \
+            if isinstance(args, dict) else []
+        recent = history[-window:]
+        # A value an earlier call was given is an input passed along, not a result read.
+        given = set().union(*(h[2] for h in recent)) if recent else set()
+        found: set[tuple] = set()
+        for before, earlier_values, _ in recent:
+            seen_pair = (before, tool)
+            if seen_pair not in found:
+                found.add(seen_pair)
+                seen[seen_pair] += 1
+            for path, key in leaves:
+                if key in earlier_values and key not in given and spread[key] <= common:
+                    found.add((before, tool, path))
+        hits.update(f for f in found if len(f) == 3)
+        history.append((tool, values, {k for _, k in leaves}))
+    flows = {(a, b) for (a, b, _), n in hits.items() if n >= MIN_SHARE * seen[(a, b)]}
+    # When the sample is the whole log, a pair seen once is judged on all its occurrences.
+    least = 1 if modulus == 1 else MIN_SEEN
+    screen = FlowScreen(frozenset(flows), frozenset(pair for pair, n in seen.items() if n >= least))
+    log.info("flow screen: %d events, %d pairs judged, %d pass values", len(rows), len(screen.seen), len(flows))
+    search.cache["flow_screen"] = screen
+    return screen
