@@ -123,3 +123,65 @@ def test_drift_on_generator_logs_flags_the_workflow_that_starts_failing(tmp_path
     assert rows[broken.name].flagged, rows[broken.name].reason
     assert rows[broken.name].latest_rate == 0.0 and len(rows[broken.name].windows) == 14
     assert [name for name, r in rows.items() if r.flagged] == [broken.name]
+
+
+# -- chainmine stats --drift -------------------------------------------------------------
+
+@pytest.fixture
+def drift_cli(tmp_path):
+    from library.store import WorkflowLibrary
+
+    sessions, failing = week_of_sessions(broken_from_day=13)
+    make_store(tmp_path / "d.duckdb", sessions, failing).close()
+    lib = WorkflowLibrary(tmp_path / "lib.json")
+    for wf in [*WORKFLOWS, chain("dropped", "get_user", "pay", status="rejected")]:
+        lib.register(wf)
+    return ["--db", str(tmp_path / "d.duckdb"), "--library", str(tmp_path / "lib.json")]
+
+
+def stats(args):
+    from click.testing import CliRunner
+    from miner.cli import cli
+
+    return CliRunner().invoke(cli, ["stats", "--drift", *args])
+
+
+def test_stats_drift_json_lists_windows_and_flags(drift_cli):
+    import json
+
+    result = stats([*drift_cli, "--window", "day", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["workflow"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"lookup", "booking"}                    # rejected workflows are left out
+    assert rows["booking"]["flagged"] and not rows["lookup"]["flagged"]
+    assert len(rows["booking"]["windows"]) == 14
+    assert rows["booking"]["windows"][-1]["success_rate"] == 0.0
+
+
+def test_stats_drift_table_marks_the_drop(drift_cli):
+    result = stats([*drift_cli, "--window", "day"])
+    assert result.exit_code == 0
+    booking = next(line for line in result.stdout.splitlines() if "booking" in line)
+    assert "DRIFT" in booking
+
+
+def test_stats_drift_default_week_window_dilutes_one_bad_day(drift_cli):
+    import json
+
+    # two Monday-aligned weeks; the second holds one broken day in seven (36 of 42 succeed),
+    # below the first week's lower bound but not clearly: a dip, not drift
+    rows = {r["workflow"]: r for r in json.loads(stats([*drift_cli, "--json"]).stdout)}
+    booking = rows["booking"]
+    assert [w["occurrences"] for w in booking["windows"]] == [42, 42]
+    assert booking["windows"][1]["successes"] == 36
+    assert not booking["flagged"] and booking["reason"].startswith("dip within noise")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--window", "fortnight"], "error: unknown window 'fortnight'"),
+    (["--library", "{tmp}/none.json"], "error: the workflow library"),
+])
+def test_stats_drift_bad_input_is_one_line(drift_cli, tmp_path, extra, fragment):
+    result = stats([*drift_cli, *[e.format(tmp=tmp_path) for e in extra]])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(fragment) and result.stderr.count("\n") == 1
