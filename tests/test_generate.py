@@ -67,6 +67,15 @@ def test_same_seed_gives_byte_identical_files(tmp_path, name):
     assert truth_path_for(a).read_bytes() == truth_path_for(b).read_bytes()
 
 
+@pytest.mark.parametrize("name", ["w.jsonl", "w.parquet"])
+def test_worker_processes_write_the_same_bytes(tmp_path, name):
+    one, two = tmp_path / "one" / name, tmp_path / "two" / name
+    generate_logs(one, sessions=2600, seed=8, workers=1)
+    generate_logs(two, sessions=2600, seed=8, workers=2)
+    assert one.read_bytes() == two.read_bytes()
+    assert truth_path_for(one).read_bytes() == truth_path_for(two).read_bytes()
+
+
 def test_another_seed_gives_other_logs(tmp_path):
     generate_logs(tmp_path / "a.jsonl", sessions=100, seed=1)
     generate_logs(tmp_path / "b.jsonl", sessions=100, seed=2)

@@ -27,19 +27,22 @@ from miner.generate.writer import FORMATS
               help="Output format (default: from the file name).")
 @click.option("--truth", type=click.Path(dir_okay=False), default=None,
               help="Ground-truth file (default: <out without suffix>.truth.json).")
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
+              help="Processes making batches (default: up to 2 for large logs; same output for any number).")
 @json_option
 @quiet_option
 def generate(out: str, sessions: int, seed: int, scenario: str, fmt: str | None, truth: str | None,
-             as_json: bool, quiet: bool) -> None:
+             workers: int | None, as_json: bool, quiet: bool) -> None:
     """Write synthetic agent tool-call logs with planted workflows, noise and failures."""
     if show_progress(quiet):
         columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=stderr_console(), transient=True) as bar:
             task = bar.add_task("sessions", total=sessions)
             report = generate_logs(out, sessions=sessions, seed=seed, scenario=scenario, format=fmt, truth=truth,
-                                   progress=lambda done, total: bar.update(task, completed=done))
+                                   workers=workers, progress=lambda done, total: bar.update(task, completed=done))
     else:
-        report = generate_logs(out, sessions=sessions, seed=seed, scenario=scenario, format=fmt, truth=truth)
+        report = generate_logs(out, sessions=sessions, seed=seed, scenario=scenario, format=fmt, truth=truth,
+                               workers=workers)
     output(report.to_dict(), as_json, _render)
 
 

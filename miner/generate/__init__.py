@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from miner.generate.engine import BATCH_SESSIONS, Batch, LogGenerator
+from miner.generate.engine import Batch, LogGenerator
+from miner.generate.parallel import encoded_batches
 from miner.generate.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
 from miner.generate.spec import GenerateError
-from miner.generate.writer import FIELDS, resolve_format, truth_path_for, write_batches, write_truth
+from miner.generate.writer import FIELDS, resolve_format, truth_path_for, write_encoded, write_truth
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class GenerateReport:
 
 def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED,
                   scenario: str = DEFAULT_SCENARIO, *, format: str | None = None,
-                  truth: str | os.PathLike | None = None,
+                  truth: str | os.PathLike | None = None, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> GenerateReport:
     """Write synthetic logs to ``out`` and their ground truth beside them.
 
@@ -75,6 +76,9 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
         scenario name (:data:`SCENARIOS`).
     truth : path, optional
         Where the ground truth goes; default ``<out without suffix>.truth.json``.
+    workers : int, optional
+        Processes making batches (default: up to two for large logs); the
+        output is the same for any number.
     progress : callable, optional
         Called as ``progress(sessions_done, sessions_total)`` after each batch.
 
@@ -91,7 +95,8 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
 
     Notes
     -----
-    O(C) time for C calls and O(batch) memory: batches are written as they are made.
+    O(C) time for C calls, split over the workers, and O(batch) memory per
+    process: batches are written as they are made.
     """
     fmt, gz = resolve_format(out, format)
     truth_path = Path(truth) if truth is not None else truth_path_for(out)
@@ -99,7 +104,7 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
         raise GenerateError(f"the truth file would overwrite the log {out}; pass another --truth")
     started = time.perf_counter()
     gen = LogGenerator(sessions=sessions, seed=seed, scenario=scenario)
-    calls = write_batches(_reporting(gen, progress), out, fmt, gz)
+    calls = write_encoded(encoded_batches(gen, fmt, workers, progress), out, fmt, gz)
     document = gen.truth()
     write_truth(document, truth_path)
     seconds = time.perf_counter() - started
@@ -111,15 +116,6 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
                           planted=tuple({k: w[k] for k in ("name", "domain", "reliable", "tools", "occurrences",
                                                            "sessions", "success_rate")}
                                         for w in document["workflows"]))
-
-
-def _reporting(gen: LogGenerator, progress: Callable[[int, int], None] | None) -> Iterator[Batch]:
-    done = 0
-    for batch in gen.batches():
-        yield batch
-        done = min(gen.sessions, done + BATCH_SESSIONS)
-        if progress is not None:
-            progress(done, gen.sessions)
 
 
 def generate_records(sessions: int = DEFAULT_SESSIONS, seed: int = DEFAULT_SEED, scenario: str = DEFAULT_SCENARIO,

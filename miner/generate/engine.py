@@ -160,25 +160,56 @@ class LogGenerator:
         self._done = False
 
     # ----------------------------------------------------------------- batches
-    def batches(self) -> Iterator[Batch]:
-        """Yield the calls batch by batch (:data:`BATCH_SESSIONS` sessions each)."""
-        seeds = np.random.SeedSequence(self.seed).spawn(3)
-        flow = Stream(np.random.default_rng(seeds[0]))
-        times, ids = np.random.default_rng(seeds[1]), np.random.default_rng(seeds[2])
-        start_ms = float(BASE_MS)
+    @property
+    def batch_count(self) -> int:
+        """How many batches of :data:`BATCH_SESSIONS` sessions the log has."""
+        return -(-self.sessions // BATCH_SESSIONS)
+
+    def batch(self, index: int) -> Batch:
+        """Generate batch ``index`` on its own and count its occurrences in the truth recorder.
+
+        Every batch draws from its own random streams (seeded by the seed and
+        the batch number), so batches come out the same in any order and in
+        any process.
+        """
+        flow_seed, time_seed, id_seed = np.random.SeedSequence(self.seed, spawn_key=(index,)).spawn(3)
+        flow = Stream(np.random.default_rng(flow_seed))
+        times, ids = np.random.default_rng(time_seed), np.random.default_rng(id_seed)
+        first = index * BATCH_SESSIONS
+        count = min(BATCH_SESSIONS, self.sessions - first)
+        cols = _Columns(self.annotate)
+        for i in range(first, first + count):
+            self._session(flow, i, cols)
         gap_ms = SPAN_MS / self.sessions
-        self._truth.reset()
-        self._calls = 0
-        for first in range(0, self.sessions, BATCH_SESSIONS):
-            count = min(BATCH_SESSIONS, self.sessions - first)
-            cols = _Columns(self.annotate)
-            for i in range(first, first + count):
-                self._session(flow, i, cols)
-            starts = start_ms + np.cumsum(times.exponential(gap_ms, count))
-            start_ms = float(starts[-1])
-            batch = self._finish(cols, starts, times, ids, first)
+        # each batch owns a slice of the time span, so session starts grow through the file
+        starts = BASE_MS + first * gap_ms + np.sort(times.uniform(0, count * gap_ms, count))
+        return self._finish(cols, starts, times, ids, first)
+
+    def batches(self) -> Iterator[Batch]:
+        """Yield every batch in order, in this process."""
+        self.start_counting()
+        for index in range(self.batch_count):
+            batch = self.batch(index)
             self._calls += len(batch)
             yield batch
+        self.finish_counting()
+
+    def start_counting(self) -> None:
+        """Forget counts of an earlier run (before the first batch)."""
+        self._truth.reset()
+        self._calls, self._done = 0, False
+
+    def count_batch(self, calls: int, truth_state: dict[str, Any]) -> None:
+        """Add a batch made elsewhere (another process): its call count and :meth:`TruthRecorder.state`."""
+        self._calls += calls
+        self._truth.absorb(truth_state)
+
+    def truth_state(self) -> dict[str, Any]:
+        """The truth recorder's counts so far (to hand to :meth:`count_batch` in another process)."""
+        return self._truth.state()
+
+    def finish_counting(self) -> None:
+        """Mark the log complete: :meth:`truth` may now be read."""
         self._done = True
         log.info("generated %d calls in %d sessions (seed %d, scenario %s)",
                  self._calls, self.sessions, self.seed, self.scenario.name)
@@ -192,6 +223,7 @@ class LogGenerator:
 
     # ------------------------------------------------------------- simulation
     def _session(self, r: Stream, index: int, cols: "_Columns") -> None:
+        """Simulate session ``index``; its occurrences are numbered ``index * 10 + k``."""
         plan = self._plans[r.weighted(self._domain_cum)]
         cols.open_session(r.pick(plan.domain.agents), r.pick(pools.OPERATORS))
         kind = r.u()
@@ -201,11 +233,11 @@ class LogGenerator:
             for _ in range(r.between(2, 6)):
                 self._stray(r, plan, cols)
         else:
-            for _ in range(1 + r.weighted(OCCURRENCES_CUM)):
+            for k in range(1 + r.weighted(OCCURRENCES_CUM)):
                 wf = plan.workflows[r.weighted(plan.workflow_cum)]
                 for _ in range(r.poisson(STRAY_BEFORE)):
                     self._stray(r, plan, cols, frozenset(wf.tools[:1]))
-                self._occurrence(r, plan, wf, index, cols)
+                self._occurrence(r, plan, wf, index, index * 10 + k, cols)
             for _ in range(r.poisson(STRAY_AFTER)):
                 self._stray(r, plan, cols)
         cols.close_session()
@@ -245,11 +277,12 @@ class LogGenerator:
         self._memo[key] = pair = (result, _encode(result))
         return pair
 
-    def _occurrence(self, r: Stream, plan: _DomainPlan, wf: WorkflowSpec, session: int, cols: "_Columns") -> None:
+    def _occurrence(self, r: Stream, plan: _DomainPlan, wf: WorkflowSpec, session: int, occ: int,
+                    cols: "_Columns") -> None:
         tools = self.scenario.tools
         order = _step_order(r, wf)
         inside = r.below(len(order) - 1) + 1 if len(order) > 1 and r.u() < P_INSIDE_NOISE else -1
-        occ = self._truth.start(wf.name)
+        self._truth.start(wf.name)
         inputs: dict[str, Any] = {}
         results: list[Any] = [None] * len(wf.steps)
         step_args: list[Any] = [None] * len(wf.steps)

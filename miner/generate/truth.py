@@ -77,7 +77,7 @@ class TruthRecorder:
     --------
     >>> from miner.generate.scenarios import SCENARIOS
     >>> rec = TruthRecorder(SCENARIOS["support"].workflows)
-    >>> occ = rec.start("support_lookup_reservations")
+    >>> rec.start("support_lookup_reservations")
     >>> rec.complete("support_lookup_reservations", 0, True, [0, 1])
     >>> rec.to_dict({"seed": 1})["workflows"][0]["occurrences"]
     1
@@ -99,10 +99,9 @@ class TruthRecorder:
         self.orders: dict[str, Counter] = {n: Counter() for n in names}
         self.samples: dict[str, list[tuple[list[Any], list[Any]]]] = {n: [] for n in names}
 
-    def start(self, name: str) -> int:
-        """Count an attempted occurrence; return its number."""
+    def start(self, name: str) -> None:
+        """Count an attempted occurrence."""
         self.attempts[name] += 1
-        return self.attempts[name] - 1
 
     def wants_sample(self, name: str) -> bool:
         """True while fewer than ``samples`` successful occurrences of ``name`` were kept."""
@@ -119,6 +118,32 @@ class TruthRecorder:
         self.orders[name][tuple(order)] += 1
         if sample is not None and self.wants_sample(name):
             self.samples[name].append(sample)
+
+    def state(self) -> dict[str, Any]:
+        """Every count as plain data (picklable), for :meth:`absorb` in another process."""
+        return {"attempts": dict(self.attempts), "occurrences": dict(self.occurrences),
+                "successes": dict(self.successes), "sessions": dict(self.sessions),
+                "orders": {n: dict(c) for n, c in self.orders.items()}, "samples": self.samples}
+
+    def absorb(self, state: dict[str, Any]) -> None:
+        """Add the counts of a later batch (sessions never span batches); keep the first samples.
+
+        Examples
+        --------
+        >>> from miner.generate.scenarios import SCENARIOS
+        >>> a, b = TruthRecorder(SCENARIOS["devops"].workflows), TruthRecorder(SCENARIOS["devops"].workflows)
+        >>> b.start("devops_deploy_service"); a.absorb(b.state()); a.attempts["devops_deploy_service"]
+        1
+        """
+        for key in ("attempts", "occurrences", "successes", "sessions"):
+            mine = getattr(self, key)
+            for name, n in state[key].items():
+                mine[name] += n
+        for name, counts in state["orders"].items():
+            self.orders[name].update(counts)
+        for name, samples in state["samples"].items():
+            room = self.samples_wanted - len(self.samples[name])
+            self.samples[name].extend(samples[:max(room, 0)])
 
     def to_dict(self, generator: dict[str, Any]) -> dict[str, Any]:
         """The ground-truth document."""

@@ -135,15 +135,31 @@ def _replace_when_done(out: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_batches(batches: Iterable[Batch], out: str | os.PathLike, fmt: str, gz: bool = False) -> int:
-    """Write every batch to ``out``; return the number of calls written.
+def encode_batch(batch: Batch, fmt: str) -> bytes | pa.Table:
+    """What :func:`write_encoded` writes for one batch: JSON Lines bytes, or an Arrow table for Parquet.
+
+    Examples
+    --------
+    >>> from miner.generate.engine import LogGenerator
+    >>> encode_batch(next(LogGenerator(sessions=1, seed=1).batches()), "jsonl")[:14]
+    b'{"session_id":'
+    """
+    if fmt == "parquet":
+        return arrow_table(batch)
+    return ("\n".join(jsonl_lines(batch)) + "\n").encode()
+
+
+def write_encoded(parts: Iterable[tuple[bytes | pa.Table, int]], out: str | os.PathLike, fmt: str,
+                  gz: bool = False) -> int:
+    """Write encoded batches ``(payload, calls)`` to ``out`` in order; return the number of calls written.
 
     Examples
     --------
     >>> import tempfile, os
     >>> from miner.generate.engine import LogGenerator
     >>> path = os.path.join(tempfile.mkdtemp(), "x.jsonl")
-    >>> write_batches(LogGenerator(sessions=2, seed=1).batches(), path, "jsonl") > 0
+    >>> parts = ((encode_batch(b, "jsonl"), len(b)) for b in LogGenerator(sessions=2, seed=1).batches())
+    >>> write_encoded(parts, path, "jsonl") > 0
     True
     """
     out = Path(out)
@@ -152,17 +168,16 @@ def write_batches(batches: Iterable[Batch], out: str | os.PathLike, fmt: str, gz
         with _replace_when_done(out) as tmp:
             if fmt == "parquet":
                 with pq.ParquetWriter(tmp, PARQUET_SCHEMA, compression="zstd") as pw:
-                    for batch in batches:
-                        pw.write_table(arrow_table(batch))
-                        written += len(batch)
+                    for table, calls in parts:
+                        pw.write_table(table)
+                        written += calls
             else:
                 with open(tmp, "wb") as raw:
                     fh = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) if gz else raw
                     try:
-                        for batch in batches:
-                            lines = jsonl_lines(batch)
-                            fh.write(("\n".join(lines) + "\n").encode())
-                            written += len(lines)
+                        for data, calls in parts:
+                            fh.write(data)
+                            written += calls
                     finally:
                         if gz:
                             fh.close()

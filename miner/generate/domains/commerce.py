@@ -243,7 +243,7 @@ WORKFLOWS = (
         StepSpec("inventory_check", {"sku": inp("sku", lambda r: r.pick(pools.SKUS)), "warehouse": const("WH-EAST")}),
         StepSpec("supplier_create_po", {"sku": inp("sku", lambda r: r.pick(pools.SKUS)),
                                         "quantity": bound(0, "reorder_qty")}),
-    ), weight=2.5, reliable=False, description="Check stock of a product and order more from the supplier."),
+    ), weight=3.0, reliable=False, description="Check stock of a product and order more from the supplier."),
 )
 
 DOMAIN = Domain("commerce", ("shop-assistant", "order-bot"), TOOLS, WORKFLOWS, weight=1.0)

@@ -234,7 +234,7 @@ WORKFLOWS = (
                                    "version": inp("version", lambda r: r.pick(pools.VERSIONS))}),
         StepSpec("run_integration_tests", {"build_id": bound(0, "build_id"), "suite": const("smoke")}),
         StepSpec("deploy_service", {"image": bound(0, "image"), "environment": const("staging")}),
-    ), weight=3.0, reliable=False, description="Build a service, smoke-test it and deploy it to staging."),
+    ), weight=3.5, reliable=False, description="Build a service, smoke-test it and deploy it to staging."),
     WorkflowSpec("devops_incident_context", "devops", (
         StepSpec("pagerduty_get_incident", {"incident_id": inp("incident_id", lambda r: r.pick(pools.INCIDENT_IDS))}),
         StepSpec("datadog_query_metrics", {"service": bound(0, "service"), "metric": const("error_rate"),
