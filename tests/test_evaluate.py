@@ -221,7 +221,7 @@ def test_cli_too_little_data_is_one_line_exit_1(tmp_path):
     assert result.stderr.startswith("error: too little data to split") and result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args", [["--split", "1.5"], ["--by", "random"]])
+@pytest.mark.parametrize("args", [["--split", "1.5"], ["--by", "random"], ["--min-confidence", "3"], ["--max-gap", "-1"]])
 def test_cli_bad_options_are_usage_errors(tmp_path, args):
     result = CliRunner().invoke(cli, ["evaluate", *args, "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 2

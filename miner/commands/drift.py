@@ -18,7 +18,14 @@ from miner.store import connect
 
 
 def drift_options(func):
-    """Add ``--drift``, ``--window`` and ``--library`` to a click command."""
+    """Add ``--drift``, ``--window`` and ``--library`` to a click command.
+
+    Examples
+    --------
+    >>> cmd = click.command()(drift_options(lambda drift, window, library_path: None))
+    >>> sorted(p.name for p in cmd.params)
+    ['drift', 'library_path', 'window']
+    """
     func = click.option("--window", default="week", show_default=True, metavar="day|week|N hours",
                         help="Time window of --drift.")(func)
     func = click.option("--drift", is_flag=True,
@@ -27,7 +34,16 @@ def drift_options(func):
 
 
 def show_drift(db: str | None, library_path: str | None, window: str, as_json: bool) -> None:
-    """Compute :func:`miner.drift.workflow_drift` for the library's non-rejected workflows and print it."""
+    """Compute :func:`miner.drift.workflow_drift` for the library's non-rejected workflows and print it.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> show_drift(None, os.path.join(tempfile.mkdtemp(), "none.json"), "week", True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    miner.errors.MiningError: the workflow library .../none.json is empty: run `chainmine mine --save` to fill it
+    """
     path = common.library_path(library_path)
     workflows = [wf for wf in WorkflowLibrary(path).list_all() if wf.status != "rejected"]
     if not workflows:

@@ -6,25 +6,37 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from miner.chains.params import RANGES
 from miner.commands.common import db_option, json_option, output
 from miner.evaluate import backtest
 from miner.store import connect
 
 # mining thresholds passed through to the miner when given (None: the miner's default)
 MINING_OPTIONS = [
-    click.option("--min-frequency", type=int, default=None, help="Fewest occurrences of a chain."),
-    click.option("--min-sessions", type=int, default=None, help="Fewest sessions a chain occurs in."),
-    click.option("--min-success-rate", type=float, default=None, help="Lowest success rate of a chain."),
-    click.option("--min-confidence", type=float, default=None, help="Lowest chain confidence."),
-    click.option("--min-length", type=int, default=None, help="Shortest chain (calls)."),
-    click.option("--max-length", type=int, default=None, help="Longest chain (calls)."),
-    click.option("--max-gap", type=int, default=None, help="Unrelated calls allowed between steps."),
+    ("min_frequency", "Occurrences a chain needs."),
+    ("min_sessions", "Distinct sessions a chain needs."),
+    ("min_success_rate", "Share of occurrences in which every call succeeded."),
+    ("min_success_low", "Minimum Wilson lower bound of the success rate."),
+    ("min_confidence", "Cohesion every junction needs unless data flows across it."),
+    ("min_length", "Fewest steps in a chain."),
+    ("max_length", "Most steps in a chain."),
+    ("max_gap", "Unrelated calls allowed between two steps (also when matching held-out calls)."),
+    ("closure", "Drop a chain when a longer one containing it has this share of its occurrences."),
 ]
 
 
+def _range_type(name: str) -> click.ParamType:
+    low, high = RANGES[name]
+    if isinstance(low, int) and (high is None or isinstance(high, int)):
+        return click.IntRange(min=low, max=high)
+    return click.FloatRange(min=low, max=high)
+
+
 def _mining_options(func):
-    for option in reversed(MINING_OPTIONS):
-        func = option(func)
+    """Add the miner's threshold options (same names and ranges as ``chainmine mine``)."""
+    for name, text in reversed(MINING_OPTIONS):
+        func = click.option("--" + name.replace("_", "-"), name, type=_range_type(name), default=None,
+                            help=f"Mining: {text}")(func)
     return func
 
 

@@ -332,7 +332,15 @@ class NextToolModel:
         return Estimate(first.score * factor, first.probability, first.support, first.context)
 
     def frequency(self, workflow: WorkflowTemplate) -> int:
-        """Times ``workflow`` occurs in the fitted logs (else its mined ``stats.frequency``)."""
+        """Times ``workflow`` occurs in the fitted logs (else its mined ``stats.frequency``).
+
+        Examples
+        --------
+        >>> from library.model import WorkflowStats, WorkflowStep as S, WorkflowTemplate as W
+        >>> m = NextToolModel(); m.frequency_ = {}
+        >>> m.frequency(W(name="w", steps=[S(id="s", tool_name="a")], stats=WorkflowStats(frequency=7)))
+        7
+        """
         if workflow.name in self.frequency_:
             return self.frequency_[workflow.name]
         return workflow.stats.frequency if workflow.stats else 0
