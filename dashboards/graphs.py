@@ -83,15 +83,17 @@ def transition_dot(graph: nx.DiGraph, max_edges: int = 60) -> str:
     top = max(calls.values(), default=0) or 1.0
     edges = sorted(graph.edges(data=True), key=lambda e: -float(e[2].get("count") or 0))[:max_edges]
     heaviest = max((float(d.get("count") or 0) for _, _, d in edges), default=0) or 1.0
-    lines = ["digraph transitions {", "  rankdir=LR;", '  bgcolor="transparent";',
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontcolor="white"];',
-             f'  edge [color="{EDGE_COLOUR}", fontname="Helvetica", fontsize=10];']
+    # tight spacing keeps the labels legible once the browser scales the drawing to the page width
+    lines = ["digraph transitions {", "  rankdir=LR;", '  bgcolor="transparent";', "  nodesep=0.12;",
+             "  ranksep=0.35;", '  node [shape=box, style="rounded,filled", fontname="Helvetica", '
+             'fontcolor="white", margin="0.08,0.03"];',
+             f'  edge [color="{EDGE_COLOUR}", fontname="Helvetica", fontsize=12, arrowsize=0.7];']
     shown = set(graph) if len(edges) == graph.number_of_edges() else {n for u, v, _ in edges for n in (u, v)}
     for node, data in graph.nodes(data=True):
         if node not in shown:
             continue
         rate = _node_rate(data)
-        size = 10 + 14 * math.sqrt(calls[node] / top)
+        size = 12 + 14 * math.sqrt(calls[node] / top)
         label = f"{node}\n{int(calls[node])} calls" + ("" if rate is None else f" · {rate:.0%} ok")
         lines.append(f"  {quote(node)} [label={quote(label)}, fillcolor=\"{health_colour(rate)}\", "
                      f"fontsize={size:.1f}];")

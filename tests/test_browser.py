@@ -93,17 +93,26 @@ def choose(page, label: str, text: str) -> None:
     page.get_by_role("option").filter(has_text=text).first.click()
 
 
-def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page):
+def accept(page, suggestion: str) -> None:
+    choose(page, "Review suggestion", suggestion)
+    page.get_by_role("button", name="Accept").click()
+    sync_api.expect(page.get_by_text("it is in the library and ready on the Run page")).to_be_visible(
+        timeout=WAIT_MS)
+
+
+def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page, tmp_path):
     url, cfg = dashboard
     expect = sync_api.expect
+    sample = tmp_path / SAMPLE.name
+    shutil.copy(SAMPLE, sample)
     page.goto(url)
     page.get_by_role("heading", name="Upload logs").wait_for(timeout=WAIT_MS)
 
     # 1. upload the sample log
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(SAMPLE))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(sample))
     page.get_by_role("button", name="Ingest 1 file(s)").click()
     stored = page.locator('[data-testid="stMetric"]').filter(has_text="Calls stored")
-    expect(stored).to_contain_text(str(sum(1 for _ in SAMPLE.open())), timeout=WAIT_MS)
+    expect(stored).to_contain_text(str(sum(1 for _ in sample.open())), timeout=WAIT_MS)
 
     # 2. the overview draws the transition graph
     go_to(page, "Overview", "Overview")
@@ -112,25 +121,26 @@ def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page):
     expect(graph.first.locator("g.node").first).to_be_visible()
     expect(graph.first).to_contain_text(TOOLS[0])
 
-    # 3. mine, pick the reservations chain, accept it
+    # 3. mine, accept two suggestions: the issues chain and the reservations chain
     go_to(page, "Suggestions", "Suggested workflows")
     page.get_by_role("button", name="Find suggestions").click()
     page.get_by_text("suggestions, best first").wait_for(timeout=WAIT_MS)
-    choose(page, "Review suggestion", " → ".join(TOOLS))
-    page.get_by_role("button", name="Accept").click()
-    expect(page.get_by_text("it is in the library and ready on the Run page")).to_be_visible(timeout=WAIT_MS)
+    accept(page, "github_list_issues → github_get_issue")
+    accept(page, " → ".join(TOOLS))
     accepted = WorkflowLibrary(cfg.library).list_all(status="accepted")
-    assert [wf.tools for wf in accepted] == [TOOLS]
-    name = accepted[0].name
+    assert len(accepted) == 2 and TOOLS in [wf.tools for wf in accepted]
+    name = next(wf.name for wf in accepted if wf.tools == TOOLS)
 
     # 4. the library finds it by tool
     go_to(page, "Library", "Workflow library")
+    expect(page.get_by_text("2 of 2 workflows match")).to_be_visible(timeout=WAIT_MS)
     choose(page, "Uses tool", TOOLS[1])
-    expect(page.get_by_text("1 of 1 workflows match")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("1 of 2 workflows match")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=WAIT_MS)
 
     # 5. run it with the example input and watch it complete
     go_to(page, "Run", "Run a workflow")
+    choose(page, "Accepted workflow", name)
     expect(page.get_by_role("textbox", name="user_id (string)")).not_to_have_value("", timeout=WAIT_MS)
     page.get_by_role("button", name="Run workflow").click()
     expect(page.get_by_text(f"Run ").filter(has_text="completed").first).to_be_visible(timeout=WAIT_MS)
@@ -138,6 +148,7 @@ def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page):
     assert [(r["workflow"], r["status"]) for r in runs] == [(name, "completed")]
 
     # the README's screenshot: the overview with its graph
+    page.set_viewport_size({"width": 1400, "height": 1250})
     go_to(page, "Overview", "Overview")
     expect(page.locator('[data-testid="stGraphVizChart"] svg').first).to_be_visible(timeout=WAIT_MS)
     SCREENSHOT.parent.mkdir(exist_ok=True)
