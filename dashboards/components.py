@@ -222,3 +222,19 @@ def sidebar_filter(db: Any) -> CallFilter | object:
                                persist_state="session", help="Keep the calls of these tools (and, in the graph, "
                                                               "their neighbours)")
     return attempt(views.time_filter, opts, days, agents, tools)
+
+
+def require_calls(db: Any, why: str) -> None:
+    """Stop the page with a pointer to the Upload page while the store holds no calls.
+
+    ``why`` says what the page will show once there are logs.
+
+    Example: ``require_calls(cfg.db, "the tools and their transitions")``.
+    """
+    status = attempt(views.store_status, db)
+    if status is NO_RESULT:
+        st.stop()
+    if status.empty:
+        empty_state(f"No tool calls yet. Upload your agents' logs (or load the sample log) to see {why}.",
+                    "pages/upload.py", "Upload logs")
+        st.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import NO_RESULT, attempt, config, empty_state, show_table
+from dashboards.components import NO_RESULT, attempt, config, require_calls, show_table
 from miner import views
 
 cfg = config()
@@ -13,13 +13,7 @@ st.markdown("Are your workflows still working? For every library workflow, chain
             "show it and compares its success rate in the **latest** time window with the windows before; a "
             "workflow is **flagged** when the latest rate falls below what the earlier ones make plausible.")
 
-status = attempt(views.store_status, cfg.db)
-if status is NO_RESULT:
-    st.stop()
-if status.empty:
-    empty_state("No tool calls yet. Upload logs first, then accept some workflows; their health shows here.",
-                "pages/upload.py", "Upload logs")
-    st.stop()
+require_calls(cfg.db, "how your workflows hold up over time")
 
 c1, c2, c3 = st.columns(3)
 window = c1.selectbox("Window", ["day", "week", "6 hours", "1 hour"], key="drift_window")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, attempt, config, draw_dot, empty_state, metric_row, show_table,
+from dashboards.components import (NO_RESULT, attempt, config, draw_dot, metric_row, require_calls, show_table,
                                    sidebar_filter)
 from dashboards.graphs import FAIL_COLOUR, transition_dot
 from miner import views
@@ -12,13 +12,7 @@ from miner import views
 cfg = config()
 st.title("Overview")
 
-status = attempt(views.store_status, cfg.db)
-if status is NO_RESULT:
-    st.stop()
-if status.empty:
-    empty_state("No tool calls yet. Upload your agents' logs (or load the sample log) to see which tools they "
-                "call, how the tools follow each other and where they fail.", "pages/upload.py", "Upload logs")
-    st.stop()
+require_calls(cfg.db, "which tools your agents call, how the tools follow each other and where they fail")
 
 flt = sidebar_filter(cfg.db)
 if flt is NO_RESULT:

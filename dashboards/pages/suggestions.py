@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, empty_state, flash,
+from dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, flash, require_calls,
                                    show_table, workflow_detail)
 from library.store import WorkflowLibrary
 from miner import views
@@ -17,13 +17,7 @@ st.markdown("chainmine looks for **chains of tool calls your agents repeat** (e.
             "without the model in the loop, **reject** the rest.")
 flash()
 
-status = attempt(views.store_status, cfg.db)
-if status is NO_RESULT:
-    st.stop()
-if status.empty:
-    empty_state("No tool calls yet. Upload your agents' logs (or load the sample log) first; then come back to "
-                "mine them.", "pages/upload.py", "Upload logs")
-    st.stop()
+require_calls(cfg.db, "the tool chains they repeat, as workflows to review")
 
 defaults = views.MINING_DEFAULTS
 with st.form("mine_form", border=True):
