@@ -13,7 +13,7 @@ from typing import Any
 import networkx as nx
 
 from library.model import WorkflowTemplate
-from library.templates import iter_references, parse_reference
+from library.templates import format_path, iter_references, parse_reference
 
 FAIL_COLOUR = "#d62728"
 WARN_COLOUR = "#ff7f0e"
@@ -146,9 +146,9 @@ def workflow_dot(wf: WorkflowTemplate) -> str:
                     lines.append(f"  {quote('input:' + ref.root)} -> {quote(step.id)} "
                                  f"[label={quote(param)}, style=dashed];")
         if step.map_over:
-            root = parse_reference(step.map_over).root
-            if root in step_ids:
-                edges.setdefault(root, set()).add("map")
+            ref = parse_reference(step.map_over)
+            if ref.root in step_ids:
+                edges.setdefault(ref.root, set()).add(f"each of {format_path(ref.path).lstrip('.') or 'result'}")
         for dep, params in edges.items():
             lines.append(f"  {quote(dep)} -> {quote(step.id)} [label={quote(', '.join(sorted(params)))}];")
     lines.append("}")

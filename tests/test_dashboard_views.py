@@ -180,7 +180,7 @@ def test_workflow_graph_shows_inputs_bindings_and_map_steps():
     ])
     dot = workflow_dot(wf)
     assert '"input:user_id" -> "get_user" [label="user_id", style=dashed]' in dot
-    assert '"get_user" -> "get_res" [label="map"]' in dot
+    assert '"get_user" -> "get_res" [label="each of reservations"]' in dot
     assert "for each item" in dot
 
 
