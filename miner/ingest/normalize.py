@@ -35,20 +35,35 @@ _FIELDS = ("session_id", "ts", "seq", "tool", "success", "status", "error", "dur
            "latency", "cost", "args", "result", "call_id", "agent", "user", "session_outcome")
 
 
-def _typed_columns(texts: bool) -> str:
-    # The JSON values arrive minified, so the first character tells the type and a
-    # string without escapes is its own text minus the quotes: no re-parsing per field.
+def json_kind(text: str) -> str:
+    """SQL: the JSON type (``VARCHAR``, ``NUMBER``, ``OBJECT``, ...) of minified JSON ``text``.
+
+    The first character decides, so no value is parsed again.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {json_kind('j')} FROM (VALUES ('[1]'), ('1.5'), ('{{}}'), (NULL)) v(j)").fetchall()
+    [('ARRAY',), ('NUMBER',), ('OBJECT',), ('NULL',)]
+    """
+    return (f"CASE WHEN {text} IS NULL THEN 'NULL' ELSE CASE left({text}, 1) WHEN '\"' THEN 'VARCHAR' "
+            f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
+            f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")
+
+
+def _typed_columns(texts: bool, types: bool) -> str:
     cols = []
     for f in _FIELDS:
         j = f'"{f}"::VARCHAR'
-        kind = (f"CASE WHEN {j} IS NULL THEN 'NULL' ELSE CASE left({j}, 1) WHEN '\"' THEN 'VARCHAR' "
-                f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
-                f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")
-        cols.append(f"{kind} AS {f}_jt")
         text = f'"{f}_text"' if texts else f"\"{f}\" ->> '$'"
-        if f not in _VERBATIM:
-            text = strip(f"({text})")
-        cols.append(f"CASE WHEN left({j}, 1) <> '\"' THEN {j} ELSE {text} END AS {f}_s")
+        stripped = text if f in _VERBATIM else strip(f"({text})")
+        if types:  # the importer knows each column's type (tables): no JSON needed
+            cols.append(f'"{f}_type" AS {f}_jt')
+            cols.append(f"CASE WHEN \"{f}_type\" = 'VARCHAR' THEN {stripped} ELSE {text} END AS {f}_s")
+        else:
+            # Minified JSON: a non-string value's JSON text is its text already.
+            cols.append(f"{json_kind(j)} AS {f}_jt")
+            cols.append(f"CASE WHEN left({j}, 1) <> '\"' THEN {j} ELSE {stripped} END AS {f}_s")
         if f == "result":
             cols.append(f'"{f}" AS result_j')
     return ",\n".join(cols)
@@ -151,14 +166,17 @@ def _reason() -> str:
     return "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
 
 
-def normalize_sql(pre_sql: str, *, texts: bool = False) -> str:
+def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw_text: str = "raw") -> str:
     """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
 
     Output columns: ``line``, ``reason``, ``raw`` (bad rows only, truncated to
     :data:`MAX_RAW` characters) and the canonical typed fields; ``session_id`` is
     NULL where the log had none (see :func:`cut_sessions_sql`). With ``texts`` the pre
     relation also carries each field's text as ``<field>_text`` (strings unescaped),
-    which saves extracting it here.
+    which saves extracting it here; with ``types`` also ``<field>_type`` (as
+    :func:`json_kind` names them), and then only ``result`` needs its JSON value.
+    ``raw_text`` renders the ``raw`` column as text
+    (for sources whose ``raw`` is a row struct); it runs for rejected rows only.
 
     Examples
     --------
@@ -170,7 +188,7 @@ def normalize_sql(pre_sql: str, *, texts: bool = False) -> str:
     [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
     """
     return f"""
-        SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left(raw, {MAX_RAW}) END AS raw,
+        SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left({raw_text}, {MAX_RAW}) END AS raw,
                session_id, ts, seq, tool,
                coalesce(success_b, status_b, error IS NULL) AS success,
                error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
@@ -179,17 +197,20 @@ def normalize_sql(pre_sql: str, *, texts: bool = False) -> str:
               FROM (SELECT *, {_values()}
                     FROM (SELECT *, {_ts_number()} AS ts_num
                           FROM (SELECT *, {_field_types()}
-                                FROM (SELECT line, raw, pre_reason, {_typed_columns(texts)} FROM ({pre_sql}))))))
+                                FROM (SELECT line, raw, pre_reason, {_typed_columns(texts, types)} FROM ({pre_sql}))))))
     """
 
 
-def cut_sessions_sql(table: str) -> str:
-    """SQL giving every good row of ``table`` a session id; parameters ``$gap`` (s) and ``$stem``.
+def cut_sessions_sql(table: str, settings: str) -> str:
+    """SQL giving every good row of ``table`` a session id, with ``gap`` (s) and ``stem`` from ``settings``.
+
+    ``settings`` is a one-row table holding the idle gap and the file stem, so the
+    statement needs no parameters and can serve as a view.
 
     Rows that carry a ``session_id`` keep it. The others are grouped per
     ``agent``/``user`` (per file when both are missing), ordered like the store
     orders calls, and a new session starts after an idle gap longer than the
-    ``$gap`` seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either).
+    ``gap`` seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either).
 
     Notes
     -----
@@ -204,7 +225,8 @@ def cut_sessions_sql(table: str) -> str:
     >>> _ = con.execute("ALTER TABLE t ADD COLUMN session_id VARCHAR; ALTER TABLE t ADD COLUMN seq BIGINT; "
     ...                 "ALTER TABLE t ADD COLUMN agent VARCHAR; ALTER TABLE t ADD COLUMN \\"user\\" VARCHAR; "
     ...                 "ALTER TABLE t ADD COLUMN reason VARCHAR")
-    >>> con.execute(f"SELECT line, session_id FROM ({cut_sessions_sql('t')}) ORDER BY line", {"gap": 1800, "stem": "f"}).fetchall()
+    >>> _ = con.execute("CREATE TABLE s AS SELECT 1800.0 AS gap, 'f' AS stem")
+    >>> con.execute(f"SELECT line, session_id FROM ({cut_sessions_sql('t', 's')}) ORDER BY line").fetchall()
     [(1, 'f:1'), (2, 'f:1'), (3, 'f:2')]
     """
     order = "ts NULLS LAST, seq NULLS LAST, line"
@@ -213,8 +235,8 @@ def cut_sessions_sql(table: str) -> str:
                           epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY agent, "user" ORDER BY {order}) AS idle
                    FROM {table} WHERE reason IS NULL AND session_id IS NULL),
              n AS (SELECT * EXCLUDE (session_id, idle, gkey),
-                          $stem || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
-                          || sum(CASE WHEN idle > $gap THEN 1 ELSE 0 END)
+                          (SELECT stem FROM {settings}) || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
+                          || sum(CASE WHEN idle > (SELECT gap FROM {settings}) THEN 1 ELSE 0 END)
                              OVER (PARTITION BY agent, "user" ORDER BY {order} ROWS UNBOUNDED PRECEDING) + 1
                           AS session_id
                    FROM g)

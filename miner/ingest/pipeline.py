@@ -19,10 +19,11 @@ from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_re
 from miner.ingest.detect import FORMATS, detect, unknown_format_message
 from miner.ingest.normalize import cut_sessions_sql, normalize_sql
 from miner.ingest.otel import otel_sql
-from miner.ingest.readers import csv_rejects_sql, drop_csv_tables, raw_relation
+from miner.ingest.readers import csv_rejects_sql, drop_csv_tables, raw_relation, table_relation
 from miner.ingest.redact import redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons
 from miner.ingest.sources import Source, open_sources
+from miner.ingest.tabular import RAW_TEXT, tabular_sql
 from miner.ingest.writer import next_ingest_id, record_ingest, session_count, store_records
 from miner.store import transaction
 
@@ -41,6 +42,7 @@ IMPORTERS: dict[str, Callable[[str], str]] = {
 
 NORM = "_ing_norm"
 READY = "_ing_ready"
+SETTINGS = "_ing_settings"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -86,11 +88,15 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     """
     ingest_id = next_ingest_id(con)
     try:
-        raw_sql, values = raw_relation(con, src, container)
-        values = {**values, "stem": src.stem, "gap": float(session_gap_s)}
-        pre_sql = IMPORTERS[fmt](raw_sql)
-        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS {normalize_sql(pre_sql, texts=fmt == 'canonical')}",
-             values)
+        if container in ("csv", "parquet"):
+            table_sql, values = table_relation(con, src, container)
+            norm_sql = normalize_sql(tabular_sql(con, table_sql, values, src.path), texts=True, types=True,
+                                     raw_text=RAW_TEXT)
+        else:
+            raw_sql, values = raw_relation(con, src, container)
+            norm_sql = normalize_sql(IMPORTERS[fmt](raw_sql), texts=fmt == "canonical")
+        values = {**values, "stem": src.stem}
+        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS {norm_sql}", values)
     except duckdb.Error as exc:
         detail = " ".join(str(exc).split("\n")[0].split())
         raise IngestError(f"cannot read {src.path} as {container} ({fmt}): {detail}") from None
@@ -103,10 +109,12 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                                SELECT ?, ?, line, raw, reason FROM {NORM}
                                WHERE reason IS NOT NULL ORDER BY line""",
                            [ingest_id, src.path]).fetchone()[0]
-    _run(con, f"CREATE OR REPLACE TEMP TABLE {READY} AS {cut_sessions_sql(NORM)}", values)
-    con.execute(f"DROP TABLE {NORM}")
+    # A view: the session cut runs inside store_records' single pass over the rows.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SETTINGS} AS SELECT ?::VARCHAR AS stem, ?::DOUBLE AS gap",
+                [src.stem, float(session_gap_s)])
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS {cut_sessions_sql(NORM, SETTINGS)}")
     accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id)
-    con.execute(f"DROP TABLE {READY}")
+    con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}; DROP TABLE {SETTINGS}")
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, accepted=accepted, rejected=rejected,
                   duplicates=duplicates, sessions=sessions,

@@ -1,9 +1,9 @@
-"""Read a source file into a ``(line, raw)`` relation with DuckDB's streaming readers.
+"""Read a source file with DuckDB's streaming readers; nothing is parsed in Python.
 
-``raw`` is the text of one record: a JSON Lines line, one element of a JSON array
-(or one object of a run of JSON objects), or a CSV/Parquet row rendered as a JSON
-object. ``line`` is the 1-based line (JSON Lines, CSV) or record number (JSON,
-Parquet). Nothing is parsed in Python.
+JSON containers become a ``(line, raw)`` relation, ``raw`` the text of one record
+(a JSON Lines line, or one element of a JSON array / one object of a run of JSON
+objects). Tables (CSV, Parquet) keep their columns, plus :data:`LINE`. ``line`` is
+the 1-based line (JSON Lines, CSV) or record number (JSON, Parquet).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ MAX_LINE_BYTES = 1 << 28
 
 CSV_REJECTS = "_ing_csv_rejects"
 CSV_REJECT_SCAN = "_ing_csv_reject_scan"
-CSV_RAW = "_ing_csv_raw"
+CSV_ROWS = "_ing_csv_rows"
+LINE = "_chainmine_line"
+"""Name of the line-number column added to tabular sources."""
 
 
 def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
     """SQL (a parenthesised relation) and its named parameters yielding ``(line, raw)`` for ``src``.
 
-    CSV is materialised first into a temporary table (see :func:`load_csv`); the other
-    containers are read lazily when the returned relation is queried.
+    For the JSON containers (``jsonl``, ``json``); the file is read lazily when the
+    returned relation is queried.
 
     Examples
     --------
@@ -57,18 +59,37 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) ->
                    FROM read_json_objects($path, format = 'auto', compression = '{comp}',
                                           maximum_object_size = {MAX_LINE_BYTES})
                    WITH ORDINALITY)""", {"path": path})
+    raise ValueError(f"not a JSON container: {container!r}")
+
+
+def table_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
+    """SQL and parameters of a tabular source: its own columns plus :data:`LINE`.
+
+    CSV is materialised first into a temporary table (see :func:`load_csv`); Parquet
+    is read lazily.
+
+    Examples
+    --------
+    >>> import duckdb, tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.csv")
+    >>> _ = open(p, "w").write("tool,seq\\na,1\\nb,2\\n")
+    >>> con = duckdb.connect()
+    >>> sql, params = table_relation(con, open_source(p), "csv")
+    >>> con.execute(f"SELECT * FROM {sql} ORDER BY 1", params).fetchall()
+    [(2, 'a', '1'), (3, 'b', '2')]
+    """
     if container == "parquet":
-        return ("""(SELECT r.file_row_number + 1 AS line,
-                          json_merge_patch(to_json(r), '{"file_row_number": null}')::VARCHAR AS raw
-                   FROM (SELECT * FROM read_parquet($path, file_row_number = true)) AS r)""", {"path": path})
+        return (f"""(SELECT file_row_number + 1 AS {LINE}, * EXCLUDE (file_row_number)
+                    FROM read_parquet($path, file_row_number = true))""", {"path": str(src.local)})
     if container == "csv":
         load_csv(con, src)
-        return f"(SELECT line, raw FROM {CSV_RAW})", {}
-    raise ValueError(f"unknown container {container!r}")
+        return f"(SELECT * FROM {CSV_ROWS})", {}
+    raise ValueError(f"not a tabular container: {container!r}")
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """Read a CSV file (header row, every value as text) into :data:`CSV_RAW`.
+    """Read a CSV file (header row, every value as text) into :data:`CSV_ROWS`.
 
     Rows DuckDB cannot split (too many columns, unterminated quotes, bad UTF-8) go to
     :data:`CSV_REJECTS` with their real line numbers; good rows get their file line by
@@ -78,26 +99,25 @@ def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     -----
     One streaming scan plus an as-of join against the (few) rejected lines.
     """
-    con.execute(f"DROP TABLE IF EXISTS {CSV_REJECTS}; DROP TABLE IF EXISTS {CSV_REJECT_SCAN}; "
-                f"DROP TABLE IF EXISTS {CSV_RAW}")
+    drop_csv_tables(con)
     con.execute(f"""
-        CREATE TEMP TABLE {CSV_RAW} AS
-        SELECT r.ordinality AS k, json_merge_patch(to_json(r), '{{"ordinality": null}}')::VARCHAR AS raw
+        CREATE TEMP TABLE {CSV_ROWS} AS
+        SELECT ordinality AS {LINE}, * EXCLUDE (ordinality)
         FROM (SELECT * FROM read_csv(?, header = true, all_varchar = true,
                                      compression = '{src.compression}', max_line_size = {MAX_LINE_BYTES},
                                      store_rejects = true, rejects_table = '{CSV_REJECTS}',
                                      rejects_scan = '{CSV_REJECT_SCAN}')
-              WITH ORDINALITY) AS r
+              WITH ORDINALITY)
     """, [str(src.local)])
     # Reject j (1-based, in line order) sits after (line_j - 1 - j) good rows; a good row
     # k is preceded by every reject with fewer good rows before it.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {CSV_RAW} AS
+        CREATE OR REPLACE TEMP TABLE {CSV_ROWS} AS
         WITH rj AS (SELECT line, row_number() OVER (ORDER BY line) AS j
                     FROM (SELECT DISTINCT line FROM {CSV_REJECTS})),
              gaps AS (SELECT line - 1 - j AS before, max(j) AS j FROM rj GROUP BY ALL)
-        SELECT c.k + 1 + coalesce(g.j, 0) AS line, c.raw
-        FROM {CSV_RAW} c ASOF LEFT JOIN gaps g ON c.k > g.before
+        SELECT c.{LINE} + 1 + coalesce(g.j, 0) AS {LINE}, c.* EXCLUDE ({LINE})
+        FROM {CSV_ROWS} c ASOF LEFT JOIN gaps g ON c.{LINE} > g.before
     """)
 
 
@@ -113,4 +133,4 @@ def csv_rejects_sql() -> str:
 def drop_csv_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary tables a CSV read left behind."""
     con.execute(f"DROP TABLE IF EXISTS {CSV_REJECTS}; DROP TABLE IF EXISTS {CSV_REJECT_SCAN}; "
-                f"DROP TABLE IF EXISTS {CSV_RAW}")
+                f"DROP TABLE IF EXISTS {CSV_ROWS}")
