@@ -9,9 +9,8 @@ tested without Streamlit:
 - :mod:`miner.views.connections`  short read-only connections with lock retry, store status
 - :mod:`miner.views.explore`      every analytics view for one filter (Overview page)
 - :mod:`miner.views.health`       drift per time window and next-workflow recommendations
-- :mod:`miner.views.mining`       mining suggestions with the miner's defaults
 - :mod:`miner.views.uploads`      uploaded files into the normal ingest
-- :mod:`miner.views.workflows`    workflow tables, parameter evidence, reviewing suggestions
+- :mod:`miner.views.workflows`    mining suggestions, workflow tables, parameter evidence, review
 - :mod:`miner.views.runs`         run forms, dry-run plans, live runs and past runs
 """
 
@@ -21,12 +20,12 @@ from miner.views.explore import Exploration, choices, explore, pick_bucket, time
 from miner.views.health import drift_frame, drift_report, next_workflows
 from miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
                                 dashboard_env, wait_until_healthy)
-from miner.views.mining import MINING_DEFAULTS, mine_suggestions
 from miner.views.runs import (InputField, NoToolsError, describe_event, form_inputs, input_fields, plan_run,
                               recent_runs, run_live, run_record)
 from miner.views.uploads import UploadedLog, UploadResult, check_upload_sizes, ingest_uploads, sample_log_path
-from miner.views.workflows import (as_text, edit_suggestion, facets, hit_rows, library_entries, parameter_evidence,
-                                   review_suggestion, save_suggestion, workflow_row)
+from miner.views.workflows import (MINING_DEFAULTS, as_text, edit_suggestion, facets, hit_rows, library_entries,
+                                   mine_suggestions, parameter_evidence, review_suggestion, save_suggestion,
+                                   workflow_row)
 
 __all__ = [
     "LOCK_RETRY_S", "StoreStatus", "exclusive_store_access", "read_connection", "store_status", "write_connection",
