@@ -136,6 +136,20 @@ def test_upload_several_files_shows_counts_files_and_rejects(env, log_bytes):
     assert views.store_status(env.db).calls == expected_calls
 
 
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+FORMAT_OF = {"anthropic": "anthropic", "openai_chat": "openai", "openai_responses": "openai-responses",
+             "otel": "otel", "canonical": "canonical", "aliases": "canonical"}
+
+
+def test_every_format_uploads_at_once_and_is_detected(env):
+    files = [p for p in sorted(SAMPLES.iterdir()) if p.name.split(".")[0] in FORMAT_OF]
+    assert len(files) >= 6
+    at = upload(open_page(), *[(p.name, p.read_bytes()) for p in files])
+    rows = table(at, "path", "format", "accepted")
+    assert dict(zip(rows["path"], rows["format"])) == {p.name: FORMAT_OF[p.name.split(".")[0]] for p in files}
+    assert int({m.label: m.value for m in at.metric}["Calls stored"]) == views.store_status(env.db).calls > 0
+
+
 def test_uploading_the_same_file_again_adds_nothing(env, log_bytes):
     at = upload(open_page(), ("agents.jsonl", log_bytes))
     at.file_uploader(key="upload_files").clear()

@@ -54,6 +54,11 @@ if sample is not None and right.button("No logs at hand? Load the sample log", k
                                        icon=":material/science:"):
     _ingest([views.UploadedLog(sample.name, sample.read_bytes())])
 
+status = attempt(views.store_status, cfg.db)
+if status is not NO_RESULT:
+    st.caption(f"The database holds {status.calls:,} tool calls." if status.exists
+               else "The database is created by the first upload.")
+
 result = st.session_state.get("upload_result")
 if result is not None:
     st.subheader("Result")
