@@ -127,6 +127,17 @@ def test_strings_are_kept_exactly_apart_from_surrounding_space_in_names(con, tmp
     assert json.loads(row[4]) == "  spaced\ttext  "
 
 
+def test_lines_that_are_not_text_are_rejected_with_their_line(con, tmp_path):
+    path = tmp_path / "enc.jsonl"
+    path.write_bytes(b'{"tool": "a", "seq": 1}\n{"tool": "b\xff", "seq": 2}\n{"tool": "c", "seq": 3}\n'
+                     b'{"tool": "d\xf4\x8f\xbf\xbf", "seq": 4}\n\n{"tool": "e", "seq": 6}\n')
+    r = ingest_paths(con, [path])
+    assert (r.accepted, r.rejected) == (3, 2)
+    assert con.execute("SELECT line, reason FROM rejects ORDER BY line").fetchall() == [
+        (2, "unreadable line: invalid encoding (not UTF-8)"), (4, "unreadable line: contains U+10FFFF")]
+    assert con.execute("SELECT tool, line FROM calls_v ORDER BY line").fetchall() == [("a", 1), ("c", 3), ("e", 6)]
+
+
 def test_backslash_zero_in_a_line_does_not_split_it(con, tmp_path):
     rec = {**GOOD, "args": {"path": "C:\\0dir\\new"}}
     ingest_lines(con, tmp_path, [json.dumps(rec)])

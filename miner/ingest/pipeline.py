@@ -19,7 +19,7 @@ from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_re
 from miner.ingest.detect import FORMATS, detect, unknown_format_message
 from miner.ingest.normalize import cut_sessions_sql, normalize_sql
 from miner.ingest.otel import otel_sql
-from miner.ingest.readers import csv_rejects_sql, drop_csv_tables, raw_relation, table_relation
+from miner.ingest.readers import drop_read_tables, line_rejects_sql, raw_relation, table_relation
 from miner.ingest.redact import redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons
 from miner.ingest.sources import Source, open_sources
@@ -100,9 +100,9 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     except duckdb.Error as exc:
         detail = " ".join(str(exc).split("\n")[0].split())
         raise IngestError(f"cannot read {src.path} as {container} ({fmt}): {detail}") from None
-    if container == "csv":
-        con.execute(f"INSERT INTO {NORM} BY NAME SELECT line, reason, raw FROM ({csv_rejects_sql()})")
-        drop_csv_tables(con)
+    if container in ("csv", "jsonl"):
+        con.execute(f"INSERT INTO {NORM} BY NAME SELECT line, reason, raw FROM ({line_rejects_sql(container)})")
+        drop_read_tables(con)
     if redact_key is not None:
         redact_table(con, NORM, redact_key)
     rejected = con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)

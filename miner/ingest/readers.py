@@ -4,6 +4,10 @@ JSON containers become a ``(line, raw)`` relation, ``raw`` the text of one recor
 (a JSON Lines line, or one element of a JSON array / one object of a run of JSON
 objects). Tables (CSV, Parquet) keep their columns, plus :data:`LINE`. ``line`` is
 the 1-based line (JSON Lines, CSV) or record number (JSON, Parquet).
+
+Lines the text reader cannot take (bad UTF-8, a CSV row with the wrong number of
+fields) are kept in :data:`LINE_REJECTS` with their true line numbers, to become
+rejects like any other bad row (see :func:`line_rejects_sql`).
 """
 
 from __future__ import annotations
@@ -19,18 +23,18 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 1 << 28
 """Longest JSON Lines line (or JSON record) accepted: conversations can be large."""
 
-CSV_REJECTS = "_ing_csv_rejects"
-CSV_REJECT_SCAN = "_ing_csv_reject_scan"
-CSV_ROWS = "_ing_csv_rows"
 LINE = "_chainmine_line"
-"""Name of the line-number column added to tabular sources."""
+"""Name of the line-number column of the tables read here."""
+LINE_REJECTS = "_ing_line_rejects"
+REJECT_SCAN = "_ing_reject_scan"
+ROWS = "_ing_rows"
 
 
 def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
     """SQL (a parenthesised relation) and its named parameters yielding ``(line, raw)`` for ``src``.
 
-    For the JSON containers (``jsonl``, ``json``); the file is read lazily when the
-    returned relation is queried.
+    For the JSON containers: JSON Lines are first loaded into a temporary table (see
+    :func:`load_lines`); a JSON document is read lazily.
 
     Examples
     --------
@@ -40,33 +44,25 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) ->
     >>> _ = open(p, "w").write('{"tool": "a"}\\n\\n{"tool": "b"}\\n')
     >>> con = duckdb.connect()
     >>> sql, params = raw_relation(con, open_source(p), "jsonl")
-    >>> con.execute(f"SELECT line, raw FROM {sql} WHERE raw IS NOT NULL", params).fetchall()
+    >>> con.execute(f"SELECT line, raw FROM {sql} WHERE raw IS NOT NULL ORDER BY line", params).fetchall()
     [(1, '{"tool": "a"}'), (3, '{"tool": "b"}')]
     """
-    path = str(src.local)
-    comp = src.compression
     if container == "jsonl":
-        # One VARCHAR column per line, bad lines included, with their line numbers. The
-        # "delimiter" is U+10FFFF, a noncharacter that log text does not contain; strict
-        # mode turns the impossible case into an error instead of a silently cut line.
-        return (f"""(SELECT ordinality AS line, raw
-                   FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = chr(1114111), quote = '', escape = '',
-                                 header = false, auto_detect = false,
-                                 compression = '{comp}', max_line_size = {MAX_LINE_BYTES})
-                   WITH ORDINALITY)""", {"path": path})
+        load_lines(con, src)
+        return f"(SELECT {LINE} AS line, raw FROM {ROWS})", {}
     if container == "json":
         return (f"""(SELECT ordinality AS line, json::VARCHAR AS raw
-                   FROM read_json_objects($path, format = 'auto', compression = '{comp}',
+                   FROM read_json_objects($path, format = 'auto', compression = '{src.compression}',
                                           maximum_object_size = {MAX_LINE_BYTES})
-                   WITH ORDINALITY)""", {"path": path})
+                   WITH ORDINALITY)""", {"path": str(src.local)})
     raise ValueError(f"not a JSON container: {container!r}")
 
 
 def table_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
-    """SQL and parameters of a tabular source: its own columns plus :data:`LINE`.
+    """SQL and parameters of a tabular source: :data:`LINE` first, then its own columns.
 
-    CSV is materialised first into a temporary table (see :func:`load_csv`); Parquet
-    is read lazily.
+    CSV is loaded first into a temporary table (see :func:`load_csv`); Parquet is
+    read lazily.
 
     Examples
     --------
@@ -84,53 +80,87 @@ def table_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) 
                     FROM read_parquet($path, file_row_number = true))""", {"path": str(src.local)})
     if container == "csv":
         load_csv(con, src)
-        return f"(SELECT * FROM {CSV_ROWS})", {}
+        return f"(SELECT * FROM {ROWS})", {}
     raise ValueError(f"not a tabular container: {container!r}")
 
 
-def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """Read a CSV file (header row, every value as text) into :data:`CSV_ROWS`.
-
-    Rows DuckDB cannot split (too many columns, unterminated quotes, bad UTF-8) go to
-    :data:`CSV_REJECTS` with their real line numbers; good rows get their file line by
-    counting the rejected lines before them, so line numbers stay true either way.
+def _load(con: duckdb.DuckDBPyConnection, src: Source, options: str, header_lines: int) -> None:
+    """Load a text file with ``read_csv(options)`` into :data:`ROWS`, bad lines into :data:`LINE_REJECTS`.
 
     Notes
     -----
-    One streaming scan plus an as-of join against the (few) rejected lines.
+    One streaming scan; when lines were rejected, one more pass with an as-of join
+    against them restores the file line numbers of the good rows.
     """
-    drop_csv_tables(con)
+    drop_read_tables(con)
     con.execute(f"""
-        CREATE TEMP TABLE {CSV_ROWS} AS
+        CREATE TEMP TABLE {ROWS} AS
         SELECT ordinality AS {LINE}, * EXCLUDE (ordinality)
-        FROM (SELECT * FROM read_csv(?, header = true, all_varchar = true,
-                                     compression = '{src.compression}', max_line_size = {MAX_LINE_BYTES},
-                                     store_rejects = true, rejects_table = '{CSV_REJECTS}',
-                                     rejects_scan = '{CSV_REJECT_SCAN}')
+        FROM (SELECT * FROM read_csv(?, {options}, compression = '{src.compression}',
+                                     max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+                                     rejects_table = '{LINE_REJECTS}', rejects_scan = '{REJECT_SCAN}')
               WITH ORDINALITY)
     """, [str(src.local)])
-    # Reject j (1-based, in line order) sits after (line_j - 1 - j) good rows; a good row
-    # k is preceded by every reject with fewer good rows before it.
+    if not con.execute(f"SELECT count(*) FROM {LINE_REJECTS}").fetchone()[0]:
+        if header_lines:
+            con.execute(f"UPDATE {ROWS} SET {LINE} = {LINE} + {header_lines}")
+        return
+    # The reader numbers good rows only. Reject j (1-based, in line order) comes after
+    # (line_j - header - j) good rows, so good row k follows every reject with fewer.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {CSV_ROWS} AS
+        CREATE OR REPLACE TEMP TABLE {ROWS} AS
         WITH rj AS (SELECT line, row_number() OVER (ORDER BY line) AS j
-                    FROM (SELECT DISTINCT line FROM {CSV_REJECTS})),
-             gaps AS (SELECT line - 1 - j AS before, max(j) AS j FROM rj GROUP BY ALL)
-        SELECT c.{LINE} + 1 + coalesce(g.j, 0) AS {LINE}, c.* EXCLUDE ({LINE})
-        FROM {CSV_ROWS} c ASOF LEFT JOIN gaps g ON c.{LINE} > g.before
+                    FROM (SELECT DISTINCT line FROM {LINE_REJECTS})),
+             gaps AS (SELECT line - {header_lines} - j AS before, max(j) AS j FROM rj GROUP BY ALL)
+        SELECT c.{LINE} + {header_lines} + coalesce(g.j, 0) AS {LINE}, c.* EXCLUDE ({LINE})
+        FROM {ROWS} c ASOF LEFT JOIN gaps g ON c.{LINE} > g.before
     """)
 
 
-def csv_rejects_sql() -> str:
-    """``(line, raw, reason)`` of the CSV rows DuckDB could not split, one per line."""
+def load_lines(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    """Load a JSON Lines file into :data:`ROWS` as ``(LINE, raw)``, one row per line.
+
+    Blank lines arrive as NULL. The "delimiter" is U+10FFFF, a noncharacter that log
+    text does not contain, so no line is ever split; a line holding it, or bad UTF-8,
+    lands in :data:`LINE_REJECTS` instead of failing the file.
+    """
+    _load(con, src, "columns = {'raw': 'VARCHAR'}, delim = chr(1114111), quote = '', escape = '', "
+                    "header = false, auto_detect = false", 0)
+
+
+def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    """Load a CSV file (header row, every value as text) into :data:`ROWS`.
+
+    Rows DuckDB cannot split (too many or too few fields, unterminated quotes, bad
+    UTF-8) land in :data:`LINE_REJECTS`; line numbers stay those of the file.
+    """
+    _load(con, src, "header = true, all_varchar = true", 1)
+
+
+def line_rejects_sql(container: str) -> str:
+    """``(line, raw, reason)`` of the lines the reader could not take, one per line.
+
+    Examples
+    --------
+    >>> "invalid encoding" in line_rejects_sql("jsonl")
+    True
+    """
+    prefix = "malformed CSV row: " if container == "csv" else "unreadable line: "
+    # For JSON Lines a "second column" can only come from the U+10FFFF separator.
+    split = "lower(e)" if container == "csv" else "'contains U+10FFFF'"
     return f"""
-        SELECT line, min(csv_line) AS raw,
-               'malformed CSV row: ' || lower(min(error_type::VARCHAR)) AS reason
-        FROM {CSV_REJECTS} GROUP BY line
+        SELECT line, raw, '{prefix}' || CASE e WHEN 'INVALID ENCODING' THEN 'invalid encoding (not UTF-8)'
+                                             WHEN 'TOO MANY COLUMNS' THEN {split} ELSE lower(e) END AS reason
+        FROM (SELECT line, min(csv_line) AS raw, min(error_type::VARCHAR) AS e FROM {LINE_REJECTS} GROUP BY line)
     """
 
 
-def drop_csv_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the temporary tables a CSV read left behind."""
-    con.execute(f"DROP TABLE IF EXISTS {CSV_REJECTS}; DROP TABLE IF EXISTS {CSV_REJECT_SCAN}; "
-                f"DROP TABLE IF EXISTS {CSV_ROWS}")
+def drop_read_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables a text read leaves behind (if any).
+
+    Examples
+    --------
+    >>> drop_read_tables(duckdb.connect())
+    """
+    con.execute(f"DROP TABLE IF EXISTS {LINE_REJECTS}; DROP TABLE IF EXISTS {REJECT_SCAN}; "
+                f"DROP TABLE IF EXISTS {ROWS}")
