@@ -344,3 +344,27 @@ def test_pretty_printed_json_array_and_object_stream(con, tmp_path):
     stream.write_text("\n".join(json.dumps(r, indent=2) for r in records))
     assert ingest_paths(con, [pretty]).accepted == 3
     assert ingest_paths(con, [stream]).duplicates == 3
+
+
+def test_typed_parquet_columns_keep_their_types(con, tmp_path):
+    import duckdb
+    path = tmp_path / "typed.parquet"
+    duckdb.sql(f"""COPY (SELECT 'lookup' AS "Tool", 7::INTEGER AS seq, TIMESTAMP '2024-05-01 10:00:00' AS ts,
+                               {{'q': 'x', 'n': 2}} AS args, [1, 2, 3] AS result, false AS success,
+                               0.125::DECIMAL(10, 4) AS cost, 12.5::FLOAT AS duration_ms, 'tr-1' AS "Trace_ID",
+                               'ignored' AS notes)
+                   TO '{path}' (FORMAT parquet)""")
+    assert ingest_paths(con, [path]).accepted == 1
+    row = calls(con)[0]
+    assert {k: row[k] for k in ("session_id", "tool", "seq", "ts", "args", "result", "success", "cost",
+                                "duration_ms")} == {
+        "session_id": "tr-1", "tool": "lookup", "seq": 7, "ts": dt.datetime(2024, 5, 1, 10),
+        "args": {"q": "x", "n": 2}, "result": [1, 2, 3], "success": False, "cost": 0.125, "duration_ms": 12.5}
+
+
+def test_table_without_a_tool_column_is_refused(con, tmp_path):
+    path = tmp_path / "no_tool.csv"
+    path.write_text("session_id,ts\ns,1\n")
+    with pytest.raises(IngestError, match="has no tool column"):
+        ingest_paths(con, [path])
+    assert con.execute("SELECT count(*) FROM ingests").fetchone()[0] == 0

@@ -234,3 +234,10 @@ def test_store_records_needs_session_and_tool(con):
     con.execute("CREATE TEMP TABLE nope AS SELECT 'x' AS tool")
     with pytest.raises(StoreError, match="session_id"):
         store_records(con, "nope", source="x", format="runner")
+
+
+def test_progress_is_reported_after_each_file(con):
+    seen = []
+    ingest_paths(con, [SAMPLES / "otel.jsonl", SAMPLES / "anthropic.jsonl"],
+                 progress=lambda path, done, total: seen.append((Path(path).name, done, total)))
+    assert seen == [("otel.jsonl", 1, 2), ("anthropic.jsonl", 2, 2)]

@@ -40,6 +40,14 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
             FROM conv WHERE pre_reason IS NULL)"""
 
 
+def _messages(raw_sql: str) -> str:
+    """``WITH`` clause up to ``msgs``: one row per message (``m``) with its position ``mi``."""
+    return f"""
+        WITH {_conversations(raw_sql, "json_type(raw, '$.messages') = 'ARRAY'", 'no messages list')},
+        msgs AS (SELECT *, unnest(json_extract(j, '$.messages[*]')) AS m,
+                        generate_subscripts(json_extract(j, '$.messages[*]'), 1) AS mi FROM good)"""
+
+
 def content_text(expr: str) -> str:
     """SQL text of a message/result content: a string as is, a list of parts joined.
 
@@ -115,9 +123,7 @@ def openai_chat_sql(raw_sql: str) -> str:
     [('"f"', 'false', '"Error: no"', '0')]
     """
     return f"""
-        WITH {_conversations(raw_sql, "json_type(raw, '$.messages') = 'ARRAY'", 'no messages list')},
-        msgs AS (SELECT *, unnest(json_extract(j, '$.messages[*]')) AS m,
-                        generate_subscripts(json_extract(j, '$.messages[*]'), 1) AS mi FROM good),
+        {_messages(raw_sql)},
         calls AS (SELECT *, unnest(json_extract(m, '$.tool_calls[*]')) AS tc,
                          generate_subscripts(json_extract(m, '$.tool_calls[*]'), 1) AS ci
                   FROM msgs WHERE json_type(m, '$.tool_calls') = 'ARRAY'),
@@ -179,9 +185,7 @@ def anthropic_sql(raw_sql: str) -> str:
     [('"f"', '{"q":1}', 'false', '"boom"')]
     """
     return f"""
-        WITH {_conversations(raw_sql, "json_type(raw, '$.messages') = 'ARRAY'", 'no messages list')},
-        msgs AS (SELECT *, unnest(json_extract(j, '$.messages[*]')) AS m,
-                        generate_subscripts(json_extract(j, '$.messages[*]'), 1) AS mi FROM good),
+        {_messages(raw_sql)},
         blocks AS (SELECT *, unnest(json_extract(m, '$.content[*]')) AS b,
                           generate_subscripts(json_extract(m, '$.content[*]'), 1) AS bi
                    FROM msgs WHERE json_type(m, '$.content') = 'ARRAY'),

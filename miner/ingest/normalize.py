@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.sqltext import strip
+from miner.ingest.sqltext import json_kind, strip
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +33,6 @@ _BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "error", "d
 _VERBATIM = ("error", "result", "args")
 _FIELDS = ("session_id", "ts", "seq", "tool", "success", "status", "error", "duration_ms",
            "latency", "cost", "args", "result", "call_id", "agent", "user", "session_outcome")
-
-
-def json_kind(text: str) -> str:
-    """SQL: the JSON type (``VARCHAR``, ``NUMBER``, ``OBJECT``, ...) of minified JSON ``text``.
-
-    The first character decides, so no value is parsed again.
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> duckdb.sql(f"SELECT {json_kind('j')} FROM (VALUES ('[1]'), ('1.5'), ('{{}}'), (NULL)) v(j)").fetchall()
-    [('ARRAY',), ('NUMBER',), ('OBJECT',), ('NULL',)]
-    """
-    return (f"CASE WHEN {text} IS NULL THEN 'NULL' ELSE CASE left({text}, 1) WHEN '\"' THEN 'VARCHAR' "
-            f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
-            f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")
 
 
 def _typed_columns(texts: bool, types: bool) -> str:

@@ -85,6 +85,20 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     Steps (each one SQL statement over the whole file): read raw records, map and
     type-check them (:mod:`~miner.ingest.normalize`), redact, write rejects, cut
     sessions, then :func:`~miner.ingest.writer.store_records` (hash ids, dedupe).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> from miner.store import connect, transaction
+    >>> d = tempfile.mkdtemp()
+    >>> p = os.path.join(d, "a.jsonl")
+    >>> _ = open(p, "w").write('{"tool": "search", "seq": 1}\\n')
+    >>> con = connect(os.path.join(d, "t.duckdb"))
+    >>> with transaction(con):
+    ...     counts = ingest_source(con, open_source(p), "jsonl", "canonical")
+    >>> counts["accepted"], counts["sessions"]
+    (1, 1)
     """
     ingest_id = next_ingest_id(con)
     try:

@@ -123,6 +123,18 @@ def load_lines(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     Blank lines arrive as NULL. The "delimiter" is U+10FFFF, a noncharacter that log
     text does not contain, so no line is ever split; a line holding it, or bad UTF-8,
     lands in :data:`LINE_REJECTS` instead of failing the file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+    >>> _ = open(p, "wb").write(b'{"a": 1}\\n\\xff\\n{"b": 2}\\n')
+    >>> con = duckdb.connect(); load_lines(con, open_source(p))
+    >>> con.execute(f"SELECT * FROM {ROWS} ORDER BY 1").fetchall()
+    [(1, '{"a": 1}'), (3, '{"b": 2}')]
+    >>> con.execute(f"SELECT line, reason FROM ({line_rejects_sql('jsonl')})").fetchall()
+    [(2, 'unreadable line: invalid encoding (not UTF-8)')]
     """
     _load(con, src, "columns = {'raw': 'VARCHAR'}, delim = chr(1114111), quote = '', escape = '', "
                     "header = false, auto_detect = false", 0)
@@ -133,6 +145,16 @@ def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
 
     Rows DuckDB cannot split (too many or too few fields, unterminated quotes, bad
     UTF-8) land in :data:`LINE_REJECTS`; line numbers stay those of the file.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.csv")
+    >>> _ = open(p, "w").write("tool,seq\\na,1,extra\\nb,2\\n")
+    >>> con = duckdb.connect(); load_csv(con, open_source(p))
+    >>> con.execute(f"SELECT * FROM {ROWS}").fetchall()
+    [(3, 'b', '2')]
     """
     _load(con, src, "header = true, all_varchar = true", 1)
 

@@ -40,7 +40,13 @@ class IngestReport:
 
     @property
     def ingest_ids(self) -> list[int]:
-        """The ``ingests.ingest_id`` of every file, in order."""
+        """The ``ingests.ingest_id`` of every file, in order.
+
+        Examples
+        --------
+        >>> IngestReport(1, 0, 0, 1, files=[{"path": "a", "ingest_id": 7}]).ingest_ids
+        [7]
+        """
         return [f["ingest_id"] for f in self.files if "ingest_id" in f]
 
     def to_dict(self) -> dict:

@@ -1,4 +1,4 @@
-"""Small SQL snippets shared by the importers.
+"""Small SQL snippets shared by the importers and the normaliser.
 
 DuckDB's ``trim`` scans the whole string and is slow on long lines, so the
 snippets look at the first/last character first and trim only when needed.
@@ -44,3 +44,19 @@ def starts_object(col: str = "raw") -> str:
     [(True,), (False,)]
     """
     return f"CASE WHEN left({col}, 1) = '{{' THEN true ELSE starts_with(ltrim({col}, {WHITESPACE}), '{{') END"
+
+
+def json_kind(text: str) -> str:
+    """SQL: the JSON type (``VARCHAR``, ``NUMBER``, ``OBJECT``, ...) of minified JSON ``text``.
+
+    The first character decides, so no value is parsed again.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {json_kind('j')} FROM (VALUES ('[1]'), ('1.5'), ('{{}}'), (NULL)) v(j)").fetchall()
+    [('ARRAY',), ('NUMBER',), ('OBJECT',), ('NULL',)]
+    """
+    return (f"CASE WHEN {text} IS NULL THEN 'NULL' ELSE CASE left({text}, 1) WHEN '\"' THEN 'VARCHAR' "
+            f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
+            f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")

@@ -15,8 +15,8 @@ import duckdb
 
 from miner.errors import IngestError
 from miner.ingest.canonical import ALIASES
-from miner.ingest.normalize import json_kind
 from miner.ingest.readers import LINE
+from miner.ingest.sqltext import json_kind
 
 log = logging.getLogger(__name__)
 
@@ -84,26 +84,24 @@ def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, na
     [(2, 'search', 'VARCHAR', '3', 'NUMBER')]
     """
     described = con.execute(f"DESCRIBE SELECT * FROM {table_sql}", params).fetchall()
-    names = [row[0] for row in described]
-    if LINE not in names:
-        raise ValueError(f"{table_sql} has no {LINE} column")
-    user = [n for n in names if n != LINE]
+    if not described or described[0][0] != LINE:
+        raise ValueError(f"{LINE} must be the first column of {table_sql}")
+    user = [row[0] for row in described[1:]]
+    types = [row[1] for row in described[1:]]
     mapping = column_map(user)
     if "tool" not in mapping:
         raise IngestError(f"{name} has no tool column (one of: {', '.join(ALIASES['tool'])}); "
                           "check the header or the file")
     positions = ["line"] + [f"c{i + 1}" for i in range(len(user))]
-    # LINE is the first column of every table relation (see readers.table_relation).
-    if names[0] != LINE:
-        raise ValueError(f"{LINE} must be the first column of {table_sql}")
-    types = [row[1] for row in described if row[0] != LINE]
     cols = []
     for field in ALIASES:
         if field in mapping:
             c = f"c{mapping[field] + 1}"
             kind = column_kind(types[mapping[field]], f"CAST({c} AS VARCHAR)")
+            # Nested values need JSON text (a plain cast gives DuckDB's struct/list literal).
+            text = f"to_json({c})::VARCHAR" if kind in ("'OBJECT'", "'ARRAY'") else f"CAST({c} AS VARCHAR)"
             value = f"to_json({c})" if field == "result" else "NULL::JSON"
-            cols.append(f'{value} AS "{field}", CAST({c} AS VARCHAR) AS "{field}_text", '
+            cols.append(f'{value} AS "{field}", {text} AS "{field}_text", '
                         f'CASE WHEN {c} IS NULL THEN \'NULL\' ELSE {kind} END AS "{field}_type"')
         else:
             cols.append(f'NULL::JSON AS "{field}", NULL::VARCHAR AS "{field}_text", \'NULL\' AS "{field}_type"')
