@@ -8,7 +8,7 @@ from typing import Iterator
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from miner.commands.common import db_option, json_option, output, quiet_option, show_progress, stderr_console
 from miner.ingest import FORMATS, ingest_paths, list_rejects
@@ -68,7 +68,8 @@ def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_jso
 
 
 def _render(data: dict, console: Console) -> None:
-    table = Table("file", "format", "accepted", "rejected", "duplicates", "sessions", title="Ingest")
+    table = Table(Column("file", overflow="fold"), "format", "accepted", "rejected", "duplicates", "sessions",
+                  title="Ingest")
     for f in data["files"]:
         table.add_row(f["path"], f["format"], str(f["accepted"]), str(f["rejected"]), str(f["duplicates"]),
                       str(f["sessions"]))
