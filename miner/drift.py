@@ -5,11 +5,12 @@ Occurrences of the workflows are found in the stored calls
 did, and belongs to the window holding its first call. The *latest* window is
 the one holding the newest call in the store. A workflow is flagged when its
 success rate in the latest window falls below the lower Wilson bound of its
-earlier windows combined, and the drop is clear on the latest side too: even
-the latest window's upper Wilson bound stays below that earlier lower bound
-(the two intervals do not overlap). Without the second test one failure among
-a dozen calls in a quiet window (92 %) would already fall below a tight earlier
-bound (say 94 %) and cry wolf. Both sides also need ``min_occurrences``.
+earlier windows combined, and the drop is clear on the latest side too: so few
+successes would happen with probability below ``alpha`` even if the workflow
+still succeeded at that pessimistic earlier rate (binomial tail). Without the
+second test one failure among three calls in a quiet window (67 %) would fall
+below a tight earlier bound (say 94 %) and cry wolf. Both sides also need
+``min_occurrences`` occurrences.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import duckdb
 from library.model import WorkflowTemplate
 from miner.chains.params import DEFAULT_MAX_GAP
 from miner.errors import MiningError
-from miner.evaluation.metrics import wilson_interval
+from miner.evaluation.metrics import binomial_tail, wilson_interval
 from miner.evaluation.occurrences import OCCURRENCES, match_occurrences
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class DriftRow:
     earlier_low: float | None
     flagged: bool
     reason: str
-    latest_high: float | None = None
+    chance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; each window gets its ``success_rate``."""
@@ -111,7 +112,7 @@ class DriftRow:
 
 
 def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime | None,
-           min_occurrences: int, z: float) -> DriftRow:
+           min_occurrences: int, z: float, alpha: float) -> DriftRow:
     last = windows[-1] if windows and windows[-1].start == latest else None
     earlier = [w for w in windows if w is not last]
     n_before = sum(w.occurrences for w in earlier)
@@ -119,7 +120,7 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
     rate_before = ok_before / n_before if n_before else None
     low = wilson_interval(ok_before, n_before, z)[0] if n_before else None
     rate = last.success_rate if last else None
-    high = wilson_interval(last.successes, last.occurrences, z)[1] if last else None
+    chance = binomial_tail(last.successes, last.occurrences, low) if last and low is not None else None
     flagged = False
     if not windows:
         reason = "no occurrences in the logs"
@@ -130,22 +131,23 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
     elif last.occurrences < min_occurrences:
         reason = f"too few occurrences in the latest window ({last.occurrences}; need {min_occurrences})"
     else:
-        flagged = high < low
+        flagged = rate < low and chance < alpha
         latest = f"{rate:.0%} ({last.successes} of {last.occurrences}) in the latest window"
         before = f"{rate_before:.0%} ({ok_before} of {n_before}) before"
         if flagged:
-            reason = f"dropped: {latest} (at most {high:.0%}) vs {before}, lower bound {low:.0%}"
+            reason = (f"dropped: {latest} vs {before}, lower bound {low:.0%}; "
+                      f"chance of so few successes {chance:.2g}")
         elif rate < low:
             reason = (f"dip within noise: {latest} is below the earlier lower bound {low:.0%}, "
-                      f"but so few occurrences allow up to {high:.0%}; {before}")
+                      f"but happens by chance {chance:.0%} of the time; {before}")
         else:
             reason = f"steady: {latest} vs {before}, lower bound {low:.0%}"
-    return DriftRow(name, status, tuple(windows), rate, rate_before, low, flagged, reason, high)
+    return DriftRow(name, status, tuple(windows), rate, rate_before, low, flagged, reason, chance)
 
 
 def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
                    window: str | int = "week", *, min_occurrences: int = 3, z: float = 1.96,
-                   max_gap: int = DEFAULT_MAX_GAP) -> list[DriftRow]:
+                   alpha: float = 0.01, max_gap: int = DEFAULT_MAX_GAP) -> list[DriftRow]:
     """Success rate of each workflow per time window; flag a drop in the latest window.
 
     Parameters
@@ -159,6 +161,9 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
         Occurrences needed both in the latest window and before it to judge.
     z : float
         Normal quantile of the Wilson bound (1.96: 95 %).
+    alpha : float
+        How unlikely the latest successes must be at the earlier lower-bound
+        rate before a drop counts as drift.
     max_gap : int
         Unrelated calls allowed between two steps of an occurrence.
 
@@ -194,5 +199,5 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
     for index, start, n, ok in rows:
         per_workflow.setdefault(index, []).append(DriftWindow(start, n, ok))
     log.debug("drift: %d windows over %d workflows, latest %s", len(rows), len(workflows), latest)
-    return [_judge(wf.name, wf.status, per_workflow.get(i, []), latest, min_occurrences, z)
+    return [_judge(wf.name, wf.status, per_workflow.get(i, []), latest, min_occurrences, z, alpha)
             for i, wf in enumerate(workflows)]

@@ -12,8 +12,8 @@ Example
 0.6
 """
 
-from miner.evaluation.metrics import RankingScores, ranking_scores, wilson_interval
+from miner.evaluation.metrics import RankingScores, binomial_tail, ranking_scores, wilson_interval
 from miner.evaluation.occurrences import find_occurrences, match_occurrences, workflow_pattern
 
-__all__ = ["RankingScores", "ranking_scores", "wilson_interval", "find_occurrences",
+__all__ = ["RankingScores", "binomial_tail", "ranking_scores", "wilson_interval", "find_occurrences",
            "match_occurrences", "workflow_pattern"]

@@ -41,6 +41,37 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def binomial_tail(successes: int, total: int, rate: float) -> float:
+    """P(X ≤ ``successes``) for X ~ Binomial(``total``, ``rate``): how likely so few successes are.
+
+    Parameters
+    ----------
+    successes, total : int
+    rate : float
+        Success probability of one trial.
+
+    Examples
+    --------
+    >>> round(binomial_tail(2, 3, 0.94), 3)    # one failure in three is no surprise
+    0.169
+    >>> binomial_tail(0, 6, 0.95) < 1e-7
+    True
+
+    Notes
+    -----
+    O(successes), summed in log space so large windows do not underflow.
+    """
+    if successes >= total or rate <= 0.0:
+        return 1.0
+    if rate >= 1.0:
+        return 0.0
+    log_p, log_q = math.log(rate), math.log1p(-rate)
+    terms = [math.lgamma(total + 1) - math.lgamma(k + 1) - math.lgamma(total - k + 1) + k * log_p
+             + (total - k) * log_q for k in range(successes + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
 @dataclass(frozen=True)
 class RankingScores:
     """Hit@1, hit@3 and mean reciprocal rank over a set of prediction points.
