@@ -20,8 +20,11 @@ from miner.ingest.sources import Source
 
 log = logging.getLogger(__name__)
 
-MAX_LINE_BYTES = 1 << 28
+MAX_LINE_BYTES = 1 << 24
 """Longest JSON Lines line (or JSON record) accepted: conversations can be large."""
+BUFFER_BYTES = 2 * MAX_LINE_BYTES
+# DuckDB would default its read buffer to 16 lines' worth (up to the whole file), which
+# defeats a memory limit; two lines' worth streams just as well.
 
 LINE = "_chainmine_line"
 """Name of the line-number column of the tables read here."""
@@ -97,7 +100,8 @@ def _load(con: duckdb.DuckDBPyConnection, src: Source, options: str, header_line
         CREATE TEMP TABLE {ROWS} AS
         SELECT ordinality AS {LINE}, * EXCLUDE (ordinality)
         FROM (SELECT * FROM read_csv(?, {options}, compression = '{src.compression}',
-                                     max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+                                     max_line_size = {MAX_LINE_BYTES}, buffer_size = {BUFFER_BYTES},
+                                     store_rejects = true,
                                      rejects_table = '{LINE_REJECTS}', rejects_scan = '{REJECT_SCAN}')
               WITH ORDINALITY)
     """, [str(src.local)])
