@@ -3,8 +3,9 @@
 Batches are independent (each has its own random streams), so workers can
 make them in any order; ``imap`` returns them in batch order and the parent
 writes them and adds up the ground truth, so the file is byte-identical to
-one made in a single process. Workers are spawned (not forked) so nothing of
-the parent, such as a progress-bar thread, is copied into them.
+one made in a single process. On Linux workers are forked (cheap, and
+``__main__`` need not be importable); they touch nothing of the parent but
+the generator's own modules.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from typing import Any, Callable, Iterator
 
 from miner.generate.engine import BATCH_SESSIONS, LogGenerator
@@ -19,14 +21,14 @@ from miner.generate.writer import encode_batch
 
 log = logging.getLogger(__name__)
 
-MIN_BATCHES_PER_WORKER = 4
-"""Below this many batches per worker, starting processes costs more than it saves."""
+MIN_BATCHES_FOR_WORKERS = 50
+"""Logs of fewer batches are made in this process: workers only pay off on large logs."""
 
 _WORKER: dict[str, Any] = {}
 
 
 def default_workers(batches: int) -> int:
-    """Worker processes for a log of ``batches`` batches: up to two, one for small logs.
+    """Worker processes for a log of ``batches`` batches: two on a multi-core machine for large logs, else one.
 
     Examples
     --------
@@ -34,7 +36,7 @@ def default_workers(batches: int) -> int:
     1
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(2, cores, batches // MIN_BATCHES_PER_WORKER))
+    return 2 if batches >= MIN_BATCHES_FOR_WORKERS and cores >= 2 else 1
 
 
 def _init(sessions: int, seed: int, scenario: str, fmt: str) -> None:
@@ -76,7 +78,7 @@ def encoded_batches(gen: LogGenerator, fmt: str, workers: int | None = None,
         return
     log.info("generating %d batches with %d worker processes", gen.batch_count, workers)
     gen.start_counting()
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with context.Pool(workers, initializer=_init, initargs=(gen.sessions, gen.seed, gen.scenario.name, fmt)) as pool:
         for payload, calls, state in pool.imap(_make, range(gen.batch_count)):
             gen.count_batch(calls, state)
