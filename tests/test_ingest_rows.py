@@ -68,13 +68,33 @@ BAD_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("raw, reason", BAD_ROWS)
-def test_each_bad_row_is_rejected_with_its_reason(con, tmp_path, raw, reason):
-    r = ingest_lines(con, tmp_path, [json.dumps(GOOD), raw])
-    assert (r.accepted, r.rejected) == (1, 1)
-    assert list_rejects(con) == [{"ingest_id": 1, "source": str(tmp_path / "rows.jsonl"), "line": 2,
-                                  "reason": reason, "raw": raw}]
-    assert r.reject_reasons == {reason: 1}
+@pytest.fixture(scope="module")
+def bad_batch(tmp_path_factory):
+    """One ingest of a good row followed by every bad row (line i + 2 holds BAD_ROWS[i])."""
+    tmp = tmp_path_factory.mktemp("bad")
+    con = connect(tmp / "t.duckdb")
+    report = ingest_lines(con, tmp, [json.dumps(GOOD)] + [raw for raw, _ in BAD_ROWS])
+    rejects = {r["line"]: r for r in list_rejects(con, limit=1000)}
+    con.close()
+    return tmp / "rows.jsonl", report, rejects
+
+
+def test_bad_rows_are_counted_and_never_dropped(bad_batch):
+    _, report, rejects = bad_batch
+    assert (report.accepted, report.rejected, report.duplicates) == (1, len(BAD_ROWS), 0)
+    assert sorted(rejects) == list(range(2, len(BAD_ROWS) + 2))
+    expected: dict[str, int] = {}
+    for _, reason in BAD_ROWS:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert report.reject_reasons == expected
+
+
+@pytest.mark.parametrize("index", range(len(BAD_ROWS)), ids=[reason for _, reason in BAD_ROWS])
+def test_each_bad_row_is_rejected_with_its_reason(bad_batch, index):
+    path, _, rejects = bad_batch
+    raw, reason = BAD_ROWS[index]
+    assert rejects[index + 2] == {"ingest_id": 1, "source": str(path), "line": index + 2, "reason": reason,
+                                  "raw": raw}
 
 
 def test_the_bad_rows_sample(con):
