@@ -91,7 +91,8 @@ def sequence_figures(con: duckdb.DuckDBPyConnection, flt: CallFilter, parts: tup
         ctes.append("""e AS (SELECT a, b, n, n / sum(n) OVER (PARTITION BY a) AS p FROM (
                            SELECT tool_id AS a, nxt AS b, count(*) AS n FROM s WHERE nxt IS NOT NULL GROUP BY ALL))""")
         selects.append(f"""SELECT * FROM (
-            SELECT 'edge' AS kind, ta.tool AS c1, tb.tool AS c2, e.n AS c3, e.p AS c4, NULL::BIGINT AS c5, NULL::BIGINT AS c6
+            SELECT 'edge' AS kind, ta.tool AS c1, tb.tool AS c2, e.n AS c3, e.p AS c4,
+                   NULL::BIGINT AS c5, NULL::BIGINT AS c6
             FROM e JOIN tools ta ON ta.tool_id = e.a JOIN tools tb ON tb.tool_id = e.b
             WHERE {keep} ORDER BY e.n DESC, ta.tool, tb.tool LIMIT ?)""")
         select_params += tools * 2 + [limit_value(edges_top)]
@@ -102,7 +103,7 @@ def sequence_figures(con: duckdb.DuckDBPyConnection, flt: CallFilter, parts: tup
     if "variants" in parts:
         step = "(prev IS NULL OR prev <> tool_id)" if collapse_repeats else "TRUE"
         # a collapsed sequence numbers its steps by the count of tool changes so far
-        position = "sum(CASE WHEN prev IS NULL OR prev <> tool_id THEN 1 ELSE 0 END) OVER w2" if collapse_repeats else "rn"
+        position = f"sum(CASE WHEN {step} THEN 1 ELSE 0 END) OVER w2" if collapse_repeats else "rn"
         has_tool = f"bool_or({flt.tool_condition('tool_id')})" if flt.tools else "TRUE"
         ctes.append(f"""h AS (
             SELECT session_id, sum(hash(tool_id, pos)) FILTER (WHERE {step}) AS fp,

@@ -28,7 +28,8 @@ from miner.generate.writer import FORMATS
 @click.option("--truth", type=click.Path(dir_okay=False), default=None,
               help="Ground-truth file (default: <out without suffix>.truth.json).")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=None,
-              help="Processes making batches (default: 2 from 50,000 sessions on a multi-core machine, else 1; same output for any number).")
+              help="Processes making batches (default: 2 from 50,000 sessions on a multi-core machine, "
+                   "else 1); the output is the same for any number.")
 @json_option
 @quiet_option
 def generate(out: str, sessions: int, seed: int, scenario: str, fmt: str | None, truth: str | None,

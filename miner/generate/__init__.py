@@ -78,8 +78,7 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
         Where the ground truth goes; default ``<out without suffix>.truth.json``.
     workers : int, optional
         Processes making batches (default: two from 50,000 sessions on a
-        multi-core machine, else one); the
-        output is the same for any number.
+        multi-core machine, else one); the output is the same for any number.
     progress : callable, optional
         Called as ``progress(sessions_done, sessions_total)`` after each batch.
 

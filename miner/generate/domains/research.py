@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from miner.generate import pools
-from miner.generate.spec import (DIGITS, HEX, TIMEOUT, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp,
-                                 int_arg, item, text_arg, tool_table)
+from miner.generate.spec import (DIGITS, HEX, TIMEOUT, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound,
+                                 const, inp, int_arg, item, text_arg, tool_table)
 
 
 def search_papers(query: str, limit: int) -> list[dict[str, Any]]:
@@ -174,7 +174,8 @@ def _query(r) -> str:
 TOOLS = tool_table(
     ToolSpec(search_papers, lambda r: {"query": _query(r), "limit": r.pick((5, 10, 20))}, median_ms=700,
              cost=0.001, weight=1),
-    ToolSpec(get_paper_details, lambda r: {"paper_id": f"{r.between(20, 25)}{r.between(1, 12):02d}.{r.between(10000, 99999)}"},
+    ToolSpec(get_paper_details,
+             lambda r: {"paper_id": f"{r.between(20, 25)}{r.between(1, 12):02d}.{r.between(10000, 99999)}"},
              median_ms=350, failure_rate=0.005, weight=0.8),
     ToolSpec(web_search, lambda r: {"query": _query(r), "num_results": r.pick((3, 5, 10))}, median_ms=950,
              cost=0.005, failure_rate=0.02, weight=1.5),
