@@ -26,7 +26,8 @@ import duckdb
 from library.model import WorkflowTemplate
 from miner.chains.params import DEFAULT_MAX_GAP
 from miner.errors import MiningError
-from miner.evaluation.metrics import binomial_tail, wilson_interval
+from miner.chains.model import wilson_lower
+from miner.evaluation.metrics import binomial_tail
 from miner.evaluation.occurrences import OCCURRENCES, match_occurrences
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
     n_before = sum(w.occurrences for w in earlier)
     ok_before = sum(w.successes for w in earlier)
     rate_before = ok_before / n_before if n_before else None
-    low = wilson_interval(ok_before, n_before, z)[0] if n_before else None
+    low = wilson_lower(ok_before, n_before, z) if n_before else None
     rate = last.success_rate if last else None
     chance = binomial_tail(last.successes, last.occurrences, low) if last and low is not None else None
     flagged = False

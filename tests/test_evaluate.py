@@ -14,7 +14,7 @@ from library.model import WorkflowTemplate as Workflow
 from miner.cli import cli
 from miner.errors import MiningError
 from miner.evaluate import backtest, split_sessions
-from miner.evaluation import find_occurrences, ranking_scores, wilson_interval
+from miner.evaluation import find_occurrences, ranking_scores
 from miner.store import connect
 from test_recommend import T0, chain, lookup, make_store
 
@@ -94,13 +94,6 @@ def test_an_occurrence_succeeds_only_when_all_its_calls_do(tmp_path):
 def test_ranking_scores(ranks, expected):
     scores = ranking_scores(ranks)
     assert (scores.hit_at_1, scores.hit_at_3, scores.mrr) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("ok, n", [(0, 10), (5, 10), (10, 10), (300, 310)])
-def test_wilson_interval_brackets_the_observed_rate(ok, n):
-    low, high = wilson_interval(ok, n)
-    assert 0 <= low <= ok / n <= high <= 1
-    assert low < high
 
 
 # -- backtest on a small hand-made log --------------------------------------------------

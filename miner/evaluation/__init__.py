@@ -7,13 +7,13 @@ recommender (:mod:`miner.recommend`) and drift (:mod:`miner.drift`).
 
 Example
 -------
->>> from miner.evaluation import wilson_interval
->>> round(wilson_interval(9, 10)[0], 2)
-0.6
+>>> from miner.evaluation import ranking_scores
+>>> ranking_scores([(1, 1), (2, 1)]).mrr
+0.75
 """
 
-from miner.evaluation.metrics import RankingScores, binomial_tail, ranking_scores, wilson_interval
+from miner.evaluation.metrics import RankingScores, binomial_tail, ranking_scores
 from miner.evaluation.occurrences import find_occurrences, match_occurrences, workflow_pattern
 
-__all__ = ["RankingScores", "binomial_tail", "ranking_scores", "wilson_interval", "find_occurrences",
+__all__ = ["RankingScores", "binomial_tail", "ranking_scores", "find_occurrences",
            "match_occurrences", "workflow_pattern"]

@@ -1,44 +1,10 @@
-"""Small statistics shared by the backtest, the recommender and drift."""
+"""Small statistics of the backtest and drift (the Wilson bound is :func:`miner.chains.model.wilson_lower`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from typing import Iterable
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a success rate.
-
-    Parameters
-    ----------
-    successes, total : int
-        Observed successes out of ``total`` trials.
-    z : float
-        Normal quantile (1.96 for a 95 % interval).
-
-    Returns
-    -------
-    (low, high) : tuple of float
-        ``(0.0, 1.0)`` when ``total`` is 0 (nothing is known).
-
-    Examples
-    --------
-    >>> low, high = wilson_interval(96, 100)
-    >>> round(low, 3), round(high, 3)
-    (0.902, 0.984)
-
-    Notes
-    -----
-    O(1).
-    """
-    if total <= 0:
-        return 0.0, 1.0
-    p = successes / total
-    z2 = z * z
-    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
-    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / (1 + z2 / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def binomial_tail(successes: int, total: int, rate: float) -> float:
