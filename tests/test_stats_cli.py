@@ -118,3 +118,9 @@ def test_bad_input(tmp_path, db, args, code, message):
     if code == 1:
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_drift_is_delegated_and_needs_a_library(db, tmp_path):
+    result = run("--db", str(db), "--drift", "--library", str(tmp_path / "none.json"))
+    assert result.exit_code == 1
+    assert "library" in result.stderr and "chainmine mine --save" in result.stderr
