@@ -6,6 +6,7 @@ whole file. All files of one call share one transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import tempfile
@@ -101,6 +102,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     (1, 1)
     """
     ingest_id = next_ingest_id(con)
+    started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     try:
         if container in ("csv", "parquet"):
             table_sql, values = table_relation(con, src, container)
@@ -131,7 +133,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}; DROP TABLE {SETTINGS}")
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, accepted=accepted, rejected=rejected,
-                  duplicates=duplicates, sessions=sessions,
+                  duplicates=duplicates, sessions=sessions, started_at=started,
                   options={**(options or {}), "container": container, "compression": src.compression})
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, accepted, rejected, duplicates)
     return {"path": src.path, "format": fmt, "accepted": accepted, "rejected": rejected,

@@ -6,6 +6,7 @@ files and the runner for the calls it executes (``origin='runner'``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
@@ -69,8 +70,8 @@ def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 
 def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str, format: str,
                   accepted: int, rejected: int, duplicates: int, sessions: int,
-                  options: dict | None = None) -> None:
-    """Insert the ``ingests`` row of one source with its counts.
+                  options: dict | None = None, started_at: dt.datetime | None = None) -> None:
+    """Insert the ``ingests`` row of one source with its counts (times in UTC).
 
     Examples
     --------
@@ -83,9 +84,13 @@ def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str
     """
     con.execute("""INSERT INTO ingests (ingest_id, source, format, started_at, finished_at, accepted,
                                         rejected, duplicates, sessions, options)
-                   VALUES (?, ?, ?, now()::TIMESTAMP, now()::TIMESTAMP, ?, ?, ?, ?, ?)""",
-                [ingest_id, source, format, accepted, rejected, duplicates, sessions,
-                 json.dumps(options or {})])
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [ingest_id, source, format, started_at or _utcnow(), _utcnow(), accepted, rejected, duplicates,
+                 sessions, json.dumps(options or {})])
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source: str, format: str,
