@@ -27,6 +27,7 @@ from miner.errors import MiningError
 from miner.store import init_schema
 from miner.synthesis.build import PROBE_SAMPLE, dataflow_edges, synthesise
 from miner.synthesis.categories import CategoryClassifier, classifier_from_library
+from miner.synthesis.screen import flow_screen
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class ChainMiner:
         params = MiningParams(**self.get_params()).check()
         classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
         probe = min(PROBE_SAMPLE, params.sample_size)
-        search = find_chains(con, params, dataflow=lambda s, cands, weak: dataflow_edges(s, cands, weak, probe))
+        search = find_chains(con, params, dataflow=lambda s, cands, weak: dataflow_edges(s, cands, weak, probe),
+                             screen=lambda s: flow_screen(s).likely)
         try:
             self.chains_, self.workflows_ = synthesise(search, search.chains, sample_size=params.sample_size,
                                                        classifier=classifier)
@@ -110,6 +112,66 @@ class ChainMiner:
         self.stats_ = dict(search.stats)
         self.classifier_: CategoryClassifier | None = classifier
         return self
+
+
+@dataclass(frozen=True)
+class MineReport:
+    """What :func:`mine_store` found, and what ``save`` merged into the library.
+
+    Examples
+    --------
+    >>> MineReport((), (), {"frequent": 0}).to_json()
+    []
+    """
+
+    workflows: tuple[WorkflowTemplate, ...]
+    chains: tuple[Chain, ...]
+    stats: dict[str, int]
+    saved: Any = None
+    library: str | None = None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The ``mine --json`` document: workflow dicts, best first."""
+        return [wf.to_dict() for wf in self.workflows]
+
+
+def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLike | None = None,
+               save: bool = False, **params: Any) -> MineReport:
+    """Mine the store at ``db`` (opened read-only) and optionally save the suggestions.
+
+    Parameters
+    ----------
+    db : DuckDB file (default ``$CHAINMINE_DB`` or ``./chainmine.duckdb``).
+    library : workflow library file; when it exists its categorised workflows
+        train the category classifier, and ``save`` merges the suggestions into it.
+    save : merge the workflows into ``library`` as ``suggested``
+        (:meth:`library.store.WorkflowLibrary.merge_suggestions`).
+    **params : :class:`ChainMiner` parameters.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from miner.store import connect
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.duckdb"); connect(path).close()
+    >>> mine_store(path)
+    Traceback (most recent call last):
+    ...
+    miner.errors.EmptyStoreError: no tool calls yet: run chainmine ingest
+    """
+    from library.store import WorkflowLibrary
+    from miner.store import connect
+
+    miner = ChainMiner(**params)
+    lib = WorkflowLibrary(library) if library is not None else None
+    known = lib if lib is not None and lib.path.exists() else None
+    con = connect(db, read_only=True)
+    try:
+        miner.fit(con, library=known)
+    finally:
+        con.close()
+    saved = lib.merge_suggestions(miner.workflows_) if save and lib is not None else None
+    return MineReport(tuple(miner.workflows_), tuple(miner.chains_), dict(miner.stats_), saved,
+                      None if lib is None else str(lib.path))
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,51 @@ def _passes_success(p: MiningParams, successes: int, n: int) -> bool:
     return n > 0 and successes / n >= p.min_success_rate and wilson_lower(successes, n) >= p.min_success_low
 
 
+def growth_rule(min_confidence: float, likely: Callable[[int, int], bool] | None = None
+                ) -> Callable[[tuple, dict], bool]:
+    """Which frequent chains the level-wise search keeps growing.
+
+    A chain grows when its newest junction could be part of a workflow: the
+    chain before it usually goes on to the new step, or the new step is
+    usually reached from it (both at ``min_confidence``), or it usually goes on
+    to the last two steps in one order or the other (they may commute), or
+    ``likely(earlier tool, new tool)`` says some earlier step passes it data. Two workflows or a stray
+    call side by side fail all four, so their many coincidental continuations
+    are never counted; this is what keeps the search proportional to the real
+    workflows rather than to every juxtaposition in the log.
+
+    Examples
+    --------
+    >>> rule = growth_rule(0.5)
+    >>> f = {(1,): 100, (2,): 100, (3,): 100, (1, 2): 90, (2, 3): 10, (3, 2): 9}
+    >>> rule((1, 2), f), rule((2, 3), f)
+    (True, False)
+
+    Notes
+    -----
+    O(k) per chain of k steps.
+    """
+    def extend(tools: tuple, frequency: dict) -> bool:
+        if len(tools) < 2:
+            return True
+        f = frequency[tools]
+        if f >= min_confidence * frequency.get(tools[:-1], f) or f >= min_confidence * frequency.get(tools[-1:], f):
+            return True
+        swapped = frequency.get(tools[:-2] + (tools[-1], tools[-2]), 0)
+        if swapped and f + swapped >= min_confidence * frequency.get(tools[:-1], f + swapped):
+            return True
+        return likely is not None and any(likely(t, tools[-1]) for t in tools[:-1])
+
+    return extend
+
+
 def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = None, *,
-                dataflow: DataflowCheck | None = None) -> ChainSearch:
+                dataflow: DataflowCheck | None = None,
+                screen: Callable[["ChainSearch"], Callable[[int, int], bool]] | None = None) -> ChainSearch:
     """Mine the chains worth suggesting, ranked best first.
 
-    Stages: frequent chains (both supports) -> order variants grouped into
+    Stages: frequent chains (both supports; only chains passing
+    :func:`growth_rule` are grown) -> order variants grouped into
     patterns with parallel slots -> reliable (success rate and its Wilson lower
     bound) -> cohesive (no inner step is a stray call, and every junction passes
     ``min_confidence`` with the Wilson 95% lower bound of its share (see
@@ -125,6 +165,8 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     con : store connection (read-only is enough).
     params : thresholds; validated here.
     dataflow : callback judging the junctions that fail ``min_confidence``.
+    screen : ``screen(search)`` returns ``likely(tool_id, tool_id)``, whether the
+        first tool was seen passing data to the second; it steers :func:`growth_rule`.
 
     Raises
     ------
@@ -151,10 +193,12 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
         raise EmptyStoreError("no tool calls yet: run chainmine ingest")
     summary = build_events(con)
     codec = KeyCodec.for_tools(summary.max_tool_id, p.max_length)
-    found = search_levels(con, codec, min_frequency=p.min_frequency, min_sessions=p.min_sessions,
-                          max_length=p.max_length, max_gap=p.max_gap)
     names = dict(con.execute("SELECT tool_id, tool FROM tools").fetchall())
     search = ChainSearch(con, p, codec, summary, {v: k for k, v in names.items()})
+    likely = screen(search) if screen is not None else None
+    found = search_levels(con, codec, min_frequency=p.min_frequency, min_sessions=p.min_sessions,
+                          max_length=p.max_length, max_gap=p.max_gap,
+                          extend=growth_rule(p.min_confidence, likely))
     supports = {tools: s for tools, s in found.values()}
     frequency = {tools: s.frequency for tools, s in supports.items()}
     patterns = group_variants([t for t in frequency if len(t) >= p.min_length], frequency)

@@ -119,16 +119,16 @@ def junction_confidence(slots: Slots, frequency: Mapping[Tools, int], *, lower: 
 
     Notes
     -----
-    O(k * L) dictionary lookups for k slots and L orders. A missing part (only
-    possible with deduplicated gapped matches) counts as fully cohesive.
+    O(k * L) dictionary lookups for k slots and L orders.
     """
     share = (lambda k, n: wilson_lower(k, n)) if lower else (lambda k, n: k / n)
     f = pattern_frequency(slots, frequency)
     out = []
     for i in range(1, len(slots)):
-        prefix = max(pattern_frequency(slots[:i], frequency), f)
-        suffix = max(pattern_frequency(slots[i:], frequency), f)
-        out.append(min(1.0, max(share(f, prefix), share(f, suffix))) if f else 0.0)
+        parts = (pattern_frequency(slots[:i], frequency), pattern_frequency(slots[i:], frequency))
+        # A part that was never counted (its growth was pruned) gives no evidence either way.
+        sides = [share(f, max(n, f)) for n in parts if n]
+        out.append(min(1.0, max(sides, default=0.0)) if f else 0.0)
     return out
 
 

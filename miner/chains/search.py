@@ -10,11 +10,13 @@ Two steps, both whole-table SQL:
 2. :func:`search_levels` grows occurrences Apriori-style: the occurrences of a
    frequent chain of length ``k`` are extended by joining the event that starts
    right after them (or after up to ``max_gap`` unrelated calls), the new
-   chains are counted, and only the frequent ones are extended again. Work is
-   proportional to what survives each level.
+   chains are counted, and only the frequent ones (that the caller's
+   ``extend`` rule accepts) are extended again. Work is proportional to what
+   survives each level.
 
 Temporary tables (per connection): ``_cm_ev`` events, ``_cm_occ{k}``
-occurrences of length ``k``, ``_cm_freq{k}`` frequent keys with their supports.
+occurrences of length ``k``, ``_cm_freq{k}`` frequent keys with their supports,
+``_cm_grow{k}`` the keys extended to length ``k + 1``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import duckdb
 
@@ -144,7 +147,7 @@ def _level_sql(k: int, codec: KeyCodec, max_gap: int) -> str:
                    o.ok AND e.ok AS ok, o.n + e.n AS n, o.cost + e.cost AS cost,
                    o.st, e.et, o.dur + e.dur AS dur
             FROM _cm_occ{k - 1} o JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.epos + {1 + d}
-            WHERE o.key IN (SELECT key FROM _cm_freq{k - 1}) AND e.t IN (SELECT t FROM _cm_tools)""")
+            WHERE o.key IN (SELECT key FROM _cm_grow{k - 1}) AND e.t IN (SELECT t FROM _cm_tools)""")
     body = "\nUNION ALL\n".join(parts)
     if max_gap >= 2:
         # Two same-tool events can then both lie within reach; keep the tightest match.
@@ -162,7 +165,8 @@ HAVING count(*) >= $min_f AND count(DISTINCT sid) >= $min_s
 
 
 def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_frequency: int,
-                  min_sessions: int, max_length: int, max_gap: int) -> dict:
+                  min_sessions: int, max_length: int, max_gap: int,
+                  extend: Callable[[tuple[int, ...], dict], bool] | None = None) -> dict:
     """Find every chain of up to ``max_length`` events meeting both supports.
 
     Requires :func:`build_events` to have run on ``con``.
@@ -174,6 +178,9 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     min_frequency, min_sessions : support thresholds (occurrences, distinct sessions).
     max_length : longest chain, in steps.
     max_gap : unrelated calls allowed between two consecutive steps.
+    extend : ``extend(tools, frequency)`` decides whether a frequent chain is grown
+        further (``frequency`` maps every chain counted so far to its occurrences);
+        by default every frequent chain is.
 
     Returns
     -------
@@ -203,6 +210,7 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     con.execute(f"""CREATE OR REPLACE TEMP VIEW _cm_occ1 AS
         SELECT sid, spos, epos, {codec.start_sql('t')} AS key, ok, n, cost, st, et, dur FROM _cm_ev""")
     found: dict = {}
+    frequency: dict[tuple[int, ...], int] = {}
     for k in range(1, max_length + 1):
         started = time.perf_counter()
         if k > 1:
@@ -214,12 +222,21 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
         rows = con.execute(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}").fetchall()
         for key, f, s, ok_n, calls, cost, e2e, dur in rows:
             duration = e2e if e2e is not None else dur
-            found[codec.hashable(key)] = (codec.decode(key, k), Support(
+            tools = codec.decode(key, k)
+            frequency[tools] = int(f)
+            found[codec.hashable(key)] = (tools, Support(
                 k, int(f), int(s), int(ok_n), float(calls or 0.0),
                 None if cost is None else float(cost),
                 None if duration is None else max(float(duration), 0.0)))
-        log.info("level %d: %d frequent chains in %.2fs", k, len(rows), time.perf_counter() - started)
-        if not rows:
+        grown = rows
+        if extend is not None and k < max_length:
+            grown = [r for r in rows if extend(codec.decode(r[0], k), frequency)]
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_grow{k} AS
+            SELECT CAST(x AS {codec.sql_type}) AS key FROM unnest($keys::VARCHAR[]) u(x)""",
+                    {"keys": [codec.to_text(r[0]) for r in grown]})
+        log.info("level %d: %d frequent chains, %d grown, in %.2fs", k, len(rows), len(grown),
+                 time.perf_counter() - started)
+        if not grown:
             break
     return found
 
@@ -236,5 +253,6 @@ def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
         con.execute(f"DROP TABLE IF EXISTS _cm_occ{k}")
     for k in range(1, max_length + 1):
         con.execute(f"DROP TABLE IF EXISTS _cm_freq{k}")
+        con.execute(f"DROP TABLE IF EXISTS _cm_grow{k}")
     for name in ("_cm_ev", "_cm_tools", "_cm_calls"):
         con.execute(f"DROP TABLE IF EXISTS {name}")

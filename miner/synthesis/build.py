@@ -157,8 +157,8 @@ def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]
 
     Used by :func:`miner.chains.mine.find_chains` to keep chains whose weak
     junctions are spanned by dataflow. A chain that would fall apart even if
-    every pair :func:`flow_screen` allows passed data is answered without
-    sampling; the others are sampled and inferred.
+    every pair :func:`flow_screen` saw passing data did so here is answered
+    without sampling; the others are sampled and inferred.
 
     Examples
     --------
@@ -176,7 +176,7 @@ def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]
         ids = [search.tool_ids[t] for t in chain.tools]
         slot_of = slot_positions(chain)
         possible = [(p, q) for q in range(len(ids)) for p in range(q)
-                    if slot_of[p] < slot_of[q] and screen.possible(ids[p], ids[q])]
+                    if slot_of[p] < slot_of[q] and screen.likely(ids[p], ids[q])]
         if connected(slot_of, need, possible):
             todo.append(n)
     search.stats["probed"] = search.stats.get("probed", 0) + len(todo)

@@ -3,10 +3,11 @@
 Whether data flows across a weak junction of a chain is settled by sampling
 the chain's occurrences (:func:`miner.synthesis.build.dataflow_edges`). Most
 weak junctions are two unrelated workflows side by side, and a single pass
-over a bounded sample of sessions shows which tool pairs never pass values:
-for every call, which tools called shortly before it returned one of its
-argument values. Chains that would fall apart even if every such pair passed
-data are settled without a probe.
+over a bounded sample of sessions shows which tool pairs do pass values: for
+every call, which tools called shortly before it returned one of its argument
+values (a value that is not common to many results, and that no earlier call
+was itself given). The search grows only chains whose new step is cohesive or
+fed by such a pair, and only chains such pairs could hold together are probed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 SCREEN_EVENTS = 20_000
 """Events (collapsed runs) read for the screen; sessions are picked by a hash of their id."""
-MIN_SEEN = 5
-"""A pair seen fewer times than this in a partial sample is not judged (it is probed)."""
 MIN_SHARE = 0.25
 """A pair passes values when some argument of the later tool matched in this share of cases."""
 COMMON_SHARE = 0.01
@@ -36,21 +35,20 @@ MIN_COMMON = 10
 
 @dataclass(frozen=True)
 class FlowScreen:
-    """Tool pairs that may pass values (``flows``) among pairs seen often enough to judge (``seen``).
+    """Tool pairs seen passing values in the sample: ``(source tool id, target tool id)``.
 
     Examples
     --------
-    >>> s = FlowScreen(flows=frozenset({(1, 2)}), seen=frozenset({(1, 2), (2, 1)}))
-    >>> s.possible(1, 2), s.possible(2, 1), s.possible(3, 4)
-    (True, False, True)
+    >>> s = FlowScreen(flows=frozenset({(1, 2)}))
+    >>> s.likely(1, 2), s.likely(2, 1)
+    (True, False)
     """
 
     flows: frozenset[tuple[int, int]]
-    seen: frozenset[tuple[int, int]]
 
-    def possible(self, source: int, target: int) -> bool:
-        """False only when the sample shows ``target`` never reading ``source``'s results."""
-        return (source, target) in self.flows or (source, target) not in self.seen
+    def likely(self, source: int, target: int) -> bool:
+        """True when the sample shows ``target`` reading ``source``'s results."""
+        return (source, target) in self.flows
 
 
 def node_cache(search: ChainSearch) -> NodeCache:
@@ -128,9 +126,7 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
         hits.update(f for f in found if len(f) == 3)
         history.append((tool, values, {k for _, k in leaves}))
     flows = {(a, b) for (a, b, _), n in hits.items() if n >= MIN_SHARE * seen[(a, b)]}
-    # When the sample is the whole log, a pair seen once is judged on all its occurrences.
-    least = 1 if modulus == 1 else MIN_SEEN
-    screen = FlowScreen(frozenset(flows), frozenset(pair for pair, n in seen.items() if n >= least))
-    log.info("flow screen: %d events, %d pairs judged, %d pass values", len(rows), len(screen.seen), len(flows))
+    screen = FlowScreen(frozenset(flows))
+    log.info("flow screen: %d events, %d tool pairs seen, %d pass values", len(rows), len(seen), len(flows))
     search.cache["flow_screen"] = screen
     return screen

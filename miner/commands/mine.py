@@ -1,0 +1,121 @@
+"""``chainmine mine``: find recurring, reliable tool chains and suggest them as workflows."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from miner.chains.params import DEFAULT_MAX_GAP, RANGES
+from miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
+from miner.commands.common import library_path as resolve_library
+from miner.commands.common import stderr_console
+from miner.patterns import MineReport, mine_store
+
+
+def _int_range(name: str) -> click.IntRange:
+    low, high = RANGES[name]
+    return click.IntRange(min=low, max=high)
+
+
+def _float_range(name: str) -> click.FloatRange:
+    low, high = RANGES[name]
+    return click.FloatRange(min=low, max=high)
+
+
+@contextlib.contextmanager
+def _spinner(quiet: bool) -> Iterator[None]:
+    if not show_progress(quiet):
+        yield
+        return
+    with stderr_console().status("mining tool chains ..."):
+        yield
+
+
+@click.command("mine")
+@click.option("--min-frequency", type=_int_range("min_frequency"), default=3, show_default=True, metavar="N",
+              help="Occurrences a chain needs.")
+@click.option("--min-sessions", type=_int_range("min_sessions"), default=2, show_default=True, metavar="N",
+              help="Distinct sessions a chain needs.")
+@click.option("--min-success-rate", type=_float_range("min_success_rate"), default=0.8, show_default=True,
+              metavar="R", help="Share of occurrences in which every call succeeded.")
+@click.option("--min-success-low", type=_float_range("min_success_low"), default=0.0, show_default=True,
+              metavar="R", help="Minimum Wilson 95%% lower bound of the success rate.")
+@click.option("--min-confidence", type=_float_range("min_confidence"), default=0.5, show_default=True,
+              metavar="C", help="Cohesion every junction needs unless data flows across it.")
+@click.option("--min-length", type=_int_range("min_length"), default=2, show_default=True, metavar="N",
+              help="Fewest steps in a chain.")
+@click.option("--max-length", type=_int_range("max_length"), default=6, show_default=True, metavar="L",
+              help="Most steps in a chain.")
+@click.option("--max-gap", type=_int_range("max_gap"), default=DEFAULT_MAX_GAP, show_default=True, metavar="G",
+              help="Unrelated calls allowed between two steps of an occurrence.")
+@click.option("--closure", type=_float_range("closure"), default=0.9, show_default=True, metavar="F",
+              help="Drop a chain when a longer one containing it has this share of its occurrences.")
+@click.option("--all", "keep_all", is_flag=True, help="Keep chains contained in longer ones (no closure).")
+@click.option("--sample", "sample_size", type=_int_range("sample_size"), default=200, show_default=True,
+              metavar="K", help="Occurrences sampled per chain to infer its dataflow.")
+@click.option("--top", type=_int_range("top"), default=None, metavar="N", help="Only the N best workflows.")
+@click.option("--save", is_flag=True, help="Merge the workflows into the library as suggested.")
+@db_option
+@library_option
+@json_option
+@quiet_option
+def mine(db: str | None, library_path: str | None, as_json: bool, quiet: bool, save: bool,
+         **params: Any) -> None:
+    """Find tool chains that recur and succeed, and suggest each as a workflow.
+
+    Ranked by round-trips saved (occurrences x (calls per occurrence - 1) x success rate).
+
+    Example: chainmine mine --min-frequency 5 --top 10 --save
+    """
+    if params["min_length"] > params["max_length"]:
+        raise click.BadParameter(f"--min-length ({params['min_length']}) must not exceed --max-length "
+                                 f"({params['max_length']})", param_hint="--min-length")
+    with _spinner(quiet):
+        report = mine_store(db, library=resolve_library(library_path), save=save, **params)
+    if as_json:
+        output(report.to_json(), True, _render)
+        if report.saved is not None and not quiet:
+            stderr_console().print(_saved_line(report), highlight=False)
+        return
+    output(report, False, _render)
+
+
+def _tools_text(wf: dict[str, Any]) -> str:
+    """``a → (b | c) → d ×N``: steps by dependency level, map steps marked ×N."""
+    steps = wf["steps"]
+    level: dict[str, int] = {}
+    for s in steps:
+        level[s["id"]] = 1 + max((level[d] for d in s.get("depends_on", []) if d in level), default=-1)
+    groups: dict[int, list[str]] = {}
+    for s in steps:
+        groups.setdefault(level[s["id"]], []).append(s["tool_name"] + (" ×N" if s.get("map_over") else ""))
+    parts = [names[0] if len(names) == 1 else "(" + " | ".join(names) + ")" for _, names in sorted(groups.items())]
+    return " → ".join(parts)
+
+
+def _saved_line(report: MineReport) -> str:
+    saved = report.saved
+    return (f"saved to {report.library}: {saved.added} added, {saved.updated} updated, "
+            f"{saved.unchanged} unchanged, {saved.skipped_rejected} rejected before")
+
+
+def _render(report: MineReport, console: Console) -> None:
+    if not report.workflows:
+        s = report.stats
+        console.print(f"no chains met the thresholds (frequent: {s.get('frequent', 0)}, reliable: "
+                      f"{s.get('reliable', 0)}, cohesive: {s.get('cohesive', 0)}); try a lower --min-frequency, "
+                      "--min-success-rate or --min-confidence", highlight=False)
+    else:
+        table = Table("#", "name", "tools", "freq", "sessions", "success", "saves", title="Mined workflows")
+        for rank, wf in enumerate(report.workflows, 1):
+            data = wf.to_dict()
+            st = data["stats"]
+            table.add_row(str(rank), wf.name, _tools_text(data), str(st["frequency"]), str(st["sessions"]),
+                          f"{st['success_rate']:.0%}", f"{st['round_trips_saved']:.0f}")
+        console.print(table)
+    if report.saved is not None:
+        console.print(_saved_line(report), highlight=False)

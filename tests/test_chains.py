@@ -1,0 +1,263 @@
+"""Chain mining: supports, runs, gaps, keys, closure, variants, cohesion, ranking and bad thresholds."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from miner.chains import Chain, MiningParams, chain_score, find_chains, wilson_lower
+from miner.chains.keys import KeyCodec
+from miner.chains.redundancy import closed_mask, connected, group_variants, junction_confidence, plain
+from miner.errors import EmptyStoreError, MiningError
+from miner.store import connect, ensure_tools
+
+BASE = datetime(2026, 1, 5, 8, 0, 0)
+
+
+def call(tool, args=None, result=None, success=True, duration_ms=10.0, cost=None):
+    """One logged call for :func:`make_store`."""
+    return {"tool": tool, "args": args, "result": result, "success": success, "duration_ms": duration_ms,
+            "cost": cost}
+
+
+def make_store(path, sessions, *, tool_id_offset=0):
+    """A real DuckDB store at ``path`` holding ``sessions`` (lists of :func:`call` dicts), in order.
+
+    ``tool_id_offset`` numbers the tools from a high id, to exercise wider chain keys.
+    """
+    rows = []
+    for s, calls in enumerate(sessions):
+        for k, c in enumerate(calls):
+            rows.append({"session_id": f"s{s:05d}", "seq": k, "tool": c["tool"], "success": c["success"],
+                         "args": None if c["args"] is None else json.dumps(c["args"]),
+                         "result": None if c["result"] is None else json.dumps(c["result"]),
+                         "duration_ms": c["duration_ms"], "cost": c["cost"],
+                         "ts": BASE + timedelta(hours=s, seconds=k), "line": len(rows)})
+    con = connect(path)
+    if tool_id_offset:
+        con.execute("INSERT INTO tools VALUES (?, '__padding__')", [tool_id_offset])
+    if rows:
+        frame = pd.DataFrame(rows)
+        con.register("frame", frame)
+        ensure_tools(con, "frame")
+        con.execute("""
+            INSERT INTO calls (id, session_id, ts, seq, tool_id, success, duration_ms, cost, args, result,
+                               ingest_id, line)
+            SELECT f.line, f.session_id, f.ts, f.seq, t.tool_id, f.success, f.duration_ms, f.cost,
+                   f.args::JSON, f.result::JSON, 1, f.line
+            FROM frame f JOIN tools t USING (tool)""")
+        con.unregister("frame")
+    con.close()
+    return path
+
+
+def mine(path, **params):
+    con = connect(path, read_only=True)
+    try:
+        search = find_chains(con, MiningParams(**params))
+        return search.chains
+    finally:
+        con.close()
+
+
+def tools_of(chains):
+    return [c.tools for c in chains]
+
+
+def lookup_sessions(n, rng, prefix="u"):
+    """``get_user_details`` then ``get_reservation_details`` once per reservation it returns."""
+    out = []
+    for i in range(n):
+        res = [f"R{rng.randrange(10**8)}" for _ in range(rng.randint(1, 3))]
+        out.append([call("get_user_details", {"user_id": f"{prefix}{i}"}, {"user_id": f"{prefix}{i}", "reservations": res})]
+                   + [call("get_reservation_details", {"reservation_id": r}, {"reservation_id": r, "seat": "4A"})
+                      for r in res])
+    return out
+
+
+def test_frequency_and_sessions_are_both_counted(tmp_path):
+    sessions = [[call("a"), call("b"), call("c"), call("a"), call("b")]] * 3 + [[call("a"), call("b")]] * 2
+    chains = mine(make_store(tmp_path / "t.duckdb", sessions), min_confidence=0, keep_all=True)
+    (chain,) = [c for c in chains if c.tools == ("a", "b")]
+    assert (chain.frequency, chain.sessions) == (8, 5)
+
+
+def test_a_run_of_one_tool_is_one_step(tmp_path):
+    sessions = ([[call("a"), call("b"), call("b"), call("b"), call("c")]] * 4
+                + [[call("a"), call("b"), call("c")]] * 4)
+    chains = mine(make_store(tmp_path / "t.duckdb", sessions))
+    assert tools_of(chains) == [("a", "b", "c")]
+    assert chains[0].frequency == 8
+    # the repeated calls still count as calls the workflow replaces
+    assert chains[0].avg_calls == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("gap, expected", [(0, [("b", "c")]), (1, [("a", "b", "c")])])
+def test_max_gap_lets_unrelated_calls_sit_inside(tmp_path, gap, expected):
+    rng = random.Random(3)
+    sessions = [[call("a"), call(f"noise{rng.randrange(50)}"), call("b"), call("c")] for _ in range(6)]
+    assert tools_of(mine(make_store(tmp_path / "t.duckdb", sessions), max_gap=gap, max_length=3)) == expected
+
+
+@pytest.mark.parametrize("offset, kind", [(0, "BIGINT"), (2_000, "HUGEINT"), (5_000_000, "LIST")])
+def test_key_width_never_changes_the_result(tmp_path, offset, kind):
+    assert KeyCodec.for_tools(offset + 5, 6).kind == kind
+    rng = random.Random(5)
+    sessions = lookup_sessions(8, rng) + [[call("x"), call("y"), call("z")]] * 5
+    chains = mine(make_store(tmp_path / "t.duckdb", sessions, tool_id_offset=offset))
+    assert sorted(tools_of(chains)) == [("get_user_details", "get_reservation_details"), ("x", "y", "z")]
+
+
+def test_success_thresholds_filter_unreliable_chains(tmp_path):
+    ok = [[call("a"), call("b")]] * 8
+    flaky = [[call("c"), call("d", success=i % 2 == 0)] for i in range(8)]
+    chains = mine(make_store(tmp_path / "t.duckdb", ok + flaky))
+    assert tools_of(chains) == [("a", "b")]
+    assert chains[0].success_rate == 1.0
+    assert chains[0].success_rate_low == pytest.approx(wilson_lower(8, 8))
+    # the Wilson bound of 8/8 is about 0.68: a stricter --min-success-low drops it
+    assert mine(make_store(tmp_path / "u.duckdb", ok), min_success_low=0.7) == []
+
+
+def test_closure_drops_sub_chains_and_all_keeps_them(tmp_path):
+    sessions = [[call("a"), call("b"), call("c")]] * 6
+    path = make_store(tmp_path / "t.duckdb", sessions)
+    assert tools_of(mine(path)) == [("a", "b", "c")]
+    assert set(tools_of(mine(path, keep_all=True, max_gap=0))) == {("a", "b", "c"), ("a", "b"), ("b", "c")}
+    # with one call of gap allowed, a ... c is a sub-chain too
+    assert ("a", "c") in tools_of(mine(path, keep_all=True))
+
+
+def test_a_prefix_used_elsewhere_stays_a_workflow(tmp_path):
+    sessions = [[call("a"), call("b"), call("c")]] * 6 + [[call("a"), call("b")]] * 6
+    assert set(tools_of(mine(make_store(tmp_path / "t.duckdb", sessions)))) == {("a", "b", "c"), ("a", "b")}
+
+
+def test_steps_seen_in_both_orders_merge_into_parallel_branches(tmp_path):
+    sessions = [[call("a"), call("b"), call("c"), call("d")] if i % 2 else [call("a"), call("c"), call("b"), call("d")]
+                for i in range(10)]
+    (chain,) = mine(make_store(tmp_path / "t.duckdb", sessions))
+    assert chain.frequency == 10
+    assert chain.slots in ((("a",), ("b", "c"), ("d",)), (("a",), ("c", "b"), ("d",)))
+    assert chain.parallel_groups == ((1, 2),)
+    assert sorted(chain.variants) == [("a", "b", "c", "d"), ("a", "c", "b", "d")]
+
+
+def test_independent_workflows_side_by_side_are_not_one_workflow(tmp_path):
+    rng = random.Random(11)
+    pool = [[call("p"), call("q")], [call("r"), call("s")], [call("t"), call("v")], [call("w"), call("x")]]
+    sessions = []
+    for _ in range(120):
+        picks = rng.sample(range(len(pool)), 3)
+        sessions.append([c for i in picks for c in pool[i]])
+    chains = mine(make_store(tmp_path / "t.duckdb", sessions))
+    assert sorted(tools_of(chains)) == [("p", "q"), ("r", "s"), ("t", "v"), ("w", "x")]
+
+
+def test_a_stray_call_inside_a_few_occurrences_is_not_a_step(tmp_path):
+    sessions = [[call("a"), call("b"), call("c")] for _ in range(40)]
+    sessions += [[call("a"), call("stray"), call("b"), call("c")] for _ in range(4)]
+    assert tools_of(mine(make_store(tmp_path / "t.duckdb", sessions))) == [("a", "b", "c")]
+
+
+def test_ranking_is_by_round_trips_saved_times_success(tmp_path):
+    short = [[call("a"), call("b")]] * 30          # 30 * 1 saved
+    long = [[call("c"), call("d"), call("e"), call("f")]] * 12  # 12 * 3 saved
+    chains = mine(make_store(tmp_path / "t.duckdb", short + long))
+    assert tools_of(chains) == [("c", "d", "e", "f"), ("a", "b")]
+    assert chains[0].round_trips_saved == 36 and chains[0].score == chain_score(12, 4.0, 1.0)
+    assert tools_of(mine(make_store(tmp_path / "u.duckdb", short + long), top=1)) == [("c", "d", "e", "f")]
+
+
+def test_stats_carry_duration_and_cost(tmp_path):
+    sessions = [[call("a", duration_ms=100, cost=0.5), call("b", duration_ms=50, cost=0.25)]] * 4
+    (chain,) = mine(make_store(tmp_path / "t.duckdb", sessions))
+    # b starts 1 s after a (make_store spaces calls a second apart) and runs 50 ms
+    assert chain.avg_duration_ms == pytest.approx(1050)
+    assert chain.avg_cost == pytest.approx(0.75)
+
+
+def test_odd_sessions_and_names_never_crash(tmp_path):
+    sessions = [[call("lonely")] for _ in range(5)]
+    sessions += [[call("svc.lookup user", {"id": i}, "x"), call("ünï code/tool", None, None)] for i in range(5)]
+    chains = mine(make_store(tmp_path / "t.duckdb", sessions))
+    assert tools_of(chains) == [("svc.lookup user", "ünï code/tool")]
+
+
+def test_empty_store_says_to_ingest(tmp_path):
+    with pytest.raises(EmptyStoreError, match="no tool calls yet: run chainmine ingest"):
+        mine(make_store(tmp_path / "t.duckdb", []))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("min_frequency", 0, "min_frequency must be at least 1, got 0"),
+    ("min_confidence", 1.5, "min_confidence must be between 0.0 and 1.0, got 1.5"),
+    ("max_length", 11, "max_length must be between 2 and 10, got 11"),
+    ("max_gap", 2.5, "max_gap must be an integer between 0 and 5, got 2.5"),
+    ("sample_size", "many", "sample_size must be an integer between 1 and 10000, got 'many'"),
+])
+def test_out_of_range_parameters_name_the_range(field, value, message):
+    with pytest.raises(MiningError) as info:
+        MiningParams(**{field: value}).check()
+    assert str(info.value) == message
+
+
+def test_min_length_above_max_length_is_refused():
+    with pytest.raises(MiningError, match="min_length .4. must not exceed max_length .3."):
+        MiningParams(min_length=4, max_length=3).check()
+
+
+# --- pure selection functions ------------------------------------------------------------------
+
+@pytest.mark.parametrize("frequency, expected", [
+    ({("a",): 10, ("b",): 10, ("a", "b"): 9}, [0.9]),     # both sides almost always together
+    ({("a",): 100, ("b",): 10, ("a", "b"): 9}, [0.9]),    # b is nearly always preceded by a
+    ({("a",): 100, ("b",): 100, ("a", "b"): 9}, [0.09]),  # a coincidence
+])
+def test_junction_confidence_takes_the_stronger_direction(frequency, expected):
+    assert junction_confidence(plain(("a", "b")), frequency) == pytest.approx(expected)
+
+
+def test_junction_confidence_lower_bound_discounts_tiny_counts():
+    few = junction_confidence(plain(("x", "w")), {("x",): 5, ("w",): 300, ("x", "w"): 3}, lower=True)
+    many = junction_confidence(plain(("x", "w")), {("x",): 500, ("w",): 3000, ("x", "w"): 300}, lower=True)
+    assert few[0] < 0.5 < many[0]
+
+
+def test_group_variants_keeps_rare_or_edge_orders_apart():
+    f = {("a", "b", "c", "d"): 50, ("a", "c", "b", "d"): 40, ("a", "b", "d", "c"): 2}
+    groups = {members: slots for members, slots in group_variants(list(f), f)}
+    assert groups[(("a", "b", "c", "d"), ("a", "c", "b", "d"))] == (("a",), ("b", "c"), ("d",))
+    assert (("a", "b", "d", "c"),) in groups
+    # commuting steps at the edge of a chain are not a workflow's parallel branch
+    edge = {("b", "a", "c"): 10, ("a", "b", "c"): 10}
+    assert sorted(m for m, _ in group_variants(list(edge), edge)) == [(("a", "b", "c"),), (("b", "a", "c"),)]
+
+
+def test_closed_mask_uses_gaps_and_outside_absorbers():
+    patterns = [(plain(("a", "c")), 100)]
+    assert closed_mask(patterns, 0.9, max_gap=0, absorbers=[(plain(("a", "b", "c")), 95)]) == [True]
+    assert closed_mask(patterns, 0.9, max_gap=1, absorbers=[(plain(("a", "b", "c")), 95)]) == [False]
+    assert closed_mask(patterns, 0.9, max_gap=1, absorbers=[(plain(("a", "b", "c")), 80)]) == [True]
+
+
+@pytest.mark.parametrize("weak, edges, expected", [
+    (set(), [], True),
+    ({1}, [], False),
+    ({1}, [(0, 1)], True),
+    ({1, 2}, [(0, 2)], False),  # the middle step is connected to nothing
+    ({1, 2}, [(0, 2), (1, 2)], True),
+])
+def test_connected(weak, edges, expected):
+    assert connected([0, 1, 2], weak, edges) is expected
+
+
+def test_chain_slots_and_score():
+    c = Chain(("a", "b", "c", "d"), 10, 8, 0.9, 0.6, None, None, 4.0, 1.0, parallel_groups=((1, 2),))
+    assert c.slots == (("a",), ("b", "c"), ("d",))
+    assert c.score == pytest.approx(10 * 3 * 0.9)
+    assert c.to_dict()["parallel_groups"] == [[1, 2]]
