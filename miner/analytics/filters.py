@@ -17,7 +17,13 @@ __all__ = ["AnalyticsError", "CallFilter", "iso", "limit_value", "parse_time", "
 
 
 class AnalyticsError(ChainmineError):
-    """An analytics request cannot be answered as asked (bad time, bucket, ...)."""
+    """An analytics request cannot be answered as asked (bad time, bucket, ...).
+
+    Examples
+    --------
+    >>> isinstance(AnalyticsError("x"), ChainmineError)
+    True
+    """
 
 
 def _naive_utc(value: datetime | date | None, what: str) -> datetime | None:

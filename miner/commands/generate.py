@@ -34,7 +34,10 @@ from miner.generate.writer import FORMATS
 @quiet_option
 def generate(out: str, sessions: int, seed: int, scenario: str, fmt: str | None, truth: str | None,
              workers: int | None, as_json: bool, quiet: bool) -> None:
-    """Write synthetic agent tool-call logs with planted workflows, noise and failures."""
+    """Write synthetic agent tool-call logs with planted workflows, noise and failures.
+
+    Example: chainmine generate --out logs.jsonl --sessions 2000 --seed 7
+    """
     if show_progress(quiet):
         columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=stderr_console(), transient=True) as bar:

@@ -45,7 +45,10 @@ def _time_option(end: bool):
 def stats(db: str | None, as_json: bool, top: int, since: datetime | None, until: datetime | None,
           agents: tuple[str, ...], tools: tuple[str, ...], show_rejects: bool, drift: bool, window: str,
           library_path: str | None) -> None:
-    """Figures of the stored calls: per tool, transitions, session variants, errors."""
+    """Figures of the stored calls: per tool, transitions, session variants, errors.
+
+    Example: chainmine stats --since 2026-01-10 --agent ci-bot --json
+    """
     if drift:
         show_drift(db, library_path, window, as_json)
         return

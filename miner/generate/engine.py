@@ -15,19 +15,18 @@ when later steps need its result, the agent gives up on the occurrence.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Iterator
 
 import numpy as np
 
 from library.templates import parse_path
+from miner.generate import pools
+from miner.generate.columns import Batch, CallColumns, encode_json, finish_batch
 from miner.generate.scenarios import get_scenario
 from miner.generate.spec import Domain, GenerateError, Param, Stream, ToolSpec, WorkflowSpec
 from miner.generate.truth import TruthRecorder
-from miner.generate import pools
 
 log = logging.getLogger(__name__)
 
@@ -43,49 +42,7 @@ P_INSIDE_NOISE = 0.05     # an occurrence with one stray call between two of its
 P_SWAP = 0.5              # commuting steps written in the other order
 P_RETRY_NEEDED = 0.6      # retry a failed step whose result later steps need
 P_RETRY_LEAF = 0.25       # retry a failed step nothing depends on
-THINK_MEDIAN_MS, THINK_SPREAD = 1400.0, 0.7
-TIMEOUT_MS = 30000.0
 MEMO_SIZE = 1 << 17       # memoised tool results (shared, never mutated)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Columns of generated calls in file order (sessions contiguous, calls in order).
-
-    ``planted`` is filled when the generator annotates: per call ``None`` for a
-    stray call, else ``{"workflow", "occurrence", "step", "item", "retry"}``.
-    ``result_json`` holds each result as compact JSON text (encoded once per
-    distinct memoised result).
-
-    Examples
-    --------
-    >>> b = next(LogGenerator(sessions=3, seed=1).batches())
-    >>> len(b.tool) == len(b.ts) == len(b.session_id)
-    True
-    """
-
-    session_id: list[str]
-    ts: list[str]
-    seq: list[int]
-    tool: list[str]
-    args: list[dict[str, Any]]
-    result: list[Any]
-    success: list[bool]
-    error: list[str | None]
-    duration_ms: list[float]
-    cost: list[float | None]
-    call_id: list[str]
-    agent: list[str]
-    user: list[str]
-    session_outcome: list[float]
-    planted: list[dict[str, Any] | None] | None = None
-    result_json: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.tool)
-
-
-_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @functools.lru_cache(maxsize=512)
@@ -177,13 +134,13 @@ class LogGenerator:
         times, ids = np.random.default_rng(time_seed), np.random.default_rng(id_seed)
         first = index * BATCH_SESSIONS
         count = min(BATCH_SESSIONS, self.sessions - first)
-        cols = _Columns(self.annotate)
+        cols = CallColumns(self.annotate)
         for i in range(first, first + count):
             self._session(flow, i, cols)
         gap_ms = SPAN_MS / self.sessions
         # each batch owns a slice of the time span, so session starts grow through the file
         starts = BASE_MS + first * gap_ms + np.sort(times.uniform(0, count * gap_ms, count))
-        return self._finish(cols, starts, times, ids, first)
+        return finish_batch(cols, starts, times, ids, first, self._median, self._spread, self._cost)
 
     def batches(self) -> Iterator[Batch]:
         """Yield every batch in order, in this process."""
@@ -222,7 +179,7 @@ class LogGenerator:
                                     "scenario": self.scenario.name, "calls": self._calls})
 
     # ------------------------------------------------------------- simulation
-    def _session(self, r: Stream, index: int, cols: "_Columns") -> None:
+    def _session(self, r: Stream, index: int, cols: CallColumns) -> None:
         """Simulate session ``index``; its occurrences are numbered ``index * 10 + k``."""
         plan = self._plans[r.weighted(self._domain_cum)]
         cols.open_session(r.pick(plan.domain.agents), r.pick(pools.OPERATORS))
@@ -242,7 +199,7 @@ class LogGenerator:
                 self._stray(r, plan, cols)
         cols.close_session()
 
-    def _stray(self, r: Stream, plan: _DomainPlan, cols: "_Columns", avoid: frozenset = frozenset()) -> None:
+    def _stray(self, r: Stream, plan: _DomainPlan, cols: CallColumns, avoid: frozenset = frozenset()) -> None:
         """One stray call; never the tool just called (a stray call would extend a map or retry run) nor ``avoid``."""
         for _ in range(20):
             spec = plan.stray[r.weighted(plan.stray_cum)]
@@ -250,7 +207,7 @@ class LogGenerator:
                 break
         self._call(r, spec, spec.sample(r), cols, None)
 
-    def _call(self, r: Stream, spec: ToolSpec, args: dict[str, Any], cols: "_Columns",
+    def _call(self, r: Stream, spec: ToolSpec, args: dict[str, Any], cols: CallColumns,
               planted: dict[str, Any] | None) -> tuple[bool, Any]:
         if spec.failure_rate and r.u() < spec.failure_rate:
             cls, message = spec.errors[r.below(len(spec.errors))]
@@ -268,17 +225,17 @@ class LogGenerator:
             return self._memo[key]
         except TypeError:  # a list argument: not hashable, compute it
             result = spec.fn(**args)
-            return result, _encode(result)
+            return result, encode_json(result)
         except KeyError:
             pass
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
         result = spec.fn(**args)
-        self._memo[key] = pair = (result, _encode(result))
+        self._memo[key] = pair = (result, encode_json(result))
         return pair
 
     def _occurrence(self, r: Stream, plan: _DomainPlan, wf: WorkflowSpec, session: int, occ: int,
-                    cols: "_Columns") -> None:
+                    cols: CallColumns) -> None:
         tools = self.scenario.tools
         order = _step_order(r, wf)
         inside = r.below(len(order) - 1) + 1 if len(order) > 1 and r.u() < P_INSIDE_NOISE else -1
@@ -321,39 +278,6 @@ class LogGenerator:
             return None
         return {"workflow": wf.name, "occurrence": occ, "step": step, "item": item, "retry": retry}
 
-    # ---------------------------------------------------------- vectorised part
-    def _finish(self, cols: "_Columns", starts: np.ndarray, times: np.random.Generator,
-                ids: np.random.Generator, first: int) -> Batch:
-        n = len(cols.rows)
-        tool_idx_l, tool, args, result, success, error, encoded = (list(c) for c in zip(*cols.rows))
-        lens = np.asarray(cols.lengths, dtype=np.int64)
-        tool_idx = np.asarray(tool_idx_l, dtype=np.int64)
-        duration = self._median[tool_idx] * np.exp(self._spread[tool_idx] * times.standard_normal(n))
-        timed_out = np.fromiter((e is not None and e.startswith("TimeoutError") for e in error), bool, n)
-        duration = np.where(timed_out, TIMEOUT_MS + duration * 0.05, duration).round(1)
-        think = THINK_MEDIAN_MS * np.exp(THINK_SPREAD * times.standard_normal(n))
-        step = duration + think
-        ends = np.cumsum(step)
-        session_first = np.repeat(np.cumsum(lens) - lens, lens)
-        offset = ends - step - (ends - step)[session_first]
-        ts_ms = np.repeat(starts, lens) + offset
-        ts = np.datetime_as_string(ts_ms.astype(np.int64).astype("datetime64[ms]"), unit="ms", timezone="UTC")
-        base_cost = self._cost[tool_idx]
-        cost = np.where(base_cost > 0, (base_cost * (0.8 + 0.4 * times.random(n))).round(6), np.nan)
-        seq = (np.arange(n) - session_first + 1).tolist()
-        sess_rand = ids.integers(0, 1 << 32, len(lens))
-        sids = [f"sess_{int(x):08x}_{first + i:06d}" for i, x in enumerate(sess_rand)]
-        call_ids = [f"call_{int(x):016x}" for x in ids.integers(0, 1 << 63, n)]
-        return Batch(
-            session_id=[s for s, k in zip(sids, cols.lengths) for _ in range(k)],
-            ts=ts.tolist(), seq=seq, tool=tool, args=args, result=result, success=success,
-            error=error, duration_ms=duration.tolist(),
-            cost=[None if c != c else c for c in cost.tolist()], call_id=call_ids,
-            agent=_per_call(cols.agents, cols.lengths), user=_per_call(cols.users, cols.lengths),
-            session_outcome=_per_call(cols.outcomes, cols.lengths), planted=cols.planted,
-            result_json=[e if e is not None else _encode(r) for e, r in zip(encoded, result)])
-
-
 @functools.lru_cache(maxsize=256)
 def _needs(wf: WorkflowSpec, index: int) -> frozenset[int]:
     """Steps whose results step ``index`` takes values from."""
@@ -362,10 +286,6 @@ def _needs(wf: WorkflowSpec, index: int) -> frozenset[int]:
     if step.map_over:
         needs.add(step.map_over[0])
     return frozenset(needs)
-
-
-def _per_call(values: list[Any], lengths: list[int]) -> list[Any]:
-    return [v for v, k in zip(values, lengths) for _ in range(k)]
 
 
 def _step_order(r: Stream, wf: WorkflowSpec) -> list[int]:
@@ -392,42 +312,3 @@ def _value(p: Param, r: Stream, inputs: dict[str, Any], results: list[Any], elem
         return inputs[p.name]
     source = results[p.step] if p.kind == "bound" else element
     return _walk(source, _path(p.path))
-
-
-class _Columns:
-    """Calls of one batch as rows ``(tool index, tool, args, result, success, error, result JSON or None)``,
-    plus per-session values."""
-
-    __slots__ = ("rows", "planted", "lengths", "agents", "users", "outcomes", "_start", "_failed")
-
-    @property
-    def last_tool(self) -> str | None:
-        """The tool of the session's latest call, if any."""
-        return self.rows[-1][1] if len(self.rows) > self._start else None
-
-    def __init__(self, annotate: bool):
-        self.rows: list[tuple] = []
-        self.planted: list[dict[str, Any] | None] | None = [] if annotate else None
-        self.lengths: list[int] = []
-        self.agents: list[str] = []
-        self.users: list[str] = []
-        self.outcomes: list[float] = []
-        self._start = 0
-        self._failed = False
-
-    def open_session(self, agent: str, user: str) -> None:
-        self.agents.append(agent)
-        self.users.append(user)
-        self._start = len(self.rows)
-        self._failed = False
-
-    def close_session(self) -> None:
-        self.lengths.append(len(self.rows) - self._start)
-        self.outcomes.append(0.0 if self._failed else 1.0)
-
-    def add(self, row: tuple, planted: dict[str, Any] | None) -> None:
-        self.rows.append(row)
-        if not row[4]:
-            self._failed = True
-        if self.planted is not None:
-            self.planted.append(planted)

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from miner.generate.engine import Batch
+from miner.generate.columns import Batch, encode_json
 from miner.generate.spec import GenerateError
 
 FORMATS = ("jsonl", "parquet")
@@ -35,7 +35,6 @@ PARQUET_SCHEMA = pa.schema([
 ])
 """Parquet columns; ``args`` and ``result`` hold JSON text."""
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def resolve_format(out: str | os.PathLike, fmt: str | None = None) -> tuple[str, bool]:
@@ -93,7 +92,7 @@ def jsonl_lines(batch: Batch) -> list[str]:
     >>> list(json.loads(line)) == list(FIELDS)
     True
     """
-    enc = _encode
+    enc = encode_json
     return [f'{{"session_id":"{s}","ts":"{t}","seq":{q},"tool":"{tool}","args":{enc(a)},"result":{res},'
             f'"success":{"true" if ok else "false"},"error":{"null" if err is None else enc(err)},'
             f'"duration_ms":{d!r},"cost":{"null" if c is None else repr(c)},"call_id":"{cid}",'
@@ -105,7 +104,7 @@ def jsonl_lines(batch: Batch) -> list[str]:
 
 
 def _results(batch: Batch) -> list[str]:
-    return batch.result_json if batch.result_json is not None else [_encode(r) for r in batch.result]
+    return batch.result_json if batch.result_json is not None else [encode_json(r) for r in batch.result]
 
 
 def arrow_table(batch: Batch) -> pa.Table:
@@ -118,7 +117,7 @@ def arrow_table(batch: Batch) -> pa.Table:
     True
     """
     columns: dict[str, Any] = {name: getattr(batch, name) for name in FIELDS}
-    columns["args"] = [_encode(a) for a in batch.args]
+    columns["args"] = [encode_json(a) for a in batch.args]
     columns["result"] = _results(batch)
     return pa.table(columns, schema=PARQUET_SCHEMA)
 

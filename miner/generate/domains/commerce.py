@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from miner.generate import pools
-from miner.generate.spec import (DIGITS, UPPER, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound, choice_arg,
-                                 const, inp, int_arg, text_arg, tool_table)
+from miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, tool_table
+from miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, int_arg, text_arg
 
 _CARRIERS = ("UPS", "FedEx", "DHL", "USPS")
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from miner.generate import pools
-from miner.generate.spec import (HEX, RATE_LIMIT, TIMEOUT, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound,
-                                 choice_arg, const, inp, int_arg, item, text_arg, tool_table)
+from miner.generate.spec import (RATE_LIMIT, TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp,
+                                 item, tool_table)
+from miner.generate.values import HEX, Hashed, choice_arg, int_arg, text_arg
 
 _STATES = ("open", "closed", "all")
 

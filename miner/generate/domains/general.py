@@ -11,8 +11,8 @@ import inspect
 from typing import Any, Callable
 
 from miner.generate import pools
-from miner.generate.spec import (HEX, RATE_LIMIT, TIMEOUT, UNAVAILABLE, Hashed, ToolSpec, choice_arg, number_arg,
-                                 text_arg, tool_table)
+from miner.generate.spec import RATE_LIMIT, TIMEOUT, UNAVAILABLE, ToolSpec, tool_table
+from miner.generate.values import HEX, Hashed, choice_arg, number_arg, text_arg
 
 
 def get_weather(city: str) -> dict[str, Any]:

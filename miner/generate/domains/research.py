@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from miner.generate import pools
-from miner.generate.spec import (DIGITS, HEX, TIMEOUT, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound,
-                                 const, inp, int_arg, item, text_arg, tool_table)
+from miner.generate.spec import TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
+from miner.generate.values import DIGITS, HEX, Hashed, int_arg, text_arg
 
 
 def search_papers(query: str, limit: int) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from miner.generate import pools
-from miner.generate.spec import (DIGITS, UPPER, Domain, Hashed, StepSpec, ToolSpec, WorkflowSpec, bound,
-                                 choice_arg, const, inp, item, number_arg, text_arg, tool_table)
+from miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
+from miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, number_arg, text_arg
 
 NOT_FOUND = ("NotFoundError", "record not found")
 
