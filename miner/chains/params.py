@@ -15,11 +15,15 @@ DEFAULT_MAX_GAP = 1
 """Default ``max_gap``: one unrelated call may sit between two steps.
 
 Agents interleave the odd unrelated call (a note, a clarifying lookup) inside a
-workflow. With no gap such an occurrence splits the chain, leaving its halves
-as separate closed chains; one tolerated call keeps them together. Each extra
-unit of gap adds one equi-join per level (about 1.6x the level work for
-``max_gap=1`` on 1M calls, measured), and larger gaps mostly add coincidental
-chains, so 1 is the default and ``--max-gap`` raises it when logs are noisier.
+workflow, and commuting steps shift each other by one position. With no gap
+such occurrences split the chain and leave fragments behind as separate
+closed chains. Measured on 1M generated calls: with ``max_gap=0`` a planted
+workflow with two commuting steps was found with half its 17k occurrences
+plus a fragment chain (11 suggestions for 10 workflows); with ``max_gap=1``
+exactly the 10 planted workflows. Each unit of gap adds one equi-join per
+level: the level-wise search took 2.3 s instead of 1.5 s and the whole run
+10.8 s instead of 9.3 s. Larger gaps mostly add coincidental chains, so 1 is
+the default and ``--max-gap`` raises it for noisier logs.
 """
 
 RANGES: dict[str, tuple[float | None, float | None]] = {
