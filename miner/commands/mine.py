@@ -79,7 +79,7 @@ def mine(db: str | None, library_path: str | None, as_json: bool, quiet: bool, s
     if as_json:
         output(report.to_json(), True, _render)
         if report.saved is not None and not quiet:
-            stderr_console().print(_saved_line(report), highlight=False)
+            click.echo(_saved_line(report), err=True)
         return
     output(report, False, _render)
 
@@ -118,4 +118,4 @@ def _render(report: MineReport, console: Console) -> None:
                           f"{st['success_rate']:.0%}", f"{st['round_trips_saved']:.0f}")
         console.print(table)
     if report.saved is not None:
-        console.print(_saved_line(report), highlight=False)
+        console.print(_saved_line(report), highlight=False, soft_wrap=True)
