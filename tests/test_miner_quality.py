@@ -65,23 +65,37 @@ def _mined(wf, value) -> tuple:
     return ("constant", json.dumps(value, sort_keys=True))
 
 
+def ingest_and_mine(log, db):
+    """Ingest ``log`` with the regular ingest, then mine the store read-only with default options."""
+    con = connect(db)
+    report = ingest_paths(con, [log])
+    con.close()
+    con = connect(db, read_only=True)
+    try:
+        return ChainMiner().fit(con), report
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1]}-seed{c[2]}")
 def outcome(request, tmp_path_factory):
     scenario, sessions, seed = request.param
     d = tmp_path_factory.mktemp(f"q{seed}")
     report = generate_logs(d / "logs.jsonl", sessions=sessions, seed=seed, scenario=scenario, workers=1)
     truth = json.loads(open(report.truth_path).read())
-    con = connect(d / "t.duckdb")
-    ingest_paths(con, [d / "logs.jsonl"])
-    con.close()
-    con = connect(d / "t.duckdb", read_only=True)
-    try:
-        miner = ChainMiner().fit(con)
-    finally:
-        con.close()
+    miner, _ = ingest_and_mine(d / "logs.jsonl", d / "t.duckdb")
     planted = {planted_shape(w): w for w in truth["workflows"]}
     mined = {mined_shape(wf): wf for wf in miner.workflows_}
     return planted, mined
+
+
+def found_pairs(planted, mined):
+    """``(truth, workflow, step by tool, step ids in truth order)`` for every reliable planted workflow found."""
+    for shape, truth in planted.items():
+        if truth["reliable"] and shape in mined:
+            wf = mined[shape]
+            by_tool = {s.tool_name: s for s in wf.steps}
+            yield truth, wf, by_tool, [by_tool[s["tool"]].id for s in truth["steps"]]
 
 
 def test_every_reliable_planted_workflow_is_found(outcome):
@@ -105,12 +119,7 @@ def test_parameters_are_wired_as_planted(outcome):
     planted, mined = outcome
     right = total = 0
     wrong = []
-    for shape, truth in planted.items():
-        if not truth["reliable"] or shape not in mined:
-            continue
-        wf = mined[shape]
-        by_tool = {s.tool_name: s for s in wf.steps}
-        ids = [by_tool[s["tool"]].id for s in truth["steps"]]
+    for truth, wf, by_tool, ids in found_pairs(planted, mined):
         for step in truth["steps"]:
             got = by_tool[step["tool"]]
             for name, source in step["parameters"].items():
@@ -126,12 +135,7 @@ def test_parameters_are_wired_as_planted(outcome):
 def test_list_iteration_comes_back_as_a_map_step(outcome):
     planted, mined = outcome
     checked = 0
-    for shape, truth in planted.items():
-        if not truth["reliable"] or shape not in mined:
-            continue
-        wf = mined[shape]
-        by_tool = {s.tool_name: s for s in wf.steps}
-        ids = [by_tool[s["tool"]].id for s in truth["steps"]]
+    for truth, _, by_tool, ids in found_pairs(planted, mined):
         for step in truth["steps"]:
             got = by_tool[step["tool"]]
             if step.get("map"):
@@ -187,15 +191,8 @@ def _chat_log(path, conversations: int, seed: int) -> None:
 def test_openai_chat_logs_give_a_map_over_the_lookup_result(tmp_path):
     log = tmp_path / "chat.jsonl"
     _chat_log(log, 40, seed=3)
-    con = connect(tmp_path / "t.duckdb")
-    report = ingest_paths(con, [log])
+    miner, report = ingest_and_mine(log, tmp_path / "t.duckdb")
     assert report.files[0]["format"] == "openai" and report.rejected == 0
-    con.close()
-    con = connect(tmp_path / "t.duckdb", read_only=True)
-    try:
-        miner = ChainMiner().fit(con)
-    finally:
-        con.close()
     wf = miner.workflows_[0]  # the best-ranked suggestion
     assert wf.tools == ["get_user_details", "get_reservation_details"]
     lookup, detail = wf.steps

@@ -175,12 +175,8 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
 
     Examples
     --------
-    >>> from miner.store import init_schema
-    >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a'), (2, 'b')")
-    >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) "
-    ...     "SELECT i, 's' || (i // 2), i, 1 + i % 2, true FROM range(10) t(i)")
-    >>> [c.tools for c in find_chains(con).chains]
+    >>> from miner.chains.search import toy_store
+    >>> [c.tools for c in find_chains(toy_store("ab", 5)).chains]
     [('a', 'b')]
 
     Notes

@@ -102,6 +102,30 @@ GROUP BY sid, run
 """
 
 
+def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory store of ``sessions`` sessions, each calling the one-letter tools of ``pattern`` in order.
+
+    For examples and quick experiments.
+
+    Examples
+    --------
+    >>> toy_store("ab", 3).execute("SELECT count(*) FROM calls").fetchall()
+    [(6,)]
+    """
+    from miner.store import init_schema
+
+    con = duckdb.connect()
+    init_schema(con)
+    letters = sorted(set(pattern))
+    con.execute("INSERT INTO tools SELECT i + 1, t FROM (SELECT unnest($t::VARCHAR[]) AS t, "
+                "generate_subscripts($t::VARCHAR[], 1) - 1 AS i)", {"t": letters})
+    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success)
+        SELECT s * $n + k, 's' || s, k, list_position($t::VARCHAR[], $p[k + 1]), true
+        FROM range($sessions) a(s), range($n) b(k)""",
+                {"t": letters, "p": list(pattern), "n": len(pattern), "sessions": sessions})
+    return con
+
+
 def build_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
     """Create the ``_cm_ev`` table of collapsed, ordered events from ``calls``.
 
@@ -116,12 +140,7 @@ def build_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
 
     Examples
     --------
-    >>> from miner.store import init_schema
-    >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a'), (2, 'b')")
-    >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) "
-    ...                 "SELECT i, 's', i, CASE WHEN i = 0 THEN 1 ELSE 2 END, true FROM range(4) t(i)")
-    >>> build_events(con).events
+    >>> build_events(toy_store("abbb", 1)).events
     2
 
     Notes
@@ -189,11 +208,7 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
 
     Examples
     --------
-    >>> from miner.store import init_schema
-    >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a'), (2, 'b')")
-    >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) "
-    ...     "SELECT i, 's' || (i // 2), i, 1 + i % 2, true FROM range(8) t(i)")
+    >>> con = toy_store("ab", 4)
     >>> summary = build_events(con)
     >>> found = search_levels(con, KeyCodec.for_tools(2, 3), min_frequency=3, min_sessions=2,
     ...                       max_length=3, max_gap=0)

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
+from library.merge import free_name
+
 FILLER = frozenset({"details", "detail", "info", "information", "data", "tool", "by", "the", "a", "an",
                     "for", "of", "api", "v1", "v2", "v3"})
 """Tokens that add nothing to a step id (``get_user_details`` -> ``get_user``)."""
@@ -53,14 +55,7 @@ def unique_name(base: str, taken: Iterable[str]) -> str:
     >>> unique_name("user id", {"user_id"})
     'user_id_2'
     """
-    taken = set(taken)
-    name = slugify(str(base), default="value")
-    if name not in taken:
-        return name
-    k = 2
-    while f"{name}_{k}" in taken:
-        k += 1
-    return f"{name}_{k}"
+    return free_name(slugify(str(base), default="value"), set(taken))
 
 
 def step_id(tool: str) -> str:

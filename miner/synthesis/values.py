@@ -213,6 +213,10 @@ def set_path(target: dict, path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+               (dict, "object"), (object, "any"))
+
+
 def json_type(values: list[Any]) -> str:
     """The workflow input type that fits every value (``any`` when they disagree).
 
@@ -221,20 +225,7 @@ def json_type(values: list[Any]) -> str:
     >>> json_type(["a", "b"]), json_type([1, 2.5]), json_type([1, "a"])
     ('string', 'number', 'any')
     """
-    kinds = set()
-    for v in values:
-        if isinstance(v, bool):
-            kinds.add("boolean")
-        elif isinstance(v, int):
-            kinds.add("integer")
-        elif isinstance(v, float):
-            kinds.add("number")
-        elif isinstance(v, str):
-            kinds.add("string")
-        elif isinstance(v, list):
-            kinds.add("array")
-        elif isinstance(v, dict):
-            kinds.add("object")
+    kinds = {next(name for kind, name in _JSON_TYPES if isinstance(v, kind)) for v in values if v is not None}
     if kinds == {"integer", "number"}:
         return "number"
     return kinds.pop() if len(kinds) == 1 else "any"
