@@ -285,3 +285,33 @@ def test_pattern_detector_explains_misuse():
     detector.analyze_logs([{"session_id": f"s{i}", "tool": t, "seq": k} for i in range(4) for k, t in enumerate("ab")])
     with pytest.raises(MiningError, match="no detected sequence x -> y"):
         detector.suggest_workflow(["x", "y"])
+
+
+@pytest.mark.parametrize("bound, expected", [(True, [("search_flights", "book_flight")]), (False, [])])
+def test_a_weak_junction_is_kept_only_when_data_flows_across_it(tmp_path, bound, expected):
+    rng = random.Random(8)
+    sessions = []
+    others = ["get_weather", "convert_currency", "get_visa_rules", "get_offer"]
+    for i in range(200):
+        flights = [f"F{rng.randrange(10**6)}" for _ in range(2)]
+        pick = rng.random()
+        if pick < 0.25:  # search, then book what it found (or, without dataflow, something else)
+            booked = flights[0] if bound else f"F{rng.randrange(10**6)}"
+            sessions.append([call("search_flights", {"to": f"c{i}"}, flights), call("book_flight", {"flight": booked})])
+        elif pick < 0.5:  # search, then something else
+            sessions.append([call("search_flights", {"to": f"c{i}"}, flights), call(rng.choice(others), {"q": i})])
+        elif pick < 0.75:  # book what another tool offered
+            sessions.append([call(rng.choice(others), {"u": i}, {"f": flights[1]}), call("book_flight", {"flight": flights[1]})])
+        else:  # unrelated calls
+            sessions.append([call(t, {"q": i}) for t in rng.sample(others, 2)])
+    path = make_store(tmp_path / "t.duckdb", sessions)
+    con = connect(path, read_only=True)
+    try:
+        miner = ChainMiner().fit(con)
+    finally:
+        con.close()
+    assert [c.tools for c in miner.chains_ if c.tools[0] == "search_flights"] == expected
+    if bound:
+        chain, wf = miner.chains_[0], miner.workflows_[0]
+        assert chain.confidence < 0.5 and chain.dataflow_junctions == (1,)
+        assert wf.step("book_flight").parameters == {"flight": "{{search_flights[0]}}"}

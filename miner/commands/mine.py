@@ -43,7 +43,7 @@ def _spinner(quiet: bool) -> Iterator[None]:
 @click.option("--min-success-rate", type=_float_range("min_success_rate"), default=0.8, show_default=True,
               metavar="R", help="Share of occurrences in which every call succeeded.")
 @click.option("--min-success-low", type=_float_range("min_success_low"), default=0.0, show_default=True,
-              metavar="R", help="Minimum Wilson 95%% lower bound of the success rate.")
+              metavar="R", help="Minimum Wilson 95% lower bound of the success rate.")
 @click.option("--min-confidence", type=_float_range("min_confidence"), default=0.5, show_default=True,
               metavar="C", help="Cohesion every junction needs unless data flows across it.")
 @click.option("--min-length", type=_int_range("min_length"), default=2, show_default=True, metavar="N",
