@@ -2,7 +2,8 @@
 
 A newcomer's path: upload the sample log, look at the graph, mine and accept a
 suggested workflow, find it in the library by tool, run it. The final
-screenshot is the one the README shows (``docs/dashboard.png``).
+screenshot is the one the README shows: it is written to ``docs/dashboard.png`` only
+when ``CHAINMINE_UPDATE_SCREENSHOT=1`` is set, so a plain test run leaves the tree clean.
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page, tmp_
     page.set_viewport_size({"width": 1400, "height": 1250})
     go_to(page, "Overview", "Overview")
     expect(page.locator('[data-testid="stGraphVizChart"] svg').first).to_be_visible(timeout=WAIT_MS)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    shot = SCREENSHOT.with_suffix(".tmp.png")
+    target = SCREENSHOT if os.environ.get("CHAINMINE_UPDATE_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
+    target.parent.mkdir(exist_ok=True)
+    shot = target.with_suffix(".tmp.png")
     page.screenshot(path=str(shot))
-    shutil.move(shot, SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 20_000
+    shutil.move(shot, target)
+    assert target.stat().st_size > 20_000
