@@ -46,3 +46,17 @@ def test_usage_errors_exit_2():
     from miner.cli import cli
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_tables_never_cut_the_names_users_copy_into_the_next_command():
+    import io
+
+    from rich.table import Table
+
+    from miner.commands.common import CliConsole
+
+    table = Table("name", "status", "description")
+    table.add_row("get_user_then_each_get_reservation", "suggested", "a long description " * 5)
+    buffer = io.StringIO()
+    CliConsole(file=buffer, width=60).print(table)
+    assert "get_user_then_each_get_reservation" in buffer.getvalue()

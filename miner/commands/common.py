@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 DEFAULT_LIBRARY = "workflows.json"
 
@@ -39,9 +40,46 @@ def library_path(value: str | None) -> str:
     return value or os.environ.get("CHAINMINE_LIBRARY") or DEFAULT_LIBRARY
 
 
+IDENTIFIER_HEADERS = frozenset({"name", "workflow", "run", "step", "tool", "from", "to", "file", "source"})
+"""Table columns holding names a user copies into the next command: never cut."""
+
+
+def keep_identifiers_whole(table: Table, limit: int = 64) -> Table:
+    """Stop rich from cutting names and ids with an ellipsis when a table is squeezed.
+
+    Identifier columns get a minimum width of their longest value (up to
+    ``limit``) and fold rather than cut anything longer; other columns keep
+    rich's own layout.
+
+    Examples
+    --------
+    >>> t = Table("name", "note"); t.add_row("get_user_then_each_get_reservation", "x")
+    >>> keep_identifiers_whole(t).columns[0].min_width
+    34
+    """
+    for column in table.columns:
+        if str(column.header).strip().lower() in IDENTIFIER_HEADERS:
+            column.overflow = "fold"
+            longest = max((len(str(cell)) for cell in column._cells), default=0)
+            column.min_width = min(max(longest, column.min_width or 0), limit)
+            column.no_wrap = True
+    return table
+
+
+class CliConsole(Console):
+    """A console that keeps identifiers whole in every table it prints."""
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: D102 - same as Console.print
+        for obj in objects:
+            if isinstance(obj, Table):
+                keep_identifiers_whole(obj)
+        super().print(*objects, **kwargs)
+
+
 def stdout_console() -> Console:
-    """A rich console on stdout (plain text when stdout is not a terminal)."""
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    """A rich console on stdout; 160 columns when piped, unless ``$COLUMNS`` says otherwise."""
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return CliConsole(soft_wrap=False, width=None if wide else 160)
 
 
 def stderr_console() -> Console:
