@@ -53,18 +53,8 @@ class ChainSearch:
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch space for synthesis (parsed calls, screens) shared across samples of this search."""
 
-    def sample_events(self, chains: Sequence[Chain], size: int) -> list[tuple]:
-        """Events of up to ``size`` sampled occurrences of each chain, deterministic.
-
-        Returns rows ``(chain_index, variant_index, sid, occ_start, spos, epos,
-        tool_id, rid, rids)`` ordered by chain, occurrence and position: every
-        event between an occurrence's first and last step (gap events included).
-
-        Notes
-        -----
-        One query per chain length; a hash filter thins the occurrences of very
-        frequent chains to about ``4 * size`` before the per-chain ``row_number``.
-        """
+    def _select(self, chains: Sequence[Chain], size: int = 1) -> list[int]:
+        """Register the keys of ``chains`` in ``_cm_sel``; return the chain lengths present."""
         sel = []
         for cid, chain in enumerate(chains):
             modulus = max(1, chain.frequency // (4 * size))
@@ -80,9 +70,41 @@ class ChainSearch:
                          unnest($modulus::BIGINT[]) AS modulus)""",
                          {"k": list(cols[0]), "cid": list(cols[1]), "variant": list(cols[2]),
                           "level": list(cols[3]), "modulus": list(cols[4])})
+        return sorted(set(cols[3]))
+
+    def session_counts(self, chains: Sequence[Chain]) -> list[int]:
+        """Exact distinct sessions of each chain, order variants together (one query per chain length).
+
+        The search itself only checks "one session or several" when ``min_sessions``
+        is at most 2, which saves a ``count(DISTINCT)`` over every occurrence.
+        """
+        counts = [0] * len(chains)
+        for level in self._select(chains):
+            rows = self.con.execute(f"""SELECT s.cid, count(DISTINCT o.sid) FROM _cm_occ{level} o
+                JOIN _cm_sel s ON o.key = s.key WHERE s.level = $level GROUP BY s.cid""",
+                                    {"level": level}).fetchall()
+            for cid, n in rows:
+                counts[cid] = int(n)
+        return counts
+
+    def sample_events(self, chains: Sequence[Chain], size: int) -> list[tuple]:
+        """Events of up to ``size`` sampled occurrences of each chain, deterministic.
+
+        Returns rows ``(chain_index, variant_index, sid, occ_start, spos, epos,
+        tool_id, rid, rids)`` ordered by chain, occurrence and position: every
+        event between an occurrence's first and last step (gap events included).
+
+        Notes
+        -----
+        One query per chain length; a hash filter thins the occurrences of very
+        frequent chains to about ``4 * size`` before the per-chain ``row_number``.
+        """
+        levels = self._select(chains, size)
+        if not levels:
+            return []
         self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
                          "sid UBIGINT, spos BIGINT, epos BIGINT)")
-        for level in sorted(set(cols[3])):
+        for level in levels:
             self.con.execute(f"""INSERT INTO _cm_smp
                 SELECT s.cid, s.variant, o.sid, o.spos, o.epos
                 FROM _cm_occ{int(level)} o JOIN _cm_sel s ON o.key = s.key
@@ -213,8 +235,8 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
         failing.append({i for i, c in enumerate(low, 1) if c < p.min_confidence})
     weak = [n for n, f in enumerate(failing) if f]
     if weak and dataflow is not None:
-        found = dataflow(search, [chains[n] for n in weak], [failing[n] for n in weak])
-        for n, edges in zip(weak, found):
+        flows = dataflow(search, [chains[n] for n in weak], [failing[n] for n in weak])
+        for n, edges in zip(weak, flows):
             if connected(slot_positions(chains[n]), failing[n], edges):
                 chains[n] = replace(chains[n], dataflow_junctions=tuple(sorted(failing[n])))
                 failing[n] = set()
@@ -223,7 +245,7 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     if not p.keep_all:
         chains = _closed(search, chains, patterns, frequency)
     search.stats["closed"] = len(chains)
-    chains = [_with_sessions(search, c) for c in chains]
+    chains = [replace(c, sessions=n) for c, n in zip(chains, search.session_counts(chains))]
     chains.sort(key=lambda c: (-c.score, -c.frequency, c.tools))
     search.chains = chains[:p.top] if p.top else chains
     log.info("chains: %s", search.stats)
@@ -268,14 +290,3 @@ def _chain(search: ChainSearch, members: tuple, slots: tuple, supports: dict[tup
                  avg_calls=weighted("avg_calls") or 0.0, confidence=confidence, parallel_groups=tuple(groups),
                  variants=tuple(tuple(names[x] for x in t) for t in members),
                  keys=tuple(search.codec.encode(t) for t in members))
-
-
-def _with_sessions(search: ChainSearch, chain: Chain) -> Chain:
-    """Distinct sessions of a merged pattern (its variants may share sessions)."""
-    if len(chain.keys) < 2:
-        return chain
-    sessions = search.con.execute(
-        f"SELECT count(DISTINCT sid) FROM _cm_occ{len(chain.tools)} WHERE key IN "
-        f"(SELECT CAST(x AS {search.codec.sql_type}) FROM unnest($keys::VARCHAR[]) u(x))",
-        {"keys": [search.codec.to_text(k) for k in chain.keys]}).fetchall()[0][0]
-    return replace(chain, sessions=int(sessions))

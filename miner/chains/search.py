@@ -83,7 +83,7 @@ SELECT hash(session_id) AS sid, rowid AS rid, tool_id, success,
        lag(tool_id) OVER w IS DISTINCT FROM tool_id AS run_first,
        lead(tool_id) OVER w IS DISTINCT FROM tool_id AS run_last
 FROM calls
-WINDOW w AS (PARTITION BY session_id ORDER BY {ORDER_BY})
+WINDOW w AS (PARTITION BY hash(session_id) ORDER BY {ORDER_BY})
 """
 
 # Runs of one call (most events) are copied as they are; only the calls of
@@ -176,11 +176,15 @@ def _level_sql(k: int, codec: KeyCodec, max_gap: int) -> str:
 
 _SUPPORT_SQL = """
 CREATE OR REPLACE TEMP TABLE _cm_freq{k} AS
-SELECT key, count(*) AS f, count(DISTINCT sid) AS s, count_if(ok) AS ok_n,
+SELECT key, count(*) AS f, {sessions} AS s, count_if(ok) AS ok_n,
        avg(n) AS calls, avg(cost) AS cost, avg(et - st) AS e2e, avg(dur) AS dur
 FROM _cm_occ{k} GROUP BY key
-HAVING count(*) >= $min_f AND count(DISTINCT sid) >= $min_s
+HAVING count(*) >= $min_f AND {sessions} >= $min_s
 """
+# Telling one session from several needs no distinct count; exact counts are
+# taken later for the few chains that are suggested.
+_FEW_SESSIONS = "CASE WHEN min(sid) = max(sid) THEN 1 ELSE 2 END"
+_ALL_SESSIONS = "count(DISTINCT sid)"
 
 
 def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_frequency: int,
@@ -195,6 +199,8 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     con : the connection holding ``_cm_ev``.
     codec : how tool sequences are packed into keys.
     min_frequency, min_sessions : support thresholds (occurrences, distinct sessions).
+        With ``min_sessions <= 2`` a support's ``sessions`` is only 1 or 2 (one
+        session or several); see :meth:`~miner.chains.mine.ChainSearch.session_counts`.
     max_length : longest chain, in steps.
     max_gap : unrelated calls allowed between two consecutive steps.
     extend : ``extend(tools, frequency)`` decides whether a frequent chain is grown
@@ -230,7 +236,8 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
         started = time.perf_counter()
         if k > 1:
             con.execute(_level_sql(k, codec, max_gap))
-        con.execute(_SUPPORT_SQL.format(k=k), params)
+        con.execute(_SUPPORT_SQL.format(k=k, sessions=_FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS),
+                    params)
         if k == 1:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_tools AS SELECT "
                         f"{'key[1]' if codec.kind == 'LIST' else 'key'}::INTEGER AS t FROM _cm_freq1")
