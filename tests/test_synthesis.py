@@ -315,3 +315,28 @@ def test_a_weak_junction_is_kept_only_when_data_flows_across_it(tmp_path, bound,
         chain, wf = miner.chains_[0], miner.workflows_[0]
         assert chain.confidence < 0.5 and chain.dataflow_junctions == (1,)
         assert wf.step("book_flight").parameters == {"flight": "{{search_flights[0]}}"}
+
+
+def test_awkward_logs_are_mined_without_crashing(tmp_path):
+    sessions = []
+    for i in range(12):
+        sessions.append([
+            call("svc.lookup user", {"id": f"u{i}", "blob": "x" * 200_000}, f"ID-{i}"),     # huge args, plain string result
+            call("ünïcode tool", {"ref": f"ID-{i}"}, [f"a{i}", f"b{i}"]),                   # list result
+            call("no args tool", None, None),                                              # nothing logged
+            call("json-string", {"q": f"ID-{i}"}, '{"items": [{"id": "I%d"}]}' % i),        # JSON held in a string
+            call("uses item", {"item_id": f"I{i}"}, "ok", success=i != 0)])
+    sessions += [[call("lonely")] for _ in range(5)]
+    path = make_store(tmp_path / "t.duckdb", sessions)
+    con = connect(path, read_only=True)
+    try:
+        (wf,) = ChainMiner().fit(con).workflows_
+    finally:
+        con.close()
+    steps = {s.tool_name: s for s in wf.steps}
+    assert steps["ünïcode tool"].parameters == {"ref": "{{svc_lookup_user}}"}
+    assert steps["no args tool"].parameters == {} and steps["no args tool"].sources["*"].kind == "unknown"
+    assert steps["json-string"].parameters == {"q": "{{svc_lookup_user}}"}
+    assert steps["uses item"].parameters == {"item_id": "{{json_string.items[0].id}}"}
+    assert steps["svc.lookup user"].parameters["blob"] == "x" * 200_000
+    assert wf.stats.success_rate == pytest.approx(11 / 12, abs=1e-4)
