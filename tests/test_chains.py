@@ -7,6 +7,8 @@ import random
 from datetime import datetime, timedelta
 
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from miner.chains import Chain, MiningParams, chain_score, find_chains, wilson_lower
@@ -261,3 +263,23 @@ def test_chain_slots_and_score():
     assert c.slots == (("a",), ("b", "c"), ("d",))
     assert c.score == pytest.approx(10 * 3 * 0.9)
     assert c.to_dict()["parallel_groups"] == [[1, 2]]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=5_000_000), min_size=1, max_size=8),
+       st.sampled_from([9, 2_000, 5_000_000]))
+def test_keys_round_trip_whatever_their_width(tools, max_tool):
+    tools = [min(t, max_tool) for t in tools]
+    codec = KeyCodec.for_tools(max_tool, 8)
+    assert codec.decode(codec.encode(tools), len(tools)) == tuple(tools)
+    assert codec.to_text(codec.encode(tools))  # castable text for DuckDB
+
+
+@given(st.dictionaries(st.tuples(st.sampled_from("abc")), st.integers(1, 100), min_size=3, max_size=3),
+       st.integers(1, 100), st.integers(1, 100))
+def test_junction_confidence_is_a_share(singles, ab, bc):
+    freq = dict(singles)
+    freq[("a", "b")] = min(ab, freq.get(("a",), 1), freq.get(("b",), 1))
+    freq[("a", "b", "c")] = min(bc, freq[("a", "b")])
+    for lower in (False, True):
+        values = junction_confidence(plain(("a", "b", "c")), freq, lower=lower)
+        assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
