@@ -9,7 +9,7 @@ found here resolves with :func:`library.templates.lookup` at run time.
 from __future__ import annotations
 
 import json
-from typing import Any, Hashable, Iterator
+from typing import Any, Hashable
 
 MAX_NODES = 5_000
 """Nodes visited per value; huge results are only partly indexed."""
