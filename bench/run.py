@@ -60,10 +60,10 @@ def ensure_logs(label: str, calls: int, ratio: float) -> dict:
     for fmt in ("parquet", "jsonl"):
         out = CACHE / f"{label}.{fmt}"
         step = measure([str(BIN / "chainmine"), "generate", "--out", str(out), "--sessions", str(sessions),
-                        "--seed", str(SEED), "--json"])
+                        "--seed", str(SEED), "--json", "--quiet"], keep_output=True)
         if step["returncode"] != 0:
             raise SystemExit(f"generate failed: {step['stderr_tail']}")
-        report = json.loads(step["stdout_tail"][step["stdout_tail"].index("{"):])  # --json document
+        report = json.loads(step["output"])
         meta["calls"] = report["calls"]
         meta[f"generate_{fmt}_seconds"] = step["seconds"]
     meta_path.write_text(json.dumps(meta))
