@@ -13,6 +13,7 @@ import logging
 import duckdb
 
 from miner.errors import StoreError
+from miner.ingest.ids import HASHED, call_id_sql, content_equal_sql, ensure_id_scheme
 from miner.store import ensure_tools
 
 log = logging.getLogger(__name__)
@@ -25,31 +26,12 @@ RECORD_COLUMNS: dict[str, str] = {
 }
 """Columns :func:`store_records` reads (missing optional ones count as NULL)."""
 
-_STAGE = "_ing_store_stage"
-
-HASHED = ("session_id", "ts", "seq", "tool", "success", "error", "duration_ms", "cost",
-          "args", "result", "call_id", "agent", "user", "session_outcome")
-"""The content a call's id is the hash of: equal content, equal id."""
-
-
-
-def call_id_sql() -> str:
-    """SQL expression of the content-hash id (``UHUGEINT``) over :data:`HASHED` columns.
-
-    Examples
-    --------
-    >>> con = duckdb.connect()
-    >>> q = f"SELECT {call_id_sql()} FROM (SELECT 's' AS session_id, NULL::TIMESTAMP AS ts, 1 AS seq, 't' AS tool, " \\
-    ...     "true AS success, NULL AS error, NULL AS duration_ms, NULL AS cost, '{}'::JSON AS args, " \\
-    ...     "NULL::JSON AS result, NULL AS call_id, NULL AS agent, NULL AS \\"user\\", NULL AS session_outcome)"
-    >>> con.execute(q).fetchone()[0] == con.execute(q).fetchone()[0]
-    True
-    """
-    # Unit separator between fields and NUL for NULL: JSON text never holds raw control
-    # characters, and ids/names with them do not occur in logs, so the encoding is
-    # unambiguous in practice and much cheaper than rendering a JSON object per row.
-    fields = ", ".join(f"""coalesce("{c}"::VARCHAR, chr(0))""" for c in HASHED)
-    return f"md5_number(concat_ws(chr(31), {fields}))"
+_ROWS = "_ing_store_rows"
+_CHECK = "_ing_store_check"
+_SUSPECT = "_ing_store_suspect"
+_CANDIDATES = "_ing_store_candidates"
+_TARGET = ("id, session_id, ts, seq, tool_id, success, error, duration_ms, cost, args, result, call_id, agent, "
+           '"user", session_outcome, origin, ingest_id, line')
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -106,10 +88,15 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     written for ``source``/``format`` with the counts; otherwise the caller owns it.
     Runs in the caller's transaction (wrap it in :func:`miner.store.transaction`).
 
+    Ids only nominate duplicates: rows sharing an id with another row of the batch or
+    with a stored call are compared column by column, so a hash collision never drops
+    a distinct call (see :mod:`~miner.ingest.ids`).
+
     Notes
     -----
-    One hash pass, one window for in-batch duplicates and one hash anti-join against
-    ``calls``: O(n) in the rows given, independent of per-row lookups.
+    One pass to hash and check the ids (against ``calls`` by a hash join on ids only)
+    and one to insert: O(n + m) for n rows and m stored calls. Only rows whose id
+    repeats or is stored are compared by content (a window and an anti-join over them).
 
     Examples
     --------
@@ -140,28 +127,28 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     own_ingest = ingest_id is None
     if own_ingest:
         ingest_id = next_ingest_id(con)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {_STAGE} AS
+    ensure_id_scheme(con)
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {_ROWS} AS
                     SELECT *, {call_id_sql()} AS id FROM (SELECT {', '.join(select)} FROM {relation_name})""")
     try:
-        total = con.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0]
-        ensure_tools(con, _STAGE)
-        # The first row (by line) of each id wins inside the batch; ids already stored
-        # are skipped by a hash anti-join.
-        accepted = con.execute(f"""
-            INSERT INTO calls (id, session_id, ts, seq, tool_id, success, error, duration_ms, cost, args,
-                               result, call_id, agent, "user", session_outcome, origin, ingest_id, line)
-            SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost,
-                   s.args, s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line
-            FROM {_STAGE} s
-            SEMI JOIN (SELECT arg_min(rowid, coalesce(line, 0)) AS rid FROM {_STAGE} GROUP BY id) f
-                 ON f.rid = s.rowid
-            JOIN tools t ON t.tool = s.tool
-            WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = s.id)
-        """, [origin, ingest_id]).fetchone()[0]
+        # One pass over the rows answers whether any id repeats in the batch or is
+        # already stored; new data (the usual case) then goes in without a dedupe join.
+        total, distinct, seen = con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {_CHECK} AS
+            SELECT count(*) AS total, count(DISTINCT id) AS ids, count(*) FILTER (WHERE stored) AS seen,
+                   list(DISTINCT tool) AS tools
+            FROM (SELECT id, tool, id IN (SELECT id FROM calls) AS stored FROM {_ROWS});
+            SELECT total, ids, seen FROM {_CHECK}""").fetchone()
+        ensure_tools(con, f"(SELECT unnest(tools) AS tool FROM {_CHECK})")
+        if distinct == total and not seen:
+            accepted = _insert(con, _ROWS, "", origin, ingest_id)
+        else:
+            accepted = _insert_checked(con, origin, ingest_id)
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        con.execute(f"DROP VIEW IF EXISTS {_ROWS}; DROP TABLE IF EXISTS {_CHECK}; "
+                    f"DROP TABLE IF EXISTS {_SUSPECT}; DROP TABLE IF EXISTS {_CANDIDATES}")
     duplicates = total - accepted
     if own_ingest:
         sessions = session_count(con, [ingest_id])
@@ -169,6 +156,32 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
                       duplicates=duplicates, sessions=sessions)
     log.debug("stored %d calls (%d duplicates) from %s", accepted, duplicates, source)
     return accepted, duplicates
+
+
+def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str, ingest_id: int) -> int:
+    return con.execute(f"""
+        INSERT INTO calls ({_TARGET})
+        SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost, s.args,
+               s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line
+        FROM {source} s JOIN tools t ON t.tool = s.tool {where}
+    """, [origin, ingest_id]).fetchone()[0]
+
+
+def _insert_checked(con: duckdb.DuckDBPyConnection, origin: str, ingest_id: int) -> int:
+    """Insert the rows of :data:`_ROWS` that are new by content, the first (by line) of equal rows."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {_SUSPECT} AS
+                    WITH g AS (SELECT id, count(*) AS n FROM {_ROWS} GROUP BY id)
+                    SELECT id FROM g WHERE n > 1 OR id IN (SELECT id FROM calls)""")
+    accepted = _insert(con, _ROWS, f"WHERE s.id NOT IN (SELECT id FROM {_SUSPECT})", origin, ingest_id)
+    content = ", ".join(f'"{c}"' for c in HASHED)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS
+                    SELECT * FROM {_ROWS} WHERE id IN (SELECT id FROM {_SUSPECT})
+                    QUALIFY row_number() OVER (PARTITION BY {content} ORDER BY coalesce(line, 0)) = 1""")
+    stored = f"""(SELECT c.*, ct.tool FROM calls c JOIN tools ct ON ct.tool_id = c.tool_id
+                 WHERE c.id IN (SELECT id FROM {_SUSPECT}))"""
+    return accepted + _insert(con, _CANDIDATES, f"""WHERE NOT EXISTS (SELECT 1 FROM {stored} c
+                                                    WHERE c.id = s.id AND {content_equal_sql('s', 'c')})""",
+                              origin, ingest_id)
 
 
 def session_count(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> int:
