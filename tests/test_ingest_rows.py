@@ -131,10 +131,25 @@ def test_bool_like_success_values(con, tmp_path, value):
     ("2024-05-01T05:30:00-0430", dt.datetime(2024, 5, 1, 10)),
     ("2024-05-01 10:00:00", dt.datetime(2024, 5, 1, 10)),
     ("2024-05-01T10:00:00z", dt.datetime(2024, 5, 1, 10)),
+    ("2024-05-01 10:00:00.250001Z", dt.datetime(2024, 5, 1, 10, 0, 0, 250001)),
+    ("2024-05-01T10:00Z", dt.datetime(2024, 5, 1, 10)),
+    ("2024-05-01T10:00:00.1234567Z", dt.datetime(2024, 5, 1, 10, 0, 0, 123456)),
 ])
 def test_time_formats_and_epoch_units_land_in_utc(con, tmp_path, ts, expected):
     ingest_lines(con, tmp_path, [json.dumps({"tool": "t", "ts": ts})])
     assert con.execute("SELECT ts FROM calls").fetchone()[0] == expected
+
+
+@pytest.mark.parametrize("field, text, stored", [
+    ("args", ' {"b": [1, 2],  "a": 1} ', {"b": [1, 2], "a": 1}),
+    ("result", '[1, {"x": null}]', [1, {"x": None}]),
+    ("result", '  {"ok": true}', {"ok": True}),
+    ("result", '{"broken": ', '{"broken": '),
+    ("result", "Error: [x] not found", "Error: [x] not found"),
+])
+def test_json_held_in_strings_is_parsed_when_valid(con, tmp_path, field, text, stored):
+    ingest_lines(con, tmp_path, [json.dumps({**GOOD, field: text})])
+    assert json.loads(con.execute(f"SELECT {field} FROM calls").fetchone()[0]) == stored
 
 
 def test_strings_are_kept_exactly_apart_from_surrounding_space_in_names(con, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.sqltext import json_kind, strip
+from miner.ingest.sqltext import json_kind, starts_container, starts_object, strip
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ TRUE_TEXT = "('true', 't', 'yes', 'y', '1')"
 FALSE_TEXT = "('false', 'f', 'no', 'n', '0')"
 ZONE_RE = r"(?i)\d:\d\d(:\d\d(\.\d+)?)?\s*(z|utc|[+-]\d\d(:?\d\d)?)$"
 NUMBER_RE = r"^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$"
+ISO_UTC_RE = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?Z"
+# The plain TIMESTAMP cast reads these as UTC exactly as the TIMESTAMPTZ route does, at
+# a fraction of its cost (no time zone library); they are the usual log timestamps.
 
 # Fields whose empty string means "absent" (an empty tool is an error; a result may be "").
 _BLANK_IS_MISSING = ("session_id", "ts", "seq", "success", "status", "error", "duration_ms", "latency",
@@ -48,8 +51,8 @@ def _typed_columns(texts: bool, types: bool) -> str:
             # Minified JSON: a non-string value's JSON text is its text already.
             cols.append(f"{json_kind(j)} AS {f}_jt")
             cols.append(f"CASE WHEN left({j}, 1) <> '\"' THEN {j} ELSE {stripped} END AS {f}_s")
-        if f == "result":
-            cols.append(f'"{f}" AS result_j')
+        if f in ("args", "result"):
+            cols.append(f'"{f}" AS {f}_j')
     return ",\n".join(cols)
 
 
@@ -84,15 +87,29 @@ def _epoch_micros(x: str) -> str:
 
 
 def _ts_number() -> str:
+    # A number never holds ':', a timestamp with a time always does: most skip the regex.
     return (f"CASE WHEN ts_t IN {NUMERIC} THEN try_cast(ts_s AS DOUBLE) "
-            f"WHEN ts_t = 'VARCHAR' AND regexp_matches(ts_s, '{NUMBER_RE}') THEN try_cast(ts_s AS DOUBLE) END")
+            f"WHEN ts_t = 'VARCHAR' AND NOT contains(ts_s, ':') AND regexp_matches(ts_s, '{NUMBER_RE}') "
+            f"THEN try_cast(ts_s AS DOUBLE) END")
 
 
-def _values() -> str:
+def _parsed() -> str:
+    # JSON held in a string is parsed once: an invalid text gives NULL, and a valid one
+    # that starts with '{' is an object, so no separate json_valid/json_type passes.
+    return (f"CASE WHEN args_t = 'VARCHAR' AND {starts_object('args_s')} THEN try(json(args_s)) END AS args_m, "
+            f"CASE WHEN result_t = 'VARCHAR' AND {starts_container('result_s')} THEN try(json(result_s)) END "
+            f"AS result_m")
+
+
+def _values(types: bool) -> str:
+    # Tables hand over their own columns (JSON made only where needed); JSON importers JSON.
+    args_j, result_j = ("to_json(args_j)", "to_json(result_j)") if types else ("args_j", "result_j")
     return f"""
         {_text('session_id')} AS session_id,
         CASE WHEN ts_num IS NOT NULL THEN {_epoch_micros('ts_num')}
-             WHEN ts_t = 'VARCHAR' THEN CASE WHEN regexp_matches(ts_s, '{ZONE_RE}')
+             WHEN ts_t = 'VARCHAR' THEN CASE
+                  WHEN ends_with(ts_s, 'Z') AND regexp_full_match(ts_s, '{ISO_UTC_RE}') THEN try_cast(ts_s AS TIMESTAMP)
+                  WHEN regexp_matches(ts_s, '{ZONE_RE}')
                   THEN try_cast(upper(ts_s) AS TIMESTAMPTZ) AT TIME ZONE 'UTC'
                   ELSE try_cast(ts_s AS TIMESTAMP) END END AS ts,
         CASE WHEN seq_t IN {SCALAR} AND try_cast(seq_s AS DOUBLE) = floor(try_cast(seq_s AS DOUBLE))
@@ -107,13 +124,8 @@ def _values() -> str:
         {_number('duration_ms')} AS duration_n,
         {_number('latency')} AS latency_n,
         {_number('cost')} AS cost,
-        CASE WHEN args_t = 'OBJECT' THEN args_s::JSON
-             WHEN args_t = 'VARCHAR' AND json_valid(args_s) AND json_type(args_s) = 'OBJECT' THEN json(args_s)
-             END AS args,
-        CASE WHEN result_t IS NULL THEN NULL
-             WHEN result_t = 'VARCHAR' AND regexp_matches(result_s, '^\\s*[\\[{{]') AND json_valid(result_s)
-                  THEN json(result_s)
-             ELSE result_j END AS result,
+        CASE WHEN args_t = 'OBJECT' THEN {args_j} WHEN left(args_m, 1) = '{{' THEN args_m END AS args,
+        CASE WHEN result_t IS NULL THEN NULL WHEN result_m IS NOT NULL THEN result_m ELSE {result_j} END AS result,
         {_text('call_id')} AS call_id,
         {_text('agent')} AS agent,
         {_text('user')} AS "user",
@@ -158,7 +170,8 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     NULL where the log had none (see :func:`cut_sessions_sql`). With ``texts`` the pre
     relation also carries each field's text as ``<field>_text`` (strings unescaped),
     which saves extracting it here; with ``types`` also ``<field>_type`` (as
-    :func:`json_kind` names them), and then only ``result`` needs its JSON value.
+    :func:`json_kind` names them), and then ``args`` and ``result`` may be the table's own
+    columns (any type ``to_json`` takes), turned into JSON only for the rows that need it.
     ``raw_text`` renders the ``raw`` column as text
     (for sources whose ``raw`` is a row struct); it runs for rejected rows only.
 
@@ -178,8 +191,8 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
                error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
                call_id, agent, "user", session_outcome
         FROM (SELECT *, {_reason()} AS reason
-              FROM (SELECT *, {_values()}
-                    FROM (SELECT *, {_ts_number()} AS ts_num
+              FROM (SELECT *, {_values(types)}
+                    FROM (SELECT *, {_ts_number()} AS ts_num, {_parsed()}
                           FROM (SELECT *, {_field_types()}
                                 FROM (SELECT line, raw, pre_reason, {_typed_columns(texts, types)} FROM ({pre_sql}))))))
     """

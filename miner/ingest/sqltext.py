@@ -46,6 +46,19 @@ def starts_object(col: str = "raw") -> str:
     return f"CASE WHEN left({col}, 1) = '{{' THEN true ELSE starts_with(ltrim({col}, {WHITESPACE}), '{{') END"
 
 
+def starts_container(col: str) -> str:
+    """SQL predicate: the text in ``col`` starts (after whitespace) with ``[`` or ``{``.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {starts_container('x')} FROM (VALUES ('[1]'), (' {{}}'), ('Error'), ('')) v(x)").fetchall()
+    [(True,), (True,), (False,), (False,)]
+    """
+    return (f"CASE WHEN left({col}, 1) IN ('[', '{{') THEN true "
+            f"ELSE regexp_matches({col}, '^\\s*[\\[{{]') END")
+
+
 def json_kind(text: str) -> str:
     """SQL: the JSON type (``VARCHAR``, ``NUMBER``, ``OBJECT``, ...) of minified JSON ``text``.
 

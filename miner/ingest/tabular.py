@@ -3,8 +3,9 @@
 The header decides once per file which column feeds which canonical field (the
 aliases of :data:`~miner.ingest.canonical.ALIASES`, matched case-insensitively).
 Columns are then addressed by position (``c1``, ``c2``, ...), so no name taken from
-the file ever appears in SQL. Each mapped column gives the pre relation its JSON
-value (``to_json``, which keeps the column's type) and its text.
+the file ever appears in SQL. Each mapped column gives the pre relation its text and
+kind; ``args`` and ``result`` also pass the column itself, which normalisation turns
+into JSON (``to_json``, keeping the column's type) only where it is needed.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, na
             kind = column_kind(types[mapping[field]], f"CAST({c} AS VARCHAR)")
             # Nested values need JSON text (a plain cast gives DuckDB's struct/list literal).
             text = f"to_json({c})::VARCHAR" if kind in ("'OBJECT'", "'ARRAY'") else f"CAST({c} AS VARCHAR)"
-            value = f"to_json({c})" if field == "result" else "NULL::JSON"
+            # args/result keep the column itself: normalisation turns it into JSON only where needed.
+            value = c if field in ("args", "result") else "NULL::JSON"
             cols.append(f'{value} AS "{field}", {text} AS "{field}_text", '
                         f'CASE WHEN {c} IS NULL THEN \'NULL\' ELSE {kind} END AS "{field}_type"')
         else:
