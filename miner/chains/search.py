@@ -1,26 +1,32 @@
 """Level-wise search for frequent tool chains, set-wise in DuckDB.
 
-Two steps, both whole-table SQL:
+Reads the ordered, collapsed events of :mod:`miner.chains.events` (``_cm_ev``,
+one session after another in call order) and grows occurrences Apriori-style:
+the occurrences of a frequent chain of length ``k`` are extended by the event
+that starts right after them (or after up to ``max_gap`` unrelated calls), the
+new chains are counted, and only the frequent ones that the caller's
+``extend`` rule accepts are extended again.
 
-1. :func:`build_events` orders each session's calls once (``miner.store.ORDER_BY``)
-   and collapses a run of consecutive calls of one tool into one *event*
-   (``a, b, b, b, c`` becomes ``a, b, c``; the run's calls are kept for
-   synthesis). An event knows its first and last call position inside the
-   session, so "the next event" is a plain equi-join on positions.
-2. :func:`search_levels` grows occurrences Apriori-style: the occurrences of a
-   frequent chain of length ``k`` are extended by joining the event that starts
-   right after them (or after up to ``max_gap`` unrelated calls), the new
-   chains are counted, and only the frequent ones (that the caller's
-   ``extend`` rule accepts) are extended again. Work is proportional to what
-   survives each level.
+Two ways to find "the next event", both whole-table SQL:
 
-Temporary tables (per connection): ``_cm_ev`` events, ``_cm_occ{k}``
-occurrences of length ``k``, ``_cm_freq{k}`` frequent keys with their supports,
-``_cm_grow{k}`` the keys extended to length ``k + 1``.
+* **by position** (the first levels, where every event starts an occurrence):
+  the events are read side by side with themselves shifted by 1, 2, ...
+  rows (``POSITIONAL JOIN ... OFFSET``), one shift pattern per way of skipping
+  gap events; nothing is hashed and nothing is written, the occurrences stay a
+  view that is counted straight away;
+* **by key** (deeper levels, where few occurrences survive): the surviving
+  occurrences are materialised and hash-joined with the events on
+  ``(session, position)``.
+
+Temporary objects (per connection): ``_cm_occ{k}`` occurrences of length ``k``
+(a view, or a table when the next level joins on it), ``_cm_sh{n}`` the events shifted by ``n`` rows,
+``_cm_freq{k}`` frequent keys with their supports, ``_cm_grow{k}`` the keys
+extended to length ``k + 1``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -28,10 +34,17 @@ from typing import Callable
 
 import duckdb
 
+from miner.chains.events import EventSummary, drop_events, prepare_events
 from miner.chains.keys import KeyCodec
-from miner.store import ORDER_BY
 
 log = logging.getLogger(__name__)
+
+__all__ = ["EventSummary", "Support", "build_events", "drop_tables", "search_levels", "toy_store"]
+
+MAX_SHIFT_PATTERNS = 2
+"""Levels needing at most this many shift patterns are searched by position."""
+MAX_GAP_SHIFTED = 1
+"""Largest ``max_gap`` searched by position."""
 
 
 @dataclass(frozen=True)
@@ -58,50 +71,6 @@ class Support:
         return self.successes / self.frequency if self.frequency else 0.0
 
 
-@dataclass(frozen=True)
-class EventSummary:
-    """Sizes of the event table built by :func:`build_events`.
-
-    Examples
-    --------
-    >>> EventSummary(calls=10, events=8, max_tool_id=3, has_cost=False).events
-    8
-    """
-
-    calls: int
-    events: int
-    max_tool_id: int
-    has_cost: bool
-
-
-_CALLS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _cm_calls AS
-SELECT hash(session_id) AS sid, rowid AS rid, tool_id, success,
-       coalesce(cost, 0.0) AS cost, coalesce(duration_ms, 0.0) AS dur,
-       epoch_ms(ts)::DOUBLE AS ts_ms,
-       row_number() OVER w AS pos,
-       lag(tool_id) OVER w IS DISTINCT FROM tool_id AS run_first,
-       lead(tool_id) OVER w IS DISTINCT FROM tool_id AS run_last
-FROM calls
-WINDOW w AS (PARTITION BY hash(session_id) ORDER BY {ORDER_BY})
-"""
-
-# Runs of one call (most events) are copied as they are; only the calls of
-# longer runs need a second ordered pass to be numbered and grouped.
-_EVENTS_SQL = """
-CREATE OR REPLACE TEMP TABLE _cm_ev AS
-SELECT sid, pos AS spos, pos AS epos, tool_id AS t, success AS ok, 1 AS n, cost,
-       ts_ms AS st, ts_ms + dur AS et, dur, rid, NULL::BIGINT[] AS rids
-FROM _cm_calls WHERE run_first AND run_last
-UNION ALL
-SELECT sid, min(pos), max(pos), any_value(tool_id), bool_and(success), count(*)::INTEGER,
-       sum(cost), min(ts_ms), max(ts_ms + dur), sum(dur), arg_min(rid, pos), list(rid ORDER BY pos)
-FROM (SELECT *, sum(run_first::INTEGER) OVER (PARTITION BY sid ORDER BY pos) AS run
-      FROM _cm_calls WHERE NOT (run_first AND run_last))
-GROUP BY sid, run
-"""
-
-
 def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
     """An in-memory store of ``sessions`` sessions, each calling the one-letter tools of ``pattern`` in order.
 
@@ -126,48 +95,131 @@ def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
     return con
 
 
+
 def build_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
-    """Create the ``_cm_ev`` table of collapsed, ordered events from ``calls``.
-
-    Parameters
-    ----------
-    con : an open store connection (read-only is fine: only temp tables are written).
-
-    Returns
-    -------
-    EventSummary
-        Counts of calls and events, the largest tool id and whether any call has a cost.
+    """Make ``_cm_ev`` hold the ordered, collapsed events (see :func:`miner.chains.events.prepare_events`).
 
     Examples
     --------
     >>> build_events(toy_store("abbb", 1)).events
     2
+    """
+    return prepare_events(con)
+
+
+MAX_LITERAL_KEYS = 2000
+"""Key sets up to this size are written into the query as literals (DuckDB then hashes the
+small set, not the occurrences); larger ones are read from their ``_cm_grow{k}`` table."""
+
+
+def _members(k: int, keys: list[str]) -> str:
+    """SQL set of the keys grown at level ``k``, for ``x IN <set>``."""
+    if not keys or len(keys) > MAX_LITERAL_KEYS:
+        return f"(SELECT key FROM _cm_grow{k})"
+    return "(" + ", ".join(keys) + ")"
+
+
+def shift_patterns(k: int, max_gap: int) -> list[tuple[int, ...]]:
+    """Row offsets of steps 2..k from the first step, for every way of skipping up to ``max_gap`` events per junction.
+
+    Examples
+    --------
+    >>> shift_patterns(3, 1)
+    [(1, 2), (1, 3), (2, 3), (2, 4)]
 
     Notes
     -----
-    One partitioned sort of the calls, O(N log N) for N calls, plus a second
-    small pass over the calls that belong to runs of two or more.
+    ``(max_gap + 1) ** (k - 1)`` patterns.
     """
-    started = time.perf_counter()
-    con.execute(_CALLS_SQL)
-    con.execute(_EVENTS_SQL)
-    calls, has_cost = con.execute("SELECT count(*), bool_or(cost <> 0) FROM _cm_calls").fetchone()
-    con.execute("DROP TABLE _cm_calls")
-    events, max_tool = con.execute("SELECT count(*), coalesce(max(t), 0) FROM _cm_ev").fetchone()
-    log.info("events: %d calls -> %d events in %.2fs", calls, events, time.perf_counter() - started)
-    return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost))
+    return [tuple(itertools.accumulate(steps)) for steps in itertools.product(range(1, max_gap + 2), repeat=k - 1)]
 
 
-def _level_sql(k: int, codec: KeyCodec, max_gap: int) -> str:
-    parts = []
-    for d in range(max_gap + 1):
-        parts.append(f"""
-            SELECT o.sid, o.spos, e.epos, {codec.extend_sql('o.key', 'e.t')} AS key,
-                   o.ok AND e.ok AS ok, o.n + e.n AS n, o.cost + e.cost AS cost,
-                   o.st, e.et, o.dur + e.dur AS dur
-            FROM _cm_occ{k - 1} o JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.epos + {1 + d}
-            WHERE o.key IN (SELECT key FROM _cm_grow{k - 1}) AND e.t IN (SELECT t FROM _cm_tools)""")
-    body = "\nUNION ALL\n".join(parts)
+def by_position(k: int, max_gap: int) -> bool:
+    """Whether level ``k`` is searched by position (few shift patterns, no duplicate paths).
+
+    With a gap of two or more, two paths from one start can spell the same
+    chain, which only the keyed search removes.
+
+    Examples
+    --------
+    >>> [by_position(k, 1) for k in (2, 3, 4)], by_position(6, 0), by_position(2, 2)
+    ([True, True, False], True, False)
+    """
+    return k >= 2 and max_gap <= MAX_GAP_SHIFTED and (max_gap + 1) ** (k - 1) <= MAX_SHIFT_PATTERNS
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """Which per-event figures occurrences must carry (the others are constant or unused)."""
+
+    cost: bool
+    dur: bool
+
+    def columns(self) -> list[str]:
+        return ["sid", "spos", "epos", "t", "ok", "et"] + ["cost"] * self.cost + ["dur"] * self.dur
+
+
+def _payload(con: duckdb.DuckDBPyConnection) -> _Payload:
+    # Summed durations only matter where a start time is missing (else end - start is used).
+    cost, dur = con.execute("SELECT coalesce(bool_or(cost <> 0), false), coalesce(bool_or(st IS NULL), false) "
+                            "FROM _cm_ev").fetchone()
+    return _Payload(bool(cost), bool(dur))
+
+
+def _make_shifts(con: duckdb.DuckDBPyConnection, offsets: set[int], payload: _Payload) -> None:
+    """Narrow copies of the events shifted up by each offset, read side by side with ``_cm_ev``.
+
+    Plain tables let DuckDB scan them in lockstep (a positional scan) instead of
+    buffering a shifted subquery for every pattern of every query.
+    """
+    cols = ", ".join(payload.columns())
+    con.execute("SET preserve_insertion_order = true")
+    for off in sorted(offsets):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_sh{off} AS SELECT {cols} FROM _cm_ev OFFSET {off}")
+    # Nothing else depends on row order; keeping it would make DuckDB buffer results.
+    con.execute("SET preserve_insertion_order = false")
+
+
+def _pattern_sql(offsets: tuple[int, ...], codec: KeyCodec, max_gap: int, payload: _Payload,
+                 grown: str, tools: str) -> str:
+    """Occurrences following one shift pattern: the start event and the events ``offsets`` rows later."""
+    k = len(offsets) + 1
+    sides = ["_cm_ev e0"] + [f"_cm_sh{off} e{j}" for j, off in enumerate(offsets, 1)]
+    prefix = codec.start_sql("e0.t")
+    for j in range(1, k - 1):
+        prefix = f"({codec.extend_sql(prefix, f'e{j}.t')})"
+    key = codec.extend_sql(prefix, f"e{k - 1}.t")
+    gaps = " AND ".join(f"e{j}.spos - e{j - 1}.epos - 1 <= {max_gap}" for j in range(1, k))
+    total = lambda col: " + ".join(f"e{j}.{col}" for j in range(k))  # noqa: E731
+    return f"""SELECT e0.sid, e0.spos, e{k - 1}.epos, {key} AS key,
+               {' AND '.join(f'e{j}.ok' for j in range(k))} AS ok,
+               {total('epos')} - ({total('spos')}) + {k} AS n,
+               {total('cost') if payload.cost else '0.0'} AS cost, e0.st, e{k - 1}.et,
+               {total('dur') if payload.dur else 'NULL::DOUBLE'} AS dur
+        FROM {' POSITIONAL JOIN '.join(sides)}
+        WHERE e{k - 1}.sid = e0.sid AND {gaps}{_member_test(prefix, grown)}{_member_test(f"e{k - 1}.t", tools)}"""
+
+
+def _member_test(expr: str, members: str) -> str:
+    """`` AND expr IN members``, or nothing when ``members`` is everything (``""``)."""
+    return f" AND {expr} IN {members}" if members else ""
+
+
+def _position_level_sql(k: int, codec: KeyCodec, max_gap: int, payload: _Payload, grown: str, tools: str,
+                        table: bool) -> str:
+    body = "\nUNION ALL\n".join(_pattern_sql(p, codec, max_gap, payload, grown, tools)
+                                 for p in shift_patterns(k, max_gap))
+    return f"CREATE OR REPLACE TEMP {'TABLE' if table else 'VIEW'} _cm_occ{k} AS {body}"
+
+
+def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, grown: str, tools: str) -> str:
+    body = f"""
+        SELECT o.sid, o.spos, e.epos, {codec.extend_sql('o.key', 'e.t')} AS key,
+               o.ok AND e.ok AS ok, o.n + e.n AS n, o.cost + e.cost AS cost, o.st, e.et, o.dur + e.dur AS dur
+        FROM (SELECT sid, spos, key, ok, n, cost, st, dur, epos + 1 + unnest(range({max_gap + 1})) AS nxt
+              FROM {source} WHERE true{_member_test('key', grown)}) o
+        JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.nxt
+        WHERE true{_member_test('e.t', tools)}"""
     if max_gap >= 2:
         # Two same-tool events can then both lie within reach; keep the tightest match.
         body = f"SELECT * FROM ({body}) QUALIFY row_number() OVER (PARTITION BY sid, spos, key ORDER BY epos) = 1"
@@ -223,25 +275,33 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
 
     Notes
     -----
-    Level ``k`` costs one hash join of the surviving occurrences of length
-    ``k - 1`` with the events (``max_gap + 1`` equi-joins) and one ``GROUP BY``:
-    O(sum over levels of surviving occurrences), never a loop per call.
+    A level searched by position costs one scan of the events per shift
+    pattern and one ``GROUP BY``; a keyed level one hash join of the surviving
+    occurrences with the events and one ``GROUP BY``: O(sum over levels of
+    surviving occurrences), never a loop per call.
     """
     params = {"min_f": min_frequency, "min_s": min_sessions}
+    payload = _payload(con)
+    _make_shifts(con, {off for k in range(2, max_length + 1) if by_position(k, max_gap)
+                       for p in shift_patterns(k, max_gap) for off in p}, payload)
     con.execute(f"""CREATE OR REPLACE TEMP VIEW _cm_occ1 AS
         SELECT sid, spos, epos, {codec.start_sql('t')} AS key, ok, n, cost, st, et, dur FROM _cm_ev""")
     found: dict = {}
     frequency: dict[tuple[int, ...], int] = {}
+    grown_sql = tools_sql = ""
     for k in range(1, max_length + 1):
         started = time.perf_counter()
-        if k > 1:
-            con.execute(_level_sql(k, codec, max_gap))
+        if by_position(k, max_gap):
+            # Counted straight from the shifted scans; stored only when the next level joins on it.
+            seeds = k < max_length and not by_position(k + 1, max_gap)
+            con.execute(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=seeds))
+        elif k > 1:
+            con.execute(_key_level_sql(k, f"_cm_occ{k - 1}", codec, max_gap, grown_sql, tools_sql))
         con.execute(_SUPPORT_SQL.format(k=k, sessions=_FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS),
                     params)
-        if k == 1:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_tools AS SELECT "
-                        f"{'key[1]' if codec.kind == 'LIST' else 'key'}::INTEGER AS t FROM _cm_freq1")
         rows = con.execute(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}").fetchall()
+        if k == 1 and len(rows) < con.execute("SELECT count(DISTINCT t) FROM _cm_ev").fetchone()[0]:
+            tools_sql = "(" + ", ".join(str(codec.decode(r[0], 1)[0]) for r in rows) + ")" if rows else "(NULL)"
         for key, f, s, ok_n, calls, cost, e2e, dur in rows:
             duration = e2e if e2e is not None else dur
             tools = codec.decode(key, k)
@@ -253,9 +313,11 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
         grown = rows
         if extend is not None and k < max_length:
             grown = [r for r in rows if extend(codec.decode(r[0], k), frequency)]
+        texts = [codec.to_text(r[0]) for r in grown]
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_grow{k} AS
-            SELECT CAST(x AS {codec.sql_type}) AS key FROM unnest($keys::VARCHAR[]) u(x)""",
-                    {"keys": [codec.to_text(r[0]) for r in grown]})
+            SELECT CAST(x AS {codec.sql_type}) AS key FROM unnest($keys::VARCHAR[]) u(x)""", {"keys": texts})
+        # At level 1 every frequent tool grows: no test needed when that is every tool.
+        grown_sql = tools_sql if k == 1 else _members(k, texts)
         log.info("level %d: %d frequent chains, %d grown, in %.2fs", k, len(rows), len(grown),
                  time.perf_counter() - started)
         if not grown:
@@ -263,18 +325,24 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     return found
 
 
+def _drop_any(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Drop the temporary views and tables among ``names``."""
+    kinds = con.execute("""SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND list_contains($n, view_name)
+                           UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()
+                           WHERE temporary AND list_contains($n, table_name)""", {"n": names}).fetchall()
+    # Views first: they read the tables.
+    for kind, name in sorted(kinds, key=lambda r: r[0] != "VIEW"):
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
 def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
-    """Drop the temporary tables of a search (safe to call twice).
+    """Drop the temporary tables and views of a search (safe to call twice).
 
     Examples
     --------
     >>> drop_tables(duckdb.connect(), 3)
     """
-    con.execute("DROP VIEW IF EXISTS _cm_occ1")
-    for k in range(2, max_length + 1):
-        con.execute(f"DROP TABLE IF EXISTS _cm_occ{k}")
-    for k in range(1, max_length + 1):
-        con.execute(f"DROP TABLE IF EXISTS _cm_freq{k}")
-        con.execute(f"DROP TABLE IF EXISTS _cm_grow{k}")
-    for name in ("_cm_ev", "_cm_tools", "_cm_calls"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+    names = [f"_cm_{kind}{k}" for k in range(1, max_length + 1) for kind in ("occ", "seed", "freq", "grow")]
+    names += [f"_cm_sh{off}" for off in range(1, (max_length - 1) * (MAX_GAP_SHIFTED + 1) + 1)]
+    _drop_any(con, names + ["_cm_tools", "_cm_calls"])
+    drop_events(con)

@@ -38,7 +38,7 @@ class CallRecord:
     cost: float | None
     ts_ms: float | None
     rid: int = -1
-    """Row id of the call in the ``calls`` table (-1 when built by hand)."""
+    """How the search's events refer to the call (``rowid`` or a hash of ``id``; -1 when built by hand)."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,28 @@ def fetch_calls(search: ChainSearch, rids: Sequence[int]) -> dict[int, CallRecor
     cache: dict[int, CallRecord] = search.cache.setdefault("calls", {})
     missing = sorted({int(r) for r in rids} - cache.keys())
     if missing:
+        # Events refer to calls by rowid or by a hash of their id (see miner.chains.events).
+        ref = search.summary.ref
         rows = search.con.execute(
-            "SELECT rowid, session_id, args::VARCHAR, result::VARCHAR, success, duration_ms, cost, "
-            "epoch_ms(ts)::DOUBLE FROM calls WHERE rowid IN (SELECT unnest($rids::BIGINT[]))",
+            f"SELECT {ref}, session_id, args::VARCHAR, result::VARCHAR, success, duration_ms, cost, "
+            f"epoch_ms(ts)::DOUBLE FROM calls WHERE {ref} IN (SELECT unnest($rids::BIGINT[]))",
             {"rids": missing}).fetchall()
         for rid, session, args, result, ok, dur, cost, ts in rows:
             cache[int(rid)] = CallRecord(session, _loads(args), _loads(result), bool(ok),
                                          None if dur is None else float(dur),
                                          None if cost is None else float(cost), ts, int(rid))
     return {int(r): cache[int(r)] for r in rids if int(r) in cache}
+
+
+def call_refs(rid: Any, rids: Sequence[Any] | None) -> list[int]:
+    """The calls of an event as integers: every call of a run, else the one call.
+
+    Examples
+    --------
+    >>> call_refs("7", None), call_refs(3, ["3", "4"])
+    ([7], [3, 4])
+    """
+    return [int(r) for r in rids] if rids is not None else [int(rid)]
 
 
 def _match(events: list[tuple], tool_ids: Sequence[int], max_gap: int) -> list[int] | None:
@@ -160,17 +173,15 @@ def sample_occurrences(search: ChainSearch, chains: Sequence[Chain], size: int) 
     Two queries in all; O(size * k) Python work per chain of k steps.
     """
     rows = search.sample_events(chains, size)
-    rids: list[int] = []
-    for row in rows:
-        rids.extend(row[8] if row[8] is not None else [row[7]])
-    records = fetch_calls(search, rids)
+    refs = [call_refs(row[7], row[8]) for row in rows]
+    records = fetch_calls(search, [r for run in refs for r in run])
     grouped: dict[tuple, list[tuple]] = defaultdict(list)
     order: list[tuple] = []
-    for cid, variant, sid, occ, spos, epos, tool, rid, run in rows:
+    for (cid, variant, sid, occ, spos, epos, tool, _, _), run in zip(rows, refs):
         key = (cid, variant, sid, occ)
         if key not in grouped:
             order.append(key)
-        grouped[key].append((spos, epos, tool, run if run is not None else [rid]))
+        grouped[key].append((spos, epos, tool, run))
     out: list[list[Occurrence]] = [[] for _ in chains]
     for cid, variant, sid, occ in order:
         chain = chains[cid]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from miner.chains.mine import ChainSearch
 from miner.synthesis.dataflow import NodeCache, logical_calls
-from miner.synthesis.sampling import fetch_calls
+from miner.synthesis.sampling import call_refs, fetch_calls
 from miner.synthesis.values import arg_leaves, value_key
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,15 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
     rows = search.con.execute(
         "SELECT sid, t, rid, rids FROM _cm_ev WHERE hash(sid) % $m = 0 ORDER BY sid, spos",
         {"m": modulus}).fetchall()
-    calls = fetch_calls(search, [r for row in rows for r in (row[3] or [row[2]])])
+    refs = [call_refs(row[2], row[3]) for row in rows]
+    calls = fetch_calls(search, [r for run in refs for r in run])
     nodes = node_cache(search)
     seen: Counter = Counter()
     hits: Counter = Counter()
     runs = []
     spread: Counter = Counter()
-    for sid, tool, rid, rids in rows:
-        run = logical_calls([calls[r] for r in (rids or [rid]) if r in calls])
+    for (sid, tool, _, _), run_refs in zip(rows, refs):
+        run = logical_calls([calls[r] for r in run_refs if r in calls])
         if run:
             values = {k for c in run for k in nodes.table(c).values}
             spread.update(values)

@@ -1,0 +1,239 @@
+"""The ordered, collapsed event table the chain search reads.
+
+An *event* is a run of consecutive calls of one tool inside a session
+(``a, b, b, b, c`` is three events ``a, b, c``); the run's calls are kept for
+synthesis. Events are stored one session after another, in call order, so the
+search can pair an event with the next ones by position (``POSITIONAL JOIN``)
+instead of joining on keys.
+
+Ordering ten million calls into events is the most expensive step of mining,
+so a writable store keeps them in the ``events`` table: :func:`refresh_events`
+rebuilds the events of the sessions an ingest touched (it is called by
+:func:`miner.ingest.writer.store_records`) and records in ``meta`` how many
+calls they cover. :func:`prepare_events` then uses the table when that count
+matches ``calls`` and the order is intact, and otherwise (old databases,
+calls added by hand) builds the same events in a temporary table.
+
+Columns: ``sid`` (hash of ``session_id``), ``spos``/``epos`` (first and last
+call position in the session, from 1), ``t`` (tool id), ``ok`` (every call
+succeeded), ``n`` (calls), ``cost``, ``st``/``et`` (start and end in epoch ms),
+``dur`` (summed duration), ``rid`` (the first call) and ``rids`` (every call of
+a run of two or more, else NULL). Calls are referred to by the 64-bit hash of
+``calls.id`` in the stored table (rowids of rows appended in a transaction are
+not final yet) and by ``rowid`` in the temporary one (see :attr:`EventSummary.ref`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import duckdb
+
+from miner.store import ORDER_BY
+
+log = logging.getLogger(__name__)
+
+EVENTS = "events"
+"""The stored event table."""
+SCRATCH = "_cm_ev"
+"""The name the search reads events under (a view of :data:`EVENTS` or a temporary table)."""
+WATERMARK = "events_calls"
+"""``meta`` key: the number of calls the stored events cover."""
+STORED_REF = "(hash(id) >> 1)::BIGINT"
+"""How stored events refer to calls. ``calls.id`` itself is a UHUGEINT, which DuckDB
+turns into text or Python integers slowly (about 0.1 ms each); 63 bits of its hash
+collide with odds of about 1e-5 among ten million calls, and then only a sampled
+call's arguments could be read from the wrong row."""
+FORMAT = "1"
+"""Version of the stored table's layout, kept with the watermark; another version is rebuilt."""
+
+_COLUMNS = "sid, spos, epos, t, ok, n, cost, st, et, dur, rid, rids"
+
+# Runs of one call (most events) are copied as they are; only the calls of
+# longer runs need a second ordered pass to be grouped.
+_BUILD_SQL = """
+WITH c AS (
+    SELECT hash(session_id) AS sid, {ref} AS rid, tool_id, success,
+           coalesce(cost, 0.0) AS cost, coalesce(duration_ms, 0.0) AS dur,
+           epoch_ms(ts)::DOUBLE AS ts_ms,
+           row_number() OVER w AS pos,
+           lag(tool_id) OVER w IS DISTINCT FROM tool_id AS run_first,
+           lead(tool_id) OVER w IS DISTINCT FROM tool_id AS run_last
+    FROM calls {where}
+    WINDOW w AS (PARTITION BY hash(session_id) ORDER BY {order})
+)
+SELECT sid, pos::INTEGER AS spos, pos::INTEGER AS epos, tool_id AS t, success AS ok, 1 AS n, cost,
+       ts_ms AS st, ts_ms + dur AS et, dur, rid, NULL::BIGINT[] AS rids
+FROM c WHERE run_first AND run_last
+UNION ALL
+SELECT sid, min(pos)::INTEGER, max(pos)::INTEGER, any_value(tool_id), bool_and(success), count(*)::INTEGER,
+       sum(cost), min(ts_ms), max(ts_ms + dur), sum(dur), arg_min(rid, pos), list(rid ORDER BY pos)
+FROM (SELECT *, sum(run_first::INTEGER) OVER (PARTITION BY sid ORDER BY pos) AS run
+      FROM c WHERE NOT (run_first AND run_last))
+GROUP BY sid, run
+ORDER BY sid, spos
+"""
+
+EVENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {EVENTS} (
+    sid UBIGINT NOT NULL, spos INTEGER NOT NULL, epos INTEGER NOT NULL, t INTEGER NOT NULL,
+    ok BOOLEAN NOT NULL, n INTEGER NOT NULL, cost DOUBLE, st DOUBLE, et DOUBLE, dur DOUBLE,
+    rid BIGINT NOT NULL, rids BIGINT[]
+)
+"""
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """Sizes of the events the search reads, and how they refer to calls.
+
+    ``ref`` is the SQL expression over ``calls`` that ``rid``/``rids`` hold:
+    :data:`STORED_REF` for the stored table, ``"rowid"`` for a temporary build.
+
+    Examples
+    --------
+    >>> EventSummary(calls=10, events=8, max_tool_id=3, has_cost=False).events
+    8
+    """
+
+    calls: int
+    events: int
+    max_tool_id: int
+    has_cost: bool
+    ref: str = "rowid"
+    stored: bool = False
+
+
+def build_sql(ref: str = "rowid", where: str = "") -> str:
+    """The query producing events from ``calls`` (optionally filtered by ``where``), in stored order.
+
+    ``ref`` is ``"rowid"`` or :data:`STORED_REF`; ``where`` is SQL written by this package, never user text.
+
+    Examples
+    --------
+    >>> "PARTITION BY hash(session_id)" in build_sql()
+    True
+    """
+    return _BUILD_SQL.format(ref=ref, where=where, order=ORDER_BY)
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+                       [name]).fetchone()[0] > 0
+
+
+def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = "session_id") -> None:
+    """Rebuild the stored events of the sessions listed in ``sessions.column``.
+
+    Called at the end of :func:`miner.ingest.writer.store_records`, inside its
+    transaction. ``sessions`` is a table or view the caller created (never user
+    text). When the stored events did not cover every call before (a database
+    from before this table, or calls inserted by hand), every session is rebuilt.
+
+    Parameters
+    ----------
+    con : a writable store connection.
+    sessions : relation holding the touched session ids.
+    column : its session id column.
+
+    Examples
+    --------
+    >>> from miner.chains.search import toy_store
+    >>> con = toy_store("abb", 2)
+    >>> _ = con.execute("CREATE TEMP TABLE touched AS SELECT 's1' AS session_id")
+    >>> refresh_events(con, "touched")
+    >>> con.execute("SELECT count(*), sum(n) FROM events").fetchone()
+    (4, 6)
+
+    Notes
+    -----
+    One partitioned sort of the touched sessions' calls: O(m log m) for their
+    m calls, plus an O(N) scan of ``calls`` to find them.
+    """
+    started = time.perf_counter()
+    mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
+    if mark is not None and not mark[0].startswith(FORMAT + ":"):
+        con.execute(f"DROP TABLE IF EXISTS {EVENTS}")
+    con.execute(EVENTS_DDL)
+    stored = con.execute(f"SELECT count(*) FROM {EVENTS}").fetchone()[0]
+    if stored:
+        con.execute(f"DELETE FROM {EVENTS} WHERE sid IN (SELECT DISTINCT hash({column}) FROM {sessions})")
+        con.execute(f"INSERT INTO {EVENTS} " + build_sql(
+            STORED_REF, f"WHERE session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
+    total, covered = con.execute(
+        f"SELECT (SELECT count(*) FROM calls), (SELECT coalesce(sum(n), 0) FROM {EVENTS})").fetchone()
+    if covered != total:
+        # Calls outside the touched sessions were never turned into events.
+        con.execute(f"DELETE FROM {EVENTS}")
+        con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, f"{FORMAT}:{total}"])
+    log.info("events refreshed for %d calls in %.2fs", total, time.perf_counter() - started)
+
+
+def _stored_usable(con: duckdb.DuckDBPyConnection, calls: int) -> bool:
+    """The stored table covers exactly the calls and keeps each session's events contiguous and in order."""
+    if not _table_exists(con, EVENTS):
+        return False
+    mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
+    if mark is None or mark[0] != f"{FORMAT}:{calls}":
+        return False
+    covered, sessions = con.execute(
+        f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE spos = 1) FROM {EVENTS}").fetchone()
+    if covered != calls:
+        return False
+    # Pairing by position needs each session's events contiguous and gap-free.
+    broken, switches = con.execute(f"""
+        SELECT count(*) FILTER (WHERE s2 = sid AND p2 <> epos + 1), count(*) FILTER (WHERE s2 <> sid)
+        FROM {EVENTS} POSITIONAL JOIN (SELECT sid AS s2, spos AS p2 FROM {EVENTS} OFFSET 1)""").fetchone()
+    return broken == 0 and switches == max(sessions - 1, 0)
+
+
+def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
+    """Make ``_cm_ev`` the events of every call: a view of the stored table when fresh, else a temporary build.
+
+    Parameters
+    ----------
+    con : a store connection (read-only is fine: only temporary objects are written).
+
+    Examples
+    --------
+    >>> from miner.chains.search import toy_store
+    >>> s = prepare_events(toy_store("abbb", 1))
+    >>> s.events, s.calls, s.stored
+    (2, 4, False)
+
+    Notes
+    -----
+    Fresh table: a few O(N) scans. Otherwise one partitioned sort of the calls,
+    O(N log N) for N calls.
+    """
+    started = time.perf_counter()
+    calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    stored = _stored_usable(con, calls)
+    drop_events(con)
+    if stored:
+        con.execute(f"CREATE TEMP VIEW {SCRATCH} AS SELECT {_COLUMNS} FROM {EVENTS}")
+    else:
+        con.execute(f"CREATE TEMP TABLE {SCRATCH} AS " + build_sql("rowid"))
+    events, max_tool, has_cost = con.execute(
+        f"SELECT count(*), coalesce(max(t), 0), coalesce(bool_or(cost <> 0), false) FROM {SCRATCH}").fetchone()
+    log.info("events: %d calls -> %d events (%s) in %.2fs", calls, events,
+             "stored" if stored else "built", time.perf_counter() - started)
+    return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost),
+                        ref=STORED_REF if stored else "rowid", stored=stored)
+
+
+def drop_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the ``_cm_ev`` view or temporary table (safe to call twice).
+
+    Examples
+    --------
+    >>> drop_events(duckdb.connect())
+    """
+    kinds = con.execute("""SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary
+                           UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary""",
+                        {"n": SCRATCH}).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} {SCRATCH}")
