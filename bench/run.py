@@ -149,12 +149,11 @@ def runner_overhead() -> dict | None:
     script = ROOT / "runner_overhead.py"
     if not script.exists():
         return None
-    step = measure([str(BIN / "python"), str(script), "--json"])
-    text = step["stdout_tail"]
+    step = measure([str(BIN / "python"), str(script), "--json"], keep_output=True)
     try:
-        return json.loads(text[text.index("{"):])
+        return {"shapes": json.loads(step["output"])}
     except ValueError:
-        return {"error": text[-300:]}
+        return {"error": (step["stderr_tail"] or step["output"])[-300:]}
 
 
 def print_table(rows: list[dict], peers: list[dict], runner: dict | None) -> None:
