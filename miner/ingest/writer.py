@@ -12,6 +12,7 @@ import logging
 
 import duckdb
 
+from miner.chains.events import refresh_events
 from miner.errors import StoreError
 from miner.ingest.ids import HASHED, call_id_sql, content_equal_sql, ensure_id_scheme
 from miner.store import ensure_tools
@@ -144,6 +145,8 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
             accepted = _insert(con, _ROWS, "", origin, ingest_id)
         else:
             accepted = _insert_checked(con, origin, ingest_id)
+        if accepted:  # keep the miner's ordered event table in step (miner.chains.events)
+            refresh_events(con, f"(SELECT session_id FROM calls WHERE ingest_id = {int(ingest_id)})")
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
     finally:
