@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import duckdb
-import pandas as pd
 
 from library.model import WorkflowTemplate
 from miner.chains.mine import find_chains
@@ -213,6 +212,8 @@ def load_logs(logs: Any) -> duckdb.DuckDBPyConnection:
     """
     if isinstance(logs, duckdb.DuckDBPyConnection):
         return logs
+    import pandas as pd  # only this entry point needs it; keeps `chainmine mine` start-up short
+
     if isinstance(logs, pd.DataFrame):
         frame = logs
     elif isinstance(logs, Iterable) and not isinstance(logs, (str, bytes, dict)):

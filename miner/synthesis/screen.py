@@ -23,8 +23,12 @@ from miner.synthesis.values import arg_leaves, value_key
 
 log = logging.getLogger(__name__)
 
-SCREEN_EVENTS = 20_000
-"""Events (collapsed runs) read for the screen; sessions are picked by a hash of their id."""
+SCREEN_EVENTS = 8000
+"""Events (collapsed runs) read for the screen; sessions are picked by a hash of their id.
+
+Parsing the sampled results dominates the screen. Measured on 1M generated calls:
+5,000, 10,000 and 20,000 events give the same suggestions, and the quality tests
+pass at 5,000; 8,000 keeps a margin for logs with rarer workflows."""
 MIN_SHARE = 0.25
 """A pair passes values when some argument of the later tool matched in this share of cases."""
 COMMON_SHARE = 0.01
