@@ -43,7 +43,24 @@ class UserError(click.ClickException):
 
 
 class ChainmineGroup(click.Group):
-    """A click group that turns :data:`USER_ERRORS` into one-line :class:`UserError` exits."""
+    """A click group that turns :data:`USER_ERRORS` into one-line :class:`UserError` exits.
+
+    Command modules are imported when a command is looked up, so one command
+    does not pay for importing every other one (pandas, Streamlit, mcp ...).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {name for name, _ in COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        attr = dict(COMMANDS).get(name)
+        if name not in self.commands and attr is not None:
+            try:
+                self.add_command(getattr(importlib.import_module(f"miner.commands.{name}"), attr))
+            except ModuleNotFoundError as exc:  # a command whose module is not there yet
+                if exc.name != f"miner.commands.{name}":
+                    raise
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -62,15 +79,6 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
-
-for _module, _attr in COMMANDS:
-    try:
-        _mod = importlib.import_module(f"miner.commands.{_module}")
-    except ModuleNotFoundError as _exc:  # a command whose module is not there yet
-        if _exc.name != f"miner.commands.{_module}":
-            raise
-        continue
-    cli.add_command(getattr(_mod, _attr))
 
 
 def main(argv: list[str] | None = None) -> None:
