@@ -75,9 +75,16 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
                 graph.add_edge(dep, step.id)
     known = set(wf.inputs) | seen  # built once: a copy per step made validation quadratic
     for i, step in enumerate(wf.steps):
+        self_refs = 0
         for ref_step in _referenced_steps(step, wf, seen, problems, i, known):
             if ref_step != step.id:
                 graph.add_edge(ref_step, step.id)
+            else:
+                self_refs += 1
+        if self_refs:
+            # only a compensation may read its own step's result; anywhere else the step
+            # would wait for itself and never run
+            problems.append(f"steps[{i}]: step {step.id!r} refers to its own result; use inputs or upstream steps")
     if not nx.is_directed_acyclic_graph(graph):
         cycle = nx.find_cycle(graph)
         problems.append("steps: cycle " + " -> ".join([cycle[0][0]] + [v for _, v in cycle]))

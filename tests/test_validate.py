@@ -90,3 +90,18 @@ def test_to_dict_round_trips_and_drops_defaults():
     data = a.to_dict()
     assert data["steps"][0] == {"id": "s", "tool_name": "t", "parameters": {}, "depends_on": [], "max_retries": 2}
     assert WorkflowTemplate.from_dict(data) == a
+
+
+@pytest.mark.parametrize("option", [
+    {"condition": "{{a.x}} == 1"},
+    {"parameters": {"p": "{{a.x}}"}},
+    {"map_over": "{{a.items}}", "parameters": {"p": "{{item}}"}},
+])
+def test_a_step_reading_its_own_result_is_refused(option):
+    problems = workflow_problems(wf([{"id": "a", "tool_name": "t", **option}]))
+    assert problems == ["steps[0]: step 'a' refers to its own result; use inputs or upstream steps"]
+
+
+def test_a_compensation_may_read_its_own_step():
+    assert workflow_problems(wf([{"id": "a", "tool_name": "t",
+                                  "compensation": {"tool_name": "u", "parameters": {"id": "{{a.id}}"}}}])) == []
