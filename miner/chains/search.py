@@ -19,7 +19,8 @@ Two ways to find "the next event", both whole-table SQL:
   ``(session, position)``.
 
 Temporary objects (per connection): ``_cm_occ{k}`` occurrences of length ``k``
-(a view, or a table when the next level joins on it), ``_cm_sh{n}`` the events shifted by ``n`` rows,
+(a view or a table), ``_cm_seed{k}`` the stored occurrences of a view level that grow,
+``_cm_sh{n}`` the events shifted by ``n`` rows,
 ``_cm_freq{k}`` frequent keys with their supports, ``_cm_grow{k}`` the keys
 extended to length ``k + 1``.
 """
@@ -292,11 +293,16 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     for k in range(1, max_length + 1):
         started = time.perf_counter()
         if by_position(k, max_gap):
-            # Counted straight from the shifted scans; stored only when the next level joins on it.
-            seeds = k < max_length and not by_position(k + 1, max_gap)
-            con.execute(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=seeds))
+            # Counted straight from the shifted scans, never stored whole.
+            con.execute(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=False))
         elif k > 1:
-            con.execute(_key_level_sql(k, f"_cm_occ{k - 1}", codec, max_gap, grown_sql, tools_sql))
+            source = f"_cm_occ{k - 1}"
+            if by_position(k - 1, max_gap):
+                # The next level joins on stored occurrences: store only those that grow.
+                source = f"_cm_seed{k - 1}"
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM _cm_occ{k - 1} "
+                            f"WHERE true{_member_test('key', grown_sql)}")
+            con.execute(_key_level_sql(k, source, codec, max_gap, grown_sql, tools_sql))
         con.execute(_SUPPORT_SQL.format(k=k, sessions=_FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS),
                     params)
         rows = con.execute(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}").fetchall()
