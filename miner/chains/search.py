@@ -144,7 +144,7 @@ def by_position(k: int, max_gap: int) -> bool:
     Examples
     --------
     >>> [by_position(k, 1) for k in (2, 3, 4)], by_position(6, 0), by_position(2, 2)
-    ([True, True, False], True, False)
+    ([True, False, False], True, False)
     """
     return k >= 2 and max_gap <= MAX_GAP_SHIFTED and (max_gap + 1) ** (k - 1) <= MAX_SHIFT_PATTERNS
 
