@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 import miner.ingest.writer as writer
+from miner.chains.events import EVENTS, STORED_REF, refresh_events
 from miner.ingest import ingest_paths, store_records
 from miner.ingest.ids import META_ENGINE, META_HASH, call_id_sql, ensure_id_scheme, fingerprint
 from miner.store import connect, transaction
@@ -86,8 +87,9 @@ def test_ids_from_another_hash_are_recomputed_so_reingest_adds_nothing(con, stor
     """An engine upgrade that hashes differently (or a store from the md5 scheme) must not duplicate calls."""
     first = ingest_paths(con, [SAMPLES / "canonical.jsonl", SAMPLES / "anthropic.jsonl"])
     good = con.execute("SELECT id FROM calls ORDER BY rowid").fetchall()
-    # Simulate ids written by a different hash function.
+    # Simulate a store written by a different hash function, events built on its ids.
     con.execute("UPDATE calls SET id = md5_number(session_id || ':' || coalesce(seq, 0) || ':' || line)")
+    refresh_events(con, "(SELECT session_id FROM calls)")
     if stored_fingerprint is None:
         con.execute("DELETE FROM meta WHERE key IN (?, ?)", [META_HASH, META_ENGINE])
     else:
@@ -96,6 +98,10 @@ def test_ids_from_another_hash_are_recomputed_so_reingest_adds_nothing(con, stor
     assert (again.accepted, again.duplicates) == (0, first.accepted + first.duplicates)
     assert con.execute("SELECT id FROM calls ORDER BY rowid").fetchall() == good
     assert con.execute("SELECT value FROM meta WHERE key = ?", [META_HASH]).fetchone()[0] == fingerprint(con)
+    # The miner's stored events refer to calls by id: each must still find its call.
+    dangling = con.execute(f"SELECT count(*) FROM {EVENTS} e WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM calls WHERE {STORED_REF} = e.rid)").fetchone()[0]
+    assert con.execute(f"SELECT count(*) FROM {EVENTS}").fetchone()[0] > 0 and dangling == 0
 
 
 def test_rehash_is_part_of_the_ingest_transaction(con, tmp_path):

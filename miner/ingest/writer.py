@@ -128,7 +128,7 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     own_ingest = ingest_id is None
     if own_ingest:
         ingest_id = next_ingest_id(con)
-    ensure_id_scheme(con)
+    rehashed = ensure_id_scheme(con)
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {_ROWS} AS
                     SELECT *, {call_id_sql()} AS id FROM (SELECT {', '.join(select)} FROM {relation_name})""")
     try:
@@ -145,7 +145,9 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
             accepted = _insert(con, _ROWS, "", origin, ingest_id)
         else:
             accepted = _insert_checked(con, origin, ingest_id)
-        if accepted:  # keep the miner's ordered event table in step (miner.chains.events)
+        if rehashed:  # the miner's events refer to calls by id, and every id changed
+            refresh_events(con, "(SELECT session_id FROM calls)")
+        elif accepted:  # keep the miner's ordered event table in step (miner.chains.events)
             refresh_events(con, f"(SELECT session_id FROM calls WHERE ingest_id = {int(ingest_id)})")
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
