@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+import duckdb
+
 from miner.ingest.sqltext import json_kind, starts_container, starts_object, strip
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,7 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
 
     Output columns: ``line``, ``reason``, ``raw`` (bad rows only, truncated to
     :data:`MAX_RAW` characters) and the canonical typed fields; ``session_id`` is
-    NULL where the log had none (see :func:`cut_sessions_sql`). With ``texts`` the pre
+    NULL where the log had none (see :func:`assign_sessions`). With ``texts`` the pre
     relation also carries each field's text as ``<field>_text`` (strings unescaped),
     which saves extracting it here; with ``types`` also ``<field>_type`` (as
     :func:`json_kind` names them), and then ``args`` and ``result`` may be the table's own
@@ -198,46 +200,44 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     """
 
 
-def cut_sessions_sql(table: str, settings: str) -> str:
-    """SQL giving every good row of ``table`` a session id, with ``gap`` (s) and ``stem`` from ``settings``.
-
-    ``settings`` is a one-row table holding the idle gap and the file stem, so the
-    statement needs no parameters and can serve as a view.
+def assign_sessions(con: duckdb.DuckDBPyConnection, table: str, *, stem: str, gap_s: float) -> int:
+    """Give every good row of ``table`` without a ``session_id`` one, cut at idle gaps; returns how many.
 
     Rows that carry a ``session_id`` keep it. The others are grouped per
     ``agent``/``user`` (per file when both are missing), ordered like the store
-    orders calls, and a new session starts after an idle gap longer than the
-    ``gap`` seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either).
+    orders calls, and a new session starts after an idle gap longer than ``gap_s``
+    seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either). ``table`` is a
+    table the caller created (never user text); it is updated in place, so later
+    passes over it read the ids instead of cutting again.
 
     Notes
     -----
-    Two window passes over the rows without a session id, O(n log n).
+    Two window passes over the rows without a session id, O(k log k) for k of them;
+    nothing when every row has one.
 
     Examples
     --------
-    >>> import duckdb, datetime as dt
+    >>> import datetime as dt
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 10:00'), "
     ...                 "(2, TIMESTAMP '2024-01-01 10:10'), (3, TIMESTAMP '2024-01-01 12:00')) v(line, ts)")
     >>> _ = con.execute("ALTER TABLE t ADD COLUMN session_id VARCHAR; ALTER TABLE t ADD COLUMN seq BIGINT; "
     ...                 "ALTER TABLE t ADD COLUMN agent VARCHAR; ALTER TABLE t ADD COLUMN \\"user\\" VARCHAR; "
     ...                 "ALTER TABLE t ADD COLUMN reason VARCHAR")
-    >>> _ = con.execute("CREATE TABLE s AS SELECT 1800.0 AS gap, 'f' AS stem")
-    >>> con.execute(f"SELECT line, session_id FROM ({cut_sessions_sql('t', 's')}) ORDER BY line").fetchall()
+    >>> assign_sessions(con, "t", stem="f", gap_s=1800)
+    3
+    >>> con.execute("SELECT line, session_id FROM t ORDER BY line").fetchall()
     [(1, 'f:1'), (2, 'f:1'), (3, 'f:2')]
     """
     order = "ts NULLS LAST, seq NULLS LAST, line"
-    return f"""
-        WITH g AS (SELECT *, concat_ws('/', agent, "user") AS gkey,
-                          epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY agent, "user" ORDER BY {order}) AS idle
-                   FROM {table} WHERE reason IS NULL AND session_id IS NULL),
-             n AS (SELECT * EXCLUDE (session_id, idle, gkey),
-                          (SELECT stem FROM {settings}) || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
-                          || sum(CASE WHEN idle > (SELECT gap FROM {settings}) THEN 1 ELSE 0 END)
-                             OVER (PARTITION BY agent, "user" ORDER BY {order} ROWS UNBOUNDED PRECEDING) + 1
+    window = f'PARTITION BY agent, "user" ORDER BY {order}'
+    return con.execute(f"""
+        UPDATE {table} SET session_id = n.session_id
+        FROM (SELECT rid, $stem || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
+                          || sum(CASE WHEN idle > $gap THEN 1 ELSE 0 END) OVER ({window} ROWS UNBOUNDED PRECEDING) + 1
                           AS session_id
-                   FROM g)
-        SELECT * EXCLUDE (reason) FROM {table} WHERE reason IS NULL AND session_id IS NOT NULL
-        UNION ALL BY NAME
-        SELECT * EXCLUDE (reason) FROM n
-    """
+              FROM (SELECT rowid AS rid, ts, seq, line, agent, "user", concat_ws('/', agent, "user") AS gkey,
+                           epoch(ts) - lag(epoch(ts)) OVER ({window}) AS idle
+                    FROM {table} WHERE reason IS NULL AND session_id IS NULL)) n
+        WHERE {table}.rowid = n.rid
+    """, {"stem": stem, "gap": float(gap_s)}).fetchone()[0]

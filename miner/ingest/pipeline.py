@@ -18,7 +18,7 @@ from miner.errors import IngestError
 from miner.ingest.canonical import canonical_sql
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.detect import FORMATS, detect, unknown_format_message
-from miner.ingest.normalize import cut_sessions_sql, normalize_sql
+from miner.ingest.normalize import assign_sessions, normalize_sql
 from miner.ingest.otel import otel_sql
 from miner.ingest.readers import drop_read_tables, line_rejects_sql, raw_relation, table_relation
 from miner.ingest.redact import redact_table, resolve_key
@@ -43,7 +43,6 @@ IMPORTERS: dict[str, Callable[[str], str]] = {
 
 NORM = "_ing_norm"
 READY = "_ing_ready"
-SETTINGS = "_ing_settings"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -125,12 +124,13 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                                SELECT ?, ?, line, raw, reason FROM {NORM}
                                WHERE reason IS NOT NULL ORDER BY line""",
                            [ingest_id, src.path]).fetchone()[0]
-    # A view: the session cut runs inside store_records' single pass over the rows.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SETTINGS} AS SELECT ?::VARCHAR AS stem, ?::DOUBLE AS gap",
-                [src.stem, float(session_gap_s)])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS {cut_sessions_sql(NORM, SETTINGS)}")
+    assign_sessions(con, NORM, stem=src.stem, gap_s=session_gap_s)
+    # A plain scan of the good rows: store_records reads it twice (check, insert), and
+    # DuckDB inserts from a plain scan in parallel while keeping file order.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS SELECT * EXCLUDE (reason, raw) FROM {NORM} "
+                "WHERE reason IS NULL")
     accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id)
-    con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}; DROP TABLE {SETTINGS}")
+    con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}")
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, accepted=accepted, rejected=rejected,
                   duplicates=duplicates, sessions=sessions, started_at=started,
