@@ -164,6 +164,8 @@ def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLik
     lib = WorkflowLibrary(library) if library is not None else None
     known = lib if lib is not None and lib.path.exists() else None
     con = connect(db, read_only=True)
+    # DuckDB may draw a progress bar on stdout during long queries, which would corrupt --json.
+    con.execute("SET enable_progress_bar = false")
     try:
         miner.fit(con, library=known)
     finally:

@@ -225,6 +225,22 @@ def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
                         ref=STORED_REF if stored else "rowid", stored=stored)
 
 
+def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Drop the temporary views and tables among ``names`` (whichever kind each is; safe to call twice).
+
+    Examples
+    --------
+    >>> con = duckdb.connect(); _ = con.execute("CREATE TEMP TABLE a AS SELECT 1 x")
+    >>> drop_temp(con, ["a", "b"]); drop_temp(con, ["a"])
+    """
+    kinds = con.execute("""SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND list_contains($n, view_name)
+                           UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()
+                           WHERE temporary AND list_contains($n, table_name)""", {"n": names}).fetchall()
+    # Views first: they read the tables.
+    for kind, name in sorted(kinds, key=lambda r: r[0] != "VIEW"):
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
 def drop_events(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the ``_cm_ev`` view or temporary table (safe to call twice).
 
@@ -232,8 +248,4 @@ def drop_events(con: duckdb.DuckDBPyConnection) -> None:
     --------
     >>> drop_events(duckdb.connect())
     """
-    kinds = con.execute("""SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary
-                           UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary""",
-                        {"n": SCRATCH}).fetchall()
-    for (kind,) in kinds:
-        con.execute(f"DROP {kind} {SCRATCH}")
+    drop_temp(con, [SCRATCH])

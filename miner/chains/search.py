@@ -35,7 +35,7 @@ from typing import Callable
 
 import duckdb
 
-from miner.chains.events import EventSummary, drop_events, prepare_events
+from miner.chains.events import EventSummary, drop_temp, prepare_events
 from miner.chains.keys import KeyCodec
 
 log = logging.getLogger(__name__)
@@ -331,16 +331,6 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     return found
 
 
-def _drop_any(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Drop the temporary views and tables among ``names``."""
-    kinds = con.execute("""SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND list_contains($n, view_name)
-                           UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()
-                           WHERE temporary AND list_contains($n, table_name)""", {"n": names}).fetchall()
-    # Views first: they read the tables.
-    for kind, name in sorted(kinds, key=lambda r: r[0] != "VIEW"):
-        con.execute(f"DROP {kind} IF EXISTS {name}")
-
-
 def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
     """Drop the temporary tables and views of a search (safe to call twice).
 
@@ -350,5 +340,4 @@ def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
     """
     names = [f"_cm_{kind}{k}" for k in range(1, max_length + 1) for kind in ("occ", "seed", "freq", "grow")]
     names += [f"_cm_sh{off}" for off in range(1, (max_length - 1) * (MAX_GAP_SHIFTED + 1) + 1)]
-    _drop_any(con, names + ["_cm_tools", "_cm_calls"])
-    drop_events(con)
+    drop_temp(con, names + ["_cm_tools", "_cm_calls", "_cm_ev"])
