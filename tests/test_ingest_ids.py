@@ -69,10 +69,24 @@ def test_colliding_ids_in_store_records(con, monkeypatch, collide):
     assert store_records(con, "ran", source="run r1", format="runner") == (0, 4)
 
 
-def test_ids_are_the_content_hash_of_the_stored_row(con):
-    ingest_paths(con, [SAMPLES / "canonical.jsonl"])
+@pytest.mark.parametrize("sample, redact", [
+    ("canonical.jsonl", False), ("canonical.parquet", False), ("canonical.csv", False), ("aliases.jsonl", False),
+    ("openai_chat.jsonl", False), ("otel.jsonl", False), ("canonical.jsonl", True), ("sessionless", False),
+    ("sessionless", True), ("secrets", True),
+])
+def test_ids_are_the_content_hash_of_the_stored_row(con, tmp_path, sample, redact):
+    """Ids hashed while normalising must equal the hash of what is finally stored (cut sessions, redaction)."""
+    path = SAMPLES / sample
+    if sample in ("sessionless", "secrets"):
+        session = {"session_id": "s1"} if sample == "secrets" else {}
+        path = write_log(tmp_path / "day.jsonl", [
+            {**session, "tool": "send", "agent": "a", "ts": f"2024-05-01T10:{m:02d}:00Z",
+             "args": {"to": "ana@example.org"}} for m in (0, 5, 50)])
+    stored = ingest_paths(con, [path], redact=redact, redact_key="k").accepted
     recomputed = con.execute(f"SELECT count(*) FROM calls_v WHERE id = {call_id_sql()}").fetchone()[0]
-    assert recomputed == con.execute("SELECT count(*) FROM calls").fetchone()[0] == 16
+    assert recomputed == con.execute("SELECT count(*) FROM calls").fetchone()[0] == stored > 0
+    if redact and sample in ("sessionless", "secrets"):
+        assert "ana@" not in str(con.execute("SELECT list(args) FROM calls").fetchone()[0])
 
 
 def test_engine_and_fingerprint_are_recorded(con):

@@ -18,6 +18,7 @@ from miner.errors import IngestError
 from miner.ingest.canonical import canonical_sql
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.detect import FORMATS, detect, unknown_format_message
+from miner.ingest.ids import call_id_sql
 from miner.ingest.normalize import assign_sessions, normalize_sql
 from miner.ingest.otel import otel_sql
 from miner.ingest.readers import drop_read_tables, line_rejects_sql, raw_relation, table_relation
@@ -43,6 +44,7 @@ IMPORTERS: dict[str, Callable[[str], str]] = {
 
 NORM = "_ing_norm"
 READY = "_ing_ready"
+CONTENT_ID = "_ing_content_id"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -111,7 +113,11 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
             raw_sql, values = raw_relation(con, src, container)
             norm_sql = normalize_sql(IMPORTERS[fmt](raw_sql), texts=fmt == "canonical")
         values = {**values, "stem": src.stem}
-        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS {norm_sql}", values)
+        # Content ids are hashed while normalising (one pass); rows whose content changes
+        # later (derived session, redaction) get theirs after that.
+        ident = f"CASE WHEN reason IS NULL AND session_id IS NOT NULL THEN {call_id_sql()} END"
+        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, "
+                  f"{'NULL::UHUGEINT' if redact_key is not None else ident} AS {CONTENT_ID} FROM ({norm_sql})", values)
     except duckdb.Error as exc:
         detail = " ".join(str(exc).split("\n")[0].split())
         raise IngestError(f"cannot read {src.path} as {container} ({fmt}): {detail}") from None
@@ -124,12 +130,14 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                                SELECT ?, ?, line, raw, reason FROM {NORM}
                                WHERE reason IS NOT NULL ORDER BY line""",
                            [ingest_id, src.path]).fetchone()[0]
-    assign_sessions(con, NORM, stem=src.stem, gap_s=session_gap_s)
+    if assign_sessions(con, NORM, stem=src.stem, gap_s=session_gap_s) or redact_key is not None:
+        con.execute(f"UPDATE {NORM} SET {CONTENT_ID} = {call_id_sql()} WHERE reason IS NULL AND {CONTENT_ID} IS NULL")
     # A plain scan of the good rows: store_records reads it twice (check, insert), and
     # DuckDB inserts from a plain scan in parallel while keeping file order.
     con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS SELECT * EXCLUDE (reason, raw) FROM {NORM} "
                 "WHERE reason IS NULL")
-    accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id)
+    accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id,
+                                         id_column=CONTENT_ID)
     con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}")
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, accepted=accepted, rejected=rejected,

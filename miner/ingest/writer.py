@@ -77,7 +77,7 @@ def _utcnow() -> dt.datetime:
 
 
 def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source: str, format: str,
-                  ingest_id: int | None = None, origin: str = "log") -> tuple[int, int]:
+                  ingest_id: int | None = None, origin: str = "log", id_column: str | None = None) -> tuple[int, int]:
     """Store already-normalised tool calls from a table or view; returns ``(accepted, duplicates)``.
 
     ``relation_name`` is a table/view the caller created (never user text) with the
@@ -87,6 +87,9 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     earlier row of the same batch, is a duplicate and is not stored again. Tool names
     go through the ``tools`` dictionary. With ``ingest_id=None`` an ``ingests`` row is
     written for ``source``/``format`` with the counts; otherwise the caller owns it.
+    ``id_column`` names a column already holding each row's
+    :func:`~miner.ingest.ids.call_id_sql` (the ingest hashes while normalising), so
+    the rows need not be hashed again.
     Runs in the caller's transaction (wrap it in :func:`miner.store.transaction`).
 
     Ids only nominate duplicates: rows sharing an id with another row of the batch or
@@ -129,8 +132,11 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     if own_ingest:
         ingest_id = next_ingest_id(con)
     rehashed = ensure_id_scheme(con)
+    if id_column is not None:
+        select.append(f'"{id_column}" AS id')
+    ident = "" if id_column is not None else f", {call_id_sql()} AS id"
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {_ROWS} AS
-                    SELECT *, {call_id_sql()} AS id FROM (SELECT {', '.join(select)} FROM {relation_name})""")
+                    SELECT *{ident} FROM (SELECT {', '.join(select)} FROM {relation_name})""")
     try:
         # One pass over the rows answers whether any id repeats in the batch or is
         # already stored; new data (the usual case) then goes in without a dedupe join.
