@@ -1,7 +1,8 @@
 """Ingest log files into the store: check, detect, read, normalise, redact, dedupe, record.
 
-A Python loop runs per *file*; every per-row step is one SQL statement over the
-whole file. All files of one call share one transaction.
+A Python loop runs per *file* (and per slice of a million lines of a big one); every
+per-row step is one SQL statement over the slice. All files of one call share one
+transaction.
 """
 
 from __future__ import annotations
@@ -15,36 +16,24 @@ from typing import BinaryIO, Callable, Iterable
 import duckdb
 
 from miner.errors import IngestError
-from miner.ingest.canonical import canonical_sql
-from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.detect import FORMATS, detect, unknown_format_message
-from miner.ingest.ids import call_id_sql
-from miner.ingest.normalize import assign_sessions, normalize_sql
-from miner.ingest.otel import otel_sql
-from miner.ingest.readers import drop_read_tables, line_rejects_sql, raw_relation, table_relation
+from miner.ingest.ids import ensure_id_scheme
+from miner.ingest.normalize import assign_sessions
+from miner.ingest.readers import drop_read_tables
 from miner.ingest.redact import redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons
+from miner.ingest.slicing import CONTENT_ID, CUT, NORM, hash_rows, normalise_slice, plan_slices
 from miner.ingest.sources import Source, open_sources
-from miner.ingest.tabular import RAW_TEXT, tabular_sql
-from miner.ingest.writer import next_ingest_id, record_ingest, session_count, store_records
+from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
+                                 store_records)
 from miner.store import transaction
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 
-IMPORTERS: dict[str, Callable[[str], str]] = {
-    "canonical": canonical_sql,
-    "openai": openai_chat_sql,
-    "openai-responses": openai_responses_sql,
-    "anthropic": anthropic_sql,
-    "otel": otel_sql,
-}
-"""Format name → function turning a ``(line, raw)`` relation into the pre relation."""
-
-NORM = "_ing_norm"
 READY = "_ing_ready"
-CONTENT_ID = "_ing_content_id"
+DEFERRED = "_ing_deferred"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -71,22 +60,16 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
     return container, fmt
 
 
-def _params(sql: str, values: dict) -> dict:
-    return {k: v for k, v in values.items() if f"${k}" in sql}
-
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str, values: dict):
-    return con.execute(sql, _params(sql, values))
-
-
 def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
                   session_gap_s: float = 1800.0, redact_key: bytes | None = None,
                   options: dict | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
 
-    Steps (each one SQL statement over the whole file): read raw records, map and
-    type-check them (:mod:`~miner.ingest.normalize`), redact, write rejects, cut
-    sessions, then :func:`~miner.ingest.writer.store_records` (hash ids, dedupe).
+    Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
+    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), redact, write
+    rejects, store the rows that carry a session id with
+    :func:`~miner.ingest.writer.store_records` (dedupe). Rows without one are kept
+    until the end, their sessions cut across the whole file, then stored.
 
     Examples
     --------
@@ -104,48 +87,47 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     """
     ingest_id = next_ingest_id(con)
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    try:
-        if container in ("csv", "parquet"):
-            table_sql, values = table_relation(con, src, container)
-            norm_sql = normalize_sql(tabular_sql(con, table_sql, values, src.path), texts=True, types=True,
-                                     raw_text=RAW_TEXT)
-        else:
-            raw_sql, values = raw_relation(con, src, container)
-            norm_sql = normalize_sql(IMPORTERS[fmt](raw_sql), texts=fmt == "canonical")
-        values = {**values, "stem": src.stem}
-        # Content ids are hashed while normalising (one pass); rows whose content changes
-        # later (derived session, redaction) get theirs after that.
-        ident = f"CASE WHEN reason IS NULL AND session_id IS NOT NULL THEN {call_id_sql()} END"
-        _run(con, f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, "
-                  f"{'NULL::UHUGEINT' if redact_key is not None else ident} AS {CONTENT_ID} FROM ({norm_sql})", values)
-    except duckdb.Error as exc:
-        detail = " ".join(str(exc).split("\n")[0].split())
-        raise IngestError(f"cannot read {src.path} as {container} ({fmt}): {detail}") from None
-    if container in ("csv", "jsonl"):
-        con.execute(f"INSERT INTO {NORM} BY NAME SELECT line, reason, raw FROM ({line_rejects_sql(container)})")
-        drop_read_tables(con)
-    if redact_key is not None:
-        redact_table(con, NORM, redact_key)
-    rejected = con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)
-                               SELECT ?, ?, line, raw, reason FROM {NORM}
-                               WHERE reason IS NOT NULL ORDER BY line""",
-                           [ingest_id, src.path]).fetchone()[0]
-    if assign_sessions(con, NORM, stem=src.stem, gap_s=session_gap_s) or redact_key is not None:
-        con.execute(f"UPDATE {NORM} SET {CONTENT_ID} = {call_id_sql()} WHERE reason IS NULL AND {CONTENT_ID} IS NULL")
-    # A plain scan of the good rows: store_records reads it twice (check, insert), and
-    # DuckDB inserts from a plain scan in parallel while keeping file order.
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS SELECT * EXCLUDE (reason, raw) FROM {NORM} "
-                "WHERE reason IS NULL")
-    accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id,
-                                         id_column=CONTENT_ID)
-    con.execute(f"DROP VIEW {READY}; DROP TABLE {NORM}")
+    rehashed = ensure_id_scheme(con)
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+
+    def store(table: str, rows: str) -> None:
+        # A plain scan of the good rows: store_records reads it twice (check, insert), and
+        # DuckDB inserts from a plain scan in parallel while keeping file order.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS SELECT * EXCLUDE (reason, raw, {CUT}) FROM {table} "
+                    f"WHERE reason IS NULL AND {rows}")
+        accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id,
+                                             id_column=CONTENT_ID, events=False)
+        counts["accepted"] += accepted
+        counts["duplicates"] += duplicates
+
+    # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
+    slices = plan_slices(con, src, container, fmt)
+    cut_table = NORM if len(slices.ranges) == 1 else DEFERRED
+    for lo, hi in slices.ranges:
+        normalise_slice(con, slices, lo, hi, hash_ids=redact_key is None)
+        if redact_key is not None:
+            redact_table(con, NORM, redact_key)
+            hash_rows(con, NORM, f"reason IS NULL AND NOT {CUT}")
+        counts["rejected"] += con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)
+                                              SELECT ?, ?, line, raw, reason FROM {NORM}
+                                              WHERE reason IS NOT NULL ORDER BY line""",
+                                          [ingest_id, src.path]).fetchone()[0]
+        store(NORM, f"NOT {CUT}")
+        if cut_table == DEFERRED:
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
+                        f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
+    if assign_sessions(con, cut_table, stem=src.stem, gap_s=session_gap_s):
+        hash_rows(con, cut_table, f"reason IS NULL AND {CUT}")
+        store(cut_table, CUT)
+    drop_read_tables(con)
+    con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
+    refresh_ingest_events(con, ingest_id, accepted=counts["accepted"], rehashed=rehashed)
     sessions = session_count(con, [ingest_id])
-    record_ingest(con, ingest_id, source=src.path, format=fmt, accepted=accepted, rejected=rejected,
-                  duplicates=duplicates, sessions=sessions, started_at=started,
-                  options={**(options or {}), "container": container, "compression": src.compression})
-    log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, accepted, rejected, duplicates)
-    return {"path": src.path, "format": fmt, "accepted": accepted, "rejected": rejected,
-            "duplicates": duplicates, "sessions": sessions, "ingest_id": ingest_id}
+    record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
+                  options={**(options or {}), "container": container, "compression": src.compression}, **counts)
+    log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
+             counts["rejected"], counts["duplicates"])
+    return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",

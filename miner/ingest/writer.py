@@ -77,7 +77,8 @@ def _utcnow() -> dt.datetime:
 
 
 def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source: str, format: str,
-                  ingest_id: int | None = None, origin: str = "log", id_column: str | None = None) -> tuple[int, int]:
+                  ingest_id: int | None = None, origin: str = "log", id_column: str | None = None,
+                  events: bool = True) -> tuple[int, int]:
     """Store already-normalised tool calls from a table or view; returns ``(accepted, duplicates)``.
 
     ``relation_name`` is a table/view the caller created (never user text) with the
@@ -89,7 +90,8 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     written for ``source``/``format`` with the counts; otherwise the caller owns it.
     ``id_column`` names a column already holding each row's
     :func:`~miner.ingest.ids.call_id_sql` (the ingest hashes while normalising), so
-    the rows need not be hashed again.
+    the rows need not be hashed again. ``events=False`` leaves the miner's stored events
+    to the caller (see :func:`refresh_ingest_events`), for one refresh after several batches.
     Runs in the caller's transaction (wrap it in :func:`miner.store.transaction`).
 
     Ids only nominate duplicates: rows sharing an id with another row of the batch or
@@ -142,19 +144,18 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
         # already stored; new data (the usual case) then goes in without a dedupe join.
         total, distinct, seen = con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {_CHECK} AS
-            SELECT count(*) AS total, count(DISTINCT id) AS ids, count(*) FILTER (WHERE stored) AS seen,
-                   list(DISTINCT tool) AS tools
-            FROM (SELECT id, tool, id IN (SELECT id FROM calls) AS stored FROM {_ROWS});
+            SELECT count(*) AS total, count(DISTINCT id) AS ids, list(DISTINCT tool) AS tools,
+                   -- the batch's ids are the hash side, so a big store is only scanned
+                   (SELECT count(*) FROM calls WHERE id IN (SELECT id FROM {_ROWS})) AS seen
+            FROM {_ROWS};
             SELECT total, ids, seen FROM {_CHECK}""").fetchone()
         ensure_tools(con, f"(SELECT unnest(tools) AS tool FROM {_CHECK})")
         if distinct == total and not seen:
             accepted = _insert(con, _ROWS, "", origin, ingest_id)
         else:
             accepted = _insert_checked(con, origin, ingest_id)
-        if rehashed:  # the miner's events refer to calls by id, and every id changed
-            refresh_events(con, "(SELECT session_id FROM calls)")
-        elif accepted:  # keep the miner's ordered event table in step (miner.chains.events)
-            refresh_events(con, f"(SELECT session_id FROM calls WHERE ingest_id = {int(ingest_id)})")
+        if events:
+            refresh_ingest_events(con, ingest_id, accepted=accepted, rehashed=rehashed)
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -167,6 +168,24 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
                       duplicates=duplicates, sessions=sessions)
     log.debug("stored %d calls (%d duplicates) from %s", accepted, duplicates, source)
     return accepted, duplicates
+
+
+def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_id: int, *, accepted: int, rehashed: int) -> None:
+    """Keep the miner's stored event table (:mod:`miner.chains.events`) in step with ``calls``.
+
+    Rebuilds the events of the sessions ``ingest_id`` stored calls in; after ids were
+    recomputed (``rehashed``), every session's, since events refer to calls by id.
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> refresh_ingest_events(con, 1, accepted=0, rehashed=0)  # nothing stored: nothing to do
+    """
+    if rehashed:
+        refresh_events(con, "(SELECT session_id FROM calls)")
+    elif accepted:
+        refresh_events(con, f"(SELECT session_id FROM calls WHERE ingest_id = {int(ingest_id)})")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str, ingest_id: int) -> int:

@@ -1,0 +1,172 @@
+"""Normalise a source a slice of lines at a time, so a big file's working set stays in memory.
+
+A slice is a range of source lines (JSON Lines, CSV) or records (Parquet). Each one
+is normalised into :data:`NORM` by one SQL statement, its content ids hashed in the
+same pass, then stored before the next is read: ten million calls cost ten times
+one million, where one table of them all would spill to disk and be read back by
+every later pass. JSON documents are read in one slice (their reader cannot skip).
+
+Rows without a ``session_id`` are marked :data:`CUT`: their sessions are cut at idle
+gaps across the whole file, so the pipeline keeps them until every slice is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import duckdb
+
+from miner.errors import IngestError
+from miner.ingest.canonical import canonical_sql
+from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
+from miner.ingest.ids import call_id_sql
+from miner.ingest.normalize import normalize_sql
+from miner.ingest.otel import otel_sql
+from miner.ingest.readers import LINE, LINE_REJECTS, ROWS, line_rejects_sql, raw_relation, table_relation
+from miner.ingest.sources import Source
+from miner.ingest.tabular import RAW_TEXT, tabular_sql
+
+log = logging.getLogger(__name__)
+
+SLICE_ROWS = 1_000_000
+"""Source lines (or records) normalised at a time."""
+
+NORM = "_ing_norm"
+"""The normalised rows of the current slice."""
+CONTENT_ID = "_ing_content_id"
+"""Column of :data:`NORM` holding each good row's content id (NULL until its content is final)."""
+CUT = "_ing_cut"
+"""Column of :data:`NORM`: the row had no ``session_id`` and gets a derived one."""
+
+_LAST = 1 << 62
+
+IMPORTERS: dict[str, Callable[[str], str]] = {
+    "canonical": canonical_sql,
+    "openai": openai_chat_sql,
+    "openai-responses": openai_responses_sql,
+    "anthropic": anthropic_sql,
+    "otel": otel_sql,
+}
+"""Format name → function turning a ``(line, raw)`` relation into the pre relation."""
+
+
+@dataclass(frozen=True)
+class Slices:
+    """How to normalise one source: SQL over the line range ``$lo``..``$hi``, and the ranges.
+
+    Examples
+    --------
+    >>> s = Slices("SELECT 1", {}, ((1, 10), (11, 20)), None, "a.jsonl", "jsonl", "canonical")
+    >>> len(s.ranges)
+    2
+    """
+
+    sql: str
+    values: dict
+    ranges: tuple[tuple[int, int], ...]
+    line_rejects: str | None
+    path: str
+    container: str
+    format: str
+
+
+def _ranges(last_line: int, size: int) -> tuple[tuple[int, int], ...]:
+    starts = list(range(1, max(last_line, 1) + 1, size))
+    # The last range is open: nothing past the counted lines can be missed.
+    return tuple((lo, hi - 1) for lo, hi in zip(starts, starts[1:] + [_LAST + 1]))
+
+
+def plan_slices(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
+                slice_rows: int | None = None) -> Slices:
+    """Load what must be loaded (text files) and plan the slices of ``src``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+    >>> _ = open(p, "w").write("".join(f'{{"tool": "t", "seq": {i}}}\\n' for i in range(5)))
+    >>> plan_slices(duckdb.connect(), open_source(p), "jsonl", "canonical", slice_rows=2).ranges[:2]
+    ((1, 2), (3, 4))
+    """
+    try:
+        return _plan(con, src, container, fmt, slice_rows or SLICE_ROWS)
+    except duckdb.Error as exc:
+        raise IngestError(_cannot_read(src.path, container, fmt, exc)) from None
+
+
+def _cannot_read(path: str, container: str, fmt: str, exc: Exception) -> str:
+    detail = " ".join(str(exc).split("\n")[0].split())
+    return f"cannot read {path} as {container} ({fmt}): {detail}"
+
+
+def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, size: int) -> Slices:
+    line_rejects = None
+    if container in ("csv", "parquet"):
+        table_sql, values = table_relation(con, src, container)
+        sliced = f"(SELECT * FROM {table_sql} WHERE {LINE} BETWEEN $lo AND $hi)"
+        pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
+        sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
+    else:
+        raw_sql, values = raw_relation(con, src, container)
+        sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
+        sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical")
+    if container == "parquet":
+        last = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": values["path"]}).fetchone()[0]
+    elif container in ("csv", "jsonl"):
+        line_rejects = line_rejects_sql(container)
+        last = con.execute(f"SELECT greatest((SELECT max({LINE}) FROM {ROWS}), "
+                           f"(SELECT max(line) FROM {LINE_REJECTS}))").fetchone()[0] or 0
+    else:
+        last, size = 0, 1
+    return Slices(sql, {**values, "stem": src.stem}, _ranges(last, size), line_rejects, src.path, container, fmt)
+
+
+def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi: int, *, hash_ids: bool = True) -> None:
+    """Normalise lines ``lo``..``hi`` into :data:`NORM` (replacing it), unreadable lines included.
+
+    With ``hash_ids`` the good rows that keep their content (they have a session id)
+    get their :data:`CONTENT_ID` in the same pass. Raises
+    :class:`~miner.errors.IngestError` when DuckDB cannot read the source.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from miner.ingest.sources import open_source
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+    >>> _ = open(p, "w").write('{"tool": "t", "seq": 1, "session_id": "s"}\\nnot json\\n{"tool": "u", "seq": 2}\\n')
+    >>> con = duckdb.connect(); s = plan_slices(con, open_source(p), "jsonl", "canonical")
+    >>> normalise_slice(con, s, *s.ranges[0])
+    >>> con.execute(f"SELECT line, tool, reason, {CUT}, {CONTENT_ID} IS NOT NULL FROM {NORM} ORDER BY line").fetchall()
+    [(1, 't', None, False, True), (2, None, 'invalid JSON', True, False), (3, 'u', None, True, False)]
+    """
+    ident = f"CASE WHEN reason IS NULL AND session_id IS NOT NULL THEN {call_id_sql()} END" if hash_ids else "NULL"
+    values = {**slices.values, "lo": lo, "hi": hi}
+    sql = (f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, session_id IS NULL AS {CUT}, "
+           f"({ident})::UHUGEINT AS {CONTENT_ID} FROM ({slices.sql})")
+    try:
+        con.execute(sql, {k: v for k, v in values.items() if f"${k}" in sql})
+    except duckdb.Error as exc:
+        raise IngestError(_cannot_read(slices.path, slices.container, slices.format, exc)) from None
+    if slices.line_rejects:
+        con.execute(f"INSERT INTO {NORM} BY NAME SELECT line, reason, raw FROM ({slices.line_rejects}) "
+                    "WHERE line BETWEEN ? AND ?", [lo, hi])
+
+
+def hash_rows(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
+    """Set :data:`CONTENT_ID` of the rows of ``table`` matching ``where`` (SQL written by this package).
+
+    Examples
+    --------
+    >>> con = duckdb.connect()
+    >>> _ = con.execute(f"CREATE TABLE t AS SELECT 's' AS session_id, NULL::TIMESTAMP AS ts, 1::BIGINT AS seq, "
+    ...                 "'a' AS tool, true AS success, NULL AS error, NULL::DOUBLE AS duration_ms, "
+    ...                 "NULL::DOUBLE AS cost, NULL::JSON AS args, NULL::JSON AS result, NULL AS call_id, "
+    ...                 f"NULL AS agent, NULL AS \\"user\\", NULL::DOUBLE AS session_outcome, NULL::UHUGEINT AS {CONTENT_ID}")
+    >>> hash_rows(con, "t", "true")
+    >>> con.execute(f"SELECT {CONTENT_ID} = {call_id_sql()} FROM t").fetchone()[0]
+    True
+    """
+    con.execute(f"UPDATE {table} SET {CONTENT_ID} = {call_id_sql()} WHERE {where}")
