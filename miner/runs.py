@@ -5,7 +5,9 @@
 interrupted run can be resumed) and stores every executed tool call in
 ``calls`` with ``origin = 'runner'`` and the run id as ``session_id``, so runs
 feed later mining. Calls are buffered and inserted in bulk (register a frame,
-``INSERT ... SELECT``) at the end of the run or every ``flush_every`` calls.
+``INSERT ... SELECT``) at the end of the run or every ``flush_every`` calls. When a
+run finishes, the miner's stored events of its session are refreshed, so the next
+``mine`` need not rebuild them.
 
 :func:`run_named_workflow` and :func:`plan_named_workflow` are what
 ``chainmine run`` calls; :func:`list_runs` and :func:`get_run` back ``chainmine runs``.
@@ -30,6 +32,7 @@ from library.runner.plan import Plan
 from library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
                                      StoredRun)
 from library.store import WorkflowLibrary
+from miner.chains.events import refresh_after_commit
 from miner.errors import ChainmineError
 from miner.store import connect, ensure_tools, transaction
 
@@ -80,6 +83,7 @@ class DuckDBRecorder:
         self.flush_every = flush_every
         self._lock = threading.Lock()
         self._calls: list[CallRecord] = []
+        self._written: set[str] = set()
 
     def start_run(self, run: RunRecord) -> None:
         """Insert the run, or mark a resumed one running again (keeping its first start time)."""
@@ -150,6 +154,7 @@ class DuckDBRecorder:
                     """, [RUNNER_AGENT])
             finally:
                 self.con.unregister("_runner_calls")
+            self._written.update(c.run_id for c in calls)
             return len(calls)
 
     def finish_run(self, run: RunRecord) -> None:
@@ -162,6 +167,17 @@ class DuckDBRecorder:
                 WHERE run_id = ?
             """, [run.status, _dump(run.outputs), run.error, _ts(run.finished_at), run.duration_ms,
                   run.total_cost, _dump(run.workflow_json), run.run_id])
+            self._refresh_events()
+
+    def _refresh_events(self) -> None:
+        # Called with the lock held; the calls are committed by now (flush has its own transaction).
+        sessions, self._written = sorted(self._written), set()
+        if sessions:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _runner_sessions AS "
+                             "SELECT unnest($s::VARCHAR[]) AS session_id", {"s": sessions})
+            # A stale table is left for mine to rebuild: a run should not wait for every session.
+            refresh_after_commit(self.con, "_runner_sessions", rebuild=False)
+            self.con.execute("DROP TABLE IF EXISTS _runner_sessions")
 
     def load_run(self, run_id: str) -> StoredRun | None:
         """The run and its steps, or None; raises :class:`ResumeError` when the record is corrupt."""

@@ -160,8 +160,7 @@ def test_refresh_with_no_sessions_changes_nothing_when_fresh(tmp_path):
     ingest(db, write_log(tmp_path / "a.jsonl", noisy_sessions(10, 7)))
     con = connect(db)
     before = events_of(con, EVENTS)
-    with transaction(con):
-        refresh_events(con, "(SELECT NULL::VARCHAR AS session_id WHERE false)")
+    assert refresh_events(con, "(SELECT NULL::VARCHAR AS session_id WHERE false)")
     assert events_of(con, EVENTS) == before
     con.close()
 
@@ -177,3 +176,61 @@ def test_mine_cli_gives_the_same_workflows_with_and_without_stored_events(tmp_pa
     workflows = json.loads(first.output)
     assert workflows and workflows == json.loads(second.output)
     assert workflows[0]["steps"][0]["tool_name"] == "find_user"
+
+
+def test_stored_events_refer_to_their_calls_by_rowid(tmp_path):
+    db = tmp_path / "t.duckdb"
+    ingest(db, write_log(tmp_path / "a.jsonl", noisy_sessions(25, 9)))
+    con = connect(db, read_only=True)
+    # Every call of every event, by rowid, is a call of that session and tool.
+    mismatched = con.execute(f"""
+        WITH refs AS (SELECT sid, t, unnest(coalesce(rids, [rid])) AS r FROM {EVENTS})
+        SELECT count(*) FROM refs JOIN calls c ON c.rowid = refs.r
+        WHERE hash(c.session_id) <> refs.sid OR c.tool_id <> refs.t""").fetchone()[0]
+    referenced = con.execute(f"SELECT sum(coalesce(len(rids), 1)) FROM {EVENTS}").fetchone()[0]
+    assert mismatched == 0 and referenced == con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    con.close()
+
+
+def test_refreshing_inside_the_transaction_that_stored_the_calls_is_refused(tmp_path):
+    db = tmp_path / "t.duckdb"
+    ingest(db, write_log(tmp_path / "a.jsonl", noisy_sessions(5, 10)))
+    con = connect(db)
+    before = events_of(con, EVENTS)
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) VALUES (4242, 'late', 1, 1, true)")
+    from miner.errors import StoreError
+    with pytest.raises(StoreError, match="after the calls are committed"):
+        refresh_events(con, "(SELECT 'late' AS session_id)")
+    con.execute("ROLLBACK")
+    assert events_of(con, EVENTS) == before
+    con.close()
+
+
+def test_an_ingest_whose_event_refresh_fails_still_stores_its_calls(tmp_path, monkeypatch):
+    """The events are the miner's cache: losing the refresh costs the next mine time, not the ingest."""
+    import miner.chains.events as ev
+
+    db = tmp_path / "t.duckdb"
+    ingest(db, write_log(tmp_path / "a.jsonl", noisy_sessions(30, 11)))
+    stored, chains = mined(db)
+
+    def broken(*args, **kwargs):
+        raise __import__("duckdb").IOException("disk full")
+
+    monkeypatch.setattr(ev, "refresh_events", broken)
+    ingest(db, write_log(tmp_path / "b.jsonl", noisy_sessions(30, 12), start=100))
+    monkeypatch.undo()
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT count(DISTINCT session_id) FROM calls").fetchone()[0] == 60
+    assert not prepare_events(con).stored
+    con.close()
+    built, again = mined(db)
+    # Refreshing by hand afterwards gives the stored table the same content and the same chains.
+    con = connect(db)
+    assert refresh_events(con, "(SELECT session_id FROM calls)")
+    assert events_of(con, EVENTS) == rebuilt(con)
+    con.close()
+    stored_again, chains_again = mined(db)
+    assert (stored, built, stored_again) == (True, False, True)
+    assert again == chains_again and again != chains

@@ -199,3 +199,25 @@ def test_ctrl_c_cancels_cleanly_compensates_and_records_cancelled(tmp_path):
         assert con.execute("SELECT status FROM runs").fetchall() == [("cancelled",)]
     finally:
         con.close()
+
+
+def test_a_recorded_run_keeps_the_miners_events_fresh(registry, calls, tmp_path):
+    from miner.chains.events import EVENTS, build_sql, prepare_events
+    from miner.ingest import ingest_paths
+
+    db = tmp_path / "runs.duckdb"
+    con = connect(db)
+    ingest_paths(con, [Path(__file__).parent.parent / "data" / "samples" / "canonical.jsonl"])
+    con.close()
+    result = run_with_db(registry, db, chain("flaky", {"key": "ev", "failures": 0}), {"uid": "ann"})
+    con = connect(db, read_only=True)
+    try:
+        assert prepare_events(con).stored
+        run_events = con.execute(f"SELECT count(*) FROM {EVENTS} WHERE sid = hash(?)", [result.run_id]).fetchone()[0]
+        assert run_events == 3
+        con.execute(f"CREATE TEMP TABLE fresh AS {build_sql()}")
+        cols = "sid, spos, epos, t, ok, n, rid"
+        assert sorted(con.execute(f"SELECT {cols} FROM {EVENTS}").fetchall()) == \
+            sorted(con.execute(f"SELECT {cols} FROM fresh").fetchall())
+    finally:
+        con.close()

@@ -8,19 +8,22 @@ instead of joining on keys.
 
 Ordering ten million calls into events is the most expensive step of mining,
 so a writable store keeps them in the ``events`` table: :func:`refresh_events`
-rebuilds the events of the sessions an ingest touched (it is called by
-:func:`miner.ingest.writer.store_records`) and records in ``meta`` how many
-calls they cover. :func:`prepare_events` then uses the table when that count
-matches ``calls`` and the order is intact, and otherwise (old databases,
-calls added by hand) builds the same events in a temporary table.
+rebuilds the events of the sessions an ingest (or a recorded run) touched, once
+its calls are committed, and records in ``meta`` how many calls they cover.
+:func:`prepare_events` then uses the table when that count matches ``calls``
+and the order is intact, and otherwise (old databases, calls added by hand, a
+refresh that never ran) builds the same events in a temporary table.
 
 Columns: ``sid`` (hash of ``session_id``), ``spos``/``epos`` (first and last
 call position in the session, from 1), ``t`` (tool id), ``ok`` (every call
 succeeded), ``n`` (calls), ``cost``, ``st``/``et`` (start and end in epoch ms),
 ``dur`` (summed duration), ``rid`` (the first call) and ``rids`` (every call of
-a run of two or more, else NULL). Calls are referred to by the 64-bit hash of
-``calls.id`` in the stored table (rowids of rows appended in a transaction are
-not final yet) and by ``rowid`` in the temporary one (see :attr:`EventSummary.ref`).
+a run of two or more, else NULL). Calls are referred to by their ``rowid``:
+reading a few thousand sampled calls by rowid lets DuckDB skip every row group
+and vector that holds none of them, where any computed key would decompress the
+``args``/``result`` of every call. Rowids of rows appended inside a transaction
+are provisional until it commits, which is why the refresh runs after the commit.
+``calls`` rows are never deleted, and updates keep their rowids.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from miner.store import ORDER_BY
+from miner.errors import StoreError
+from miner.store import ORDER_BY, transaction
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +45,13 @@ SCRATCH = "_cm_ev"
 """The name the search reads events under (a view of :data:`EVENTS` or a temporary table)."""
 WATERMARK = "events_calls"
 """``meta`` key: the number of calls the stored events cover."""
-STORED_REF = "(hash(id) >> 1)::BIGINT"
-"""How stored events refer to calls. ``calls.id`` itself is a UHUGEINT, which DuckDB
-turns into text or Python integers slowly (about 0.1 ms each); 63 bits of its hash
-collide with odds of about 1e-5 among ten million calls, and then only a sampled
-call's arguments could be read from the wrong row."""
-FORMAT = "1"
-"""Version of the stored table's layout, kept with the watermark; another version is rebuilt."""
+STORED_REF = "rowid"
+"""How stored events refer to calls (see the module docstring)."""
+FORMAT = "2"
+"""Version of the stored table's layout, kept with the watermark; another version is rebuilt
+(version 1 referred to calls by a hash of their id)."""
+PROVISIONAL_ROWID = 36_028_797_018_960_000
+"""DuckDB numbers rows appended by an open transaction from here (its ``MAX_ROW_ID``) until it commits."""
 
 _COLUMNS = "sid, spos, epos, t, ok, n, cost, st, et, dur, rid, rids"
 
@@ -89,8 +93,9 @@ CREATE TABLE IF NOT EXISTS {EVENTS} (
 class EventSummary:
     """Sizes of the events the search reads, and how they refer to calls.
 
-    ``ref`` is the SQL expression over ``calls`` that ``rid``/``rids`` hold:
-    :data:`STORED_REF` for the stored table, ``"rowid"`` for a temporary build.
+    ``ref`` is the SQL expression over ``calls`` that ``rid``/``rids`` hold (always
+    ``rowid`` now; kept so readers need not know). ``stored`` says whether the
+    stored table was fresh enough to be used.
 
     Examples
     --------
@@ -109,7 +114,8 @@ class EventSummary:
 def build_sql(ref: str = "rowid", where: str = "") -> str:
     """The query producing events from ``calls`` (optionally filtered by ``where``), in stored order.
 
-    ``ref`` is ``"rowid"`` or :data:`STORED_REF`; ``where`` is SQL written by this package, never user text.
+    ``ref`` is how events refer to calls (``"rowid"``); ``where`` is SQL written by
+    this package, never user text.
 
     Examples
     --------
@@ -124,26 +130,32 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                        [name]).fetchone()[0] > 0
 
 
-def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = "session_id") -> None:
-    """Rebuild the stored events of the sessions listed in ``sessions.column``.
+def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = "session_id", *,
+                   rebuild: bool = True) -> bool:
+    """Rebuild, in one transaction of its own, the stored events of the sessions in ``sessions.column``.
 
-    Called at the end of :func:`miner.ingest.writer.store_records`, inside its
-    transaction. ``sessions`` is a table or view the caller created (never user
-    text). When the stored events did not cover every call before (a database
-    from before this table, or calls inserted by hand), every session is rebuilt.
+    Call it after the transaction that stored the calls has committed (see the
+    module docstring); inside one it raises :class:`~miner.errors.StoreError`.
+    ``sessions`` is a table, view or parenthesised query written by the caller
+    (never user text). When the stored events did not cover every call before (a
+    database from before this table, calls inserted by hand, a refresh that was
+    interrupted), every session is rebuilt; with ``rebuild=False`` the table is then
+    left stale instead (``mine`` builds its own events), for callers that must stay quick.
+    Returns whether the table now covers every call.
 
     Parameters
     ----------
-    con : a writable store connection.
+    con : a writable store connection with no open transaction.
     sessions : relation holding the touched session ids.
     column : its session id column.
+    rebuild : allow rebuilding every session's events when the table was not fresh.
 
     Examples
     --------
     >>> from miner.chains.search import toy_store
     >>> con = toy_store("abb", 2)
-    >>> _ = con.execute("CREATE TEMP TABLE touched AS SELECT 's1' AS session_id")
-    >>> refresh_events(con, "touched")
+    >>> refresh_events(con, "(SELECT 's1' AS session_id)")
+    True
     >>> con.execute("SELECT count(*), sum(n) FROM events").fetchone()
     (4, 6)
 
@@ -153,23 +165,53 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
     m calls, plus an O(N) scan of ``calls`` to find them.
     """
     started = time.perf_counter()
-    mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
-    if mark is not None and not mark[0].startswith(FORMAT + ":"):
-        con.execute(f"DROP TABLE IF EXISTS {EVENTS}")
-    con.execute(EVENTS_DDL)
-    stored = con.execute(f"SELECT count(*) FROM {EVENTS}").fetchone()[0]
-    if stored:
-        con.execute(f"DELETE FROM {EVENTS} WHERE sid IN (SELECT DISTINCT hash({column}) FROM {sessions})")
-        con.execute(f"INSERT INTO {EVENTS} " + build_sql(
-            STORED_REF, f"WHERE session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
-    total, covered = con.execute(
-        f"SELECT (SELECT count(*) FROM calls), (SELECT coalesce(sum(n), 0) FROM {EVENTS})").fetchone()
-    if covered != total:
-        # Calls outside the touched sessions were never turned into events.
-        con.execute(f"DELETE FROM {EVENTS}")
-        con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
-    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, f"{FORMAT}:{total}"])
+    if (con.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0] or 0) >= PROVISIONAL_ROWID:
+        raise StoreError("refresh_events must run after the calls are committed (their rowids are provisional "
+                         "inside a transaction)")
+    with transaction(con):
+        mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
+        if mark is not None and not mark[0].startswith(FORMAT + ":"):
+            if not rebuild:
+                return False
+            con.execute(f"DROP TABLE IF EXISTS {EVENTS}")
+        con.execute(EVENTS_DDL)
+        stored = con.execute(f"SELECT count(*) FROM {EVENTS}").fetchone()[0]
+        if stored:
+            con.execute(f"DELETE FROM {EVENTS} WHERE sid IN (SELECT DISTINCT hash({column}) FROM {sessions})")
+            con.execute(f"INSERT INTO {EVENTS} " + build_sql(
+                STORED_REF, f"WHERE session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
+        total, covered = con.execute(
+            f"SELECT (SELECT count(*) FROM calls), (SELECT coalesce(sum(n), 0) FROM {EVENTS})").fetchone()
+        if covered != total:
+            # Calls outside the touched sessions were never turned into events.
+            if not rebuild:
+                return False
+            con.execute(f"DELETE FROM {EVENTS}")
+            con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, f"{FORMAT}:{total}"])
     log.info("events refreshed for %d calls in %.2fs", total, time.perf_counter() - started)
+    return True
+
+
+def refresh_after_commit(con: duckdb.DuckDBPyConnection, sessions: str, column: str = "session_id", *,
+                         rebuild: bool = True) -> bool:
+    """:func:`refresh_events`, where failing only costs speed: the next ``mine`` builds the events itself.
+
+    For callers whose own work (stored calls) is already committed and must not be
+    reported as failed because of the miner's cache. Returns whether the table is fresh.
+
+    Examples
+    --------
+    >>> from miner.chains.search import toy_store
+    >>> refresh_after_commit(toy_store("ab", 1), "(SELECT 's0' AS session_id)")
+    True
+    """
+    try:
+        return refresh_events(con, sessions, column, rebuild=rebuild)
+    except (duckdb.Error, StoreError) as exc:
+        log.warning("the miner's event table was not refreshed (%s); the next mine rebuilds it",
+                    str(exc).splitlines()[0])
+        return False
 
 
 def _stored_usable(con: duckdb.DuckDBPyConnection, calls: int) -> bool:
@@ -179,15 +221,13 @@ def _stored_usable(con: duckdb.DuckDBPyConnection, calls: int) -> bool:
     mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
     if mark is None or mark[0] != f"{FORMAT}:{calls}":
         return False
-    covered, sessions = con.execute(
-        f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE spos = 1) FROM {EVENTS}").fetchone()
-    if covered != calls:
-        return False
-    # Pairing by position needs each session's events contiguous and gap-free.
-    broken, switches = con.execute(f"""
-        SELECT count(*) FILTER (WHERE s2 = sid AND p2 <> epos + 1), count(*) FILTER (WHERE s2 <> sid)
+    # Pairing by position needs each session's events contiguous and gap-free: one
+    # positional pass checks that and the coverage together.
+    broken, switches, covered, sessions = con.execute(f"""
+        SELECT count(*) FILTER (WHERE s2 = sid AND p2 <> epos + 1), count(*) FILTER (WHERE s2 <> sid),
+               coalesce(sum(n), 0), count(*) FILTER (WHERE spos = 1)
         FROM {EVENTS} POSITIONAL JOIN (SELECT sid AS s2, spos AS p2 FROM {EVENTS} OFFSET 1)""").fetchone()
-    return broken == 0 and switches == max(sessions - 1, 0)
+    return covered == calls and broken == 0 and switches == max(sessions - 1, 0)
 
 
 def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
@@ -221,8 +261,7 @@ def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
         f"SELECT count(*), coalesce(max(t), 0), coalesce(bool_or(cost <> 0), false) FROM {SCRATCH}").fetchone()
     log.info("events: %d calls -> %d events (%s) in %.2fs", calls, events,
              "stored" if stored else "built", time.perf_counter() - started)
-    return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost),
-                        ref=STORED_REF if stored else "rowid", stored=stored)
+    return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost), stored=stored)
 
 
 def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:

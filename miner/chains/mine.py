@@ -24,6 +24,9 @@ from miner.store import call_count
 
 log = logging.getLogger(__name__)
 
+SAMPLE_WINDOW = 2048
+"""Consecutive calls (by rowid) that sampling takes or leaves together."""
+
 DataflowCheck = Callable[["ChainSearch", list[Chain], list[set[int]]], list[set[tuple[int, int]]]]
 """Given candidate chains and the weak junctions of each, return the ``(earlier, later)`` step
 pairs (indices into ``Chain.tools``) between which data flows."""
@@ -72,6 +75,22 @@ class ChainSearch:
                           "level": list(cols[3]), "modulus": list(cols[4])})
         return sorted(set(cols[3]))
 
+    def _occurrences(self, level: int) -> str:
+        """The relation to read the selected occurrences of ``level`` from.
+
+        A level counted by position is a view that scans every event again; when
+        its grown occurrences were stored for the next level and hold every
+        selected key, that much smaller table is read instead.
+        """
+        seed = f"_cm_seed{level}"
+        if self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                            [seed]).fetchone()[0]:
+            outside = self.con.execute(f"SELECT count(*) FROM _cm_sel WHERE level = $level AND key NOT IN "
+                                       f"(SELECT key FROM _cm_grow{level})", {"level": level}).fetchone()[0]
+            if not outside:
+                return seed
+        return f"_cm_occ{level}"
+
     def session_counts(self, chains: Sequence[Chain]) -> list[int]:
         """Exact distinct sessions of each chain, order variants together (one query per chain length).
 
@@ -80,7 +99,7 @@ class ChainSearch:
         """
         counts = [0] * len(chains)
         for level in self._select(chains):
-            rows = self.con.execute(f"""SELECT s.cid, count(DISTINCT o.sid) FROM _cm_occ{level} o
+            rows = self.con.execute(f"""SELECT s.cid, count(DISTINCT o.sid) FROM {self._occurrences(level)} o
                 JOIN _cm_sel s ON o.key = s.key WHERE s.level = $level GROUP BY s.cid""",
                                     {"level": level}).fetchall()
             for cid, n in rows:
@@ -94,6 +113,11 @@ class ChainSearch:
         tool_id, rid, rids)`` ordered by chain, occurrence and position: every
         event between an occurrence's first and last step (gap events included).
 
+        Occurrences are drawn by windows of :data:`SAMPLE_WINDOW` consecutive calls,
+        picked by a hash of the window: reading the sampled calls' arguments and
+        results then decompresses a few windows of the log instead of all of it,
+        and every chain prefers the same windows.
+
         Notes
         -----
         One query per chain length; a hash filter thins the occurrences of very
@@ -104,13 +128,26 @@ class ChainSearch:
             return []
         self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
                          "sid UBIGINT, spos BIGINT, epos BIGINT)")
-        for level in levels:
-            self.con.execute(f"""INSERT INTO _cm_smp
-                SELECT s.cid, s.variant, o.sid, o.spos, o.epos
-                FROM _cm_occ{int(level)} o JOIN _cm_sel s ON o.key = s.key
-                WHERE s.level = $level AND hash(o.sid, o.spos) % s.modulus = 0
-                QUALIFY row_number() OVER (PARTITION BY s.cid ORDER BY hash(o.sid, o.spos), o.sid, o.spos) <= $size""",
-                             {"level": int(level), "size": size})
+        window = f"hash(o.r0 // {SAMPLE_WINDOW})"
+
+        def draw(levels: list[int]) -> None:
+            for level in levels:
+                self.con.execute(f"""INSERT INTO _cm_smp
+                    SELECT s.cid, s.variant, o.sid, o.spos, o.epos
+                    FROM {self._occurrences(int(level))} o JOIN _cm_sel s ON o.key = s.key
+                    WHERE s.level = $level AND {window} % s.modulus = 0
+                    QUALIFY row_number() OVER (PARTITION BY s.cid ORDER BY {window}, o.r0, o.sid, o.spos) <= $size""",
+                                 {"level": int(level), "size": size})
+
+        draw(levels)
+        # Occurrences bunched in few windows can all be thinned away: draw those chains again unthinned.
+        drawn = dict(self.con.execute("SELECT cid, count(*) FROM _cm_smp GROUP BY cid").fetchall())
+        short = [cid for cid, chain in enumerate(chains) if drawn.get(cid, 0) < min(size, chain.frequency)]
+        if short:
+            self.con.execute("DELETE FROM _cm_smp WHERE list_contains($c, cid)", {"c": short})
+            self.con.execute("UPDATE _cm_sel SET modulus = 1 WHERE list_contains($c, cid)", {"c": short})
+            self.con.execute("DELETE FROM _cm_sel WHERE NOT list_contains($c, cid)", {"c": short})
+            draw(sorted({len(chains[cid].tools) for cid in short}))
         return self.con.execute("""
             SELECT m.cid, m.variant, m.sid, m.spos, e.spos, e.epos, e.t, e.rid, e.rids
             FROM _cm_smp m JOIN _cm_ev e ON e.sid = m.sid AND e.spos >= m.spos AND e.spos <= m.epos

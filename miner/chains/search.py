@@ -19,7 +19,8 @@ Two ways to find "the next event", both whole-table SQL:
   ``(session, position)``.
 
 Temporary objects (per connection): ``_cm_occ{k}`` occurrences of length ``k``
-(a view or a table), ``_cm_seed{k}`` the stored occurrences of a view level that grow,
+(a view or a table; ``r0`` is the first call's rowid, for sampling nearby calls),
+``_cm_seed{k}`` the stored occurrences of a view level that grow,
 ``_cm_sh{n}`` the events shifted by ``n`` rows,
 ``_cm_freq{k}`` frequent keys with their supports, ``_cm_grow{k}`` the keys
 extended to length ``k + 1``.
@@ -192,7 +193,7 @@ def _pattern_sql(offsets: tuple[int, ...], codec: KeyCodec, max_gap: int, payloa
     key = codec.extend_sql(prefix, f"e{k - 1}.t")
     gaps = " AND ".join(f"e{j}.spos - e{j - 1}.epos - 1 <= {max_gap}" for j in range(1, k))
     total = lambda col: " + ".join(f"e{j}.{col}" for j in range(k))  # noqa: E731
-    return f"""SELECT e0.sid, e0.spos, e{k - 1}.epos, {key} AS key,
+    return f"""SELECT e0.sid, e0.spos, e{k - 1}.epos, e0.rid AS r0, {key} AS key,
                {' AND '.join(f'e{j}.ok' for j in range(k))} AS ok,
                {total('epos')} - ({total('spos')}) + {k} AS n,
                {total('cost') if payload.cost else '0.0'} AS cost, e0.st, e{k - 1}.et,
@@ -215,9 +216,11 @@ def _position_level_sql(k: int, codec: KeyCodec, max_gap: int, payload: _Payload
 
 def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, grown: str, tools: str) -> str:
     body = f"""
-        SELECT o.sid, o.spos, e.epos, {codec.extend_sql('o.key', 'e.t')} AS key,
+        SELECT o.sid, o.spos, e.epos, o.r0, {codec.extend_sql('o.key', 'e.t')} AS key,
                o.ok AND e.ok AS ok, o.n + e.n AS n, o.cost + e.cost AS cost, o.st, e.et, o.dur + e.dur AS dur
-        FROM (SELECT sid, spos, key, ok, n, cost, st, dur, epos + 1 + unnest(range({max_gap + 1})) AS nxt
+        FROM (SELECT sid, spos, r0, key, ok, n, cost, st, dur,
+                     -- INTEGER like spos: a join on mixed types casts every event
+                     (epos + 1 + unnest(range({max_gap + 1})))::INTEGER AS nxt
               FROM {source} WHERE true{_member_test('key', grown)}) o
         JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.nxt
         WHERE true{_member_test('e.t', tools)}"""
@@ -286,7 +289,7 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     _make_shifts(con, {off for k in range(2, max_length + 1) if by_position(k, max_gap)
                        for p in shift_patterns(k, max_gap) for off in p}, payload)
     con.execute(f"""CREATE OR REPLACE TEMP VIEW _cm_occ1 AS
-        SELECT sid, spos, epos, {codec.start_sql('t')} AS key, ok, n, cost, st, et, dur FROM _cm_ev""")
+        SELECT sid, spos, epos, rid AS r0, {codec.start_sql('t')} AS key, ok, n, cost, st, et, dur FROM _cm_ev""")
     found: dict = {}
     frequency: dict[tuple[int, ...], int] = {}
     grown_sql = tools_sql = ""

@@ -87,7 +87,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     """
     ingest_id = next_ingest_id(con)
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    rehashed = ensure_id_scheme(con)
+    ensure_id_scheme(con)
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
 
     def store(table: str, rows: str) -> None:
@@ -96,7 +96,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         con.execute(f"CREATE OR REPLACE TEMP VIEW {READY} AS SELECT * EXCLUDE (reason, raw, {CUT}) FROM {table} "
                     f"WHERE reason IS NULL AND {rows}")
         accepted, duplicates = store_records(con, READY, source=src.path, format=fmt, ingest_id=ingest_id,
-                                             id_column=CONTENT_ID, events=False)
+                                             id_column=CONTENT_ID)
         counts["accepted"] += accepted
         counts["duplicates"] += duplicates
 
@@ -121,7 +121,6 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         store(cut_table, CUT)
     drop_read_tables(con)
     con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
-    refresh_ingest_events(con, ingest_id, accepted=counts["accepted"], rehashed=rehashed)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
                   options={**(options or {}), "container": container, "compression": src.compression}, **counts)
@@ -195,6 +194,9 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             ids = [f["ingest_id"] for f in files]
             sessions = session_count(con, ids)
             reasons = reject_reasons(con, ids)
+        if any(f["accepted"] for f in files):
+            # Events refer to calls by rowid, final only now that the calls are committed.
+            refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
                         files=files, reject_reasons=reasons)

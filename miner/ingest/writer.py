@@ -12,7 +12,7 @@ import logging
 
 import duckdb
 
-from miner.chains.events import refresh_events
+from miner.chains.events import refresh_after_commit
 from miner.errors import StoreError
 from miner.ingest.ids import HASHED, call_id_sql, content_equal_sql, ensure_id_scheme
 from miner.store import ensure_tools
@@ -77,8 +77,8 @@ def _utcnow() -> dt.datetime:
 
 
 def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source: str, format: str,
-                  ingest_id: int | None = None, origin: str = "log", id_column: str | None = None,
-                  events: bool = True) -> tuple[int, int]:
+                  ingest_id: int | None = None, origin: str = "log",
+                  id_column: str | None = None) -> tuple[int, int]:
     """Store already-normalised tool calls from a table or view; returns ``(accepted, duplicates)``.
 
     ``relation_name`` is a table/view the caller created (never user text) with the
@@ -90,9 +90,9 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     written for ``source``/``format`` with the counts; otherwise the caller owns it.
     ``id_column`` names a column already holding each row's
     :func:`~miner.ingest.ids.call_id_sql` (the ingest hashes while normalising), so
-    the rows need not be hashed again. ``events=False`` leaves the miner's stored events
-    to the caller (see :func:`refresh_ingest_events`), for one refresh after several batches.
-    Runs in the caller's transaction (wrap it in :func:`miner.store.transaction`).
+    the rows need not be hashed again. Runs in the caller's transaction (wrap it in
+    :func:`miner.store.transaction`); once that has committed, :func:`refresh_ingest_events`
+    brings the miner's stored events up to date.
 
     Ids only nominate duplicates: rows sharing an id with another row of the batch or
     with a stored call are compared column by column, so a hash collision never drops
@@ -133,7 +133,7 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     own_ingest = ingest_id is None
     if own_ingest:
         ingest_id = next_ingest_id(con)
-    rehashed = ensure_id_scheme(con)
+    ensure_id_scheme(con)
     if id_column is not None:
         select.append(f'"{id_column}" AS id')
     ident = "" if id_column is not None else f", {call_id_sql()} AS id"
@@ -154,8 +154,6 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
             accepted = _insert(con, _ROWS, "", origin, ingest_id)
         else:
             accepted = _insert_checked(con, origin, ingest_id)
-        if events:
-            refresh_ingest_events(con, ingest_id, accepted=accepted, rehashed=rehashed)
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -170,22 +168,22 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     return accepted, duplicates
 
 
-def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_id: int, *, accepted: int, rehashed: int) -> None:
-    """Keep the miner's stored event table (:mod:`miner.chains.events`) in step with ``calls``.
+def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> bool:
+    """Bring the miner's stored event table (:mod:`miner.chains.events`) in step with what ``ingest_ids`` stored.
 
-    Rebuilds the events of the sessions ``ingest_id`` stored calls in; after ids were
-    recomputed (``rehashed``), every session's, since events refer to calls by id.
+    Call it after the ingest's transaction has committed. Rebuilds the events of the
+    sessions those ingests stored calls in; a failure is logged and only means the
+    next ``mine`` builds the events itself. Returns whether the table was refreshed.
 
     Examples
     --------
     >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
-    >>> refresh_ingest_events(con, 1, accepted=0, rehashed=0)  # nothing stored: nothing to do
+    >>> refresh_ingest_events(con, [1])
+    True
     """
-    if rehashed:
-        refresh_events(con, "(SELECT session_id FROM calls)")
-    elif accepted:
-        refresh_events(con, f"(SELECT session_id FROM calls WHERE ingest_id = {int(ingest_id)})")
+    ids = ", ".join(str(int(i)) for i in ingest_ids) or "NULL"
+    return refresh_after_commit(con, f"(SELECT session_id FROM calls WHERE ingest_id IN ({ids}))")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str, ingest_id: int) -> int:

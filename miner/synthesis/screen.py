@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from miner.chains.mine import ChainSearch
+from miner.chains.mine import SAMPLE_WINDOW, ChainSearch
 from miner.synthesis.dataflow import NodeCache, logical_calls
 from miner.synthesis.sampling import call_refs, fetch_calls
 from miner.synthesis.values import arg_leaves, value_key
@@ -90,9 +90,12 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
     p = search.params
     window = (p.max_length - 1) * (p.max_gap + 1)
     modulus = max(1, -(-search.summary.events // max(1, sample_events)))
-    rows = search.con.execute(
-        "SELECT sid, t, rid, rids FROM _cm_ev WHERE hash(sid) % $m = 0 ORDER BY sid, spos",
-        {"m": modulus}).fetchall()
+    # Whole sessions, picked by the window of calls they start in, so the calls read
+    # lie in a few windows of the log (see ChainSearch.sample_events).
+    rows = search.con.execute(f"""
+        SELECT sid, t, rid, rids FROM _cm_ev
+        WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND hash(rid // {SAMPLE_WINDOW}) % $m = 0)
+        ORDER BY sid, spos""", {"m": modulus}).fetchall()
     refs = [call_refs(row[2], row[3]) for row in rows]
     calls = fetch_calls(search, [r for run in refs for r in run])
     nodes = node_cache(search)
