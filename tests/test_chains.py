@@ -283,3 +283,45 @@ def test_junction_confidence_is_a_share(singles, ab, bc):
     for lower in (False, True):
         values = junction_confidence(plain(("a", "b", "c")), freq, lower=lower)
         assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
+
+
+@pytest.mark.parametrize("calls, occurrences, size", [(10_000_000, 50_000, 200), (1_000_000, 50_000, 200),
+                                                      (1_000, 900, 200), (10**9, 10, 200), (500, 500, 500)])
+def test_sample_windows_stay_local_but_spread_over_many_stretches(calls, occurrences, size):
+    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, sample_window
+
+    w = sample_window(calls, occurrences, size)
+    assert 1 <= w <= SAMPLE_WINDOW
+    # Unless windows are already single calls, a sample needs at least SAMPLE_SPREAD of them.
+    per_window = occurrences * w / calls
+    assert w == 1 or size / per_window >= SAMPLE_SPREAD - 1e-9
+
+
+def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
+    """Window thinning must not drop every occurrence of a chain that sits in one or two windows."""
+    import duckdb
+
+    from miner.chains.mine import find_chains
+    from miner.chains.params import MiningParams
+    from miner.store import init_schema
+
+    con = duckdb.connect()
+    init_schema(con)
+    bunches = 8
+    tools = ["filler"] + [f"{kind}{b}" for b in range(bunches) for kind in ("open", "close")]
+    con.execute("INSERT INTO tools SELECT i + 1, t FROM (SELECT unnest($t) AS t, generate_subscripts($t, 1) - 1 AS i)",
+                {"t": tools})
+    # Rows go in this order: a stretch of one-call filler sessions, then 8 sessions of
+    # open_b -> close_b back to back, for each bunch b.
+    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success)
+        SELECT row_number() OVER (), sid, seq, tool_id, true FROM (
+            SELECT b * 10000 + f AS o, 'f' || b || '-' || f AS sid, 1 AS seq, 1 AS tool_id
+            FROM range($bunches) x(b), range(1000) y(f)
+            UNION ALL
+            SELECT b * 10000 + 5000 + s * 2 + k, 'c' || b || '-' || s, k, 2 + 2 * b + k
+            FROM range($bunches) x(b), range(8) y(s), range(2) z(k)) ORDER BY o""", {"bunches": bunches})
+    search = find_chains(con, MiningParams(min_frequency=3, min_length=2))
+    assert sorted(c.frequency for c in search.chains) == [8] * bunches
+    rows = search.sample_events(search.chains, 1)
+    assert sorted({r[0] for r in rows}) == list(range(bunches))
+    search.close()

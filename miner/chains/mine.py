@@ -25,7 +25,32 @@ from miner.store import call_count
 log = logging.getLogger(__name__)
 
 SAMPLE_WINDOW = 2048
-"""Consecutive calls (by rowid) that sampling takes or leaves together."""
+"""Most consecutive calls (by rowid) that sampling takes or leaves together: about one
+DuckDB vector, the unit a scan decompresses."""
+SAMPLE_SPREAD = 32
+"""Windows a sample should span at least: windows shrink for frequent chains of small logs."""
+
+
+def sample_window(calls: int, occurrences: int, size: int, spread: int = SAMPLE_SPREAD) -> int:
+    """Window (in calls) for sampling ``size`` of ``occurrences`` spread over ``calls``.
+
+    As large as :data:`SAMPLE_WINDOW` allows while the sample still comes from
+    about ``spread`` windows or more, so it is local in the log without being drawn
+    from one stretch of it.
+
+    Examples
+    --------
+    >>> sample_window(10_000_000, 50_000, 200), sample_window(1_000_000, 50_000, 200)
+    (1250, 125)
+    >>> sample_window(1_000, 900, 200), sample_window(10**9, 10, 200)
+    (6, 2048)
+
+    Notes
+    -----
+    O(1).
+    """
+    expected_per_call = max(int(occurrences), 1) / max(int(calls), 1)
+    return int(max(1, min(SAMPLE_WINDOW, size / (spread * expected_per_call))))
 
 DataflowCheck = Callable[["ChainSearch", list[Chain], list[set[int]]], list[set[tuple[int, int]]]]
 """Given candidate chains and the weak junctions of each, return the ``(earlier, later)`` step
@@ -61,18 +86,19 @@ class ChainSearch:
         sel = []
         for cid, chain in enumerate(chains):
             modulus = max(1, chain.frequency // (4 * size))
+            window = sample_window(self.summary.calls, chain.frequency, size)
             for vid, key in enumerate(chain.keys):
-                sel.append((self.codec.to_text(key), cid, vid, len(chain.tools), modulus))
+                sel.append((self.codec.to_text(key), cid, vid, len(chain.tools), modulus, window))
         if not sel:
             return []
         cols = list(zip(*sel))
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_sel AS
-            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus
+            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus, win
             FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($cid::INTEGER[]) AS cid,
                          unnest($variant::INTEGER[]) AS variant, unnest($level::INTEGER[]) AS level,
-                         unnest($modulus::BIGINT[]) AS modulus)""",
+                         unnest($modulus::BIGINT[]) AS modulus, unnest($win::BIGINT[]) AS win)""",
                          {"k": list(cols[0]), "cid": list(cols[1]), "variant": list(cols[2]),
-                          "level": list(cols[3]), "modulus": list(cols[4])})
+                          "level": list(cols[3]), "modulus": list(cols[4]), "win": list(cols[5])})
         return sorted(set(cols[3]))
 
     def _occurrences(self, level: int) -> str:
@@ -113,10 +139,10 @@ class ChainSearch:
         tool_id, rid, rids)`` ordered by chain, occurrence and position: every
         event between an occurrence's first and last step (gap events included).
 
-        Occurrences are drawn by windows of :data:`SAMPLE_WINDOW` consecutive calls,
-        picked by a hash of the window: reading the sampled calls' arguments and
-        results then decompresses a few windows of the log instead of all of it,
-        and every chain prefers the same windows.
+        Occurrences are drawn by windows of consecutive calls (see
+        :func:`sample_window`), picked by a hash of the window: reading the sampled
+        calls' arguments and results then decompresses a few stretches of the log
+        instead of all of it.
 
         Notes
         -----
@@ -128,7 +154,7 @@ class ChainSearch:
             return []
         self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
                          "sid UBIGINT, spos BIGINT, epos BIGINT)")
-        window = f"hash(o.r0 // {SAMPLE_WINDOW})"
+        window = "hash(o.r0 // s.win)"
 
         def draw(levels: list[int]) -> None:
             for level in levels:

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from miner.chains.mine import SAMPLE_WINDOW, ChainSearch
+from miner.chains.mine import ChainSearch, sample_window
 from miner.synthesis.dataflow import NodeCache, logical_calls
 from miner.synthesis.sampling import call_refs, fetch_calls
 from miner.synthesis.values import arg_leaves, value_key
@@ -29,6 +29,8 @@ SCREEN_EVENTS = 8000
 Parsing the sampled results dominates the screen. Measured on 1M generated calls:
 5,000, 10,000 and 20,000 events give the same suggestions, and the quality tests
 pass at 5,000; 8,000 keeps a margin for logs with rarer workflows."""
+SCREEN_WINDOWS = 64
+"""Stretches of the log the sampled sessions are drawn from (fewer at small scale is fine)."""
 MIN_SHARE = 0.25
 """A pair passes values when some argument of the later tool matched in this share of cases."""
 COMMON_SHARE = 0.01
@@ -91,11 +93,13 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
     window = (p.max_length - 1) * (p.max_gap + 1)
     modulus = max(1, -(-search.summary.events // max(1, sample_events)))
     # Whole sessions, picked by the window of calls they start in, so the calls read
-    # lie in a few windows of the log (see ChainSearch.sample_events).
-    rows = search.con.execute(f"""
+    # lie in a few stretches of the log (see ChainSearch.sample_events).
+    window = sample_window(search.summary.calls, search.summary.calls, search.summary.calls // modulus,
+                           SCREEN_WINDOWS)
+    rows = search.con.execute("""
         SELECT sid, t, rid, rids FROM _cm_ev
-        WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND hash(rid // {SAMPLE_WINDOW}) % $m = 0)
-        ORDER BY sid, spos""", {"m": modulus}).fetchall()
+        WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND hash(rid // $w) % $m = 0)
+        ORDER BY sid, spos""", {"m": modulus, "w": window}).fetchall()
     refs = [call_refs(row[2], row[3]) for row in rows]
     calls = fetch_calls(search, [r for run in refs for r in run])
     nodes = node_cache(search)
