@@ -62,6 +62,30 @@ class KeyCodec:
             return f"list_append({key_col}, {tool_col}::INTEGER)"
         return f"{key_col} * {self.base} + {tool_col}"
 
+    def prefix_sql(self, key_col: str) -> str:
+        """SQL for the key of ``key_col`` without its last tool (for chains of two or more).
+
+        Examples
+        --------
+        >>> KeyCodec(10, "BIGINT").prefix_sql("k"), KeyCodec(10, "LIST").prefix_sql("k")
+        ('(k // 10)', 'k[1:len(k) - 1]')
+        """
+        if self.kind == "LIST":
+            return f"{key_col}[1:len({key_col}) - 1]"
+        return f"({key_col} // {self.base})"
+
+    def last_sql(self, key_col: str) -> str:
+        """SQL for the last tool id of ``key_col``.
+
+        Examples
+        --------
+        >>> KeyCodec(10, "BIGINT").last_sql("k")
+        '(k % 10)::INTEGER'
+        """
+        if self.kind == "LIST":
+            return f"{key_col}[len({key_col})]"
+        return f"({key_col} % {self.base})::INTEGER"
+
     def encode(self, tool_ids: Sequence[int]) -> Any:
         """Python value of the key of ``tool_ids``."""
         if self.kind == "LIST":

@@ -18,7 +18,8 @@ from miner.chains.model import Chain, slot_positions, wilson_lower
 from miner.chains.params import MiningParams
 from miner.chains.redundancy import (closed_mask, connected, group_variants, insertion_ratios,
                                      junction_confidence)
-from miner.chains.search import EventSummary, Support, build_events, drop_tables, search_levels
+from miner.chains.search import (EventSummary, Support, build_events, drop_tables, occurrence_relation,
+                                 search_levels)
 from miner.errors import EmptyStoreError
 from miner.store import call_count
 
@@ -102,20 +103,9 @@ class ChainSearch:
         return sorted(set(cols[3]))
 
     def _occurrences(self, level: int) -> str:
-        """The relation to read the selected occurrences of ``level`` from.
-
-        A level counted by position is a view that scans every event again; when
-        its grown occurrences were stored for the next level and hold every
-        selected key, that much smaller table is read instead.
-        """
-        seed = f"_cm_seed{level}"
-        if self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-                            [seed]).fetchone()[0]:
-            outside = self.con.execute(f"SELECT count(*) FROM _cm_sel WHERE level = $level AND key NOT IN "
-                                       f"(SELECT key FROM _cm_grow{level})", {"level": level}).fetchone()[0]
-            if not outside:
-                return seed
-        return f"_cm_occ{level}"
+        """The relation holding every occurrence of the selected chains of length ``level``."""
+        return occurrence_relation(self.con, self.codec, level, f"(SELECT key FROM _cm_sel WHERE level = {int(level)})",
+                                   self.params.max_gap)
 
     def session_counts(self, chains: Sequence[Chain]) -> list[int]:
         """Exact distinct sessions of each chain, order variants together (one query per chain length).

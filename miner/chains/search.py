@@ -20,7 +20,8 @@ Two ways to find "the next event", both whole-table SQL:
 
 Temporary objects (per connection): ``_cm_occ{k}`` occurrences of length ``k``
 (a view or a table; ``r0`` is the first call's rowid, for sampling nearby calls),
-``_cm_seed{k}`` the stored occurrences of a view level that grow,
+``_cm_keep{k}`` the stored occurrences of the keys a keyed next level extends
+(the whole level is then dropped),
 ``_cm_sh{n}`` the events shifted by ``n`` rows,
 ``_cm_freq{k}`` frequent keys with their supports, ``_cm_grow{k}`` the keys
 extended to length ``k + 1``.
@@ -41,7 +42,8 @@ from miner.chains.keys import KeyCodec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EventSummary", "Support", "build_events", "drop_tables", "search_levels", "toy_store"]
+__all__ = ["EventSummary", "Support", "build_events", "drop_tables", "occurrence_relation", "search_levels",
+           "toy_store"]
 
 MAX_SHIFT_PATTERNS = 2
 """Levels needing at most this many shift patterns are searched by position."""
@@ -160,6 +162,10 @@ class _Payload:
     def columns(self) -> list[str]:
         return ["sid", "spos", "epos", "t", "ok", "et"] + ["cost"] * self.cost + ["dur"] * self.dur
 
+    def extra(self, prefix: str = "") -> str:
+        """``, cost, dur`` as far as they are carried (a constant column still costs memory per row)."""
+        return "".join(f", {prefix}{c}" for c in ("cost", "dur") if getattr(self, c))
+
 
 def _payload(con: duckdb.DuckDBPyConnection) -> _Payload:
     # Summed durations only matter where a start time is missing (else end - start is used).
@@ -193,11 +199,10 @@ def _pattern_sql(offsets: tuple[int, ...], codec: KeyCodec, max_gap: int, payloa
     key = codec.extend_sql(prefix, f"e{k - 1}.t")
     gaps = " AND ".join(f"e{j}.spos - e{j - 1}.epos - 1 <= {max_gap}" for j in range(1, k))
     total = lambda col: " + ".join(f"e{j}.{col}" for j in range(k))  # noqa: E731
+    extra = (f", {total('cost')} AS cost" if payload.cost else "") + (f", {total('dur')} AS dur" if payload.dur else "")
     return f"""SELECT e0.sid, e0.spos, e{k - 1}.epos, e0.rid AS r0, {key} AS key,
                {' AND '.join(f'e{j}.ok' for j in range(k))} AS ok,
-               {total('epos')} - ({total('spos')}) + {k} AS n,
-               {total('cost') if payload.cost else '0.0'} AS cost, e0.st, e{k - 1}.et,
-               {total('dur') if payload.dur else 'NULL::DOUBLE'} AS dur
+               {total('epos')} - ({total('spos')}) + {k} AS n, e0.st, e{k - 1}.et{extra}
         FROM {' POSITIONAL JOIN '.join(sides)}
         WHERE e{k - 1}.sid = e0.sid AND {gaps}{_member_test(prefix, grown)}{_member_test(f"e{k - 1}.t", tools)}"""
 
@@ -214,11 +219,13 @@ def _position_level_sql(k: int, codec: KeyCodec, max_gap: int, payload: _Payload
     return f"CREATE OR REPLACE TEMP {'TABLE' if table else 'VIEW'} _cm_occ{k} AS {body}"
 
 
-def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, grown: str, tools: str) -> str:
+def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, payload: _Payload, grown: str,
+                   tools: str, target: str | None = None) -> str:
+    extra = (", o.cost + e.cost AS cost" if payload.cost else "") + (", o.dur + e.dur AS dur" if payload.dur else "")
     body = f"""
         SELECT o.sid, o.spos, e.epos, o.r0, {codec.extend_sql('o.key', 'e.t')} AS key,
-               o.ok AND e.ok AS ok, o.n + e.n AS n, o.cost + e.cost AS cost, o.st, e.et, o.dur + e.dur AS dur
-        FROM (SELECT sid, spos, r0, key, ok, n, cost, st, dur,
+               o.ok AND e.ok AS ok, o.n + e.n AS n, o.st, e.et{extra}
+        FROM (SELECT sid, spos, r0, key, ok, n, st{payload.extra()},
                      -- INTEGER like spos: a join on mixed types casts every event
                      (epos + 1 + unnest(range({max_gap + 1})))::INTEGER AS nxt
               FROM {source} WHERE true{_member_test('key', grown)}) o
@@ -227,13 +234,13 @@ def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, grown: st
     if max_gap >= 2:
         # Two same-tool events can then both lie within reach; keep the tightest match.
         body = f"SELECT * FROM ({body}) QUALIFY row_number() OVER (PARTITION BY sid, spos, key ORDER BY epos) = 1"
-    return f"CREATE OR REPLACE TEMP TABLE _cm_occ{k} AS {body}"
+    return f"CREATE OR REPLACE TEMP TABLE {target or f'_cm_occ{k}'} AS {body}"
 
 
 _SUPPORT_SQL = """
 CREATE OR REPLACE TEMP TABLE _cm_freq{k} AS
 SELECT key, count(*) AS f, {sessions} AS s, count_if(ok) AS ok_n,
-       avg(n) AS calls, avg(cost) AS cost, avg(et - st) AS e2e, avg(dur) AS dur
+       avg(n) AS calls, {cost} AS cost, avg(et - st) AS e2e, {dur} AS dur
 FROM _cm_occ{k} GROUP BY key
 HAVING count(*) >= $min_f AND {sessions} >= $min_s
 """
@@ -286,10 +293,15 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     """
     params = {"min_f": min_frequency, "min_s": min_sessions}
     payload = _payload(con)
-    _make_shifts(con, {off for k in range(2, max_length + 1) if by_position(k, max_gap)
-                       for p in shift_patterns(k, max_gap) for off in p}, payload)
+    shifted = {off for k in range(2, max_length + 1) if by_position(k, max_gap)
+               for p in shift_patterns(k, max_gap) for off in p}
+    _make_shifts(con, shifted, payload)
     con.execute(f"""CREATE OR REPLACE TEMP VIEW _cm_occ1 AS
-        SELECT sid, spos, epos, rid AS r0, {codec.start_sql('t')} AS key, ok, n, cost, st, et, dur FROM _cm_ev""")
+        SELECT sid, spos, epos, rid AS r0, {codec.start_sql('t')} AS key, ok, n, st, et{payload.extra()}
+        FROM _cm_ev""")
+    sessions = _FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS
+    support_sql = _SUPPORT_SQL.format(k="{k}", sessions=sessions, cost="avg(cost)" if payload.cost else "0.0",
+                                      dur="avg(dur)" if payload.dur else "NULL::DOUBLE")
     found: dict = {}
     frequency: dict[tuple[int, ...], int] = {}
     grown_sql = tools_sql = ""
@@ -299,15 +311,8 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
             # Counted straight from the shifted scans, never stored whole.
             con.execute(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=False))
         elif k > 1:
-            source = f"_cm_occ{k - 1}"
-            if by_position(k - 1, max_gap):
-                # The next level joins on stored occurrences: store only those that grow.
-                source = f"_cm_seed{k - 1}"
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM _cm_occ{k - 1} "
-                            f"WHERE true{_member_test('key', grown_sql)}")
-            con.execute(_key_level_sql(k, source, codec, max_gap, grown_sql, tools_sql))
-        con.execute(_SUPPORT_SQL.format(k=k, sessions=_FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS),
-                    params)
+            con.execute(_key_level_sql(k, _kept(con, k - 1), codec, max_gap, payload, grown_sql, tools_sql))
+        con.execute(support_sql.format(k=k), params)
         rows = con.execute(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}").fetchall()
         if k == 1 and len(rows) < con.execute("SELECT count(DISTINCT t) FROM _cm_ev").fetchone()[0]:
             tools_sql = "(" + ", ".join(str(codec.decode(r[0], 1)[0]) for r in rows) + ")" if rows else "(NULL)"
@@ -327,11 +332,95 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
             SELECT CAST(x AS {codec.sql_type}) AS key FROM unnest($keys::VARCHAR[]) u(x)""", {"keys": texts})
         # At level 1 every frequent tool grows: no test needed when that is every tool.
         grown_sql = tools_sql if k == 1 else _members(k, texts)
+        if grown and 1 < k < max_length and not by_position(k + 1, max_gap):
+            _keep_growing(con, k, grown_sql, drop_shifts=shifted if by_position(k, max_gap) and k == 2 else set())
         log.info("level %d: %d frequent chains, %d grown, in %.2fs", k, len(rows), len(grown),
                  time.perf_counter() - started)
         if not grown:
             break
     return found
+
+
+def _kept(con: duckdb.DuckDBPyConnection, level: int) -> str:
+    """The relation holding the occurrences of level ``level``'s grown keys (the source of the next level)."""
+    return f"_cm_keep{level}" if level > 1 and _exists(con, f"_cm_keep{level}") else f"_cm_occ{level}"
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute("""SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() WHERE temporary
+                          UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary) WHERE n = ?""",
+                       [name]).fetchone()[0] > 0
+
+
+def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, drop_shifts: set[int]) -> None:
+    """Store only the occurrences of level ``k`` that the next (keyed) level extends.
+
+    The full level is then dropped: its other occurrences belong to chains that are
+    not grown, which are rarely suggested and then drawn again on demand (see
+    :func:`occurrence_relation`). A level counted by position keeps its view until
+    the shifted copies it reads are dropped (they are needed by nothing else).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_keep{k} AS SELECT * FROM _cm_occ{k} "
+                f"WHERE true{_member_test('key', grown_sql)}")
+    if drop_shifts:
+        con.execute(f"DROP VIEW IF EXISTS _cm_occ{k}")
+        for off in sorted(drop_shifts):
+            con.execute(f"DROP TABLE IF EXISTS _cm_sh{off}")
+    elif not by_position_view(con, k):
+        con.execute(f"DROP TABLE IF EXISTS _cm_occ{k}")
+
+
+def by_position_view(con: duckdb.DuckDBPyConnection, k: int) -> bool:
+    """Whether level ``k``'s occurrences are a view (counted by position) on ``con``.
+
+    Examples
+    --------
+    >>> by_position_view(duckdb.connect(), 2)
+    False
+    """
+    return con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = ?",
+                       [f"_cm_occ{k}"]).fetchone()[0] > 0
+
+
+def occurrence_relation(con: duckdb.DuckDBPyConnection, codec: KeyCodec, level: int, keys: str,
+                        max_gap: int) -> str:
+    """A relation holding every occurrence of the chains of length ``level`` whose keys ``keys`` lists.
+
+    ``keys`` is SQL yielding one ``key`` column (written by this package). After a
+    search, level ``level``'s occurrences are whole (``_cm_occ{level}``), or only
+    those of its grown keys are stored (``_cm_keep{level}``); the occurrences of
+    other keys are then drawn again from the level below into ``_cm_pick{level}``.
+
+    Examples
+    --------
+    >>> con = toy_store("abc", 4)
+    >>> _ = build_events(con)
+    >>> _ = search_levels(con, KeyCodec.for_tools(3, 3), min_frequency=3, min_sessions=2, max_length=3, max_gap=1)
+    >>> rel = occurrence_relation(con, KeyCodec.for_tools(3, 3), 2, "(SELECT 6 AS key)", 1)
+    >>> con.execute(f"SELECT count(*) FROM {rel} WHERE key = 6").fetchone()[0]
+    4
+
+    Notes
+    -----
+    A lookup, or one keyed join restricted to the prefixes of the missing keys.
+    """
+    keep, whole = f"_cm_keep{level}", f"_cm_occ{level}"
+    if not _exists(con, keep):
+        return whole
+    missing = f"(SELECT key FROM {keys} WHERE key NOT IN (SELECT key FROM _cm_grow{level}))"
+    if not con.execute(f"SELECT count(*) FROM {missing}").fetchone()[0]:
+        return keep
+    if _exists(con, whole):
+        return whole
+    payload = _payload(con)
+    prefixes = f"(SELECT DISTINCT {codec.prefix_sql('key')} FROM {missing})"
+    tools = f"(SELECT DISTINCT {codec.last_sql('key')} FROM {missing})"
+    con.execute(_key_level_sql(level, _kept(con, level - 1), codec, max_gap, payload, prefixes, tools,
+                               target="_cm_extra"))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_pick{level} AS
+        SELECT * FROM {keep} UNION ALL SELECT * FROM _cm_extra WHERE key IN {missing}""")
+    con.execute("DROP TABLE IF EXISTS _cm_extra")
+    return f"_cm_pick{level}"
 
 
 def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
@@ -341,6 +430,6 @@ def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
     --------
     >>> drop_tables(duckdb.connect(), 3)
     """
-    names = [f"_cm_{kind}{k}" for k in range(1, max_length + 1) for kind in ("occ", "seed", "freq", "grow")]
+    names = [f"_cm_{kind}{k}" for k in range(1, max_length + 1) for kind in ("occ", "keep", "pick", "freq", "grow")]
     names += [f"_cm_sh{off}" for off in range(1, (max_length - 1) * (MAX_GAP_SHIFTED + 1) + 1)]
     drop_temp(con, names + ["_cm_tools", "_cm_calls", "_cm_ev"])
