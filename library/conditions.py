@@ -3,8 +3,9 @@
 The text is parsed once into a small syntax tree and evaluated by walking it.
 Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]
 skipped``/``null``, literals (numbers, strings, ``true``/``false``/``null``,
-lists) and ``{{...}}`` references are allowed. Python's parser is used only
-to build the tree; nothing is ever executed.
+lists) and ``{{...}}`` references are allowed. A quoted string may hold an
+escaped ``{{`` (``'Hi {{"{{"}}name}}'``, see :data:`library.templates.LITERAL_BRACES`).
+Python's parser is used only to build the tree; nothing is ever executed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from library.errors import ConditionError, TemplateError
-from library.templates import TEMPLATE_RE, Reference, lookup, parse_path
+from library.templates import ESCAPE_RE, TEMPLATE_RE, Reference, lookup, parse_path
 
 
 class _Skipped:
@@ -36,6 +37,8 @@ class _Skipped:
 
 
 SKIPPED = _Skipped()
+_BRACES_MARK = "\ue000"
+"""Stands for an escaped ``{{`` while Python's parser reads the text (a private-use character)."""
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None,
                   "True": True, "False": False, "None": None, "skipped": SKIPPED}
 _COMPARE = {
@@ -82,17 +85,24 @@ def parse_condition(text: str) -> Condition:
     True
     >>> parse_condition("{{prev}} is skipped").evaluate({"prev": SKIPPED})
     True
+    >>> text = "{{t}} == 'Hi " + '{{"{{"}}' + "name}}'"
+    >>> print(text)
+    {{t}} == 'Hi {{"{{"}}name}}'
+    >>> parse_condition(text).evaluate({"t": "Hi {{name}}"})
+    True
     """
     if not isinstance(text, str) or not text.strip():
         raise ConditionError("a condition must be a non-empty string")
+    if _BRACES_MARK in text:
+        raise ConditionError(f"condition {text!r} holds the reserved character U+E000")
     refs: list[Reference] = []
 
     def _placeholder(m):
         refs.append(Reference(m.group(1), parse_path(m.group(2))))
         return f" __ref{len(refs) - 1} "
 
-    source = TEMPLATE_RE.sub(_placeholder, text)
-    if "{{" in source or "}}" in source:
+    source = TEMPLATE_RE.sub(_placeholder, ESCAPE_RE.sub(_BRACES_MARK, text))
+    if "{{" in source:  # a lone }} is plain text inside a string and a syntax error outside one
         raise ConditionError(f"condition {text!r} has a malformed {{{{...}}}} reference")
     try:
         tree = ast.parse(source.strip(), mode="eval").body
@@ -123,6 +133,8 @@ def _check(node: ast.AST, text: str, nrefs: int) -> None:
 
 def _walk(node: ast.expr, refs: tuple[Reference, ...], scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, str) and _BRACES_MARK in node.value:
+            return node.value.replace(_BRACES_MARK, "{{")
         return node.value
     if isinstance(node, ast.Name):
         if node.id.startswith("__ref"):

@@ -24,6 +24,8 @@ SCOPE = {"check": {"ok": False, "code": 404}, "n": 5, "tags": ["vip", "eu"], "na
     ("{{check}} is not skipped", True),
     ("{{prev.anything}} is skipped", True),
     ("{{check.missing_ok}} == null", None),
+    ("{{name}} != 'Hi {{\"{{\"}}name}}'", True),
+    ("'{{\"{{\"}}x}}' == \"{{'{{'}}x}}\"", True),
 ])
 def test_conditions_evaluate(text, expected):
     cond = parse_condition(text)
@@ -45,6 +47,9 @@ def test_conditions_evaluate(text, expected):
     "",
     "unknown_word == 1",
     "{{bad ref}} == 1",
+    "{{'{{'}} == 1",
+    "{{n}} == '{{ stray'",
+    "{{n}} == '\ue000'",
 ])
 def test_unsafe_or_malformed_conditions_are_refused(text):
     with pytest.raises(ConditionError):

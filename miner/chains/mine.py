@@ -33,7 +33,8 @@ pairs (indices into ``Chain.tools``) between which data flows."""
 class ChainSearch:
     """The outcome of :func:`find_chains` plus what sampling needs.
 
-    ``chains`` are ranked best first; ``stats`` counts what each stage kept.
+    ``chains`` are ranked best first; ``stats`` counts what each stage kept and
+    ``notes`` says why chains were left out where a count alone does not.
     Call :meth:`close` to drop the temporary tables.
 
     Examples
@@ -50,6 +51,7 @@ class ChainSearch:
     tool_ids: dict[str, int]
     chains: list[Chain] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch space for synthesis (parsed calls, screens) shared across samples of this search."""
 
