@@ -1,8 +1,9 @@
 """Safe step conditions: ``{{check.ok}} == false and {{n}} > 3``.
 
 The text is parsed once into a small syntax tree and evaluated by walking it.
-Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]
-skipped``/``null``, literals (numbers, strings, ``true``/``false``/``null``,
+Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]``
+with ``null``/``true``/``false``/``skipped`` (identity means nothing for other
+values: use ``==``), literals (numbers, strings, ``true``/``false``/``null``,
 lists) and ``{{...}}`` references are allowed. A quoted string may hold an
 escaped ``{{`` (``'Hi {{"{{"}}name}}'``, see :data:`library.templates.LITERAL_BRACES`).
 Python's parser is used only to build the tree; nothing is ever executed.
@@ -41,6 +42,8 @@ _BRACES_MARK = "\ue000"
 """Stands for an escaped ``{{`` while Python's parser reads the text (a private-use character)."""
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None,
                   "True": True, "False": False, "None": None, "skipped": SKIPPED}
+_SINGLETONS = ("null", "none", "None", "true", "false", "True", "False", "skipped")
+"""The only operands ``is`` / ``is not`` may compare with."""
 _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -122,6 +125,8 @@ def _check(node: ast.AST, text: str, nrefs: int) -> None:
                 "in, literals and {{references}} are allowed")
         if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and not isinstance(sub.operand, ast.Constant):
             raise ConditionError(f"condition {text!r}: unary minus only applies to numbers")
+        if isinstance(sub, ast.Compare):
+            _check_identity(sub, text)
         if isinstance(sub, ast.Name):
             if sub.id.startswith("__ref"):
                 if not sub.id[5:].isdigit() or int(sub.id[5:]) >= nrefs:
@@ -129,6 +134,26 @@ def _check(node: ast.AST, text: str, nrefs: int) -> None:
             elif sub.id not in _LITERAL_NAMES:
                 raise ConditionError(
                     f"condition {text!r}: unknown word {sub.id!r}; quote strings and wrap references in {{{{...}}}}")
+
+
+def _singleton(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in _SINGLETONS
+    # Python's parser reads True, False and None as constants, not names.
+    return isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool))
+
+
+def _check_identity(node: ast.Compare, text: str) -> None:
+    # Python's `is` is identity: `100000 is 100000` may be false for equal numbers, so it is
+    # only allowed where identity and equality agree.
+    left = node.left
+    for op, right in zip(node.ops, node.comparators):
+        if isinstance(op, (ast.Is, ast.IsNot)) and not (_singleton(left) or _singleton(right)):
+            word = "is not" if isinstance(op, ast.IsNot) else "is"
+            raise ConditionError(
+                f"condition {text!r}: '{word}' only tests for null, true, false or skipped; "
+                f"use {'!=' if word == 'is not' else '=='} to compare values")
+        left = right
 
 
 def _walk(node: ast.expr, refs: tuple[Reference, ...], scope: Mapping[str, Any]) -> Any:
