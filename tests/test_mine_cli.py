@@ -174,3 +174,24 @@ def test_a_chain_whose_workflow_is_invalid_is_left_out_with_a_note(store, tmp_pa
         assert "get_user_then_each_get_reservation" in result.stdout and "search_flights" not in result.stdout
     assert result.stderr.count("note: 1 chain left out") == 1
     assert "search_flights -> book_flight -> send_receipt: workflow 'x' is invalid" in result.stderr
+
+
+@pytest.mark.parametrize("seed", [7, 12])
+def test_a_commuting_workflow_at_a_high_min_frequency_is_one_workflow_counted_once(tmp_path, seed):
+    log, db = tmp_path / "logs.jsonl", tmp_path / "t.duckdb"
+    cli_run = CliRunner().invoke
+    assert cli_run(cli, ["generate", "--out", str(log), "--sessions", "1000", "--seed", str(seed),
+                         "--scenario", "support"]).exit_code == 0
+    assert cli_run(cli, ["ingest", str(log), "--db", str(db), "--quiet"]).exit_code == 0
+    truth = json.loads((tmp_path / "logs.truth.json").read_text())
+    (planted,) = [w for w in truth["workflows"] if len(w.get("orders", [])) > 1]
+    counts = sorted(o["count"] for o in planted["orders"])
+    high = counts[-1] + (sum(counts) - counts[-1]) // 2  # above every order alone, below all of them
+    result = run("--db", db, "--library", tmp_path / "l.json", "--min-frequency", high, "--json")
+    assert result.exit_code == 0, result.output
+    tools = set(planted["tools"])
+    (wf,) = [w for w in json.loads(result.stdout) if {s["tool_name"] for s in w["steps"]} <= tools]
+    assert {s["tool_name"] for s in wf["steps"]} == tools
+    assert high <= wf["stats"]["frequency"] <= sum(counts)
+    branches = [s["depends_on"] for s in wf["steps"][1:-1]]
+    assert len(branches) == 2 and branches[0] == branches[1] == [wf["steps"][0]["id"]]
