@@ -1,10 +1,12 @@
 """Safe step conditions: ``{{check.ok}} == false and {{n}} > 3``.
 
 The text is parsed once into a small syntax tree and evaluated by walking it.
-Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]
-skipped``/``null``, literals (numbers, strings, ``true``/``false``/``null``,
-lists) and ``{{...}}`` references are allowed. Python's parser is used only
-to build the tree; nothing is ever executed.
+Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]``
+with ``null``/``true``/``false``/``skipped`` (identity means nothing for other
+values: use ``==``), literals (numbers, strings, ``true``/``false``/``null``,
+lists) and ``{{...}}`` references are allowed. A quoted string may hold an
+escaped ``{{`` (``'Hi {{"{{"}}name}}'``, see :data:`library.templates.LITERAL_BRACES`).
+Python's parser is used only to build the tree; nothing is ever executed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from library.errors import ConditionError, TemplateError
-from library.templates import TEMPLATE_RE, Reference, lookup, parse_path
+from library.templates import ESCAPE_RE, TEMPLATE_RE, Reference, lookup, parse_path
 
 
 class _Skipped:
@@ -36,8 +38,12 @@ class _Skipped:
 
 
 SKIPPED = _Skipped()
+_BRACES_MARK = "\ue000"
+"""Stands for an escaped ``{{`` while Python's parser reads the text (a private-use character)."""
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "none": None,
                   "True": True, "False": False, "None": None, "skipped": SKIPPED}
+_SINGLETONS = ("null", "none", "None", "true", "false", "True", "False", "skipped")
+"""The only operands ``is`` / ``is not`` may compare with."""
 _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -82,17 +88,24 @@ def parse_condition(text: str) -> Condition:
     True
     >>> parse_condition("{{prev}} is skipped").evaluate({"prev": SKIPPED})
     True
+    >>> text = "{{t}} == 'Hi " + '{{"{{"}}' + "name}}'"
+    >>> print(text)
+    {{t}} == 'Hi {{"{{"}}name}}'
+    >>> parse_condition(text).evaluate({"t": "Hi {{name}}"})
+    True
     """
     if not isinstance(text, str) or not text.strip():
         raise ConditionError("a condition must be a non-empty string")
+    if _BRACES_MARK in text:
+        raise ConditionError(f"condition {text!r} holds the reserved character U+E000")
     refs: list[Reference] = []
 
     def _placeholder(m):
         refs.append(Reference(m.group(1), parse_path(m.group(2))))
         return f" __ref{len(refs) - 1} "
 
-    source = TEMPLATE_RE.sub(_placeholder, text)
-    if "{{" in source or "}}" in source:
+    source = TEMPLATE_RE.sub(_placeholder, ESCAPE_RE.sub(_BRACES_MARK, text))
+    if "{{" in source:  # a lone }} is plain text inside a string and a syntax error outside one
         raise ConditionError(f"condition {text!r} has a malformed {{{{...}}}} reference")
     try:
         tree = ast.parse(source.strip(), mode="eval").body
@@ -112,6 +125,8 @@ def _check(node: ast.AST, text: str, nrefs: int) -> None:
                 "in, literals and {{references}} are allowed")
         if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and not isinstance(sub.operand, ast.Constant):
             raise ConditionError(f"condition {text!r}: unary minus only applies to numbers")
+        if isinstance(sub, ast.Compare):
+            _check_identity(sub, text)
         if isinstance(sub, ast.Name):
             if sub.id.startswith("__ref"):
                 if not sub.id[5:].isdigit() or int(sub.id[5:]) >= nrefs:
@@ -121,8 +136,30 @@ def _check(node: ast.AST, text: str, nrefs: int) -> None:
                     f"condition {text!r}: unknown word {sub.id!r}; quote strings and wrap references in {{{{...}}}}")
 
 
+def _singleton(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in _SINGLETONS
+    # Python's parser reads True, False and None as constants, not names.
+    return isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool))
+
+
+def _check_identity(node: ast.Compare, text: str) -> None:
+    # Python's `is` is identity: `100000 is 100000` may be false for equal numbers, so it is
+    # only allowed where identity and equality agree.
+    left = node.left
+    for op, right in zip(node.ops, node.comparators):
+        if isinstance(op, (ast.Is, ast.IsNot)) and not (_singleton(left) or _singleton(right)):
+            word = "is not" if isinstance(op, ast.IsNot) else "is"
+            raise ConditionError(
+                f"condition {text!r}: '{word}' only tests for null, true, false or skipped; "
+                f"use {'!=' if word == 'is not' else '=='} to compare values")
+        left = right
+
+
 def _walk(node: ast.expr, refs: tuple[Reference, ...], scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, str) and _BRACES_MARK in node.value:
+            return node.value.replace(_BRACES_MARK, "{{")
         return node.value
     if isinstance(node, ast.Name):
         if node.id.startswith("__ref"):

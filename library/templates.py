@@ -1,9 +1,12 @@
 """Parameter templates: ``{{name}}``, ``{{step.path[0].key}}``, ``{{item}}``.
 
 A template that is the whole string keeps the referenced value's type; a
-template inside a longer string is formatted into the text. These functions
-are shared by validation (which names are referenced), the runner (resolving
-values) and the miner (writing bindings).
+template inside a longer string is formatted into the text. A literal ``{{``
+is written :data:`LITERAL_BRACES` (``{{'{{'}}``, a template holding the quoted
+text ``{{``); resolving turns it back into ``{{``, so text such as an e-mail
+template ``Hi {{name}}`` survives as a constant (see :func:`escape_literal`).
+These functions are shared by validation (which names are referenced), the
+runner (resolving values) and the miner (writing bindings and constants).
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ _SEGMENT = r"(?:\.[^.\[\]{}\s]+|\[-?\d+\])"
 TEMPLATE_RE = re.compile(r"\{\{\s*(" + _NAME + r")(" + _SEGMENT + r"*)\s*\}\}")
 _SEGMENT_RE = re.compile(r"\.([^.\[\]{}\s]+)|\[(-?\d+)\]")
 _ANY_BRACES = re.compile(r"\{\{(.*?)\}\}")
+# Both quote styles, so a literal ``{{`` can also sit inside a quoted string of a condition.
+_ESCAPE = r"\{\{\s*(?:'\{\{'|\"\{\{\")\s*\}\}"
+ESCAPE_RE = re.compile(_ESCAPE)
+# One left-to-right pass: an escape and a template never overlap (a template's
+# name cannot start with a quote), and text substituted for a template is never rescanned.
+_RENDER_RE = re.compile("(" + _ESCAPE + ")|" + TEMPLATE_RE.pattern)
+
+LITERAL_BRACES = "{{'{{'}}"
+"""How template text writes a literal ``{{`` (``{{"{{"}}`` is read the same way)."""
 
 PathPart = str | int
 
@@ -103,9 +115,61 @@ def malformed_templates(text: str) -> list[str]:
     """
     bad = []
     for m in _ANY_BRACES.finditer(text):
-        if not TEMPLATE_RE.fullmatch(m.group(0)):
+        if not TEMPLATE_RE.fullmatch(m.group(0)) and not ESCAPE_RE.fullmatch(m.group(0)):
             bad.append(m.group(0))
     return bad
+
+
+def escape_text(text: str) -> str:
+    """Write ``text`` as template text that resolves back to exactly ``text``.
+
+    Every ``{{`` becomes :data:`LITERAL_BRACES`; nothing else needs escaping
+    (a lone ``}}`` is plain text).
+
+    Examples
+    --------
+    >>> escape_text("Hi {{name}}")
+    "Hi {{'{{'}}name}}"
+    >>> resolve(escape_text("Hi {{name}}"), {})
+    'Hi {{name}}'
+    """
+    return text.replace("{{", LITERAL_BRACES)
+
+
+def escape_literal(value: Any) -> Any:
+    """A literal parameter value as template text: :func:`escape_text` on every string inside it.
+
+    Dict keys are left alone: templates are only read in values.
+
+    Examples
+    --------
+    >>> escape_literal({"body": "Hi {{name}}", "n": 2, "to": ["{{a}}"]})
+    {'body': "Hi {{'{{'}}name}}", 'n': 2, 'to': ["{{'{{'}}a}}"]}
+    """
+    if isinstance(value, str):
+        return escape_text(value) if "{{" in value else value
+    if isinstance(value, Mapping):
+        return {k: escape_literal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escape_literal(v) for v in value]
+    return value
+
+
+def needs_resolving(value: Any) -> bool:
+    """Whether ``value`` holds a template reference or an escaped ``{{`` (else it is used as it is).
+
+    Examples
+    --------
+    >>> needs_resolving({"a": "{{x}}"}), needs_resolving(["{{'{{'}}"]), needs_resolving({"a": "x {", "b": 1})
+    (True, True, False)
+    """
+    if isinstance(value, str):
+        return "{{" in value and _RENDER_RE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(needs_resolving(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(needs_resolving(v) for v in value)
+    return False
 
 
 def iter_references(value: Any) -> Iterator[Reference]:
@@ -177,12 +241,15 @@ def resolve(value: Any, scope: Mapping[str, Any], *, where: str = "") -> Any:
     """Substitute every template in ``value`` from ``scope``.
 
     A whole-string template keeps the referenced value's type; a template
-    inside text is formatted (dicts and lists as JSON).
+    inside text is formatted (dicts and lists as JSON); :data:`LITERAL_BRACES`
+    becomes ``{{``.
 
     Examples
     --------
     >>> resolve({"id": "{{u.id}}", "q": "user {{u.id}}"}, {"u": {"id": 3}})
     {'id': 3, 'q': 'user 3'}
+    >>> resolve("{{'{{'}}u.id}} is {{u.id}}", {"u": {"id": 3}})
+    '{{u.id}} is 3'
     """
     if isinstance(value, str):
         whole = TEMPLATE_RE.fullmatch(value.strip())
@@ -190,14 +257,16 @@ def resolve(value: Any, scope: Mapping[str, Any], *, where: str = "") -> Any:
             return _resolve_ref(Reference(whole.group(1), parse_path(whole.group(2))), scope, where)
 
         def _sub(m: re.Match) -> str:
-            got = _resolve_ref(Reference(m.group(1), parse_path(m.group(2))), scope, where)
+            if m.group(1) is not None:
+                return "{{"
+            got = _resolve_ref(Reference(m.group(2), parse_path(m.group(3))), scope, where)
             if isinstance(got, (dict, list)):
                 return json.dumps(got, sort_keys=True)
             if isinstance(got, bool):
                 return "true" if got else "false"
             return "" if got is None else str(got)
 
-        return TEMPLATE_RE.sub(_sub, value)
+        return _RENDER_RE.sub(_sub, value) if "{{" in value else value
     if isinstance(value, Mapping):
         return {k: resolve(v, scope, where=where) for k, v in value.items()}
     if isinstance(value, list):

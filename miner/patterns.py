@@ -56,7 +56,10 @@ class ChainMiner:
     workflows_ : list of WorkflowTemplate
         One suggested workflow per chain, same order.
     stats_ : dict
-        How many chains each stage kept (frequent, reliable, cohesive, closed).
+        How many chains each stage kept (frequent, reliable, cohesive, closed) and
+        how many were left out because their workflow was invalid (``invalid``).
+    left_out_ : list of str
+        Why each ``invalid`` chain was left out.
 
     Examples
     --------
@@ -109,6 +112,7 @@ class ChainMiner:
         finally:
             search.close()
         self.stats_ = dict(search.stats)
+        self.left_out_ = list(search.notes.get("invalid", []))
         self.classifier_: CategoryClassifier | None = classifier
         return self
 
@@ -128,6 +132,7 @@ class MineReport:
     stats: dict[str, int]
     saved: Any = None
     library: str | None = None
+    left_out: tuple[str, ...] = ()
 
     def to_json(self) -> list[dict[str, Any]]:
         """The ``mine --json`` document: workflow dicts, best first."""
@@ -172,7 +177,7 @@ def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLik
         con.close()
     saved = lib.merge_suggestions(miner.workflows_) if save and lib is not None else None
     return MineReport(tuple(miner.workflows_), tuple(miner.chains_), dict(miner.stats_), saved,
-                      None if lib is None else str(lib.path))
+                      None if lib is None else str(lib.path), tuple(miner.left_out_))
 
 
 @dataclass(frozen=True)

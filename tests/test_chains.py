@@ -325,3 +325,40 @@ def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
     rows = search.sample_events(search.chains, 1)
     assert sorted({r[0] for r in rows}) == list(range(bunches))
     search.close()
+
+
+def _two_orders(first, second):
+    return ([[call("a"), call("b"), call("c"), call("d")]] * first
+            + [[call("a"), call("c"), call("b"), call("d")]] * second)
+
+
+@pytest.mark.parametrize("first, second, min_frequency", [
+    (6, 5, 10),    # each order alone is below the threshold, together above
+    (12, 3, 10),   # only one order passes
+    (6, 5, 3),     # both pass
+])
+def test_orders_that_pass_together_are_one_workflow_with_parallel_branches(tmp_path, first, second, min_frequency):
+    path = make_store(tmp_path / "t.duckdb", _two_orders(first, second))
+    (chain,) = mine(path, min_frequency=min_frequency)
+    assert chain.slots == (("a",), ("b", "c"), ("d",))
+    assert chain.frequency == first + second and chain.sessions == first + second
+    assert sorted(chain.variants) == [("a", "b", "c", "d"), ("a", "c", "b", "d")]
+
+
+@pytest.mark.parametrize("max_length, min_frequency", [(3, 3), (3, 12), (4, 3)])
+def test_fragments_of_a_commuting_workflow_never_count_an_occurrence_twice(tmp_path, max_length, min_frequency):
+    # One workflow per session: together the suggestions can hold at most one occurrence each.
+    path = make_store(tmp_path / "t.duckdb", _two_orders(8, 7))
+    chains = mine(path, min_frequency=min_frequency, max_length=max_length)
+    assert chains and sum(c.frequency for c in chains) <= 15
+    assert all(c.frequency >= min_frequency for c in chains)
+
+
+def test_a_fragment_keeps_the_occurrences_no_better_chain_holds(tmp_path):
+    # a c d and a b d both hold the 15 runs of the commuting workflow; a c d also occurs 5 more
+    # times, ranks first and keeps them; a b d keeps the 4 runs only it holds.
+    sessions = (_two_orders(8, 7) + [[call("a"), call("c"), call("x"), call("d")]] * 5
+                + [[call("a"), call("b"), call("y"), call("d")]] * 4)
+    by_tools = {c.tools: c for c in mine(make_store(tmp_path / "t.duckdb", sessions), max_length=3)}
+    assert (by_tools[("a", "c", "d")].frequency, by_tools[("a", "c", "d")].sessions) == (20, 20)
+    assert (by_tools[("a", "b", "d")].frequency, by_tools[("a", "b", "d")].sessions) == (4, 4)

@@ -24,6 +24,8 @@ SCOPE = {"check": {"ok": False, "code": 404}, "n": 5, "tags": ["vip", "eu"], "na
     ("{{check}} is not skipped", True),
     ("{{prev.anything}} is skipped", True),
     ("{{check.missing_ok}} == null", None),
+    ("{{name}} != 'Hi {{\"{{\"}}name}}'", True),
+    ("'{{\"{{\"}}x}}' == \"{{'{{'}}x}}\"", True),
 ])
 def test_conditions_evaluate(text, expected):
     cond = parse_condition(text)
@@ -45,6 +47,9 @@ def test_conditions_evaluate(text, expected):
     "",
     "unknown_word == 1",
     "{{bad ref}} == 1",
+    "{{'{{'}} == 1",
+    "{{n}} == '{{ stray'",
+    "{{n}} == '\ue000'",
 ])
 def test_unsafe_or_malformed_conditions_are_refused(text):
     with pytest.raises(ConditionError):
@@ -59,3 +64,46 @@ def test_references_are_reported_for_validation():
 def test_type_mismatch_is_a_condition_error():
     with pytest.raises(ConditionError, match="different types"):
         parse_condition("{{name}} > 3").evaluate(SCOPE)
+
+
+BIG = {"n": 100000, "flag": True, "none": None, "zero": 0, "prev": SKIPPED}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("{{none}} is null", True),
+    ("{{none}} is None", True),
+    ("{{zero}} is null", False),
+    ("{{zero}} is not none", True),
+    ("{{flag}} is true", True),
+    ("{{flag}} is True", True),
+    ("{{zero}} is false", False),
+    ("null is {{none}}", True),
+    ("{{prev}} is skipped", True),
+    ("{{n}} == 100000", True),
+])
+def test_is_tests_for_null_booleans_and_skipped(text, expected):
+    assert parse_condition(text).evaluate(BIG) is expected
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("{{n}} is 100000", "use =="),
+    ("{{n}} is not 100000", "use !="),
+    ("{{n}} is {{zero}}", "use =="),
+    ("{{n}} is 'x'", "use =="),
+    ("{{n}} is [1]", "use =="),
+    ("{{none}} is null and {{n}} is 5", "use =="),
+    ("{{n}} is not {{n}}", "use !="),
+])
+def test_is_with_any_other_operand_is_refused_with_a_hint(text, hint):
+    with pytest.raises(ConditionError, match="only tests for null, true, false or skipped") as info:
+        parse_condition(text)
+    assert hint in str(info.value)
+
+
+def test_validation_reports_an_identity_test_on_a_number():
+    from library.model import WorkflowStep, WorkflowTemplate
+    from library.validate import workflow_problems
+
+    wf = WorkflowTemplate(name="w", inputs={"n": {}}, steps=[WorkflowStep(id="a", tool_name="t", condition="{{n}} is 100000")])
+    (problem,) = workflow_problems(wf)
+    assert problem.startswith("steps[0].condition:") and "use ==" in problem

@@ -131,3 +131,67 @@ def test_no_chain_meeting_the_thresholds_says_what_to_relax(store, tmp_path):
     assert result.exit_code == 0
     assert "no chains met the thresholds" in result.stdout and "--min-frequency" in result.stdout
     assert json.loads(run("--db", store, "--min-frequency", "1000", "--json").stdout) == []
+
+
+def _email_sessions(n):
+    return [[call("get_contact", {"id": f"C{i}"}, {"email": f"c{i}@x"}),
+             call("send_email", {"to": f"c{i}@x", "body": "Hi {{name}}, your order {{ order.id }} shipped"}, "ok")]
+            for i in range(n)]
+
+
+def test_logged_text_holding_braces_is_mined_as_a_literal_constant(tmp_path):
+    sessions = lookup_sessions(8, random.Random(5)) + _email_sessions(6)
+    db = make_store(tmp_path / "t.duckdb", sessions)
+    result = run("--db", db, "--library", tmp_path / "l.json", "--json")
+    assert result.exit_code == 0, result.output
+    by_first = {w["steps"][0]["tool_name"]: w for w in json.loads(result.stdout)}
+    assert set(by_first) == {"get_user_details", "get_contact"}
+    body = by_first["get_contact"]["steps"][1]["parameters"]["body"]
+    assert body == "Hi {{'{{'}}name}}, your order {{'{{'}} order.id }} shipped"
+    assert "left out" not in result.stderr
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_chain_whose_workflow_is_invalid_is_left_out_with_a_note(store, tmp_path, monkeypatch, as_json):
+    import miner.synthesis.build as build
+    from library.errors import ValidationError
+
+    real = build.build_workflow
+
+    def picky(chain, occurrences, **kw):
+        if chain.tools[0] == "search_flights":
+            raise ValidationError("workflow 'x' is invalid: steps[0].parameters.p: broken", ["broken"])
+        return real(chain, occurrences, **kw)
+
+    monkeypatch.setattr(build, "build_workflow", picky)
+    result = run("--db", store, "--library", tmp_path / "l.json", *(["--json"] if as_json else []))
+    assert result.exit_code == 0, result.output
+    if as_json:
+        data = json.loads(result.stdout)
+        assert isinstance(data, list)
+        assert [w["steps"][0]["tool_name"] for w in data] == ["get_user_details", "open_ticket"]
+    else:
+        assert "get_user_then_each_get_reservation" in result.stdout and "search_flights" not in result.stdout
+    assert result.stderr.count("note: 1 chain left out") == 1
+    assert "search_flights -> book_flight -> send_receipt: workflow 'x' is invalid" in result.stderr
+
+
+@pytest.mark.parametrize("seed", [7, 12])
+def test_a_commuting_workflow_at_a_high_min_frequency_is_one_workflow_counted_once(tmp_path, seed):
+    log, db = tmp_path / "logs.jsonl", tmp_path / "t.duckdb"
+    cli_run = CliRunner().invoke
+    assert cli_run(cli, ["generate", "--out", str(log), "--sessions", "1000", "--seed", str(seed),
+                         "--scenario", "support"]).exit_code == 0
+    assert cli_run(cli, ["ingest", str(log), "--db", str(db), "--quiet"]).exit_code == 0
+    truth = json.loads((tmp_path / "logs.truth.json").read_text())
+    (planted,) = [w for w in truth["workflows"] if len(w.get("orders", [])) > 1]
+    counts = sorted(o["count"] for o in planted["orders"])
+    high = counts[-1] + (sum(counts) - counts[-1]) // 2  # above every order alone, below all of them
+    result = run("--db", db, "--library", tmp_path / "l.json", "--min-frequency", high, "--json")
+    assert result.exit_code == 0, result.output
+    tools = set(planted["tools"])
+    (wf,) = [w for w in json.loads(result.stdout) if {s["tool_name"] for s in w["steps"]} <= tools]
+    assert {s["tool_name"] for s in wf["steps"]} == tools
+    assert high <= wf["stats"]["frequency"] <= sum(counts)
+    branches = [s["depends_on"] for s in wf["steps"][1:-1]]
+    assert len(branches) == 2 and branches[0] == branches[1] == [wf["steps"][0]["id"]]

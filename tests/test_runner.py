@@ -89,6 +89,15 @@ def test_declared_outputs_are_resolved(registry, calls):
     assert executor(registry).execute(w, {}).outputs == {"first_order": "u-o1", "label": "user u"}
 
 
+@pytest.mark.parametrize("params, received", [
+    ({"body": "Hi {{'{{'}}name}}"}, {"body": "Hi {{name}}"}),
+    ({"body": ["{{'{{'}}a}}", {"b": "{{'{{'}}b}} for {{uid}}"}]}, {"body": ["{{a}}", {"b": "{{b}} for mia"}]}),
+])
+def test_escaped_braces_reach_the_tool_as_literal_text(registry, calls, params, received):
+    w = wf([step("send", "echo", params)], inputs={"uid": {"type": "string"}})
+    assert executor(registry).execute(w, {"uid": "mia"}).outputs == {"send": received}
+
+
 def test_missing_field_in_a_template_fails_the_step_naming_step_and_path(registry, calls):
     w = wf([step("user", "get_user", {"user_id": "u"}),
             step("order", "get_order", {"order_id": "{{user.address.zip}}"})])

@@ -9,6 +9,7 @@ import pytest
 
 from library.builder import WorkflowBuilder
 from library.store import WorkflowLibrary
+from library.templates import resolve
 from library.validate import workflow_problems
 from miner.chains import Chain
 from miner.errors import MiningError
@@ -90,6 +91,23 @@ def test_inputs_constants_and_one_input_for_one_value():
     spec = flow.inputs["user_id"]
     assert (spec.type, spec.example, spec.required) == ("string", "u0", True)
     assert flow.steps[1].references == set()
+
+
+@pytest.mark.parametrize("logged", [
+    "Hi {{name}}, your order shipped",
+    {"subject": "{{ order.id }}", "lines": ["{{'{{'}}", "}} {{{x}}}"]},
+])
+def test_constants_holding_braces_are_escaped_and_resolve_to_the_logged_value(logged):
+    occs = [occ(rec({"to": f"c{i}@x"}, {"ok": True}), rec({"to": f"c{i}@x", "body": logged}, "sent")) for i in range(5)]
+    flow = flow_of(occs)
+    body = flow.steps[1].parameters["body"]
+    assert body != logged and resolve(body, {}) == logged
+    assert {k: v.kind for k, v in flow.steps[1].sources.items() if k != "to"} == dict.fromkeys(
+        ["body"] if isinstance(logged, str) else ["body.subject", "body.lines"], "constant")
+    wf = build_workflow(Chain(("get_contact", "send_email"), 5, 5, 1.0, 0.5, None, None, 2.0, 1.0), occs)
+    assert resolve(wf.step("send_email").parameters["body"], {}) == logged
+    flow_inputs = flow_of([occ(rec({"body": f"Hi {{{{name}}}} #{i}"})) for i in range(5)]).inputs
+    assert flow_inputs["body"].example == "Hi {{name}} #0"  # a value, not template text: never escaped
 
 
 def test_input_names_do_not_clash_with_step_ids_or_each_other():

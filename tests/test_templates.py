@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from library.errors import TemplateError
-from library.templates import (format_path, iter_references, lookup, malformed_templates,
-                               parse_path, parse_reference, resolve)
+from library.templates import (LITERAL_BRACES, escape_literal, escape_text, format_path, iter_references, lookup,
+                               malformed_templates, needs_resolving, parse_path, parse_reference, resolve)
 
 SCOPE = {
     "user_id": "mia_li_3668",
@@ -76,3 +78,59 @@ def test_iter_references_and_malformed_detection():
 def test_lookup_parses_json_text_on_the_way():
     assert lookup('[{"a": 1}]', (0, "a")) == 1
     assert lookup({"0": "zero"}, ("0",)) == "zero"
+
+
+# --- literal braces ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{'{{'}}name}}", "{{name}}"),
+    ('{{"{{"}}name}}', "{{name}}"),
+    ("{{ '{{' }}x", "{{x"),
+    ("{{'{{'}}", "{{"),
+    ("{{'{{'}}user_id}} = {{user_id}}", "{{user_id}} = mia_li_3668"),
+    ("{{'{{'}}{{n}}}}", "{{3}}"),
+    ("}} alone", "}} alone"),
+])
+def test_an_escaped_brace_pair_resolves_to_literal_text(template, expected):
+    assert resolve(template, SCOPE) == expected
+    assert malformed_templates(template) == []
+
+
+def test_text_substituted_for_a_template_is_never_unescaped():
+    assert resolve("x {{v}}", {"v": LITERAL_BRACES}) == "x " + LITERAL_BRACES
+    assert resolve("{{v}}", {"v": LITERAL_BRACES}) == LITERAL_BRACES
+
+
+@pytest.mark.parametrize("text, refs, bad", [
+    ("Hi {{'{{'}}name}}, order {{order.id}}", ["{{order.id}}"], []),
+    ("Hi {{'{{'}}name}} {{ not ok }}", [], ["{{ not ok }}"]),
+    ("{{'{{' }} and {{'{'}}", [], ["{{'{'}}"]),
+])
+def test_escapes_are_neither_references_nor_malformed(text, refs, bad):
+    assert [str(r) for r in iter_references(text)] == refs
+    assert malformed_templates(text) == bad
+
+
+@given(st.text(alphabet="{}'\" a.\n", max_size=40) | st.text(max_size=40))
+def test_any_logged_text_round_trips_through_escaping(text):
+    escaped = escape_text(text)
+    assert resolve(escaped, {}) == text
+    assert malformed_templates(escaped) == [] and list(iter_references(escaped)) == []
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"body": "Hi {{name}}", "n": 2}, {"body": "Hi " + LITERAL_BRACES + "name}}", "n": 2}),
+    (["{{a}}", {"b": ["{{c}}"]}], [LITERAL_BRACES + "a}}", {"b": [LITERAL_BRACES + "c}}"]}]),
+    ({"{{key}}": "plain"}, {"{{key}}": "plain"}),
+    (5, 5),
+])
+def test_escape_literal_walks_values_not_keys(value, expected):
+    assert escape_literal(value) == expected
+    assert resolve(expected, {}) == value
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"a": "{{x}}"}, True), ({"a": [LITERAL_BRACES]}, True), ({"a": "{{ 1bad }}", "b": "{"}, False), ("plain", False),
+])
+def test_needs_resolving(value, expected):
+    assert needs_resolving(value) is expected

@@ -105,3 +105,15 @@ def test_a_step_reading_its_own_result_is_refused(option):
 def test_a_compensation_may_read_its_own_step():
     assert workflow_problems(wf([{"id": "a", "tool_name": "t",
                                   "compensation": {"tool_name": "u", "parameters": {"id": "{{a.id}}"}}}])) == []
+
+
+@pytest.mark.parametrize("params, problems", [
+    ({"body": "Hi {{'{{'}}name}}, your order shipped"}, []),
+    ({"body": {"lines": ["{{'{{'}}x}}", "{{\"{{\"}}y}} {{u}}"]}}, []),
+    ({"body": "Hi {{'{{'}}name}}, {{nope}}"},
+     ["steps[0].parameters.body: {{nope}} refers to unknown name 'nope' (not an input or step id)"]),
+    ({"body": "Hi {{name}}"}, ["steps[0].parameters.body: {{name}} refers to unknown name 'name' (not an input or step id)"]),
+    ({"body": "{{'{{'}} {{ 1x }}"}, ["steps[0].parameters.body: malformed template {{ 1x }}"]),
+])
+def test_escaped_braces_are_text_while_real_references_are_still_checked(params, problems):
+    assert workflow_problems(wf([{"id": "a", "tool_name": "t", "parameters": params}], inputs=["u"])) == problems

@@ -1,31 +1,28 @@
 """Calling one tool the resilient way: breaker, rate limit, concurrency slot, timeout, retries, fallback.
 
-Every attempt is one recorded call. A result must be JSON: values JSON cannot
-hold natively are converted — sets to lists, pydantic models and dataclasses
-to dicts, bytes decoded, anything else through ``str()`` — and the step
-records a note saying so; NaN/Infinity and circular structures fail the call.
+Every attempt is one recorded call. A result must be JSON: the common values
+JSON cannot hold natively (datetimes, Decimals, sets, dataclasses, pydantic
+models ...) are converted faithfully and the step records a note saying so;
+anything else, NaN/Infinity and circular structures fail the call with a
+message naming the tool and the type (see :mod:`library.runner.jsondata`).
 A result larger than ``max_result_bytes`` (10 MB by default) fails the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from library.runner.errors import (CircuitOpenError, ResultNotJSONError, ResultTooLargeError,
-                                   ToolTimeoutError)
+from library.runner.errors import CircuitOpenError, ToolTimeoutError
 from library.runner.events import STEP_RETRYING
+from library.runner.jsondata import DEFAULT_MAX_RESULT_BYTES, normalise_result
 from library.runner.recorder import CallRecord
 from library.runner.registry import ToolSpec
 from library.runner.resilience import RetryPolicy, ToolGuards, is_retryable
-
-DEFAULT_MAX_RESULT_BYTES = 10 * 1024 * 1024
 
 
 class CallFailed(Exception):
@@ -72,61 +69,6 @@ def describe_error(exc: BaseException) -> str:
     if type(exc).__module__.startswith("library."):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def normalise_result(value: Any, max_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> tuple[Any, tuple[str, ...]]:
-    """Check that ``value`` is JSON of at most ``max_bytes``; convert what JSON cannot hold.
-
-    Returns the (possibly converted) value and notes describing conversions.
-
-    Examples
-    --------
-    >>> normalise_result({"ids": {3}})
-    ({'ids': [3]}, ('converted set to JSON',))
-    >>> normalise_result("x" * 20, max_bytes=10)
-    Traceback (most recent call last):
-    ...
-    library.runner.errors.ResultTooLargeError: result is 22 bytes of JSON, over the 10-byte limit
-    """
-    if value is None or isinstance(value, (bool, int)):
-        return value, ()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ResultNotJSONError(f"result {value!r} is not a JSON number")
-        return value, ()
-    if isinstance(value, str):
-        if len(value) * 4 > max_bytes and len(value.encode("utf-8")) + 2 > max_bytes:
-            raise ResultTooLargeError(f"result is {len(value.encode('utf-8')) + 2} bytes of JSON, "
-                                      f"over the {max_bytes}-byte limit")
-        return value, ()
-    converted: list[str] = []
-
-    def convert(obj: Any) -> Any:
-        kind = type(obj).__name__
-        if kind not in converted:
-            converted.append(kind)
-        if isinstance(obj, (set, frozenset)):
-            return list(obj)
-        if isinstance(obj, (bytes, bytearray)):
-            return bytes(obj).decode("utf-8", errors="replace")
-        if hasattr(obj, "model_dump"):
-            return obj.model_dump(mode="json")
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            return dataclasses.asdict(obj)
-        return str(obj)
-
-    try:
-        text = json.dumps(value, default=convert, allow_nan=False, ensure_ascii=False)
-    except ValueError as exc:
-        raise ResultNotJSONError(f"result cannot be written as JSON: {exc}") from None
-    except RecursionError:
-        raise ResultNotJSONError("result is nested too deeply to write as JSON") from None
-    size = len(text.encode("utf-8")) if len(text) * 4 > max_bytes else len(text)
-    if size > max_bytes:
-        raise ResultTooLargeError(f"result is {size} bytes of JSON, over the {max_bytes}-byte limit")
-    if not converted:
-        return value, ()
-    return json.loads(text), tuple(f"converted {k} to JSON" for k in converted)
 
 
 def result_cost(value: Any) -> float | None:
@@ -228,7 +170,7 @@ class ToolCaller:
                         value = await spec.invoke(params)
                 else:
                     value = await spec.invoke(params)
-                value, notes = normalise_result(value, self.max_result_bytes)
+                value, notes = normalise_result(value, self.max_result_bytes, tool=spec.name)
             except asyncio.CancelledError:
                 breaker.abandon()
                 raise

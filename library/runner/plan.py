@@ -19,7 +19,7 @@ from library.conditions import Condition, parse_condition
 from library.errors import LibraryError, ValidationError
 from library.model import WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
 from library.runner.registry import ToolRegistry, ToolSpec
-from library.templates import iter_references, parse_reference
+from library.templates import iter_references, needs_resolving, parse_reference
 from library.validate import workflow_problems
 
 
@@ -46,7 +46,7 @@ class PlannedStep:
     ``data_refs`` the steps whose results its parameters or ``map_over`` read;
     ``condition_refs`` the steps its condition reads. ``cost_estimate`` is per
     call (per item for a map step); ``templated`` says whether the parameters
-    hold any template (literal parameters are passed as they are).
+    hold any template or escaped ``{{`` (other parameters are passed as they are).
 
     Examples
     --------
@@ -214,7 +214,7 @@ def build_plan(workflow: WorkflowTemplate, registry: ToolRegistry, library: Work
             fallback=registry.get(step.fallback_tool) if step.fallback_tool else None,
             compensation=registry.get(step.compensation.tool_name) if step.compensation else None,
             subplan=sub, cost_estimate=cost, duration_estimate_ms=duration,
-            templated=any(True for _ in iter_references(step.parameters)))
+            templated=needs_resolving(step.parameters))
         if step.map_over and cost:
             notes.append(f"{sid}: cost {cost:g} is per item of {step.map_over}; the item count is known only at run time")
     unknown = [sid for sid in order if steps[sid].duration_estimate_ms is None]

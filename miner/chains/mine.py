@@ -7,6 +7,7 @@ surviving chains afterwards (:meth:`ChainSearch.sample_events`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
@@ -16,10 +17,10 @@ import duckdb
 from miner.chains.keys import KeyCodec
 from miner.chains.model import Chain, slot_positions, wilson_lower
 from miner.chains.params import MiningParams
-from miner.chains.redundancy import (closed_mask, connected, group_variants, insertion_ratios,
-                                     junction_confidence)
+from miner.chains.redundancy import closed_mask, connected, insertion_ratios, junction_confidence
 from miner.chains.search import (EventSummary, Support, build_events, drop_tables, occurrence_relation,
                                  search_levels)
+from miner.chains.variants import frequent_patterns, rival_pairs, search_floor, variant_growth
 from miner.errors import EmptyStoreError
 from miner.store import call_count
 
@@ -62,7 +63,8 @@ pairs (indices into ``Chain.tools``) between which data flows."""
 class ChainSearch:
     """The outcome of :func:`find_chains` plus what sampling needs.
 
-    ``chains`` are ranked best first; ``stats`` counts what each stage kept.
+    ``chains`` are ranked best first; ``stats`` counts what each stage kept and
+    ``notes`` says why chains were left out where a count alone does not.
     Call :meth:`close` to drop the temporary tables.
 
     Examples
@@ -79,6 +81,7 @@ class ChainSearch:
     tool_ids: dict[str, int]
     chains: list[Chain] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch space for synthesis (parsed calls, screens) shared across samples of this search."""
 
@@ -169,10 +172,59 @@ class ChainSearch:
             FROM _cm_smp m JOIN _cm_ev e ON e.sid = m.sid AND e.spos >= m.spos AND e.spos <= m.epos
             ORDER BY m.cid, hash(m.sid, m.spos), m.sid, m.spos, e.spos""").fetchall()
 
+    def shared_occurrences(self, chains: Sequence[Chain]) -> dict[tuple[int, int], int]:
+        """Occurrences two of ``chains`` both hold (same session, same first and last call), by index pair.
+
+        The shared occurrences stay in ``_cm_shared`` for :meth:`recount`.
+
+        Notes
+        -----
+        One pass over the occurrences of ``chains`` (one relation per length, see :meth:`_occurrences`).
+        """
+        levels = self._select(chains)
+        parts = " UNION ALL ".join(f"""SELECT o.sid, o.spos, o.epos, s.cid FROM {self._occurrences(level)} o
+            JOIN _cm_sel s ON o.key = s.key WHERE s.level = {int(level)}""" for level in levels)
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_shared AS
+            SELECT sid, spos, epos, list_sort(list(DISTINCT cid)) AS cids FROM ({parts})
+            GROUP BY sid, spos, epos HAVING count(DISTINCT cid) > 1""")
+        out: dict[tuple[int, int], int] = {}
+        for cids, n in self.con.execute("SELECT cids, count(*) FROM _cm_shared GROUP BY cids").fetchall():
+            for pair in itertools.combinations(cids, 2):
+                out[pair] = out.get(pair, 0) + int(n)
+        return out
+
+    def recount(self, cid: int, chain: Chain, rivals: Sequence[int]) -> tuple[list[Support], int]:
+        """Supports of each order of ``chain`` (index ``cid`` in the last :meth:`shared_occurrences`)
+        without the occurrences it shares with chains ``rivals``, and its distinct sessions."""
+        level = len(chain.tools)
+        source = self._occurrences(level)
+        # Occurrences carry cost and summed duration only when the log has them.
+        have = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        cost, dur = ("avg(o.cost)" if "cost" in have else "NULL"), ("avg(o.dur)" if "dur" in have else "NULL")
+        rows = self.con.execute(f"""
+            SELECT s.variant, count(*), count_if(o.ok), avg(o.n), {cost}, avg(o.et - o.st), {dur},
+                   count(DISTINCT o.sid)
+            FROM {source} o JOIN _cm_sel s ON o.key = s.key
+            WHERE s.cid = $cid AND NOT EXISTS (SELECT 1 FROM _cm_shared x WHERE x.sid = o.sid
+                AND x.spos = o.spos AND x.epos = o.epos AND list_has_any(x.cids, $rivals::INTEGER[]))
+            GROUP BY GROUPING SETS ((s.variant), ())""", {"cid": cid, "rivals": list(rivals)}).fetchall()
+        by_variant = {r[0]: r for r in rows if r[0] is not None}
+        out = []
+        for vid in range(len(chain.keys)):
+            r = by_variant.get(vid)
+            if r is None:
+                out.append(Support(level, 0, 0, 0))
+                continue
+            duration = r[5] if r[5] is not None else r[6]
+            out.append(Support(level, int(r[1]), int(r[7]), int(r[2]), float(r[3] or 0.0),
+                               None if r[4] is None else float(r[4]),
+                               None if duration is None else max(float(duration), 0.0)))
+        return out, next((int(r[7]) for r in rows if r[0] is None), 0)
+
     def close(self) -> None:
         """Drop the temporary tables of this search."""
         drop_tables(self.con, self.params.max_length)
-        for name in ("_cm_sel", "_cm_smp"):
+        for name in ("_cm_sel", "_cm_smp", "_cm_shared"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -223,17 +275,20 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
                 screen: Callable[["ChainSearch"], Callable[[int, int], bool]] | None = None) -> ChainSearch:
     """Mine the chains worth suggesting, ranked best first.
 
-    Stages: frequent chains (both supports; only chains passing
-    :func:`growth_rule` are grown) -> order variants grouped into
-    patterns with parallel slots -> reliable (success rate and its Wilson lower
-    bound) -> cohesive (no inner step is a stray call, and every junction passes
-    ``min_confidence`` with the Wilson 95% lower bound of its share (see
-    :func:`~miner.chains.redundancy.junction_confidence`) or, when
-    ``dataflow`` is given, has data flowing across
-    it; the chain must stay in one piece, see
+    Stages: frequent chains (both supports, the frequency counted over a
+    chain's orders together; only chains passing :func:`growth_rule` are grown,
+    see :func:`~miner.chains.variants.variant_growth`) -> order variants grouped
+    into patterns with parallel slots, kept when their orders together are
+    frequent -> reliable (success rate and its Wilson lower bound) -> cohesive
+    (no inner step is a stray call, and every junction passes ``min_confidence``
+    with the Wilson 95% lower bound of its share (see
+    :func:`~miner.chains.redundancy.junction_confidence`) or, when ``dataflow``
+    is given, has data flowing across it; the chain must stay in one piece, see
     :func:`~miner.chains.redundancy.connected`) -> closed against every
     frequent pattern (unless ``keep_all``) ->
-    ranked by :func:`miner.chains.model.chain_score` -> ``top``.
+    ranked by :func:`miner.chains.model.chain_score` -> occurrences two chains
+    both hold left to the better-ranked one (unless ``keep_all``; see
+    :mod:`miner.chains.variants`) -> ``top``.
 
     Parameters
     ----------
@@ -267,12 +322,14 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     names = dict(con.execute("SELECT tool_id, tool FROM tools").fetchall())
     search = ChainSearch(con, p, codec, summary, {v: k for k, v in names.items()})
     likely = screen(search) if screen is not None else None
-    found = search_levels(con, codec, min_frequency=p.min_frequency, min_sessions=p.min_sessions,
+    # Orders of one workflow are counted apart; the search goes low enough to see every order
+    # that could merge, and only grows the rarer ones while their family is frequent.
+    found = search_levels(con, codec, min_frequency=search_floor(p.min_frequency), min_sessions=p.min_sessions,
                           max_length=p.max_length, max_gap=p.max_gap,
-                          extend=growth_rule(p.min_confidence, likely))
+                          extend=variant_growth(p.min_frequency, growth_rule(p.min_confidence, likely)))
     supports = {tools: s for tools, s in found.values()}
     frequency = {tools: s.frequency for tools, s in supports.items()}
-    patterns = group_variants([t for t in frequency if len(t) >= p.min_length], frequency)
+    patterns = frequent_patterns(frequency, p.min_length, p.min_frequency)
     search.stats["frequent"] = len(patterns)
 
     cands = [(m, sl) for m, sl in patterns
@@ -300,6 +357,9 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     search.stats["closed"] = len(chains)
     chains = [replace(c, sessions=n) for c, n in zip(chains, search.session_counts(chains))]
     chains.sort(key=lambda c: (-c.score, -c.frequency, c.tools))
+    if not p.keep_all:
+        chains = _share_occurrences(search, chains, names)
+        chains.sort(key=lambda c: (-c.score, -c.frequency, c.tools))
     search.chains = chains[:p.top] if p.top else chains
     log.info("chains: %s", search.stats)
     return search
@@ -318,6 +378,49 @@ def _closed(search: ChainSearch, chains: list[Chain], patterns: list, frequency:
                  if len(members[0]) > p.min_length]
     mask = closed_mask(judged, p.closure, min_length=p.min_length, max_gap=p.max_gap, absorbers=absorbers)
     return [c for c, keep in zip(chains, mask) if keep]
+
+
+def _share_occurrences(search: ChainSearch, chains: list[Chain], names: dict[int, str]) -> list[Chain]:
+    """Chains (ranked) that never count one occurrence twice: the better-ranked chain keeps a shared one.
+
+    See :mod:`miner.chains.variants`. A chain that gave some up is recounted on
+    the rest and kept only if it still meets the thresholds.
+    """
+    p = search.params
+    slots = [tuple(tuple(search.tool_ids[x] for x in s) for s in c.slots) for c in chains]
+    involved = sorted({i for pair in rival_pairs(slots, p.max_gap) for i in pair})
+    if not involved:
+        return chains
+    local = {g: n for n, g in enumerate(involved)}
+    counts = search.shared_occurrences([chains[i] for i in involved])
+    shared = {(involved[a], involved[b]) for (a, b), n in counts.items() if n}
+    kept: list[int] = []
+    out = []
+    for i, chain in enumerate(chains):
+        rivals = [k for k in kept if (k, i) in shared]
+        if rivals:
+            search.stats["recounted"] = search.stats.get("recounted", 0) + 1
+            sups, sessions = search.recount(local[i], chain, [local[k] for k in rivals])
+            chain = _recounted(search, chain, sups, sessions, names)
+            if chain is None:
+                continue
+        kept.append(i)
+        out.append(chain)
+    log.info("shared occurrences: %d chains recounted, %d dropped", search.stats.get("recounted", 0),
+             len(chains) - len(out))
+    return out
+
+
+def _recounted(search: ChainSearch, chain: Chain, sups: list[Support], sessions: int,
+               names: dict[int, str]) -> Chain | None:
+    p = search.params
+    ok, n = sum(s.successes for s in sups), sum(s.frequency for s in sups)
+    if n < p.min_frequency or sessions < p.min_sessions or not _passes_success(p, ok, n):
+        return None
+    members = tuple(tuple(search.tool_ids[t] for t in v) for v in chain.variants)
+    slots = tuple(tuple(search.tool_ids[t] for t in s) for s in chain.slots)
+    fresh = _chain(search, members, slots, dict(zip(members, sups)), chain.confidence, names)
+    return replace(fresh, sessions=sessions, dataflow_junctions=chain.dataflow_junctions)
 
 
 def _chain(search: ChainSearch, members: tuple, slots: tuple, supports: dict[tuple, Support],

@@ -5,7 +5,7 @@
 * :func:`order_slots` — do several chains differ only by the order of some
   middle steps (which then commute)?
 * :func:`closed_mask` — is a chain redundant because a longer one that
-  contains it has nearly all of its occurrences?
+  contains it (:func:`contains`) has nearly all of its occurrences?
 
 They work on tuples of hashable tool identifiers, so tests can use strings.
 """
@@ -293,6 +293,26 @@ def _embeds(inner: Tools, outer: Tools, max_gap: int) -> bool:
         return any(outer[j] == inner[i] and walk(i + 1, j + 1, False) for j in range(start, stop))
 
     return walk(0, 0, True)
+
+
+def contains(outer: Slots, inner: Slots, max_gap: int = 0) -> bool:
+    """Whether ``outer`` has more steps and one of ``inner``'s orders is a sub-sequence of one of its orders.
+
+    Between two picked steps at most ``max_gap`` steps of ``outer`` are skipped (0: contiguous).
+
+    Examples
+    --------
+    >>> contains(plain(("a", "b", "c")), plain(("a", "c")), 1), contains(plain(("a", "b", "c")), plain(("a", "c")))
+    (True, False)
+
+    Notes
+    -----
+    O(L^2 * k^2) at worst for L orders each and k steps.
+    """
+    if sum(len(s) for s in outer) <= sum(len(s) for s in inner):
+        return False
+    orders = linearizations(inner)
+    return any(_embeds(o, big, max_gap) for big in linearizations(outer) for o in orders)
 
 
 def closed_mask(patterns: Sequence[tuple[Slots, int]], ratio: float, *, min_length: int = 2,

@@ -80,8 +80,10 @@ def mine(db: str | None, library_path: str | None, as_json: bool, quiet: bool, s
         output(report.to_json(), True, _render)
         if report.saved is not None and not quiet:
             click.echo(_saved_line(report), err=True)
-        return
-    output(report, False, _render)
+    else:
+        output(report, False, _render)
+    if report.left_out and not quiet:
+        click.echo(_left_out_line(report), err=True)
 
 
 def _tools_text(wf: dict[str, Any]) -> str:
@@ -101,6 +103,12 @@ def _saved_line(report: MineReport) -> str:
     saved = report.saved
     return (f"saved to {report.library}: {saved.added} added, {saved.updated} updated, "
             f"{saved.unchanged} unchanged, {saved.skipped_rejected} rejected before")
+
+
+def _left_out_line(report: MineReport) -> str:
+    n = len(report.left_out)
+    return (f"note: {n} chain{'s' if n > 1 else ''} left out because {'their workflows' if n > 1 else 'its workflow'} "
+            f"failed validation: " + "; ".join(report.left_out))
 
 
 def _render(report: MineReport, console: Console) -> None:

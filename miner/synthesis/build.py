@@ -7,6 +7,9 @@ from dataclasses import replace
 from statistics import fmean
 from typing import Sequence
 
+from pydantic import ValidationError as PydanticError
+
+from library.errors import LibraryError
 from library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
 from library.templates import parse_reference
 from library.validate import validate_workflow
@@ -132,6 +135,10 @@ def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int
                classifier: CategoryClassifier | None = None) -> tuple[list[Chain], list[WorkflowTemplate]]:
     """Sample and synthesise every chain; returns the chains (example sessions filled) and workflows.
 
+    A chain whose workflow cannot be built or fails validation is left out
+    (both lists stay aligned) with a warning; ``search.stats["invalid"]``
+    counts them and ``search.notes["invalid"]`` holds the reasons.
+
     Examples
     --------
     >>> synthesise.__name__
@@ -145,7 +152,20 @@ def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int
     chains = [c if c.example_sessions else replace(c, example_sessions=example_sessions(s))
               for c, s in zip(chains, samples)]
     cache = node_cache(search)
-    workflows = [build_workflow(c, s, classifier=classifier, cache=cache) for c, s in zip(chains, samples)]
+    kept, workflows = [], []
+    for chain, sample in zip(chains, samples):
+        try:
+            wf = build_workflow(chain, sample, classifier=classifier, cache=cache)
+        except (LibraryError, PydanticError) as exc:
+            # One odd chain (say, logged text the templates cannot express) must not cost every other one.
+            reason = f"{' -> '.join(chain.tools)}: {' '.join(str(exc).split())}"
+            log.warning("chain left out, its workflow is invalid: %s", reason)
+            search.notes.setdefault("invalid", []).append(reason)
+            continue
+        kept.append(chain)
+        workflows.append(wf)
+    search.stats["invalid"] = len(chains) - len(kept)
+    chains = kept
     names = distinct_names([w.name for w in workflows], ["|".join(c.tools) for c in chains])
     workflows = [w if w.name == n else w.model_copy(update={"name": n}) for w, n in zip(workflows, names)]
     return chains, workflows

@@ -6,7 +6,8 @@ For each argument leaf of each step, over the sampled occurrences:
   field of it) of a list in an earlier result becomes a map step:
   ``map_over: "{{step.list}}"``, parameter ``{{item}}`` / ``{{item.field}}``;
 * **constant** — the same value in at least :data:`BIND_SHARE` of occurrences
-  (stray look-alike occurrences may differ): the literal;
+  (stray look-alike occurrences may differ): the literal, with any ``{{`` in
+  its text escaped so it reaches the tool exactly as logged;
 * **bound** — equal, in at least :data:`BIND_SHARE` of occurrences, to the value
   at one path of an earlier step's result (``{{step.orders[0].id}}``, or
   ``{{step}}`` for a scalar result) or to an earlier argument, in which case
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 from library.model import InputSpec, ParameterSource
-from library.templates import format_path, iter_references, parse_reference
+from library.templates import escape_literal, format_path, iter_references, parse_reference
 from miner.synthesis.naming import unique_name
 from miner.synthesis.sampling import CallRecord, Occurrence
 from miner.synthesis.values import (arg_leaves, comparable_nodes, get_path, json_type, raw_key, same_value, set_path,
@@ -387,7 +388,8 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
     top, count = keys.most_common(1)[0]
     if count >= BIND_SHARE * n:
         literal = next(v for _, v in values if raw_key(v) == top)
-        return literal, ParameterSource(kind="constant", source=literal, support=round(count / n, 3))
+        # Logged text may itself hold {{...}} (an e-mail or prompt template): it is data, not a reference.
+        return escape_literal(literal), ParameterSource(kind="constant", source=literal, support=round(count / n, 3))
     tally: Counter = Counter()
     for i, value in values:
         key = value_key(value)

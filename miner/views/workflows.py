@@ -20,6 +20,7 @@ from library.errors import ReviewError
 from library.model import WorkflowTemplate
 from library.search import SearchHit
 from library.store import WorkflowLibrary
+from library.templates import iter_references
 from miner.chains.params import MiningParams
 from miner.patterns import ChainMiner
 from miner.views.connections import read_connection
@@ -126,7 +127,7 @@ def parameter_evidence(wf: WorkflowTemplate) -> list[dict[str, Any]]:
             if src is not None:
                 kind, source, support = src.kind, src.source, src.support
             else:
-                kind = "constant" if not (isinstance(value, str) and "{{" in value) else "template"
+                kind = "template" if any(True for _ in iter_references(value)) else "constant"
                 source, support = None, None
             rows.append({"step": step.id, "tool": step.tool_name, "parameter": param, "value": as_text(value),
                          "kind": kind, "source": as_text(source), "support": support})
