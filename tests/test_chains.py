@@ -362,3 +362,25 @@ def test_a_fragment_keeps_the_occurrences_no_better_chain_holds(tmp_path):
     by_tools = {c.tools: c for c in mine(make_store(tmp_path / "t.duckdb", sessions), max_length=3)}
     assert (by_tools[("a", "c", "d")].frequency, by_tools[("a", "c", "d")].sessions) == (20, 20)
     assert (by_tools[("a", "b", "d")].frequency, by_tools[("a", "b", "d")].sessions) == (4, 4)
+
+
+@pytest.mark.parametrize("max_gap", [1, 2])
+def test_occurrences_of_chains_that_were_not_grown_are_drawn_again_on_demand(max_gap):
+    """The search stores only what the next level extends; any other counted chain can still be sampled."""
+    from miner.chains.search import build_events, occurrence_relation, search_levels, toy_store
+
+    con = toy_store("abcab", 6)
+    build_events(con)
+    codec = KeyCodec.for_tools(3, 4)
+    # Grow nothing that ends in "c": those chains are counted but their occurrences not kept.
+    found = search_levels(con, codec, min_frequency=3, min_sessions=2, max_length=4, max_gap=max_gap,
+                          extend=lambda tools, frequency: tools[-1] != 3)
+    for tools, support in found.values():
+        if len(tools) < 2:
+            continue
+        key = codec.encode(tools)
+        rel = occurrence_relation(con, codec, len(tools), f"(SELECT {key} AS key)", max_gap)
+        n, ok = con.execute(f"SELECT count(*), count_if(ok) FROM {rel} WHERE key = {key}").fetchone()
+        assert (n, ok) == (support.frequency, support.successes), (tools, rel)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name LIKE '_cm_pick%'"
+                       ).fetchone()[0] > 0
