@@ -106,12 +106,23 @@ def bench_peers(label: str, row: dict, work: Path, env: dict[str, str]) -> dict:
     """The plain n-gram counter, pm4py's DFG and PrefixSpan on the same log."""
     py = str(BIN / "python")
     peers: dict = {"size": label}
-    counter = measure([py, "-m", "bench.peers.ngram_counter", str(CACHE / f"{label}.jsonl")])
+    counter = measure([py, "-m", "bench.peers.ngram_counter", str(CACHE / f"{label}.jsonl")], keep_output=True)
+    counted = json.loads(counter["output"] or "{}")
     peers["ngram_counter_seconds"] = counter["seconds"]
+    peers["ngram_counter_count_seconds"] = counted.get("count_seconds")
     peers["ngram_counter_vs_mine"] = round(counter["seconds"] / row["mine_seconds"], 1)
     peers["ngram_counter_vs_ingest_and_mine"] = round(
         counter["seconds"] / (row["mine_seconds"] + row["ingest_jsonl_seconds"]), 1)
     db = str(work / f"{label}-parquet.duckdb")
+    # The counter's own work (count and filter chains of 2-6 calls) against chainmine's chain
+    # search alone, each a whole process; mine also samples, infers dataflow and validates.
+    search = measure([py, "-m", "bench.peers.chainmine_search", db], env=env, keep_output=True)
+    searched = json.loads(search["output"] or "{}")
+    peers["chainmine_search_seconds"] = search["seconds"]
+    peers["chainmine_search_inner_seconds"] = searched.get("seconds")
+    peers["ngram_counter_vs_chain_search"] = round(counter["seconds"] / search["seconds"], 1)
+    if counted.get("count_seconds") and searched.get("seconds"):
+        peers["ngram_count_vs_chain_search_inner"] = round(counted["count_seconds"] / searched["seconds"], 1)
     ours = measure([py, "-m", "bench.peers.chainmine_dfg", db], env=env)
     pm = measure([py, "-m", "bench.peers.pm4py_dfg", str(CACHE / f"{label}.parquet")])
     peers["chainmine_dfg_seconds"] = ours["seconds"]

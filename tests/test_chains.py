@@ -287,14 +287,16 @@ def test_junction_confidence_is_a_share(singles, ab, bc):
 
 @pytest.mark.parametrize("calls, occurrences, size", [(10_000_000, 50_000, 200), (1_000_000, 50_000, 200),
                                                       (1_000, 900, 200), (10**9, 10, 200), (500, 500, 500)])
-def test_sample_windows_stay_local_but_spread_over_many_stretches(calls, occurrences, size):
-    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, sample_window
+def test_sample_plans_leave_about_four_samples_worth_spread_over_many_windows(calls, occurrences, size):
+    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, sample_plan
 
-    w = sample_window(calls, occurrences, size)
-    assert 1 <= w <= SAMPLE_WINDOW
-    # Unless windows are already single calls, a sample needs at least SAMPLE_SPREAD of them.
-    per_window = occurrences * w / calls
-    assert w == 1 or size / per_window >= SAMPLE_SPREAD - 1e-9
+    modulus, cap = sample_plan(calls, occurrences, size)
+    assert modulus >= 1 and cap * SAMPLE_SPREAD >= size
+    windows = -(-calls // SAMPLE_WINDOW)
+    # Expected occurrences left after thinning windows and capping each: enough for the sample.
+    per_window = occurrences / windows
+    left = min(occurrences, windows) / modulus * min(cap, max(per_window, 1))
+    assert left >= min(size, occurrences) or modulus == 1
 
 
 def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():

@@ -27,32 +27,38 @@ from miner.store import call_count
 log = logging.getLogger(__name__)
 
 SAMPLE_WINDOW = 2048
-"""Most consecutive calls (by rowid) that sampling takes or leaves together: about one
-DuckDB vector, the unit a scan decompresses."""
+"""Consecutive calls (by rowid) that sampling takes or leaves together: one DuckDB
+vector, the unit a scan decompresses."""
 SAMPLE_SPREAD = 32
-"""Windows a sample should span at least: windows shrink for frequent chains of small logs."""
+"""Windows a sample spans at least: no more than ``size / SAMPLE_SPREAD`` occurrences come from one."""
 
 
-def sample_window(calls: int, occurrences: int, size: int, spread: int = SAMPLE_SPREAD) -> int:
-    """Window (in calls) for sampling ``size`` of ``occurrences`` spread over ``calls``.
+def sample_plan(calls: int, occurrences: int, size: int) -> tuple[int, int]:
+    """``(modulus, cap)`` for sampling ``size`` of ``occurrences`` spread over ``calls``.
 
-    As large as :data:`SAMPLE_WINDOW` allows while the sample still comes from
-    about ``spread`` windows or more, so it is local in the log without being drawn
-    from one stretch of it.
+    Windows of :data:`SAMPLE_WINDOW` calls are kept when the hash of their number
+    is divisible by ``modulus`` (so that about ``4 * size`` occurrences remain),
+    and at most ``cap`` occurrences are taken from each. Every chain ranks windows
+    by the same hash, so the samples of frequent chains come from the same few
+    windows of the log, while each still spans :data:`SAMPLE_SPREAD` of them.
 
     Examples
     --------
-    >>> sample_window(10_000_000, 50_000, 200), sample_window(1_000_000, 50_000, 200)
-    (1250, 125)
-    >>> sample_window(1_000, 900, 200), sample_window(10**9, 10, 200)
-    (6, 2048)
+    >>> sample_plan(10_000_000, 50_000, 200), sample_plan(1_000_000, 50_000, 200)
+    ((42, 7), (4, 7))
+    >>> sample_plan(1_000_000, 100, 200)
+    (1, 7)
 
     Notes
     -----
     O(1).
     """
-    expected_per_call = max(int(occurrences), 1) / max(int(calls), 1)
-    return int(max(1, min(SAMPLE_WINDOW, size / (spread * expected_per_call))))
+    cap = max(1, -(-size // SAMPLE_SPREAD))
+    windows = max(1, -(-int(calls) // SAMPLE_WINDOW))
+    holding = max(1, min(int(occurrences), windows))
+    per_window = min(cap, max(int(occurrences) / windows, 1.0))
+    return max(1, int(holding * per_window // (4 * size))), cap
+
 
 DataflowCheck = Callable[["ChainSearch", list[Chain], list[set[int]]], list[set[tuple[int, int]]]]
 """Given candidate chains and the weak junctions of each, return the ``(earlier, later)`` step
@@ -89,20 +95,19 @@ class ChainSearch:
         """Register the keys of ``chains`` in ``_cm_sel``; return the chain lengths present."""
         sel = []
         for cid, chain in enumerate(chains):
-            modulus = max(1, chain.frequency // (4 * size))
-            window = sample_window(self.summary.calls, chain.frequency, size)
+            modulus, cap = sample_plan(self.summary.calls, chain.frequency, size)
             for vid, key in enumerate(chain.keys):
-                sel.append((self.codec.to_text(key), cid, vid, len(chain.tools), modulus, window))
+                sel.append((self.codec.to_text(key), cid, vid, len(chain.tools), modulus, cap))
         if not sel:
             return []
         cols = list(zip(*sel))
         self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_sel AS
-            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus, win
+            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus, cap
             FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($cid::INTEGER[]) AS cid,
                          unnest($variant::INTEGER[]) AS variant, unnest($level::INTEGER[]) AS level,
-                         unnest($modulus::BIGINT[]) AS modulus, unnest($win::BIGINT[]) AS win)""",
+                         unnest($modulus::BIGINT[]) AS modulus, unnest($cap::BIGINT[]) AS cap)""",
                          {"k": list(cols[0]), "cid": list(cols[1]), "variant": list(cols[2]),
-                          "level": list(cols[3]), "modulus": list(cols[4]), "win": list(cols[5])})
+                          "level": list(cols[3]), "modulus": list(cols[4]), "cap": list(cols[5])})
         return sorted(set(cols[3]))
 
     def _occurrences(self, level: int) -> str:
@@ -133,29 +138,32 @@ class ChainSearch:
         event between an occurrence's first and last step (gap events included).
 
         Occurrences are drawn by windows of consecutive calls (see
-        :func:`sample_window`), picked by a hash of the window: reading the sampled
-        calls' arguments and results then decompresses a few stretches of the log
-        instead of all of it.
+        :func:`sample_plan`): reading the sampled calls' arguments and results
+        then decompresses a few stretches of the log instead of all of it.
 
         Notes
         -----
-        One query per chain length; a hash filter thins the occurrences of very
-        frequent chains to about ``4 * size`` before the per-chain ``row_number``.
+        One query per chain length; a hash filter on windows thins the occurrences
+        of very frequent chains to about ``4 * size`` before the per-chain ``row_number``.
         """
         levels = self._select(chains, size)
         if not levels:
             return []
         self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
                          "sid UBIGINT, spos BIGINT, epos BIGINT)")
-        window = "hash(o.r0 // s.win)"
+        window = f"o.r0 // {SAMPLE_WINDOW}"
 
         def draw(levels: list[int]) -> None:
             for level in levels:
                 self.con.execute(f"""INSERT INTO _cm_smp
-                    SELECT s.cid, s.variant, o.sid, o.spos, o.epos
-                    FROM {self._occurrences(int(level))} o JOIN _cm_sel s ON o.key = s.key
-                    WHERE s.level = $level AND {window} % s.modulus = 0
-                    QUALIFY row_number() OVER (PARTITION BY s.cid ORDER BY {window}, o.r0, o.sid, o.spos) <= $size""",
+                    SELECT cid, variant, sid, spos, epos FROM (
+                        SELECT s.cid, s.variant, o.sid, o.spos, o.epos, o.r0, hash({window}) AS wh,
+                               row_number() OVER (PARTITION BY s.cid, {window}
+                                                  ORDER BY hash(o.r0), o.sid, o.spos) <= s.cap AS taken
+                        FROM {self._occurrences(int(level))} o JOIN _cm_sel s ON o.key = s.key
+                        WHERE s.level = $level AND hash({window}) % s.modulus = 0)
+                    WHERE taken
+                    QUALIFY row_number() OVER (PARTITION BY cid ORDER BY wh, r0, sid, spos) <= $size""",
                                  {"level": int(level), "size": size})
 
         draw(levels)
@@ -164,7 +172,8 @@ class ChainSearch:
         short = [cid for cid, chain in enumerate(chains) if drawn.get(cid, 0) < min(size, chain.frequency)]
         if short:
             self.con.execute("DELETE FROM _cm_smp WHERE list_contains($c, cid)", {"c": short})
-            self.con.execute("UPDATE _cm_sel SET modulus = 1 WHERE list_contains($c, cid)", {"c": short})
+            self.con.execute("UPDATE _cm_sel SET modulus = 1, cap = $size WHERE list_contains($c, cid)",
+                             {"c": short, "size": size})
             self.con.execute("DELETE FROM _cm_sel WHERE NOT list_contains($c, cid)", {"c": short})
             draw(sorted({len(chains[cid].tools) for cid in short}))
         return self.con.execute("""

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from miner.chains.mine import ChainSearch, sample_window
+from miner.chains.mine import SAMPLE_WINDOW, ChainSearch
 from miner.synthesis.dataflow import NodeCache, logical_calls
 from miner.synthesis.sampling import call_refs, fetch_calls
 from miner.synthesis.values import arg_leaves, value_key
@@ -94,8 +94,7 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
     modulus = max(1, -(-search.summary.events // max(1, sample_events)))
     # Whole sessions, picked by the window of calls they start in, so the calls read
     # lie in a few stretches of the log (see ChainSearch.sample_events).
-    window = sample_window(search.summary.calls, search.summary.calls, search.summary.calls // modulus,
-                           SCREEN_WINDOWS)
+    window = max(1, min(SAMPLE_WINDOW, search.summary.calls // (SCREEN_WINDOWS * modulus)))
     rows = search.con.execute("""
         SELECT sid, t, rid, rids FROM _cm_ev
         WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND hash(rid // $w) % $m = 0)
