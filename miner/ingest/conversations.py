@@ -27,7 +27,7 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
             SELECT line, raw,
                    CASE WHEN NOT json_valid(raw) THEN 'invalid JSON'
                         WHEN json_type(raw) <> 'OBJECT' THEN 'not a JSON object'
-                        WHEN NOT ({list_check}) THEN '{missing}' END AS pre_reason,
+                        WHEN NOT coalesce({list_check}, false) THEN '{missing}' END AS pre_reason,
                    CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN raw::JSON END AS j
             FROM {raw_sql} AS r
             WHERE {not_blank('raw')}),

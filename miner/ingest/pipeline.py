@@ -16,7 +16,8 @@ from typing import BinaryIO, Callable, Iterable
 import duckdb
 
 from miner.errors import IngestError
-from miner.ingest.detect import FORMATS, detect, unknown_format_message
+from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
+                                 unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
@@ -48,8 +49,11 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
     >>> plan_source(src, "otel")
     ('jsonl', 'otel')
     """
-    container, detected = detect(src.head, src.suffixes, truncated=src.truncated)
-    fmt = detected if format == "auto" else format
+    if format == "auto":
+        container, fmt = detect_source(src)
+    else:
+        container = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl"
+        fmt = format
     if fmt is None:
         raise IngestError(unknown_format_message(src.path))
     if fmt != "canonical" and container in ("csv", "parquet"):
@@ -121,6 +125,8 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         store(cut_table, CUT)
     drop_read_tables(con)
     con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
+    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"]) and container in ("jsonl", "json"):
+        check_not_misread(src, container, fmt)
     refresh_ingest_events(con, ingest_id, accepted=counts["accepted"], rehashed=rehashed)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
@@ -128,6 +134,32 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
+
+
+def check_not_misread(src: Source, container: str, fmt: str) -> None:
+    """Fail when ``src``, read as ``fmt`` without a call or reject, holds another format's tool calls.
+
+    Read in the wrong conversation format a file yields nothing at all, not even
+    rejects; this scan of the whole file turns that silence into an error naming
+    the format that would read it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from miner.ingest.sources import open_source
+    >>> p = Path(tempfile.mkdtemp()) / "chat.jsonl"
+    >>> _ = p.write_text('{"messages": [{"role": "tool", "tool_call_id": "k", "content": "ok"}]}\\n')
+    >>> check_not_misread(open_source(p), "jsonl", "anthropic")
+    Traceback (most recent call last):
+    ...
+    miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai (or auto)
+    """
+    counts = tool_evidence(src, container)
+    other = best_evidence({f: n for f, n in counts.items() if f != fmt})
+    if other is not None and not counts.get(fmt):
+        raise IngestError(f"{src.path} read as {fmt} holds no tool call, but {counts[other]} of its records hold "
+                          f"{other} tool calls; pass --format {other} (or auto)")
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",
