@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,22 @@ def con(tmp_path):
     c.close()
 
 
+DIGEST = re.compile(r"^([^:]+):[0-9a-f]{12}:")
+
+
 def calls(con, where: str = "true") -> list[dict]:
-    """Stored calls in session order, as dicts with parsed args/results."""
+    """Stored calls in session order, as dicts with parsed args/results.
+
+    A derived session id is shown without its source digest (``day:<digest>:a:1`` as
+    ``day:a:1``); test_ingest_ids covers the digest.
+    """
     cur = con.execute(f"""SELECT session_id, ts, seq, tool, success, error, duration_ms, cost, args, result,
                                  call_id, agent, "user", session_outcome, line
                           FROM calls_v WHERE {where} ORDER BY session_id, ts NULLS LAST, seq NULLS LAST, line""")
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r)) for r in cur.fetchall()]
     for r in rows:
+        r["session_id"] = DIGEST.sub(r"\1:", r["session_id"])
         r["args"] = None if r["args"] is None else json.loads(r["args"])
         r["result"] = None if r["result"] is None else json.loads(r["result"])
     return rows

@@ -21,9 +21,10 @@ from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detec
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
-from miner.ingest.redact import redact_table, resolve_key
+from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons
-from miner.ingest.slicing import CONTENT_ID, CUT, NORM, hash_rows, normalise_slice, plan_slices
+from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, finish_derived_ids, flag_unmasked, hash_rows,
+                                  normalise_slice, plan_slices, slice_digest)
 from miner.ingest.sources import Source, open_sources
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
@@ -65,15 +66,18 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
 
 
 def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
-                  session_gap_s: float = 1800.0, redact_key: bytes | None = None,
+                  session_gap_s: float = 1800.0, redact_key: bytes | None = None, unmasked_ids: bool = False,
                   options: dict | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
 
     Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
-    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), redact, write
-    rejects, store the rows that carry a session id with
-    :func:`~miner.ingest.writer.store_records` (dedupe). Rows without one are kept
-    until the end, their sessions cut across the whole file, then stored.
+    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
+    without a session id to the source digest, redact, write rejects, store the rows
+    that carry a session id with :func:`~miner.ingest.writer.store_records` (dedupe).
+    Rows without one are kept until the end, their sessions cut across the whole file
+    and named after the digest, then stored. With ``redact_key``
+    the ids of masked calls are those of their masked content, unless ``unmasked_ids``
+    (the key is the store's own; see :mod:`~miner.ingest.ids`).
 
     Examples
     --------
@@ -93,6 +97,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rehashed = ensure_id_scheme(con)
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
         # A plain scan of the good rows: store_records reads it twice (check, insert), and
@@ -107,11 +112,17 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     cut_table = NORM if len(slices.ranges) == 1 else DEFERRED
+    cut_rows, digest = 0, 0
     for lo, hi in slices.ranges:
-        normalise_slice(con, slices, lo, hi, hash_ids=redact_key is None)
+        normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
+        rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
+        cut_rows, digest = cut_rows + rows, digest ^ part
         if redact_key is not None:
             redact_table(con, NORM, redact_key)
-            hash_rows(con, NORM, f"reason IS NULL AND NOT {CUT}")
+            if masked_ids:
+                hash_rows(con, NORM, "reason IS NULL")
+            else:
+                flag_unmasked(con, NORM)
         counts["rejected"] += con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)
                                               SELECT ?, ?, line, raw, reason FROM {NORM}
                                               WHERE reason IS NOT NULL ORDER BY line""",
@@ -120,8 +131,9 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    if assign_sessions(con, cut_table, stem=src.stem, gap_s=session_gap_s):
-        hash_rows(con, cut_table, f"reason IS NULL AND {CUT}")
+    if cut_rows:
+        assign_sessions(con, cut_table, stem=src.stem, digest=f"{digest:032x}", gap_s=session_gap_s)
+        finish_derived_ids(con, cut_table)
         store(cut_table, CUT)
     drop_read_tables(con)
     con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
@@ -219,9 +231,10 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None
+            unmasked = redact and key_is_the_stores(redact_key)
             for done, (src, container, fmt) in enumerate(plans, start=1):
                 files.append(ingest_source(con, src, container, fmt, session_gap_s=gap,
-                                           redact_key=key, options=options))
+                                           redact_key=key, unmasked_ids=unmasked, options=options))
                 if progress is not None:
                     progress(src.path, done, len(plans))
             ids = [f["ingest_id"] for f in files]
