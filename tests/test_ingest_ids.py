@@ -228,6 +228,7 @@ def test_reingest_with_other_options_stores_nothing(con, tmp_path, monkeypatch, 
     b = ingest_paths(con, [path], **second)
     assert (a.accepted, b.accepted, b.duplicates, b.rejected) == (len(rows), 0, len(rows), 1)
     assert con.execute("SELECT id, session_id, args::VARCHAR FROM calls ORDER BY line").fetchall() == stored
+    assert con.execute("SELECT count(*) FROM rejects").fetchone()[0] == 1
     if first.get("redact"):
         assert "ana@" not in repr(stored)
 

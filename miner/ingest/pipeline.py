@@ -22,10 +22,10 @@ from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
 from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
-from miner.ingest.report import IngestReport, reject_reasons
+from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
-from miner.ingest.sources import Source, open_sources
+from miner.ingest.sources import Source, content_digest, open_sources
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
 from miner.store import transaction
@@ -36,6 +36,7 @@ Progress = Callable[[str, int, int], None]
 
 READY = "_ing_ready"
 DEFERRED = "_ing_deferred"
+BAD = "_ing_bad"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -72,10 +73,11 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
 
     Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
     map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
-    without a session id to the source digest, redact, write rejects, store the rows
-    that carry a session id with :func:`~miner.ingest.writer.store_records` (dedupe).
-    Rows without one are kept until the end, their sessions cut across the whole file
-    and named after the digest, then stored. With ``redact_key``
+    without a session id to the source digest, redact, keep the bad rows, store the
+    rows that carry a session id with :func:`~miner.ingest.writer.store_records`
+    (dedupe). Rows without one are kept until the end, their sessions cut across the
+    whole file and named after the digest, then stored; the bad rows are stored once
+    per file content (:func:`~miner.ingest.report.store_rejects`). With ``redact_key``
     the ids of masked calls are those of their masked content, unless ``unmasked_ids``
     (the key is the store's own; see :mod:`~miner.ingest.ids`).
 
@@ -112,6 +114,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     cut_table = NORM if len(slices.ranges) == 1 else DEFERRED
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
     cut_rows, digest = 0, 0
     for lo, hi in slices.ranges:
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
@@ -123,10 +126,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                 hash_rows(con, NORM, "reason IS NULL")
             else:
                 flag_unmasked(con, NORM)
-        counts["rejected"] += con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)
-                                              SELECT ?, ?, line, raw, reason FROM {NORM}
-                                              WHERE reason IS NOT NULL ORDER BY line""",
-                                          [ingest_id, src.path]).fetchone()[0]
+        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
         store(NORM, f"NOT {CUT}")
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
@@ -135,14 +135,20 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         assign_sessions(con, cut_table, stem=src.stem, digest=f"{digest:032x}", gap_s=session_gap_s)
         finish_derived_ids(con, cut_table)
         store(cut_table, CUT)
+    counts["rejected"] = con.execute(f"SELECT count(*) FROM {BAD}").fetchone()[0]
+    rejects_digest = content_digest(src) if counts["rejected"] else None
+    if rejects_digest is not None:
+        store_rejects(con, BAD, ingest_id=ingest_id, source=src.path, digest=rejects_digest)
     drop_read_tables(con)
-    con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
+    con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}; "
+                f"DROP TABLE {BAD}")
     if not (counts["accepted"] or counts["duplicates"] or counts["rejected"]) and container in ("jsonl", "json"):
         check_not_misread(src, container, fmt)
     refresh_ingest_events(con, ingest_id, accepted=counts["accepted"], rehashed=rehashed)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
-                  options={**(options or {}), "container": container, "compression": src.compression}, **counts)
+                  options={**(options or {}), "container": container, "compression": src.compression},
+                  rejects_digest=rejects_digest, **counts)
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}

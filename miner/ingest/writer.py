@@ -54,8 +54,12 @@ def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 
 def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str, format: str,
                   accepted: int, rejected: int, duplicates: int, sessions: int,
-                  options: dict | None = None, started_at: dt.datetime | None = None) -> None:
+                  options: dict | None = None, started_at: dt.datetime | None = None,
+                  rejects_digest: str | None = None) -> None:
     """Insert the ``ingests`` row of one source with its counts (times in UTC).
+
+    ``rejects_digest`` names the stored bad rows of the source (see
+    :func:`~miner.ingest.report.store_rejects`).
 
     Examples
     --------
@@ -67,10 +71,10 @@ def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str
     [('a.jsonl', 3, 1)]
     """
     con.execute("""INSERT INTO ingests (ingest_id, source, format, started_at, finished_at, accepted,
-                                        rejected, duplicates, sessions, options)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                        rejected, duplicates, sessions, options, rejects_digest)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [ingest_id, source, format, started_at or _utcnow(), _utcnow(), accepted, rejected, duplicates,
-                 sessions, json.dumps(options or {})])
+                 sessions, json.dumps(options or {}), rejects_digest])
 
 
 def _utcnow() -> dt.datetime:
