@@ -18,7 +18,9 @@ nothing whatever the options:
   source's rows without a session id (md5 of each row, combined; no engine hash, so a
   re-ingest on another engine finds the same text), plus ``:<record>`` for a
   conversation. Its id hashes that and its own content (:func:`call_id_sql`), never the
-  derived id, and both are stored, so the id can be recomputed.
+  derived id, and both are stored, so the id can be recomputed. (Calls stored before
+  ``session_source`` existed hashed their derived id, which was named after the file
+  only: the first re-ingest of such a file stores its rows without session ids once more.)
 * **Whether it was masked.** With ``--redact`` and the store's own key (kept in ``meta``,
   so anyone who can read the store can test guesses against the tokens anyway) the id of
   a call that masking changed is the hash of its content *before* masking, equal to the
