@@ -18,6 +18,7 @@ import os
 import duckdb
 
 from miner.errors import IngestError
+from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
 from miner.ingest.sources import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -273,8 +274,6 @@ def tool_evidence(src: Source, container: str) -> dict[str, int]:
     >>> tool_evidence(open_source(p), "jsonl")
     {'canonical': 1, 'openai': 0, 'openai-responses': 0, 'anthropic': 0, 'otel': 1}
     """
-    from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
-
     if container == "jsonl":
         records = (f"""(SELECT try_cast(raw AS JSON) AS j
                        FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = chr(1114111), quote = '',

@@ -171,13 +171,13 @@ def check_not_misread(src: Source, container: str, fmt: str) -> None:
     >>> check_not_misread(open_source(p), "jsonl", "anthropic")
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai (or auto)
+    miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai
     """
     counts = tool_evidence(src, container)
     other = best_evidence({f: n for f, n in counts.items() if f != fmt})
     if other is not None and not counts.get(fmt):
         raise IngestError(f"{src.path} read as {fmt} holds no tool call, but {counts[other]} of its records hold "
-                          f"{other} tool calls; pass --format {other} (or auto)")
+                          f"{other} tool calls; pass --format {other}")
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",
@@ -189,8 +189,9 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     ----------
     con : a writable connection from :func:`miner.store.connect`.
     paths : log files (``.gz`` accepted); ``"-"`` reads standard input (or ``stdin``).
-    format : ``auto`` (detect per file from its first records) or one of
-        :data:`~miner.ingest.detect.FORMATS` to force it.
+    format : ``auto`` (detect per file from its first records, or from the tool calls of
+        the whole file when those do not tell) or one of :data:`~miner.ingest.detect.FORMATS`
+        to force it.
     session_gap_s : idle gap (seconds) that starts a new session for rows without a
         ``session_id``.
     redact, redact_key : mask secrets before storing (see :mod:`miner.ingest.redact`).
