@@ -96,7 +96,7 @@ def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int,
 
 
 def _of_ingests(columns: str) -> str:
-    """SQL: the rejects of the ingests in parameter 1 (an id list), each under that ingest's id and source."""
+    """SQL: the rejects of the ingests listed in parameter ``$ids``, each under that ingest's id and source."""
     # Rows stored before digests were kept belong to their own ingest only.
     return f"""(SELECT i.ingest_id, i.source, {columns} FROM ingests i JOIN rejects r
                 ON r.rejects_digest = i.rejects_digest
