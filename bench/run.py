@@ -50,13 +50,17 @@ def calls_per_session() -> float:
 
 
 def ensure_logs(label: str, calls: int, ratio: float) -> dict:
-    """Generate (once) JSONL and Parquet logs of about ``calls`` calls."""
+    """Generate (once per generator log version) JSONL and Parquet logs of about ``calls`` calls."""
+    from miner.generate.writer import LOG_VERSION
+
     CACHE.mkdir(parents=True, exist_ok=True)
     meta_path = CACHE / f"{label}.meta.json"
     if meta_path.exists():
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        if meta.get("log_version") == LOG_VERSION:
+            return meta
     sessions = max(10, round(calls / ratio))
-    meta = {"label": label, "sessions": sessions}
+    meta = {"label": label, "sessions": sessions, "log_version": LOG_VERSION}
     for fmt in ("parquet", "jsonl"):
         out = CACHE / f"{label}.{fmt}"
         step = measure([str(BIN / "chainmine"), "generate", "--out", str(out), "--sessions", str(sessions),

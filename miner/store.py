@@ -3,10 +3,12 @@
 Tables
 ------
 ``tools``    dictionary of tool names (``tool_id`` → ``tool``); calls store the integer.
-``calls``    one row per tool call, ``id`` is a content hash (re-ingest adds nothing);
+``calls``    one row per tool call, ``id`` is a content hash (re-ingest adds nothing; see
+           :mod:`miner.ingest.ids` for ``session_source`` and ``unmasked_id``);
            ``args``/``result`` are zstd-compressed (half the write cost and size of the default).
 ``ingests``  one row per ingested source with its counts.
-``rejects``  every bad input row with its source, line, raw text and reason.
+``rejects``  every bad input row with its source, line, raw text and reason, stored once per
+           ``rejects_digest`` (the source's content; ``ingests.rejects_digest`` links each ingest).
 ``runs`` / ``run_steps``  workflow runs recorded by the runner.
 Views: ``calls_v`` (calls with tool names), ``sessions``.
 
@@ -107,6 +109,10 @@ CREATE TABLE IF NOT EXISTS run_steps (
 );
 ALTER TABLE run_steps ADD COLUMN IF NOT EXISTS tool VARCHAR;
 ALTER TABLE run_steps ADD COLUMN IF NOT EXISTS details JSON;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS session_source VARCHAR;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS unmasked_id BOOLEAN;
+ALTER TABLE ingests ADD COLUMN IF NOT EXISTS rejects_digest VARCHAR;
+ALTER TABLE rejects ADD COLUMN IF NOT EXISTS rejects_digest VARCHAR;
 CREATE OR REPLACE VIEW calls_v AS
     SELECT c.*, t.tool FROM calls c JOIN tools t USING (tool_id);
 CREATE OR REPLACE VIEW sessions AS

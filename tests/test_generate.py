@@ -58,7 +58,7 @@ def by_step(calls):
 
 
 # ------------------------------------------------------------------ determinism
-@pytest.mark.parametrize("name", ["logs.jsonl", "logs.jsonl.gz", "logs.parquet"])
+@pytest.mark.parametrize("name", ["logs.jsonl", "logs.jsonl.gz", "logs.csv", "logs.csv.gz", "logs.parquet"])
 def test_same_seed_gives_byte_identical_files(tmp_path, name):
     a, b = tmp_path / "a" / name, tmp_path / "b" / name
     generate_logs(a, sessions=150, seed=5)
@@ -67,7 +67,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path, name):
     assert truth_path_for(a).read_bytes() == truth_path_for(b).read_bytes()
 
 
-@pytest.mark.parametrize("name", ["w.jsonl", "w.parquet"])
+@pytest.mark.parametrize("name", ["w.jsonl", "w.csv", "w.parquet"])
 def test_worker_processes_write_the_same_bytes(tmp_path, name):
     one, two = tmp_path / "one" / name, tmp_path / "two" / name
     generate_logs(one, sessions=2600, seed=8, workers=1)
@@ -89,8 +89,11 @@ def test_files_hold_exactly_the_generated_records(tmp_path, name):
     expected = list(generate_records(sessions=80, seed=4, scenario="research"))
     if name.endswith(".parquet"):
         got = pq.read_table(out).to_pylist()
-        for row in got:
-            row["args"], row["result"] = json.loads(row["args"]), json.loads(row["result"])
+        for row, want in zip(got, expected):
+            # args and object/list results are JSON text, a string result is the string itself
+            row["args"] = json.loads(row["args"])
+            if not isinstance(want["result"], str):
+                row["result"] = json.loads(row["result"])
     else:
         opener = gzip.open if name.endswith(".gz") else open
         with opener(out, "rt") as fh:
@@ -406,6 +409,7 @@ def test_bad_arguments_raise_generate_error(tmp_path, kwargs, message):
     ("data/sample_logs.jsonl", "data/sample_logs.truth.json"),
     ("big.jsonl.gz", "big.truth.json"),
     ("t.parquet", "t.truth.json"),
+    ("calls.csv.gz", "calls.truth.json"),
     ("noext", "noext.truth.json"),
 ])
 def test_truth_path_is_beside_the_log(out, truth):
@@ -436,6 +440,7 @@ def test_cli_generate_summary_names_the_paths(tmp_path):
 @pytest.mark.parametrize("args, code, message", [
     (["--out", "{tmp}/x.parquet", "--format", "jsonl"], 1, "does not match --format jsonl"),
     (["--out", "{tmp}/x.parquet.gz", "--format", "parquet"], 1, "Parquet is compressed already"),
+    (["--out", "{tmp}/x.csv", "--format", "jsonl"], 1, "the .csv suffix does not match --format jsonl"),
     (["--out", "{tmp}/x.jsonl", "--truth", "{tmp}/x.jsonl"], 1, "would overwrite the log"),
     (["--out", "{tmp}/x.jsonl", "--scenario", "space"], 2, "space"),
     (["--out", "{tmp}/x.jsonl", "--sessions", "0"], 2, "0"),
@@ -449,6 +454,41 @@ def test_cli_generate_bad_input(tmp_path, args, code, message):
     assert not (tmp_path / "x.jsonl").exists()
 
 
+STORED = ("id", "session_id", "ts", "seq", "tool", "success", "error", "duration_ms", "cost", "args::VARCHAR",
+          "result::VARCHAR", "call_id", "agent", '"user"', "session_outcome")
+
+
+def _ingested(path, db) -> list[tuple]:
+    from miner.ingest import ingest_paths
+    from miner.store import connect
+
+    con = connect(db)
+    try:
+        report = ingest_paths(con, [path])
+        assert (report.rejected, report.duplicates) == (0, 0)
+        return con.execute(f"SELECT {', '.join(STORED)}, line FROM calls_v ORDER BY line").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("name", ["calls.csv", "calls.csv.gz"])
+def test_csv_out_is_csv_that_ingests_to_the_calls_of_the_jsonl(tmp_path, name):
+    out = tmp_path / name
+    result = CliRunner().invoke(cli, ["generate", "--out", str(out), "--sessions", "120", "--seed", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "csv" + (".gz" if name.endswith(".gz") else "")
+    generate_logs(tmp_path / "calls.jsonl", sessions=120, seed=5)
+    text = (gzip.open(out, "rt") if name.endswith(".gz") else open(out)).read()
+    assert text.startswith(",".join(FIELDS) + "\n")
+    from_csv = _ingested(out, tmp_path / "csv.duckdb")
+    from_jsonl = _ingested(tmp_path / "calls.jsonl", tmp_path / "jsonl.duckdb")
+    assert [row[:-1] for row in from_csv] == [row[:-1] for row in from_jsonl] and len(from_csv) > 500
+    # Results with line breaks span lines: each call points at the line its record starts on.
+    lines = text.split("\n")
+    assert any(from_csv[i + 1][-1] - from_csv[i][-1] > 1 for i in range(len(from_csv) - 1))
+    assert all(lines[row[-1] - 1].startswith(f'"{row[1]}",') for row in from_csv)
+
+
 def test_committed_sample_is_what_the_generator_writes(tmp_path):
     from pathlib import Path
 
@@ -458,3 +498,12 @@ def test_committed_sample_is_what_the_generator_writes(tmp_path):
     assert out.read_bytes() == (data / "sample_logs.jsonl").read_bytes(), \
         "regenerate: chainmine generate --out data/sample_logs.jsonl --sessions 300 --seed 7"
     assert truth_path_for(out).read_bytes() == (data / "sample_logs.truth.json").read_bytes()
+
+
+def test_parquet_out_ingests_to_the_calls_of_the_jsonl(tmp_path):
+    """String results in Parquet are the strings themselves, not their JSON text (no double encoding)."""
+    generate_logs(tmp_path / "calls.parquet", sessions=120, seed=5)
+    generate_logs(tmp_path / "calls.jsonl", sessions=120, seed=5)
+    from_parquet = _ingested(tmp_path / "calls.parquet", tmp_path / "pq.duckdb")
+    from_jsonl = _ingested(tmp_path / "calls.jsonl", tmp_path / "jsonl.duckdb")
+    assert [row[:-1] for row in from_parquet] == [row[:-1] for row in from_jsonl] and len(from_parquet) > 500

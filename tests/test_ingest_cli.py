@@ -71,8 +71,15 @@ def test_show_rejects_with_json(db):
 
 
 def test_format_option_forces_a_format(db):
-    data = json.loads(run(SAMPLES / "anthropic.jsonl", "--format", "openai", "--db", db, "--json").stdout)
-    assert data["files"][0]["format"] == "openai" and data["accepted"] == 0
+    data = json.loads(run(SAMPLES / "anthropic.jsonl", "--format", "canonical", "--db", db, "--json").stdout)
+    assert data["files"][0]["format"] == "canonical" and (data["accepted"], data["rejected"]) == (0, 2)
+
+
+def test_a_forced_format_that_would_silently_read_nothing_is_one_line_and_exit_1(db):
+    result = run(SAMPLES / "anthropic.jsonl", "--format", "openai", "--db", db, "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "pass --format anthropic" in result.stderr
 
 
 def test_stdin_with_dash(db):

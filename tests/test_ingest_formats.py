@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,22 @@ def con(tmp_path):
     c.close()
 
 
+DIGEST = re.compile(r"^([^:]+):[0-9a-f]{12}:")
+
+
 def calls(con, where: str = "true") -> list[dict]:
-    """Stored calls in session order, as dicts with parsed args/results."""
+    """Stored calls in session order, as dicts with parsed args/results.
+
+    A derived session id is shown without its source digest (``day:<digest>:a:1`` as
+    ``day:a:1``); test_ingest_ids covers the digest.
+    """
     cur = con.execute(f"""SELECT session_id, ts, seq, tool, success, error, duration_ms, cost, args, result,
                                  call_id, agent, "user", session_outcome, line
                           FROM calls_v WHERE {where} ORDER BY session_id, ts NULLS LAST, seq NULLS LAST, line""")
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r)) for r in cur.fetchall()]
     for r in rows:
+        r["session_id"] = DIGEST.sub(r"\1:", r["session_id"])
         r["args"] = None if r["args"] is None else json.loads(r["args"])
         r["result"] = None if r["result"] is None else json.loads(r["result"])
     return rows
@@ -368,3 +377,66 @@ def test_table_without_a_tool_column_is_refused(con, tmp_path):
     with pytest.raises(IngestError, match="has no tool column"):
         ingest_paths(con, [path])
     assert con.execute("SELECT count(*) FROM ingests").fetchone()[0] == 0
+
+
+def _chat(i: int, tools: bool) -> dict:
+    """An OpenAI Chat conversation with multimodal user content, with or without one tool call."""
+    msgs = [{"role": "user", "content": [{"type": "text", "text": f"look at picture {i}"},
+                                         {"type": "image_url", "image_url": {"url": f"https://x.test/{i}.png"}}]}]
+    if tools:
+        msgs += [{"role": "assistant", "content": None, "tool_calls": [
+                     {"id": f"k{i}", "type": "function", "function": {"name": "describe", "arguments": "{}"}}]},
+                 {"role": "tool", "tool_call_id": f"k{i}", "content": "a cat"}]
+    return {"id": f"c{i}", "messages": msgs + [{"role": "assistant", "content": "done"}]}
+
+
+def _claude(i: int, tools: bool) -> dict:
+    msgs = [{"role": "user", "content": f"question {i}"}]
+    if tools:
+        msgs += [{"role": "assistant", "content": [{"type": "tool_use", "id": f"t{i}", "name": "lookup", "input": {}}]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": "ok"}]}]
+    return {"messages": msgs + [{"role": "assistant", "content": "answer"}]}
+
+
+LATE_EVIDENCE = {
+    # name: (file name, lines or a JSON document, expected format, accepted, rejected)
+    "openai chat, multimodal first": ("chat.jsonl", [_chat(i, i >= 60) for i in range(65)], "openai", 5, 0),
+    "openai chat as one JSON array": ("chat.json", [[_chat(i, i >= 60) for i in range(65)]], "openai", 5, 0),
+    "anthropic after text-only turns": ("claude.jsonl", [_claude(i, i >= 55) for i in range(58)], "anthropic", 3, 0),
+    "canonical after rows without a tool": (
+        "calls.jsonl", [{"seq": i, "args": {}} for i in range(60)] + [{"tool": "t", "seq": i} for i in range(3)],
+        "canonical", 3, 60),
+    "canonical after lines that are not JSON": (
+        "calls.log", ["garbage line"] * 70 + [{"tool": "t", "seq": i} for i in range(4)], "canonical", 4, 70),
+}
+
+
+@pytest.mark.parametrize("name, rows, fmt, accepted, rejected", LATE_EVIDENCE.values(), ids=LATE_EVIDENCE.keys())
+def test_tool_calls_past_the_first_records_decide_the_format(con, tmp_path, name, rows, fmt, accepted, rejected):
+    path = tmp_path / name
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    assert detect_format(path) == fmt
+    r = ingest_paths(con, [path])
+    assert [f["format"] for f in r.files] == [fmt]
+    assert (r.accepted, r.rejected) == (accepted, rejected)
+
+
+@pytest.mark.parametrize("sample, forced, hint", [
+    ("openai_chat.jsonl", "anthropic", "openai"), ("anthropic.jsonl", "openai", "anthropic"),
+])
+def test_a_format_that_silently_finds_no_call_where_another_would_is_an_error(con, sample, forced, hint):
+    ingest_paths(con, [SAMPLES / "otel.jsonl"])
+    before = con.execute("SELECT count(*), (SELECT count(*) FROM ingests) FROM calls").fetchone()
+    with pytest.raises(IngestError, match=f"--format {hint}") as err:
+        ingest_paths(con, [SAMPLES / "canonical.jsonl", SAMPLES / sample], format=forced)
+    assert "\n" not in str(err.value) and sample in str(err.value)
+    assert con.execute("SELECT count(*), (SELECT count(*) FROM ingests) FROM calls").fetchone() == before
+
+
+@pytest.mark.parametrize("sample, forced, reason", [
+    ("canonical.jsonl", "openai", "no messages list"), ("openai_responses.json", "anthropic", "no messages list"),
+    ("anthropic.jsonl", "openai-responses", "no items list (items, or input and output)"),
+])
+def test_records_that_are_not_conversations_of_the_forced_format_are_rejected(con, sample, forced, reason):
+    r = ingest_paths(con, [SAMPLES / sample], format=forced)
+    assert r.accepted == 0 and r.rejected > 0 and r.reject_reasons == {reason: r.rejected}

@@ -135,3 +135,133 @@ def test_matching_fingerprint_leaves_ids_alone(con):
     con.execute("UPDATE calls SET id = 1")  # ids are trusted while the engine hashes as before
     assert ensure_id_scheme(con) == 0
     assert con.execute("SELECT DISTINCT id FROM calls").fetchall() == [(1,)]
+
+
+def _day(agent_rows: list[tuple[str, int, str]]) -> list[dict]:
+    """Session-less calls: (agent, minute, tool) on one morning."""
+    return [{"tool": tool, "agent": agent, "ts": f"2024-05-01T10:{m:02d}:00Z", "args": {"m": m}}
+            for agent, m, tool in agent_rows]
+
+
+def _chats(tools: list[str]) -> list[dict]:
+    """OpenAI conversations without an id, one tool call each."""
+    return [{"messages": [{"role": "assistant", "tool_calls": [
+        {"id": "k", "type": "function", "function": {"name": tool, "arguments": "{}"}}]}]} for tool in tools]
+
+
+def sessions_by_ingest(con) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for ingest_id, session in con.execute("SELECT DISTINCT ingest_id, session_id FROM calls").fetchall():
+        out.setdefault(ingest_id, set()).add(session)
+    return out
+
+
+SOURCES = {
+    # name: (first file, second file, rows of the first, rows of the second)
+    "same name in two folders": ("a/day.jsonl", "b/day.jsonl", _day([("bot", 0, "x"), ("bot", 5, "y")]),
+                                 _day([("bot", 1, "z"), ("bot", 6, "y")])),
+    "id-less conversations": ("a/chat.jsonl", "b/chat.jsonl", _chats(["x", "y"]), _chats(["z", "y"])),
+    "two stdin ingests": ("-", "-", _day([("bot", 0, "x")]), _day([("bot", 2, "z")])),
+    "same name, no agent": ("a/calls.jsonl", "b/calls.jsonl", [{"tool": "x", "seq": 1}],
+                            [{"tool": "z", "seq": 1}]),
+}
+
+
+@pytest.mark.parametrize("first, second, rows_a, rows_b", SOURCES.values(), ids=SOURCES.keys())
+def test_derived_sessions_of_different_sources_never_merge(con, tmp_path, first, second, rows_a, rows_b):
+    def ingest(name, rows):
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        if name == "-":
+            import io
+            return ingest_paths(con, ["-"], stdin=io.BytesIO(text.encode()))
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return ingest_paths(con, [path])
+
+    a, b = ingest(first, rows_a), ingest(second, rows_b)
+    assert (a.accepted, b.accepted, b.duplicates) == (len(rows_a), len(rows_b), 0)
+    got = sessions_by_ingest(con)
+    assert got[1].isdisjoint(got[2])
+    stem = "stdin" if first == "-" else Path(first).stem
+    assert all(s.startswith(stem + ":") for s in got[1] | got[2])  # readable: the file's name first
+    again = ingest(first, rows_a)  # the same bytes again: the same ids, nothing new
+    assert (again.accepted, again.duplicates) == (0, len(rows_a))
+
+
+@pytest.mark.parametrize("rows", [_day([("bot", 0, "x"), ("bot", 5, "y"), ("bot", 50, "x")]),
+                                  _chats(["x", "y", "x"])], ids=["cut at gaps", "conversations"])
+def test_derived_session_ids_depend_on_the_content_not_the_name(con, tmp_path, rows):
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "log.jsonl").write_text(text)
+    (tmp_path / "log.jsonl").write_text(text)
+    (tmp_path / "copy.jsonl").write_text(text)
+    first = ingest_paths(con, [tmp_path / "a" / "log.jsonl"])
+    ids = con.execute("SELECT line, session_id FROM calls ORDER BY line").fetchall()
+    # the same bytes under the same name elsewhere, or under another name: nothing new
+    assert ingest_paths(con, [tmp_path / "log.jsonl", tmp_path / "copy.jsonl"]).duplicates == 2 * first.accepted
+    assert con.execute("SELECT line, session_id FROM calls ORDER BY line").fetchall() == ids
+    other = connect(tmp_path / "other.duckdb")
+    ingest_paths(other, [tmp_path / "log.jsonl"])
+    assert other.execute("SELECT line, session_id FROM calls ORDER BY line").fetchall() == ids
+    other.close()
+
+
+SESSIONLESS = _day([("bot", 0, "send"), ("bot", 20, "send"), ("bot", 50, "read"), ("ops", 3, "send")])
+for _r in SESSIONLESS:
+    _r["args"] = {"to": "ana@example.org", "m": _r["args"]["m"]}
+
+
+@pytest.mark.parametrize("first, second", [
+    ({}, {"session_gap_s": 60}), ({"session_gap_s": 60}, {"session_gap_s": 7200}),
+    ({}, {"redact": True}), ({"redact": True}, {}), ({"redact": True, "session_gap_s": 60}, {}),
+], ids=["gap then another gap", "small gap then large", "plain then redacted", "redacted then plain",
+        "redacted, small gap, then plain"])
+@pytest.mark.parametrize("session", [False, True], ids=["derived sessions", "given sessions"])
+def test_reingest_with_other_options_stores_nothing(con, tmp_path, monkeypatch, first, second, session):
+    monkeypatch.delenv("CHAINMINE_REDACT_KEY", raising=False)  # the store's own key
+    rows = [{**r, "session_id": "s"} if session else r for r in SESSIONLESS]
+    path = write_log(tmp_path / "day.jsonl", rows + ['{"tool": "x", "seq": "bad", "to": "ana@example.org"}'])
+    a = ingest_paths(con, [path], **first)
+    stored = con.execute("SELECT id, session_id, args::VARCHAR FROM calls ORDER BY line").fetchall()
+    b = ingest_paths(con, [path], **second)
+    assert (a.accepted, b.accepted, b.duplicates, b.rejected) == (len(rows), 0, len(rows), 1)
+    assert con.execute("SELECT id, session_id, args::VARCHAR FROM calls ORDER BY line").fetchall() == stored
+    assert con.execute("SELECT count(*) FROM rejects").fetchone()[0] == 1
+    if first.get("redact"):
+        assert "ana@" not in repr(stored)
+
+
+def test_a_key_of_your_own_keeps_ids_of_masked_calls_free_of_the_secret(con, tmp_path):
+    """With a private key the tokens cannot be guessed, so the id must not hash the unmasked content."""
+    path = write_log(tmp_path / "day.jsonl", [{**r, "session_id": "s"} for r in SESSIONLESS])
+    ingest_paths(con, [path], redact=True, redact_key="private")
+    assert con.execute("SELECT count(*) FROM calls WHERE unmasked_id").fetchone()[0] == 0
+    assert con.execute(f"SELECT bool_and(id = {call_id_sql()}) FROM calls_v").fetchone()[0]
+    again = ingest_paths(con, [path], redact=True, redact_key="private")
+    assert (again.accepted, again.duplicates) == (0, len(SESSIONLESS))
+
+
+def test_ids_of_calls_masked_with_the_store_key_survive_a_rehash(con, tmp_path, monkeypatch):
+    monkeypatch.delenv("CHAINMINE_REDACT_KEY", raising=False)
+    path = write_log(tmp_path / "day.jsonl", SESSIONLESS + [{"tool": "plain", "agent": "bot", "seq": 9}])
+    ingest_paths(con, [path], redact=True)
+    assert con.execute("SELECT count(*) FILTER (WHERE unmasked_id), count(*) FROM calls").fetchone() == (4, 5)
+    ids = con.execute("SELECT id FROM calls ORDER BY line").fetchall()
+    con.execute("UPDATE meta SET value = 'made by another engine' WHERE key = ?", [META_HASH])
+    assert ensure_id_scheme(con) == 1  # the content of the masked ones is gone: their ids are kept
+    assert con.execute("SELECT id FROM calls ORDER BY line").fetchall() == ids
+    assert ingest_paths(con, [path]).duplicates == 5
+
+
+def test_derived_ids_are_recomputed_from_the_stored_columns(con, tmp_path):
+    path = write_log(tmp_path / "day.jsonl", SESSIONLESS)
+    ingest_paths(con, [path, SAMPLES / "openai_chat.jsonl"])
+    derived = con.execute("SELECT count(*) FROM calls WHERE session_source IS NOT NULL").fetchone()[0]
+    assert derived == len(SESSIONLESS) + 2  # and the two calls of the conversation without an id
+    good = con.execute("SELECT id FROM calls ORDER BY rowid").fetchall()
+    con.execute("UPDATE calls SET id = 0")
+    con.execute("UPDATE meta SET value = 'old' WHERE key = ?", [META_HASH])
+    assert ensure_id_scheme(con) == len(good)
+    assert con.execute("SELECT id FROM calls ORDER BY rowid").fetchall() == good

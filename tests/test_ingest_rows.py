@@ -212,9 +212,12 @@ def test_session_gap_cut_per_agent_and_user(con, tmp_path):
     rows.append({"tool": "t", "ts": t0.isoformat()})
     r = ingest_lines(con, tmp_path, [json.dumps(x) for x in rows], name="day.jsonl")
     assert r.sessions == 5
-    got = con.execute("SELECT session_id, count(*) FROM calls GROUP BY 1 ORDER BY 1").fetchall()
+    got = con.execute("SELECT regexp_replace(session_id, '^day:[0-9a-f]{12}:', 'day:'), count(*) FROM calls "
+                      "GROUP BY 1 ORDER BY 1").fetchall()
     assert got == [("day:1", 1), ("day:a:1", 2), ("day:a:2", 1), ("day:b:1", 2), ("day:u9:1", 1)]
-    r = ingest_lines(con, tmp_path, [json.dumps(x) for x in rows], name="day2.jsonl", session_gap_s=3600)
+    fresh = connect(tmp_path / "fresh.duckdb")  # here the same calls are stored already, cut as they were
+    r = ingest_lines(fresh, tmp_path, [json.dumps(x) for x in rows], name="day2.jsonl", session_gap_s=3600)
+    fresh.close()
     assert r.sessions == 4  # the 35-minute pause no longer splits agent a
 
 
@@ -261,3 +264,34 @@ def test_ingest_never_raises_and_accounts_for_every_record(tmp_path_factory, bat
         assert (again.accepted, again.duplicates, again.rejected) == (0, r.accepted + r.duplicates, r.rejected)
     finally:
         con.close()
+
+
+CSV_LAYOUTS = {
+    # name: (file text, [(tool, physical line)] stored, [physical line] rejected)
+    "multi-line quoted fields": (
+        'session_id,tool,seq,args\ns,a,1,"{""x"":\n1}"\ns,b\ns,c,3,"{""note"":\n""multi"",\n""n"": 1}"\n'
+        's,d,4,\ns,e,5,,extra\ns,f,6,"{}"\n',
+        [("a", 2), ("c", 5), ("d", 8), ("f", 10)], [4, 9]),
+    "blank lines between records": (
+        "session_id,tool,seq\ns,a,1\n\n\ns,b,2\ns,c\ns,d,4\n\n",
+        [("a", 2), ("b", 5), ("d", 7)], [6]),
+    "a quoted field holding a blank line": (
+        'session_id,tool,seq,result\ns,a,1,"p\n\nq"\n  \ns,b,2,z\n',
+        [("a", 2), ("b", 6)], [5]),
+    "CRLF line ends": (
+        'session_id,tool,seq,result\r\ns,a,1,"two\r\nlines"\r\ns,b\r\n\r\ns,c,3,x\r\n',
+        [("a", 2), ("c", 6)], [4]),
+    "backslash-escaped quotes": (
+        'session_id,tool,seq,result\ns,a,1,"say \\"hi\\"\nthere"\ns,b,2,"\\"q\\""\ns,c\ns,d,4,x\n',
+        [("a", 2), ("b", 4), ("d", 6)], [5]),
+}
+
+
+@pytest.mark.parametrize("text, stored, rejected", CSV_LAYOUTS.values(), ids=CSV_LAYOUTS.keys())
+def test_csv_lines_are_the_physical_lines_where_records_start(con, tmp_path, text, stored, rejected):
+    path = tmp_path / "calls.csv"
+    path.write_bytes(text.encode())
+    r = ingest_paths(con, [path])
+    assert (r.accepted, r.rejected) == (len(stored), len(rejected))
+    assert con.execute("SELECT tool, line FROM calls_v ORDER BY line").fetchall() == stored
+    assert [x["line"] for x in list_rejects(con)] == rejected

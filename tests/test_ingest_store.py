@@ -11,7 +11,7 @@ import pytest
 
 import miner.ingest.pipeline as pipeline
 from miner.errors import IngestError, StoreError
-from miner.ingest import ingest_paths, store_records
+from miner.ingest import ingest_paths, list_rejects, store_records
 from miner.ingest.redact import META_KEY
 from miner.store import connect
 
@@ -240,3 +240,46 @@ def test_progress_is_reported_after_each_file(con):
     ingest_paths(con, [SAMPLES / "otel.jsonl", SAMPLES / "anthropic.jsonl"],
                  progress=lambda path, done, total: seen.append((Path(path).name, done, total)))
     assert seen == [("otel.jsonl", 1, 2), ("anthropic.jsonl", 2, 2)]
+
+
+def stored_rejects(con) -> list[tuple]:
+    return con.execute("SELECT ingest_id, source, line, reason, raw FROM rejects ORDER BY ingest_id, line").fetchall()
+
+
+@pytest.mark.parametrize("again", [
+    {}, {"redact": True}, {"session_gap_s": 60}, {"format": "canonical"},
+], ids=["as before", "redacted", "another gap", "format forced"])
+def test_reingesting_reports_bad_rows_again_but_stores_them_once(con, tmp_path, again):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes((SAMPLES / "bad_rows.jsonl").read_bytes())
+    first = ingest_paths(con, [path])
+    stored = stored_rejects(con)
+    second = ingest_paths(con, [path], **again)
+    assert first.rejected == second.rejected == len(stored) == 14
+    assert second.reject_reasons == first.reject_reasons
+    assert stored_rejects(con) == stored
+    assert con.execute("SELECT rejected FROM ingests ORDER BY ingest_id").fetchall() == [(14,), (14,)]
+    # each ingest still lists the bad rows of what it read, under its own id and path
+    listed = list_rejects(con, 100, ingest_ids=second.ingest_ids)
+    assert [(r["ingest_id"], r["source"], r["line"]) for r in listed] == [(2, str(path), s[2]) for s in stored]
+
+
+def test_the_same_bad_rows_under_another_name_or_twice_in_one_call_are_stored_once(con, tmp_path):
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes((SAMPLES / "bad_rows.jsonl").read_bytes())
+    r = ingest_paths(con, [SAMPLES / "bad_rows.jsonl", copy, copy])
+    assert r.rejected == 3 * 14 and sum(r.reject_reasons.values()) == 3 * 14
+    assert len(stored_rejects(con)) == 14
+    assert {x["source"] for x in list_rejects(con, 100, ingest_ids=r.ingest_ids[1:])} == {str(copy)}
+
+
+def test_a_changed_file_stores_its_bad_rows(con, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    lines = (SAMPLES / "bad_rows.jsonl").read_text().splitlines(keepends=True)
+    path.write_text("".join(lines))
+    ingest_paths(con, [path])
+    path.write_text("".join(lines[:2] + lines[3:]))  # one bad row fixed... by removing it
+    second = ingest_paths(con, [path])
+    assert second.rejected == 13
+    assert len(list_rejects(con, 100, ingest_ids=second.ingest_ids)) == 13
+    assert len(stored_rejects(con)) == 14 + 13

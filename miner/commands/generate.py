@@ -16,7 +16,7 @@ from miner.generate.writer import FORMATS
 
 @click.command("generate")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
-              help="Log file to write: .jsonl, .jsonl.gz or .parquet.")
+              help="Log file to write: .jsonl, .csv (either may end .gz) or .parquet.")
 @click.option("--sessions", "-n", type=click.IntRange(min=1), default=DEFAULT_SESSIONS, show_default=True,
               help="Number of sessions.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,

@@ -34,7 +34,7 @@ def _progress_bar(quiet: bool, total: int) -> Iterator:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--format", "fmt", type=click.Choice(("auto",) + FORMATS), default="auto", show_default=True,
-              help="Log format; auto detects it per file from the first records.")
+              help="Log format; auto detects it per file (first records, else the tool calls of the whole file).")
 @click.option("--session-gap", "session_gap", type=click.FloatRange(min=0, min_open=True), default=1800.0,
               show_default=True, metavar="S",
               help="Idle seconds that start a new session for rows without a session_id.")

@@ -70,7 +70,7 @@ def generate_logs(out: str | os.PathLike, sessions: int = DEFAULT_SESSIONS, seed
     Parameters
     ----------
     out : path
-        ``.jsonl``, ``.jsonl.gz`` or ``.parquet`` (``format`` overrides the suffix).
+        ``.jsonl``, ``.csv`` (either may end ``.gz``) or ``.parquet`` (``format`` overrides the suffix).
     sessions, seed, scenario
         How many sessions, the random seed (same seed, same bytes) and the
         scenario name (:data:`SCENARIOS`).

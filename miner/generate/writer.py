@@ -1,4 +1,4 @@
-"""Write generated batches as canonical JSON Lines (optionally gzipped) or Parquet.
+"""Write generated batches as canonical JSON Lines or CSV (either optionally gzipped) or Parquet.
 
 Files are written beside their final name and renamed into place when
 complete, so an interrupted run never leaves half a log. Output is
@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from miner.generate.columns import Batch, encode_json
 from miner.generate.spec import GenerateError
 
-FORMATS = ("jsonl", "parquet")
-_SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".parquet", ".gz")
+FORMATS = ("jsonl", "csv", "parquet")
+_SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".jsonl", ".json", ".csv", ".parquet", ".gz")
 FIELDS = ("session_id", "ts", "seq", "tool", "args", "result", "success", "error", "duration_ms", "cost",
           "call_id", "agent", "user", "session_outcome")
 """Canonical record fields, in the order they are written."""
@@ -33,9 +34,12 @@ PARQUET_SCHEMA = pa.schema([
     ("duration_ms", pa.float64()), ("cost", pa.float64()), ("call_id", pa.string()), ("agent", pa.string()),
     ("user", pa.string()), ("session_outcome", pa.float64()),
 ])
-"""Parquet columns; ``args`` and ``result`` hold JSON text."""
+"""Parquet (and CSV) columns; ``args`` and object or list results hold JSON text."""
+LOG_VERSION = 2
+"""Changes when the files written for one seed change (2: string results in Parquet are plain text)."""
 
-
+CSV_HEADER = (",".join(FIELDS) + "\n").encode()
+_CSV_OPTIONS = pcsv.WriteOptions(include_header=False)
 
 def resolve_format(out: str | os.PathLike, fmt: str | None = None) -> tuple[str, bool]:
     """The output format and whether to gzip, from ``fmt`` or the file name.
@@ -44,18 +48,21 @@ def resolve_format(out: str | os.PathLike, fmt: str | None = None) -> tuple[str,
     --------
     >>> resolve_format("logs.jsonl.gz"), resolve_format("x.parquet"), resolve_format("x.log", "jsonl")
     (('jsonl', True), ('parquet', False), ('jsonl', False))
+    >>> resolve_format("calls.csv"), resolve_format("calls.csv.gz")
+    (('csv', False), ('csv', True))
     """
     name = Path(out).name.lower()
     gz = name.endswith(".gz")
-    guessed = "parquet" if name.endswith(".parquet") else "jsonl"
+    plain = name[:-3] if gz else name
+    guessed = "parquet" if plain.endswith(".parquet") else "csv" if plain.endswith(".csv") else "jsonl"
     if fmt is None:
         return guessed, gz
     if fmt not in FORMATS:
         raise GenerateError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "parquet" and gz:
         raise GenerateError(f"{out}: Parquet is compressed already; drop the .gz suffix")
-    if name.endswith(".parquet") and fmt != "parquet":
-        raise GenerateError(f"{out}: the .parquet suffix does not match --format {fmt}; rename the file or drop --format")
+    if guessed != "jsonl" and fmt != guessed:
+        raise GenerateError(f"{out}: the .{guessed} suffix does not match --format {fmt}; rename the file or drop --format")
     return fmt, gz
 
 
@@ -107,8 +114,18 @@ def _results(batch: Batch) -> list[str]:
     return batch.result_json if batch.result_json is not None else [encode_json(r) for r in batch.result]
 
 
+def _text_results(batch: Batch) -> list[str | None]:
+    # A text column holds a string result as itself (ingest reads text as a string, and
+    # parses it only when it holds an object or list); other results as JSON text.
+    return [r if isinstance(r, str) or r is None else j for r, j in zip(batch.result, _results(batch))]
+
+
 def arrow_table(batch: Batch) -> pa.Table:
-    """The batch as an Arrow table with :data:`PARQUET_SCHEMA` (``args``/``result`` as JSON text).
+    """The batch as an Arrow table with :data:`PARQUET_SCHEMA`.
+
+    ``args`` and object or list results are JSON text, a string result is the string
+    itself (as in :func:`csv_table`), so the Parquet log ingests to the calls of the
+    JSON Lines log.
 
     Examples
     --------
@@ -117,9 +134,45 @@ def arrow_table(batch: Batch) -> pa.Table:
     True
     """
     columns: dict[str, Any] = {name: getattr(batch, name) for name in FIELDS}
-    columns["args"] = [encode_json(a) for a in batch.args]
-    columns["result"] = _results(batch)
+    columns["args"] = [None if a is None else encode_json(a) for a in batch.args]
+    columns["result"] = _text_results(batch)
     return pa.table(columns, schema=PARQUET_SCHEMA)
+
+
+def csv_table(batch: Batch) -> pa.Table:
+    """The batch as the Arrow table its CSV is written from (:data:`PARQUET_SCHEMA` columns).
+
+    A CSV cell has no type, and ingest reads a text cell the way it reads a JSON
+    string: as text, parsed only when it holds a JSON object or list. So ``args``
+    and non-string results are written as JSON text and a string result as itself,
+    which ingest reads back to the calls the JSON Lines file holds (a number or
+    true/false result would come back as text; the generator writes none).
+
+    Examples
+    --------
+    >>> from miner.generate.engine import LogGenerator
+    >>> t = csv_table(next(LogGenerator(sessions=2, seed=2).batches()))
+    >>> t.column_names == list(FIELDS)
+    True
+    """
+    columns: dict[str, Any] = {name: getattr(batch, name) for name in FIELDS}
+    columns["args"] = [None if a is None else encode_json(a) for a in batch.args]
+    columns["result"] = _text_results(batch)
+    return pa.table(columns, schema=PARQUET_SCHEMA)
+
+
+def csv_rows(batch: Batch) -> bytes:
+    """The batch as CSV rows (no header; fields in :data:`FIELDS` order, quoted where needed).
+
+    Examples
+    --------
+    >>> from miner.generate.engine import LogGenerator
+    >>> csv_rows(next(LogGenerator(sessions=1, seed=1).batches()))[:1]
+    b'"'
+    """
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(csv_table(batch), sink, _CSV_OPTIONS)
+    return sink.getvalue().to_pybytes()
 
 
 @contextmanager
@@ -135,7 +188,7 @@ def _replace_when_done(out: Path) -> Iterator[Path]:
 
 
 def encode_batch(batch: Batch, fmt: str) -> bytes | pa.Table:
-    """What :func:`write_encoded` writes for one batch: JSON Lines bytes, or an Arrow table for Parquet.
+    """What :func:`write_encoded` writes for one batch: JSON Lines or CSV bytes, or an Arrow table for Parquet.
 
     Examples
     --------
@@ -145,6 +198,8 @@ def encode_batch(batch: Batch, fmt: str) -> bytes | pa.Table:
     """
     if fmt == "parquet":
         return arrow_table(batch)
+    if fmt == "csv":
+        return csv_rows(batch)
     return ("\n".join(jsonl_lines(batch)) + "\n").encode()
 
 
@@ -174,6 +229,8 @@ def write_encoded(parts: Iterable[tuple[bytes | pa.Table, int]], out: str | os.P
                 with open(tmp, "wb") as raw:
                     fh = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) if gz else raw
                     try:
+                        if fmt == "csv":
+                            fh.write(CSV_HEADER)
                         for data, calls in parts:
                             fh.write(data)
                             written += calls

@@ -2,8 +2,9 @@
 
 Each record is one conversation. Its tool calls are unnested (with their positions)
 and joined to their results by call id, giving one pre-normalised row per call:
-``session_id`` from ``id``/``session_id`` (else ``<file stem>:<record number>``,
-parameter ``$stem``), ``seq`` the call's position in the conversation, outcome from
+``session_id`` from ``id``/``session_id`` (without one the ingest numbers the
+conversation: ``session_record`` is its record, see
+:func:`~miner.ingest.normalize.assign_sessions`), ``seq`` the call's position in the conversation, outcome from
 ``reward``/``success``. A bad conversation becomes one reject row for its line; a
 bad call (no name, arguments that are not a JSON object) one reject row of its own.
 """
@@ -27,13 +28,13 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
             SELECT line, raw,
                    CASE WHEN NOT json_valid(raw) THEN 'invalid JSON'
                         WHEN json_type(raw) <> 'OBJECT' THEN 'not a JSON object'
-                        WHEN NOT ({list_check}) THEN '{missing}' END AS pre_reason,
+                        WHEN NOT coalesce({list_check}, false) THEN '{missing}' END AS pre_reason,
                    CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN raw::JSON END AS j
             FROM {raw_sql} AS r
             WHERE {not_blank('raw')}),
         good AS (
             SELECT line, j,
-                   coalesce(j -> 'id', j -> 'session_id', to_json($stem || ':' || line)) AS session_id,
+                   coalesce(j -> 'id', j -> 'session_id') AS session_id,
                    coalesce(j -> 'timestamp', j -> 'created_at', j -> 'created', j -> 'ts') AS conv_ts,
                    coalesce(j -> 'reward', j -> 'session_outcome', j -> 'success') AS outcome,
                    j -> 'agent' AS agent, j -> 'user' AS "user"
@@ -99,7 +100,7 @@ def _emit(calls: str, results: str, success: str, error: str) -> str:
                c.tool, CASE WHEN r.call_id IS NOT NULL THEN to_json({success}) END AS success,
                CASE WHEN r.call_id IS NOT NULL AND NOT {success} THEN to_json({error}) END AS error,
                c.args, to_json(r.rt) AS result, to_json(c.call_id) AS call_id, c.agent, c."user",
-               c.outcome AS session_outcome, {unused}
+               c.outcome AS session_outcome, {unused}, c.line AS session_record
         FROM {calls} c
         LEFT JOIN (SELECT line, call_id, arg_min(rt, pos) AS rt, arg_min(is_error, pos) AS is_error
                    FROM {results} GROUP BY ALL) r
@@ -119,7 +120,7 @@ def openai_chat_sql(raw_sql: str) -> str:
     >>> conv = ('{"id": "c1", "messages": [{"role": "assistant", "tool_calls": [{"id": "k", "type": "function", '
     ...         '"function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "k", "content": "Error: no"}]}')
     >>> sql = openai_chat_sql(f"(SELECT 1 AS line, '{conv}' AS raw)")
-    >>> con.execute(f"SELECT tool, success, error, seq FROM ({sql})", {"stem": "f"}).fetchall()
+    >>> con.execute(f"SELECT tool, success, error, seq FROM ({sql})").fetchall()
     [('"f"', 'false', '"Error: no"', '0')]
     """
     return f"""
@@ -147,8 +148,8 @@ def openai_responses_sql(raw_sql: str) -> str:
     >>> conv = ('{"items": [{"type": "function_call", "call_id": "k", "name": "f", "arguments": "{\\\\"a\\\\": 1}"}, '
     ...         '{"type": "function_call_output", "call_id": "k", "output": "{\\\\"ok\\\\": true}"}]}')
     >>> sql = openai_responses_sql(f"(SELECT 3 AS line, '{conv}' AS raw)")
-    >>> con.execute(f"SELECT session_id, tool, success, result FROM ({sql})", {"stem": "f"}).fetchall()
-    [('"f:3"', '"f"', 'true', '"{\\\\"ok\\\\": true}"')]
+    >>> con.execute(f"SELECT session_id, session_record, tool, success, result FROM ({sql})").fetchall()
+    [(None, 3, '"f"', 'true', '"{\\\\"ok\\\\": true}"')]
     """
     items = ("CASE WHEN json_type(j, '$.items') = 'ARRAY' THEN json_extract(j, '$.items[*]') "
              "ELSE list_concat(coalesce(json_extract(j, '$.input[*]'), []), "
@@ -181,7 +182,7 @@ def anthropic_sql(raw_sql: str) -> str:
     ...         '"input": {"q": 1}}]}, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", '
     ...         '"is_error": true, "content": "boom"}]}]}')
     >>> sql = anthropic_sql(f"(SELECT 1 AS line, '{conv}' AS raw)")
-    >>> con.execute(f"SELECT tool, args, success, error FROM ({sql})", {"stem": "f"}).fetchall()
+    >>> con.execute(f"SELECT tool, args, success, error FROM ({sql})").fetchall()
     [('"f"', '{"q":1}', 'false', '"boom"')]
     """
     return f"""

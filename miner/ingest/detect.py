@@ -1,7 +1,11 @@
 """Detect a log file's container (JSON Lines, JSON document, CSV, Parquet) and format.
 
-Detection peeks at the first records only (at most :data:`PEEK_RECORDS` of the first
-MiB); the data itself is read by DuckDB afterwards.
+Detection peeks at the first records (at most :data:`PEEK_RECORDS` of the first MiB)
+and trusts a definite answer there. When the peek is not conclusive (no record it
+recognises, or conversations without a single tool call) one DuckDB scan of the whole
+file counts the records holding tool calls of each format (:func:`tool_evidence`) and
+the format that explains the most wins, so bad leading rows become rejects and late
+tool calls are not lost.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ import json
 import logging
 import os
 
+import duckdb
+
 from miner.errors import IngestError
-from miner.ingest.sources import open_source
+from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
+from miner.ingest.sources import Source, open_source
 
 log = logging.getLogger(__name__)
 
@@ -194,26 +201,110 @@ def classify_records(records: list) -> str | None:
     """The format of a file from its first records (first definite answer wins).
 
     Conversations without any tool call in the sample are read as Anthropic when
-    their contents are block lists, else as OpenAI Chat.
+    their contents are block lists, else as OpenAI Chat (a guess: see :func:`definite`).
 
     Examples
     --------
     >>> classify_records([{"messages": [{"role": "user", "content": "hi"}]}])
     'openai'
     """
-    unclear = False
+    fmt = definite(records)
+    if fmt is not None:
+        return fmt
+    if not any(classify_record(r) == "conversation" for r in records):
+        return None
+    return _conversation_shape(records)
+
+
+def definite(records: list) -> str | None:
+    """The first format a record of ``records`` proves, or None (none recognised, or only tool-less conversations).
+
+    Examples
+    --------
+    >>> definite([{"messages": [{"role": "user", "content": "hi"}]}, {"tool": "a", "seq": 1}])
+    'canonical'
+    >>> definite([{"messages": [{"role": "user", "content": "hi"}]}]) is None
+    True
+    """
     for record in records:
         kind = classify_record(record)
-        if kind == "conversation":
-            unclear = True
-        elif kind is not None:
+        if kind not in (None, "conversation"):
             return kind
-    if not unclear:
-        return None
+    return None
+
+
+def _conversation_shape(records: list) -> str:
     blocks = any(isinstance(m, dict) and isinstance(m.get("content"), list)
                  for r in records if isinstance(r, dict) and isinstance(r.get("messages"), list)
                  for m in r["messages"])
     return "anthropic" if blocks else "openai"
+
+
+# Per format, an SQL predicate on one record ``j`` (JSON): it holds that format's tool calls.
+_EVIDENCE = {
+    "canonical": ("json_type(j, '$.messages') IS NULL AND json_type(j, '$.resourceSpans') IS NULL AND "
+                  "(json_type(j, '$.tool') = 'VARCHAR' OR json_type(j, '$.tool_name') = 'VARCHAR' "
+                  "OR json_type(j, '$.name') = 'VARCHAR')"),
+    "openai": ("coalesce(list_bool_or(list_transform(json_extract(j, '$.messages[*].tool_calls'), "
+               "lambda c: json_array_length(c) > 0)), false) "
+               "OR coalesce(list_contains(json_extract_string(j, '$.messages[*].role'), 'tool'), false)"),
+    "openai-responses": ("list_has_any(list_concat(coalesce(json_extract_string(j, '$.items[*].type'), []), "
+                         "coalesce(json_extract_string(j, '$.input[*].type'), []), "
+                         "coalesce(json_extract_string(j, '$.output[*].type'), [])), "
+                         "['function_call', 'function_call_output'])"),
+    "anthropic": ("list_has_any(coalesce(json_extract_string(j, '$.messages[*].content[*].type'), []), "
+                  "['tool_use', 'tool_result'])"),
+    "otel": "json_type(j, '$.resourceSpans') = 'ARRAY'",
+}
+
+
+def tool_evidence(src: Source, container: str) -> dict[str, int]:
+    """Records of the whole file (a JSON container) holding tool calls, per format.
+
+    One DuckDB scan in a connection of its own; unreadable records count for
+    nothing (the ingest rejects them), and a file DuckDB cannot read at all gives
+    no evidence (the ingest then fails with the reason).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> p = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('nope\\n{"tool": "a", "seq": 1}\\n{"resourceSpans": []}\\n')
+    >>> tool_evidence(open_source(p), "jsonl")
+    {'canonical': 1, 'openai': 0, 'openai-responses': 0, 'anthropic': 0, 'otel': 1}
+    """
+    if container == "jsonl":
+        records = (f"""(SELECT try_cast(raw AS JSON) AS j
+                       FROM read_csv($path, columns = {{'raw': 'VARCHAR'}}, delim = chr(1114111), quote = '',
+                                     escape = '', header = false, auto_detect = false, ignore_errors = true,
+                                     compression = '{src.compression}', max_line_size = {MAX_LINE_BYTES},
+                                     buffer_size = {BUFFER_BYTES}))""")
+    else:
+        records = (f"""(SELECT json AS j FROM read_json_objects($path, format = 'auto', compression = '{src.compression}',
+                                                              maximum_object_size = {MAX_LINE_BYTES}))""")
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in _EVIDENCE.values())
+    con = duckdb.connect()
+    try:
+        row = con.execute(f"SELECT {counts} FROM {records} WHERE j IS NOT NULL", {"path": str(src.local)}).fetchone()
+    except duckdb.Error as exc:
+        log.debug("no format evidence from %s: %s", src.path, exc)
+        row = (0,) * len(_EVIDENCE)
+    finally:
+        con.close()
+    return dict(zip(_EVIDENCE, row))
+
+
+def best_evidence(counts: dict[str, int]) -> str | None:
+    """The format with the most records holding its tool calls (earlier in :data:`FORMATS` on a tie), or None.
+
+    Examples
+    --------
+    >>> best_evidence({"anthropic": 0, "openai": 3, "canonical": 3}), best_evidence({"otel": 0})
+    ('canonical', None)
+    """
+    ranked = sorted((-n, FORMATS.index(f), f) for f, n in counts.items() if n > 0)
+    return ranked[0][2] if ranked else None
 
 
 def detect(head: bytes, suffixes: list[str], *, truncated: bool = False) -> tuple[str, str | None]:
@@ -232,8 +323,35 @@ def detect(head: bytes, suffixes: list[str], *, truncated: bool = False) -> tupl
     return container, classify_records(sample_records(head, container, truncated=truncated))
 
 
+def detect_source(src: Source) -> tuple[str, str | None]:
+    """``(container, format)`` of a source: from its head when that is conclusive, else from the whole file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> p = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"seq": 1}\\n' * 60 + '{"tool": "a", "seq": 1}\\n')
+    >>> detect(open_source(p).head, [".jsonl"]), detect_source(open_source(p))
+    (('jsonl', None), ('jsonl', 'canonical'))
+    """
+    container = detect_container(src.head, src.suffixes, truncated=src.truncated)
+    if container in ("csv", "parquet"):
+        return container, "canonical"
+    records = sample_records(src.head, container or "jsonl", truncated=src.truncated)
+    fmt = definite(records)
+    if fmt is not None:
+        return container or "jsonl", fmt
+    container = container or "jsonl"
+    found = best_evidence(tool_evidence(src, container))
+    if found is not None:
+        log.info("%s: no tool call in the first records; the whole file reads as %s", src.path, found)
+        return container, found
+    return container, classify_records(records)
+
+
 def detect_format(path_or_bytes: str | os.PathLike | bytes) -> str:
-    """The log format of a file (path, ``.gz`` accepted) or of its first bytes.
+    """The log format of a file (path, ``.gz`` accepted; see :func:`detect_source`) or of its first bytes.
 
     Returns one of :data:`FORMATS`; raises :class:`~miner.errors.IngestError` when
     the content matches none.
@@ -251,7 +369,7 @@ def detect_format(path_or_bytes: str | os.PathLike | bytes) -> str:
     else:
         src = open_source(path_or_bytes)
         name = src.path
-        _, fmt = detect(src.head, src.suffixes, truncated=src.truncated)
+        _, fmt = detect_source(src)
     if fmt is None:
         raise IngestError(unknown_format_message(name))
     return fmt

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 MAX_RAW = 10_000
 """Characters of a rejected row's raw text kept in ``rejects``."""
+DIGEST_SHOWN = 12
+"""Hex digits of the source digest shown in a derived session id (the whole one is in ``session_source``)."""
 
 NUMERIC = "('NUMBER')"
 SCALAR = "('VARCHAR', 'NUMBER')"
@@ -164,7 +166,8 @@ def _reason() -> str:
     return "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
 
 
-def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw_text: str = "raw") -> str:
+def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw_text: str = "raw",
+                  records: bool = False) -> str:
     """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
 
     Output columns: ``line``, ``reason``, ``raw`` (bad rows only, truncated to
@@ -175,7 +178,9 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     :func:`json_kind` names them), and then ``args`` and ``result`` may be the table's own
     columns (any type ``to_json`` takes), turned into JSON only for the rows that need it.
     ``raw_text`` renders the ``raw`` column as text
-    (for sources whose ``raw`` is a row struct); it runs for rejected rows only.
+    (for sources whose ``raw`` is a row struct); it runs for rejected rows only. With
+    ``records`` the pre relation has a ``session_record`` column (conversations: the
+    record a call's session is when it has no id), passed on; else it is NULL.
 
     Examples
     --------
@@ -186,29 +191,37 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw), texts=True)})").fetchall()
     [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
     """
+    record = "session_record::BIGINT AS session_record" if records else "NULL::BIGINT AS session_record"
+    passed = ", session_record" if records else ""
     return f"""
         SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left({raw_text}, {MAX_RAW}) END AS raw,
                session_id, ts, seq, tool,
                coalesce(success_b, status_b, error IS NULL) AS success,
                error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
-               call_id, agent, "user", session_outcome
+               call_id, agent, "user", session_outcome, {record}
         FROM (SELECT *, {_reason()} AS reason
               FROM (SELECT *, {_values(types)}
                     FROM (SELECT *, {_ts_number()} AS ts_num, {_parsed()}
                           FROM (SELECT *, {_field_types()}
-                                FROM (SELECT line, raw, pre_reason, {_typed_columns(texts, types)} FROM ({pre_sql}))))))
+                                FROM (SELECT line, raw, pre_reason, {_typed_columns(texts, types)}{passed}
+                                      FROM ({pre_sql}))))))
     """
 
 
-def assign_sessions(con: duckdb.DuckDBPyConnection, table: str, *, stem: str, gap_s: float) -> int:
-    """Give every good row of ``table`` without a ``session_id`` one, cut at idle gaps; returns how many.
+def assign_sessions(con: duckdb.DuckDBPyConnection, table: str, *, stem: str, digest: str, gap_s: float) -> int:
+    """Give every good row of ``table`` without a ``session_id`` one, and its ``session_source``; returns how many.
 
-    Rows that carry a ``session_id`` keep it. The others are grouped per
-    ``agent``/``user`` (per file when both are missing), ordered like the store
-    orders calls, and a new session starts after an idle gap longer than ``gap_s``
-    seconds: ``<stem>:<agent/user>:<n>`` (``<stem>:<n>`` without either). ``table`` is a
-    table the caller created (never user text); it is updated in place, so later
-    passes over it read the ids instead of cutting again.
+    Rows that carry a ``session_id`` keep it. The calls of an id-less conversation
+    (``session_record`` set) form one session, ``<stem>:<d>:<record>``. The others are
+    grouped per ``agent``/``user`` (per file when both are missing), ordered like the
+    store orders calls, and a new session starts after an idle gap longer than
+    ``gap_s`` seconds: ``<stem>:<d>:<agent/user>:<n>`` (``<stem>:<d>:<n>`` without either).
+    ``<d>`` is the head of ``digest``, which identifies the rows without a session id
+    (see :mod:`~miner.ingest.ids`): sources with other rows never share a session, and
+    the same rows always get the same ids. ``session_source`` is ``digest`` (plus
+    ``:<record>`` for a conversation): what each call's id hashes instead of the cut.
+    ``table`` is a table the caller created (never user text); it is updated in place,
+    so later passes over it read the ids instead of cutting again.
 
     Notes
     -----
@@ -219,25 +232,33 @@ def assign_sessions(con: duckdb.DuckDBPyConnection, table: str, *, stem: str, ga
     --------
     >>> import datetime as dt
     >>> con = duckdb.connect()
-    >>> _ = con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 10:00'), "
-    ...                 "(2, TIMESTAMP '2024-01-01 10:10'), (3, TIMESTAMP '2024-01-01 12:00')) v(line, ts)")
+    >>> _ = con.execute("CREATE TABLE t AS SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01 10:00', NULL), "
+    ...                 "(2, TIMESTAMP '2024-01-01 10:10', NULL), (3, TIMESTAMP '2024-01-01 12:00', NULL), "
+    ...                 "(4, NULL, 4)) v(line, ts, session_record)")
     >>> _ = con.execute("ALTER TABLE t ADD COLUMN session_id VARCHAR; ALTER TABLE t ADD COLUMN seq BIGINT; "
     ...                 "ALTER TABLE t ADD COLUMN agent VARCHAR; ALTER TABLE t ADD COLUMN \\"user\\" VARCHAR; "
-    ...                 "ALTER TABLE t ADD COLUMN reason VARCHAR")
-    >>> assign_sessions(con, "t", stem="f", gap_s=1800)
-    3
-    >>> con.execute("SELECT line, session_id FROM t ORDER BY line").fetchall()
-    [(1, 'f:1'), (2, 'f:1'), (3, 'f:2')]
+    ...                 "ALTER TABLE t ADD COLUMN reason VARCHAR; ALTER TABLE t ADD COLUMN session_source VARCHAR")
+    >>> assign_sessions(con, "t", stem="f", digest="3f2a9c1b4d5e6f708192a3b4c5d6e7f8", gap_s=1800)
+    4
+    >>> con.execute("SELECT line, session_id, session_source FROM t ORDER BY line").fetchall()[2:]
+    [(3, 'f:3f2a9c1b4d5e:2', '3f2a9c1b4d5e6f708192a3b4c5d6e7f8'), (4, 'f:3f2a9c1b4d5e:4', '3f2a9c1b4d5e6f708192a3b4c5d6e7f8:4')]
     """
     order = "ts NULLS LAST, seq NULLS LAST, line"
     window = f'PARTITION BY agent, "user" ORDER BY {order}'
-    return con.execute(f"""
-        UPDATE {table} SET session_id = n.session_id
-        FROM (SELECT rid, $stem || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
+    values = {"prefix": f"{stem}:{digest[:DIGEST_SHOWN]}", "digest": digest, "gap": float(gap_s)}
+    cut = con.execute(f"""
+        UPDATE {table} SET session_id = n.session_id, session_source = $digest
+        FROM (SELECT rid, $prefix || ':' || CASE WHEN gkey <> '' THEN gkey || ':' ELSE '' END
                           || sum(CASE WHEN idle > $gap THEN 1 ELSE 0 END) OVER ({window} ROWS UNBOUNDED PRECEDING) + 1
                           AS session_id
               FROM (SELECT rowid AS rid, ts, seq, line, agent, "user", concat_ws('/', agent, "user") AS gkey,
                            epoch(ts) - lag(epoch(ts)) OVER ({window}) AS idle
-                    FROM {table} WHERE reason IS NULL AND session_id IS NULL)) n
+                    FROM {table} WHERE reason IS NULL AND session_id IS NULL AND session_record IS NULL)) n
         WHERE {table}.rowid = n.rid
-    """, {"stem": stem, "gap": float(gap_s)}).fetchone()[0]
+    """, values).fetchone()[0]
+    numbered = con.execute(f"""
+        UPDATE {table} SET session_id = $prefix || ':' || session_record,
+                           session_source = $digest || ':' || session_record
+        WHERE reason IS NULL AND session_id IS NULL AND session_record IS NOT NULL
+    """, {k: values[k] for k in ("prefix", "digest")}).fetchone()[0]
+    return cut + numbered

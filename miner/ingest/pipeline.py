@@ -16,14 +16,16 @@ from typing import BinaryIO, Callable, Iterable
 import duckdb
 
 from miner.errors import IngestError
-from miner.ingest.detect import FORMATS, detect, unknown_format_message
+from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
+                                 unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
-from miner.ingest.redact import redact_table, resolve_key
-from miner.ingest.report import IngestReport, reject_reasons
-from miner.ingest.slicing import CONTENT_ID, CUT, NORM, hash_rows, normalise_slice, plan_slices
-from miner.ingest.sources import Source, open_sources
+from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
+from miner.ingest.report import IngestReport, reject_reasons, store_rejects
+from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, finish_derived_ids, flag_unmasked, hash_rows,
+                                  normalise_slice, plan_slices, slice_digest)
+from miner.ingest.sources import Source, content_digest, open_sources
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
 from miner.store import transaction
@@ -34,6 +36,7 @@ Progress = Callable[[str, int, int], None]
 
 READY = "_ing_ready"
 DEFERRED = "_ing_deferred"
+BAD = "_ing_bad"
 
 
 def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
@@ -48,8 +51,11 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
     >>> plan_source(src, "otel")
     ('jsonl', 'otel')
     """
-    container, detected = detect(src.head, src.suffixes, truncated=src.truncated)
-    fmt = detected if format == "auto" else format
+    if format == "auto":
+        container, fmt = detect_source(src)
+    else:
+        container = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl"
+        fmt = format
     if fmt is None:
         raise IngestError(unknown_format_message(src.path))
     if fmt != "canonical" and container in ("csv", "parquet"):
@@ -61,15 +67,19 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
 
 
 def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
-                  session_gap_s: float = 1800.0, redact_key: bytes | None = None,
+                  session_gap_s: float = 1800.0, redact_key: bytes | None = None, unmasked_ids: bool = False,
                   options: dict | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
 
     Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
-    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), redact, write
-    rejects, store the rows that carry a session id with
-    :func:`~miner.ingest.writer.store_records` (dedupe). Rows without one are kept
-    until the end, their sessions cut across the whole file, then stored.
+    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
+    without a session id to the source digest, redact, keep the bad rows, store the
+    rows that carry a session id with :func:`~miner.ingest.writer.store_records`
+    (dedupe). Rows without one are kept until the end, their sessions cut across the
+    whole file and named after the digest, then stored; the bad rows are stored once
+    per file content (:func:`~miner.ingest.report.store_rejects`). With ``redact_key``
+    the ids of masked calls are those of their masked content, unless ``unmasked_ids``
+    (the key is the store's own; see :mod:`~miner.ingest.ids`).
 
     Examples
     --------
@@ -89,6 +99,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     ensure_id_scheme(con)
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
         # A plain scan of the good rows: store_records reads it twice (check, insert), and
@@ -103,30 +114,69 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     cut_table = NORM if len(slices.ranges) == 1 else DEFERRED
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    cut_rows, digest = 0, 0
     for lo, hi in slices.ranges:
-        normalise_slice(con, slices, lo, hi, hash_ids=redact_key is None)
+        normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
+        rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
+        cut_rows, digest = cut_rows + rows, digest ^ part
         if redact_key is not None:
             redact_table(con, NORM, redact_key)
-            hash_rows(con, NORM, f"reason IS NULL AND NOT {CUT}")
-        counts["rejected"] += con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason)
-                                              SELECT ?, ?, line, raw, reason FROM {NORM}
-                                              WHERE reason IS NOT NULL ORDER BY line""",
-                                          [ingest_id, src.path]).fetchone()[0]
+            if masked_ids:
+                hash_rows(con, NORM, "reason IS NULL")
+            else:
+                flag_unmasked(con, NORM)
+        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
         store(NORM, f"NOT {CUT}")
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    if assign_sessions(con, cut_table, stem=src.stem, gap_s=session_gap_s):
-        hash_rows(con, cut_table, f"reason IS NULL AND {CUT}")
+    if cut_rows:
+        assign_sessions(con, cut_table, stem=src.stem, digest=f"{digest:032x}", gap_s=session_gap_s)
+        finish_derived_ids(con, cut_table)
         store(cut_table, CUT)
+    counts["rejected"] = con.execute(f"SELECT count(*) FROM {BAD}").fetchone()[0]
+    rejects_digest = content_digest(src) if counts["rejected"] else None
+    if rejects_digest is not None:
+        store_rejects(con, BAD, ingest_id=ingest_id, source=src.path, digest=rejects_digest)
     drop_read_tables(con)
-    con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}")
+    con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}; "
+                f"DROP TABLE {BAD}")
+    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"]) and container in ("jsonl", "json"):
+        check_not_misread(src, container, fmt)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
-                  options={**(options or {}), "container": container, "compression": src.compression}, **counts)
+                  options={**(options or {}), "container": container, "compression": src.compression},
+                  rejects_digest=rejects_digest, **counts)
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
+
+
+def check_not_misread(src: Source, container: str, fmt: str) -> None:
+    """Fail when ``src``, read as ``fmt`` without a call or reject, holds another format's tool calls.
+
+    Read in the wrong conversation format a file yields nothing at all, not even
+    rejects; this scan of the whole file turns that silence into an error naming
+    the format that would read it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from miner.ingest.sources import open_source
+    >>> p = Path(tempfile.mkdtemp()) / "chat.jsonl"
+    >>> _ = p.write_text('{"messages": [{"role": "tool", "tool_call_id": "k", "content": "ok"}]}\\n')
+    >>> check_not_misread(open_source(p), "jsonl", "anthropic")
+    Traceback (most recent call last):
+    ...
+    miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai
+    """
+    counts = tool_evidence(src, container)
+    other = best_evidence({f: n for f, n in counts.items() if f != fmt})
+    if other is not None and not counts.get(fmt):
+        raise IngestError(f"{src.path} read as {fmt} holds no tool call, but {counts[other]} of its records hold "
+                          f"{other} tool calls; pass --format {other}")
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",
@@ -138,8 +188,9 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     ----------
     con : a writable connection from :func:`miner.store.connect`.
     paths : log files (``.gz`` accepted); ``"-"`` reads standard input (or ``stdin``).
-    format : ``auto`` (detect per file from its first records) or one of
-        :data:`~miner.ingest.detect.FORMATS` to force it.
+    format : ``auto`` (detect per file from its first records, or from the tool calls of
+        the whole file when those do not tell) or one of :data:`~miner.ingest.detect.FORMATS`
+        to force it.
     session_gap_s : idle gap (seconds) that starts a new session for rows without a
         ``session_id``.
     redact, redact_key : mask secrets before storing (see :mod:`miner.ingest.redact`).
@@ -186,9 +237,10 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None
+            unmasked = redact and key_is_the_stores(redact_key)
             for done, (src, container, fmt) in enumerate(plans, start=1):
                 files.append(ingest_source(con, src, container, fmt, session_gap_s=gap,
-                                           redact_key=key, options=options))
+                                           redact_key=key, unmasked_ids=unmasked, options=options))
                 if progress is not None:
                     progress(src.path, done, len(plans))
             ids = [f["ingest_id"] for f in files]

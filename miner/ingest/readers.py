@@ -87,37 +87,117 @@ def table_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) 
     raise ValueError(f"not a tabular container: {container!r}")
 
 
-def _load(con: duckdb.DuckDBPyConnection, src: Source, options: str, header_lines: int) -> None:
+def _read(con: duckdb.DuckDBPyConnection, src: Source, options: str, rows: str, rejects: str, scan: str) -> int:
+    """``read_csv(options)`` into ``rows`` (:data:`LINE` the reader's row number), bad lines into ``rejects``."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {rows} AS
+        SELECT ordinality AS {LINE}, * EXCLUDE (ordinality)
+        FROM (SELECT * FROM read_csv(?, {options}, compression = '{src.compression}',
+                                     max_line_size = {MAX_LINE_BYTES}, buffer_size = {BUFFER_BYTES},
+                                     store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scan}')
+              WITH ORDINALITY)
+    """, [str(src.local)])
+    return con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]
+
+
+def _number_lines(con: duckdb.DuckDBPyConnection, rows: str, rejects: str, header_lines: int, bad: int) -> None:
+    """Turn the reader's row numbers in ``rows`` into record numbers, given the rejected records' numbers."""
+    if not bad:
+        if header_lines:
+            con.execute(f"UPDATE {rows} SET {LINE} = {LINE} + {header_lines}")
+        return
+    # The reader numbers good rows only. Reject j (1-based, in line order) comes after
+    # (line_j - header - j) good rows, so good row k follows every reject with fewer.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {rows} AS
+        WITH rj AS (SELECT line, row_number() OVER (ORDER BY line) AS j
+                    FROM (SELECT DISTINCT line FROM {rejects})),
+             gaps AS (SELECT line - {header_lines} - j AS before, max(j) AS j FROM rj GROUP BY ALL)
+        SELECT c.{LINE} + {header_lines} + coalesce(g.j, 0) AS {LINE}, c.* EXCLUDE ({LINE})
+        FROM {rows} c ASOF LEFT JOIN gaps g ON c.{LINE} > g.before
+    """)
+
+
+def _load(con: duckdb.DuckDBPyConnection, src: Source, options: str, header_lines: int = 0) -> None:
     """Load a text file with ``read_csv(options)`` into :data:`ROWS`, bad lines into :data:`LINE_REJECTS`.
 
     Notes
     -----
     One streaming scan; when lines were rejected, one more pass with an as-of join
-    against them restores the file line numbers of the good rows.
+    against them restores the file line numbers of the good rows. A CSV file (one with
+    a header) costs one more scan of its lines, and a third when a record spans lines.
     """
     drop_read_tables(con)
+    bad = _read(con, src, options, ROWS, LINE_REJECTS, REJECT_SCAN)
+    # CSV readers number records, and skip blank lines: where one record spans lines
+    # or blank lines come between records, records and physical lines part ways.
+    if header_lines and _records_drift(con, src, header_lines):
+        _map_records(con, src, header_lines)
+    else:
+        _number_lines(con, ROWS, LINE_REJECTS, header_lines, bad)
+
+
+def _lines_options() -> str:
+    return ("columns = {'raw': 'VARCHAR'}, delim = chr(1114111), quote = '', escape = '', "
+            "header = false, auto_detect = false")
+
+
+def _records_drift(con: duckdb.DuckDBPyConnection, src: Source, header_lines: int) -> bool:
+    """Whether the CSV just read has records that are not one physical line each."""
+    records, encoding = con.execute(f"""
+        SELECT {header_lines} + (SELECT count(*) FROM {ROWS}) + (SELECT count(DISTINCT line) FROM {LINE_REJECTS}),
+               EXISTS (SELECT 1 FROM {LINE_REJECTS} WHERE error_type = 'INVALID ENCODING')""").fetchone()
+    if encoding:  # the line scan below would skip such lines and miscount
+        return True
+    last = con.execute(f"""SELECT max(ordinality) FILTER (WHERE raw IS NOT NULL)
+                           FROM read_csv(?, {_lines_options()}, compression = '{src.compression}',
+                                         max_line_size = {MAX_LINE_BYTES}, buffer_size = {BUFFER_BYTES},
+                                         ignore_errors = true) WITH ORDINALITY""", [str(src.local)]).fetchone()[0]
+    return (last or 0) != records
+
+
+def _quotes(con: duckdb.DuckDBPyConnection, src: Source) -> tuple[str, str]:
+    """The quote and escape characters DuckDB's sniffer chose for a CSV (empty: no quoting)."""
+    quote, escape = con.execute(f"""SELECT Quote, Escape FROM sniff_csv(?, header = true, all_varchar = true,
+                                        store_rejects = true, compression = '{src.compression}',
+                                        max_line_size = {MAX_LINE_BYTES}, buffer_size = {BUFFER_BYTES})""",
+                                [str(src.local)]).fetchone()
+    quote = "" if quote in (None, "", "(empty)") else quote
+    escape = quote if escape in (None, "", "(empty)") else escape
+    return quote, escape
+
+
+def _map_records(con: duckdb.DuckDBPyConnection, src: Source, header_lines: int) -> None:
+    """Renumber :data:`ROWS` and :data:`LINE_REJECTS` with the physical line each record starts on.
+
+    A record starts on a line before which an even number of quote characters was
+    seen (escaped quotes dropped first). The reader numbers every record, blank lines
+    included, so reject *n* starts on the *n*-th such line; good rows fill the others
+    in order, except blank lines, which hold no row.
+    """
+    quote, escape = _quotes(con, src)
+    lines, lines_bad, lines_scan = "_ing_csv_lines", "_ing_csv_lines_rejects", "_ing_csv_lines_scan"
+    bad = _read(con, src, _lines_options(), lines, lines_bad, lines_scan)
+    _number_lines(con, lines, lines_bad, 0, bad)
+    text = "raw" if escape == quote else "replace(replace(raw, $esc || $esc, ''), $esc || $quote, '')"
+    count = f"length({text}) - length(replace({text}, $quote, ''))" if quote else "0"
     con.execute(f"""
-        CREATE TEMP TABLE {ROWS} AS
-        SELECT ordinality AS {LINE}, * EXCLUDE (ordinality)
-        FROM (SELECT * FROM read_csv(?, {options}, compression = '{src.compression}',
-                                     max_line_size = {MAX_LINE_BYTES}, buffer_size = {BUFFER_BYTES},
-                                     store_rejects = true,
-                                     rejects_table = '{LINE_REJECTS}', rejects_scan = '{REJECT_SCAN}')
-              WITH ORDINALITY)
-    """, [str(src.local)])
-    if not con.execute(f"SELECT count(*) FROM {LINE_REJECTS}").fetchone()[0]:
-        if header_lines:
-            con.execute(f"UPDATE {ROWS} SET {LINE} = {LINE} + {header_lines}")
-        return
-    # The reader numbers good rows only. Reject j (1-based, in line order) comes after
-    # (line_j - header - j) good rows, so good row k follows every reject with fewer.
+        CREATE OR REPLACE TEMP TABLE _ing_csv_starts AS
+        WITH marks AS (SELECT {LINE} AS pl, raw IS NULL AS blank, {count} AS q FROM {lines}
+                       UNION ALL SELECT DISTINCT line, false, 0 FROM {lines_bad}),
+             opened AS (SELECT pl, blank, coalesce(sum(q) OVER (ORDER BY pl ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                         AND 1 PRECEDING), 0) AS before FROM marks)
+        SELECT pl, blank, row_number() OVER (ORDER BY pl) AS rec FROM opened WHERE before % 2 = 0
+    """, {"quote": quote, "esc": escape} if quote and escape != quote else {"quote": quote} if quote else {})
+    # Should the quotes fool the count, a row keeps its reader number rather than being lost.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {ROWS} AS
-        WITH rj AS (SELECT line, row_number() OVER (ORDER BY line) AS j
-                    FROM (SELECT DISTINCT line FROM {LINE_REJECTS})),
-             gaps AS (SELECT line - {header_lines} - j AS before, max(j) AS j FROM rj GROUP BY ALL)
-        SELECT c.{LINE} + {header_lines} + coalesce(g.j, 0) AS {LINE}, c.* EXCLUDE ({LINE})
-        FROM {ROWS} c ASOF LEFT JOIN gaps g ON c.{LINE} > g.before
+        WITH good AS (SELECT pl, row_number() OVER (ORDER BY rec) AS k FROM _ing_csv_starts
+                      WHERE rec > {header_lines} AND NOT blank AND rec NOT IN (SELECT line FROM {LINE_REJECTS}))
+        SELECT coalesce(g.pl, c.{LINE} + {header_lines}) AS {LINE}, c.* EXCLUDE ({LINE})
+        FROM {ROWS} c LEFT JOIN good g ON g.k = c.{LINE} ORDER BY c.{LINE};
+        UPDATE {LINE_REJECTS} SET line = s.pl FROM _ing_csv_starts s WHERE s.rec = {LINE_REJECTS}.line;
+        DROP TABLE _ing_csv_starts; DROP TABLE {lines}; DROP TABLE {lines_bad}; DROP TABLE {lines_scan}
     """)
 
 
@@ -140,8 +220,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     >>> con.execute(f"SELECT line, reason FROM ({line_rejects_sql('jsonl')})").fetchall()
     [(2, 'unreadable line: invalid encoding (not UTF-8)')]
     """
-    _load(con, src, "columns = {'raw': 'VARCHAR'}, delim = chr(1114111), quote = '', escape = '', "
-                    "header = false, auto_detect = false", 0)
+    _load(con, src, _lines_options())
 
 
 def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:

@@ -76,6 +76,17 @@ def resolve_key(con: duckdb.DuckDBPyConnection, redact_key: str | None = None) -
     return generated.encode()
 
 
+def key_is_the_stores(redact_key: str | None = None) -> bool:
+    """Whether :func:`resolve_key` would use the key kept in the store (no key given, none in the environment).
+
+    Examples
+    --------
+    >>> key_is_the_stores("mine")
+    False
+    """
+    return not (redact_key or os.environ.get(KEY_ENV))
+
+
 def classify(secret: str) -> str:
     """The kind of a matched secret (first pattern that matches all of it).
 

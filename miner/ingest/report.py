@@ -1,4 +1,12 @@
-"""What an ingest did: the :class:`IngestReport` and read-back of the ``rejects`` table."""
+"""What an ingest did: the :class:`IngestReport`, and the ``rejects`` table: writing and reading it.
+
+Bad rows are stored once per source content. A source's rejects are stored under
+its ``rejects_digest`` (a digest of its bytes, :func:`~miner.ingest.sources.content_digest`),
+and every ingest of it records that digest in ``ingests``: ingesting the same file
+again (under any name, with any options) reports its bad rows again, each ingest's
+``rejected`` counts them, and reading an ingest's rejects finds them, but nothing is
+stored twice. A changed file is other content: its bad rows are stored as well.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +26,8 @@ class IngestReport:
     """Counts of one :func:`~miner.ingest.ingest_paths` call, in total and per file.
 
     ``accepted`` counts tool calls newly stored, ``duplicates`` rows already stored
-    (or repeated within the batch), ``rejected`` bad rows (kept in ``rejects``),
+    (or repeated within the batch), ``rejected`` the bad rows read (kept in
+    ``rejects``, once per file content: a re-ingest counts them again, stores none),
     ``sessions`` the distinct sessions of the accepted calls. ``files`` holds one
     dict per source: ``path``, ``format``, ``accepted``, ``rejected``,
     ``duplicates`` (plus ``sessions`` and ``ingest_id``). ``reject_reasons`` maps
@@ -62,6 +71,41 @@ class IngestReport:
                 "reject_reasons": dict(self.reject_reasons)}
 
 
+def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int, source: str,
+                  digest: str) -> int:
+    """Store the bad rows in ``table`` (``line``, ``raw``, ``reason``) under ``digest``, unless stored already.
+
+    Returns how many rows were stored (0 when rows of that content are in ``rejects``).
+    ``table`` is a table the caller created (never user text).
+
+    Examples
+    --------
+    >>> from miner.store import init_schema
+    >>> con = duckdb.connect(); init_schema(con)
+    >>> _ = con.execute("CREATE TEMP TABLE bad AS SELECT 3 AS line, 'x' AS raw, 'invalid JSON' AS reason")
+    >>> store_rejects(con, "bad", ingest_id=1, source="a.jsonl", digest="d1")
+    1
+    >>> store_rejects(con, "bad", ingest_id=2, source="b.jsonl", digest="d1")
+    0
+    """
+    if con.execute("SELECT EXISTS (SELECT 1 FROM rejects WHERE rejects_digest = ?)", [digest]).fetchone()[0]:
+        return 0
+    return con.execute(f"""INSERT INTO rejects (ingest_id, source, line, raw, reason, rejects_digest)
+                           SELECT ?, ?, line, raw, reason, ? FROM {table} ORDER BY line""",
+                       [ingest_id, source, digest]).fetchone()[0]
+
+
+def _of_ingests(columns: str) -> str:
+    """SQL: the rejects of the ingests listed in parameter ``$ids``, each under that ingest's id and source."""
+    # Rows stored before digests were kept belong to their own ingest only.
+    return f"""(SELECT i.ingest_id, i.source, {columns} FROM ingests i JOIN rejects r
+                ON r.rejects_digest = i.rejects_digest
+                WHERE i.ingest_id IN (SELECT unnest($ids::INTEGER[]))
+                UNION ALL
+                SELECT r.ingest_id, r.source, {columns} FROM rejects r
+                WHERE r.rejects_digest IS NULL AND r.ingest_id IN (SELECT unnest($ids::INTEGER[])))"""
+
+
 def reject_reasons(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> dict[str, int]:
     """Reject counts by reason for the given ingests, most frequent first.
 
@@ -69,13 +113,13 @@ def reject_reasons(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> dic
     --------
     >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a', 1, 'x', 'invalid JSON'), (1, 'a', 2, 'y', 'invalid JSON')")
+    >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a', 1, 'x', 'invalid JSON', NULL), "
+    ...                 "(1, 'a', 2, 'y', 'invalid JSON', NULL)")
     >>> reject_reasons(con, [1])
     {'invalid JSON': 2}
     """
-    rows = con.execute("""SELECT reason, count(*) AS n FROM rejects
-                          WHERE ingest_id IN (SELECT unnest(?::INTEGER[]))
-                          GROUP BY reason ORDER BY n DESC, reason""", [ingest_ids]).fetchall()
+    rows = con.execute(f"""SELECT reason, count(*) AS n FROM {_of_ingests('r.reason')}
+                           GROUP BY reason ORDER BY n DESC, reason""", {"ids": ingest_ids}).fetchall()
     return {reason: n for reason, n in rows}
 
 
@@ -83,19 +127,25 @@ def list_rejects(con: duckdb.DuckDBPyConnection, limit: int = 50, *,
                  ingest_ids: list[int] | None = None) -> list[dict]:
     """Rejected rows (newest ingest first, then by line): ``source``, ``line``, ``reason``, ``raw``.
 
-    ``raw`` is cut to :data:`RAW_PREVIEW` characters (the table keeps up to 10 kB);
-    ``ingest_ids`` limits the list to those ingests.
+    ``raw`` is cut to :data:`RAW_PREVIEW` characters (the table keeps up to 10 kB).
+    ``ingest_ids`` lists the bad rows those ingests read, under their own ids and
+    sources, also where an earlier ingest of the same content stored them; without
+    it every stored row is listed once.
 
     Examples
     --------
     >>> from miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
-    >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a.jsonl', 3, 'nope', 'invalid JSON')")
+    >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a.jsonl', 3, 'nope', 'invalid JSON', NULL)")
     >>> list_rejects(con)
     [{'ingest_id': 1, 'source': 'a.jsonl', 'line': 3, 'reason': 'invalid JSON', 'raw': 'nope'}]
     """
-    where = "WHERE ingest_id IN (SELECT unnest(?::INTEGER[]))" if ingest_ids is not None else ""
-    params: list = [ingest_ids] if ingest_ids is not None else []
-    rows = con.execute(f"""SELECT ingest_id, source, line, reason, left(raw, {RAW_PREVIEW}) FROM rejects {where}
-                           ORDER BY ingest_id DESC NULLS LAST, line LIMIT ?""", params + [int(limit)]).fetchall()
+    columns = f"r.line, r.reason, left(r.raw, {RAW_PREVIEW}) AS raw"
+    if ingest_ids is None:
+        relation, params = f"(SELECT r.ingest_id, r.source, {columns} FROM rejects r)", {}
+    else:
+        relation, params = _of_ingests(columns), {"ids": ingest_ids}
+    rows = con.execute(f"""SELECT ingest_id, source, line, reason, raw FROM {relation}
+                           ORDER BY ingest_id DESC NULLS LAST, line LIMIT $limit""",
+                       {**params, "limit": int(limit)}).fetchall()
     return [{"ingest_id": i, "source": s, "line": ln, "reason": r, "raw": raw} for i, s, ln, r, raw in rows]

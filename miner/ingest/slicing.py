@@ -8,6 +8,8 @@ every later pass. JSON documents are read in one slice (their reader cannot skip
 
 Rows without a ``session_id`` are marked :data:`CUT`: their sessions are cut at idle
 gaps across the whole file, so the pipeline keeps them until every slice is read.
+Meanwhile each slice adds its share to the digest of those rows (:func:`slice_digest`),
+which their derived session ids and content ids are made from (see :mod:`~miner.ingest.ids`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import duckdb
 from miner.errors import IngestError
 from miner.ingest.canonical import canonical_sql
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
-from miner.ingest.ids import call_id_sql
+from miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
 from miner.ingest.normalize import normalize_sql
 from miner.ingest.otel import otel_sql
 from miner.ingest.readers import LINE, LINE_REJECTS, ROWS, line_rejects_sql, raw_relation, table_relation
@@ -36,11 +38,15 @@ SLICE_ROWS = 1_000_000
 NORM = "_ing_norm"
 """The normalised rows of the current slice."""
 CONTENT_ID = "_ing_content_id"
-"""Column of :data:`NORM` holding each good row's content id (NULL until its content is final)."""
+"""Column of :data:`NORM` holding each good row's content id; a :data:`CUT` row's holds its
+content hash until its session source is known (:func:`finish_derived_ids`)."""
 CUT = "_ing_cut"
 """Column of :data:`NORM`: the row had no ``session_id`` and gets a derived one."""
 
 _LAST = 1 << 62
+
+CONVERSATIONS = ("openai", "openai-responses", "anthropic")
+"""Formats whose calls without a session id are numbered per conversation, not cut at gaps."""
 
 IMPORTERS: dict[str, Callable[[str], str]] = {
     "canonical": canonical_sql,
@@ -112,7 +118,7 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
     else:
         raw_sql, values = raw_relation(con, src, container)
         sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
-        sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical")
+        sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
     if container == "parquet":
         last = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": values["path"]}).fetchone()[0]
     elif container in ("csv", "jsonl"):
@@ -121,14 +127,19 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
                            f"(SELECT max(line) FROM {LINE_REJECTS}))").fetchone()[0] or 0
     else:
         last, size = 0, 1
-    return Slices(sql, {**values, "stem": src.stem}, _ranges(last, size), line_rejects, src.path, container, fmt)
+    return Slices(sql, values, _ranges(last, size), line_rejects, src.path, container, fmt)
+
+
+def _row_id() -> str:
+    """SQL: a good row's id as far as its own columns tell (see :data:`CONTENT_ID`)."""
+    return f"CASE WHEN session_id IS NOT NULL THEN {given_id_sql()} ELSE ({content_hash_sql()})::UHUGEINT END"
 
 
 def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi: int, *, hash_ids: bool = True) -> None:
     """Normalise lines ``lo``..``hi`` into :data:`NORM` (replacing it), unreadable lines included.
 
-    With ``hash_ids`` the good rows that keep their content (they have a session id)
-    get their :data:`CONTENT_ID` in the same pass. Raises
+    With ``hash_ids`` every good row gets its :data:`CONTENT_ID` in the same pass.
+    ``session_source`` and ``unmasked_id`` start NULL. Raises
     :class:`~miner.errors.IngestError` when DuckDB cannot read the source.
 
     Examples
@@ -140,12 +151,13 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
     >>> con = duckdb.connect(); s = plan_slices(con, open_source(p), "jsonl", "canonical")
     >>> normalise_slice(con, s, *s.ranges[0])
     >>> con.execute(f"SELECT line, tool, reason, {CUT}, {CONTENT_ID} IS NOT NULL FROM {NORM} ORDER BY line").fetchall()
-    [(1, 't', None, False, True), (2, None, 'invalid JSON', True, False), (3, 'u', None, True, False)]
+    [(1, 't', None, False, True), (2, None, 'invalid JSON', True, False), (3, 'u', None, True, True)]
     """
-    ident = f"CASE WHEN reason IS NULL AND session_id IS NOT NULL THEN {call_id_sql()} END" if hash_ids else "NULL"
+    ident = f"CASE WHEN reason IS NULL THEN {_row_id()} END" if hash_ids else "NULL"
     values = {**slices.values, "lo": lo, "hi": hi}
     sql = (f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, session_id IS NULL AS {CUT}, "
-           f"({ident})::UHUGEINT AS {CONTENT_ID} FROM ({slices.sql})")
+           f"({ident})::UHUGEINT AS {CONTENT_ID}, NULL::VARCHAR AS session_source, NULL::BOOLEAN AS unmasked_id "
+           f"FROM ({slices.sql})")
     try:
         con.execute(sql, {k: v for k, v in values.items() if f"${k}" in sql})
     except duckdb.Error as exc:
@@ -155,8 +167,54 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
                     "WHERE line BETWEEN ? AND ?", [lo, hi])
 
 
+# A row's place and content, as text: the digest of the rows without a session id is made
+# of these (md5 is the same on every engine, so is the digest).
+_DIGESTED = ("line", "session_record") + CONTENT
+
+
+def slice_digest(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """``(rows, digest)`` of the good rows of :data:`NORM` without a session id (before masking).
+
+    The digest XORs one md5 per row, so slices combine in any order (XOR the
+    parts) and a row's line keeps equal rows apart.
+
+    Examples
+    --------
+    >>> con = duckdb.connect()
+    >>> _ = con.execute(f"CREATE TABLE {NORM} AS SELECT 1 AS line, NULL::BIGINT AS session_record, "
+    ...                 + ", ".join(f'NULL AS "{c}"' for c in CONTENT) + f", NULL AS reason, true AS {CUT}")
+    >>> n, d = slice_digest(con); n, d > 0
+    (1, True)
+    """
+    text = ", ".join(f"""coalesce("{c}"::VARCHAR, '')""" for c in _DIGESTED)
+    n, digest = con.execute(f"SELECT count(*), bit_xor(md5_number(concat_ws(chr(31), {text}))) FROM {NORM} "
+                            f"WHERE reason IS NULL AND {CUT}").fetchone()
+    return n, int(digest or 0)
+
+
 def hash_rows(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
     """Set :data:`CONTENT_ID` of the rows of ``table`` matching ``where`` (SQL written by this package).
+
+    Examples
+    --------
+    >>> from miner.ingest.ids import call_id_sql
+    >>> con = duckdb.connect()
+    >>> _ = con.execute(f"CREATE TABLE t AS SELECT 's' AS session_id, NULL::TIMESTAMP AS ts, 1::BIGINT AS seq, "
+    ...                 "'a' AS tool, true AS success, NULL AS error, NULL::DOUBLE AS duration_ms, "
+    ...                 "NULL::DOUBLE AS cost, NULL::JSON AS args, NULL::JSON AS result, NULL AS call_id, "
+    ...                 f"NULL AS agent, NULL AS \\"user\\", NULL::DOUBLE AS session_outcome, "
+    ...                 f"NULL::VARCHAR AS session_source, NULL::UHUGEINT AS {CONTENT_ID}")
+    >>> hash_rows(con, "t", "true")
+    >>> con.execute(f"SELECT {CONTENT_ID} = {call_id_sql()} FROM t").fetchone()[0]
+    True
+    """
+    con.execute(f"UPDATE {table} SET {CONTENT_ID} = {_row_id()} WHERE {where}")
+
+
+def flag_unmasked(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Mark the good rows whose content masking changed (``unmasked_id``); returns how many.
+
+    Their :data:`CONTENT_ID`, hashed before masking, stays: see :mod:`~miner.ingest.ids`.
 
     Examples
     --------
@@ -164,9 +222,27 @@ def hash_rows(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
     >>> _ = con.execute(f"CREATE TABLE t AS SELECT 's' AS session_id, NULL::TIMESTAMP AS ts, 1::BIGINT AS seq, "
     ...                 "'a' AS tool, true AS success, NULL AS error, NULL::DOUBLE AS duration_ms, "
     ...                 "NULL::DOUBLE AS cost, NULL::JSON AS args, NULL::JSON AS result, NULL AS call_id, "
-    ...                 f"NULL AS agent, NULL AS \\"user\\", NULL::DOUBLE AS session_outcome, NULL::UHUGEINT AS {CONTENT_ID}")
-    >>> hash_rows(con, "t", "true")
-    >>> con.execute(f"SELECT {CONTENT_ID} = {call_id_sql()} FROM t").fetchone()[0]
+    ...                 f"NULL AS agent, NULL AS \\"user\\", NULL::DOUBLE AS session_outcome, NULL AS reason, "
+    ...                 f"NULL::BOOLEAN AS unmasked_id, 1::UHUGEINT AS {CONTENT_ID}")
+    >>> flag_unmasked(con, "t")
+    1
+    """
+    return con.execute(f"UPDATE {table} SET unmasked_id = true "
+                       f"WHERE reason IS NULL AND {CONTENT_ID} IS DISTINCT FROM {_row_id()}").fetchone()[0]
+
+
+def finish_derived_ids(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Turn the content hash of each good :data:`CUT` row (its session source now set) into its id.
+
+    Examples
+    --------
+    >>> con = duckdb.connect()
+    >>> _ = con.execute(f"CREATE TABLE t AS SELECT 'd' AS session_source, 7::UHUGEINT AS {CONTENT_ID}, "
+    ...                 f"NULL AS reason, true AS {CUT}")
+    >>> finish_derived_ids(con, "t")
+    >>> expected = derived_id_sql("'d'", "7::UBIGINT")
+    >>> con.execute(f"SELECT {CONTENT_ID} = {expected} FROM t").fetchone()[0]
     True
     """
-    con.execute(f"UPDATE {table} SET {CONTENT_ID} = {call_id_sql()} WHERE {where}")
+    con.execute(f"UPDATE {table} SET {CONTENT_ID} = {derived_id_sql('session_source', f'{CONTENT_ID}::UBIGINT')} "
+                f"WHERE reason IS NULL AND {CUT}")

@@ -9,6 +9,7 @@ because detection peeks at the start and DuckDB then reads the file from the top
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import shutil
@@ -124,6 +125,22 @@ def open_source(path: str | os.PathLike, *, stdin: BinaryIO | None = None,
         raise IngestError(f"{name} is empty; nothing to ingest")
     return Source(name, local, stem, "gzip" if compressed else "none", head[:HEAD_BYTES],
                   len(head) > HEAD_BYTES)
+
+
+def content_digest(src: Source) -> str:
+    """A digest (32 hex digits) of the bytes of ``src``: equal files, equal digests, whatever their names.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> for name in ("a.jsonl", "b.jsonl"):
+    ...     _ = open(os.path.join(d, name), "w").write('{"tool": "a", "seq": 1}\\n')
+    >>> content_digest(open_source(os.path.join(d, "a.jsonl"))) == content_digest(open_source(os.path.join(d, "b.jsonl")))
+    True
+    """
+    with open(src.local, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:32]
 
 
 def _copy_stdin(stream: BinaryIO, tmpdir: str | None) -> Path:

@@ -14,7 +14,7 @@ import duckdb
 
 from miner.chains.events import refresh_after_commit
 from miner.errors import StoreError
-from miner.ingest.ids import HASHED, call_id_sql, content_equal_sql, ensure_id_scheme
+from miner.ingest.ids import call_id_sql, content_equal_sql, ensure_id_scheme, identity_columns
 from miner.store import ensure_tools
 
 log = logging.getLogger(__name__)
@@ -23,16 +23,17 @@ RECORD_COLUMNS: dict[str, str] = {
     "session_id": "VARCHAR", "ts": "TIMESTAMP", "seq": "BIGINT", "tool": "VARCHAR",
     "success": "BOOLEAN", "error": "VARCHAR", "duration_ms": "DOUBLE", "cost": "DOUBLE",
     "args": "JSON", "result": "JSON", "call_id": "VARCHAR", "agent": "VARCHAR", "user": "VARCHAR",
-    "session_outcome": "DOUBLE", "line": "BIGINT",
+    "session_outcome": "DOUBLE", "line": "BIGINT", "session_source": "VARCHAR", "unmasked_id": "BOOLEAN",
 }
-"""Columns :func:`store_records` reads (missing optional ones count as NULL)."""
+"""Columns :func:`store_records` reads (missing optional ones count as NULL; the last two
+are the ingest's, see :mod:`~miner.ingest.ids`)."""
 
 _ROWS = "_ing_store_rows"
 _CHECK = "_ing_store_check"
 _SUSPECT = "_ing_store_suspect"
 _CANDIDATES = "_ing_store_candidates"
 _TARGET = ("id, session_id, ts, seq, tool_id, success, error, duration_ms, cost, args, result, call_id, agent, "
-           '"user", session_outcome, origin, ingest_id, line')
+           '"user", session_outcome, origin, ingest_id, line, session_source, unmasked_id')
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -53,8 +54,12 @@ def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 
 def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str, format: str,
                   accepted: int, rejected: int, duplicates: int, sessions: int,
-                  options: dict | None = None, started_at: dt.datetime | None = None) -> None:
+                  options: dict | None = None, started_at: dt.datetime | None = None,
+                  rejects_digest: str | None = None) -> None:
     """Insert the ``ingests`` row of one source with its counts (times in UTC).
+
+    ``rejects_digest`` names the stored bad rows of the source (see
+    :func:`~miner.ingest.report.store_rejects`).
 
     Examples
     --------
@@ -66,10 +71,10 @@ def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str
     [('a.jsonl', 3, 1)]
     """
     con.execute("""INSERT INTO ingests (ingest_id, source, format, started_at, finished_at, accepted,
-                                        rejected, duplicates, sessions, options)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                        rejected, duplicates, sessions, options, rejects_digest)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [ingest_id, source, format, started_at or _utcnow(), _utcnow(), accepted, rejected, duplicates,
-                 sessions, json.dumps(options or {})])
+                 sessions, json.dumps(options or {}), rejects_digest])
 
 
 def _utcnow() -> dt.datetime:
@@ -190,7 +195,8 @@ def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str
     return con.execute(f"""
         INSERT INTO calls ({_TARGET})
         SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost, s.args,
-               s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line
+               s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line, s.session_source,
+               s.unmasked_id
         FROM {source} s JOIN tools t ON t.tool = s.tool {where}
     """, [origin, ingest_id]).fetchone()[0]
 
@@ -201,10 +207,9 @@ def _insert_checked(con: duckdb.DuckDBPyConnection, origin: str, ingest_id: int)
                     WITH g AS (SELECT id, count(*) AS n FROM {_ROWS} GROUP BY id)
                     SELECT id FROM g WHERE n > 1 OR id IN (SELECT id FROM calls)""")
     accepted = _insert(con, _ROWS, f"WHERE s.id NOT IN (SELECT id FROM {_SUSPECT})", origin, ingest_id)
-    content = ", ".join(f'"{c}"' for c in HASHED)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS
                     SELECT * FROM {_ROWS} WHERE id IN (SELECT id FROM {_SUSPECT})
-                    QUALIFY row_number() OVER (PARTITION BY {content} ORDER BY coalesce(line, 0)) = 1""")
+                    QUALIFY row_number() OVER (PARTITION BY {identity_columns()} ORDER BY coalesce(line, 0)) = 1""")
     stored = f"""(SELECT c.*, ct.tool FROM calls c JOIN tools ct ON ct.tool_id = c.tool_id
                  WHERE c.id IN (SELECT id FROM {_SUSPECT}))"""
     return accepted + _insert(con, _CANDIDATES, f"""WHERE NOT EXISTS (SELECT 1 FROM {stored} c
