@@ -98,10 +98,14 @@ def _ts_number() -> str:
 
 
 def _parsed() -> str:
-    # JSON held in a string is parsed once: an invalid text gives NULL, and a valid one
-    # that starts with '{' is an object, so no separate json_valid/json_type passes.
-    return (f"CASE WHEN args_t = 'VARCHAR' AND {starts_object('args_s')} THEN try(json(args_s)) END AS args_m, "
-            f"CASE WHEN result_t = 'VARCHAR' AND {starts_container('result_s')} THEN try(json(result_s)) END "
+    # JSON held in a string: an invalid text gives NULL, and a valid one that starts with
+    # '{' is an object, so no json_type pass. json_valid rather than try(json(...)): try()
+    # evaluates a whole vector again row by row when one value fails (a result such as
+    # "[draft] ..."), which cost 0.3 s per million results.
+    return (f"CASE WHEN args_t = 'VARCHAR' AND {starts_object('args_s')} AND json_valid(args_s) "
+            f"THEN json(args_s) END AS args_m, "
+            f"CASE WHEN result_t = 'VARCHAR' AND {starts_container('result_s')} AND json_valid(result_s) "
+            f"THEN json(result_s) END "
             f"AS result_m")
 
 

@@ -55,7 +55,9 @@ def starts_container(col: str) -> str:
     >>> duckdb.sql(f"SELECT {starts_container('x')} FROM (VALUES ('[1]'), (' {{}}'), ('Error'), ('')) v(x)").fetchall()
     [(True,), (True,), (False,), (False,)]
     """
+    # Most texts decide on their first character; only leading whitespace needs the regex.
     return (f"CASE WHEN left({col}, 1) IN ('[', '{{') THEN true "
+            f"WHEN NOT contains({WHITESPACE}, left({col}, 1)) OR {col} = '' THEN false "
             f"ELSE regexp_matches({col}, '^\\s*[\\[{{]') END")
 
 
