@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import miner.ingest.chunks as chunks
 import miner.ingest.slicing as slicing
 from miner.errors import IngestError
 from miner.ingest import ingest_paths
@@ -18,8 +19,12 @@ WHOLE = 1_000_000
 
 
 def ingest_with_slices(tmp_path, monkeypatch, rows: int, paths, **kw) -> dict:
-    """Ingest into a fresh store with ``rows`` lines per slice; everything a user can see afterwards."""
+    """Ingest into a fresh store with ``rows`` lines per slice; everything a user can see afterwards.
+
+    JSON Lines files are then cut into chunks of about ``rows`` lines, however small the file.
+    """
     monkeypatch.setattr(slicing, "SLICE_ROWS", rows)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1 if rows < WHOLE else chunks.MIN_CHUNK_BYTES)
     con = connect(tmp_path / f"slices{rows}.duckdb")
     try:
         report = ingest_paths(con, paths, **kw).to_dict()
@@ -77,6 +82,7 @@ def test_a_repeat_in_a_later_slice_is_a_duplicate_and_the_first_line_wins(tmp_pa
 
 def test_reingesting_a_sliced_file_adds_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(slicing, "SLICE_ROWS", 2)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
     con = connect(tmp_path / "again.duckdb")
     first = ingest_paths(con, [SAMPLES / "canonical.jsonl", SAMPLES / "canonical.parquet"])
     again = ingest_paths(con, [SAMPLES / "canonical.jsonl"])

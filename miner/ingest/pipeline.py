@@ -23,7 +23,7 @@ from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
 from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
-from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, finish_derived_ids, flag_unmasked, hash_rows,
+from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
 from miner.ingest.sources import Source, content_digest, open_sources
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
@@ -113,24 +113,10 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
 
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
-    cut_table = NORM if len(slices.ranges) == 1 else DEFERRED
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
-    cut_rows, digest = 0, 0
-    for lo, hi in slices.ranges:
-        normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
-        rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
-        cut_rows, digest = cut_rows + rows, digest ^ part
-        if redact_key is not None:
-            redact_table(con, NORM, redact_key)
-            if masked_ids:
-                hash_rows(con, NORM, "reason IS NULL")
-            else:
-                flag_unmasked(con, NORM)
-        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
-        store(NORM, f"NOT {CUT}")
-        if cut_table == DEFERRED:
-            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
-                        f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
+    try:
+        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids)
+    finally:
+        slices.close()
     if cut_rows:
         assign_sessions(con, cut_table, stem=src.stem, digest=f"{digest:032x}", gap_s=session_gap_s)
         finish_derived_ids(con, cut_table)
@@ -151,6 +137,33 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
+
+
+def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
+                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str]:
+    """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
+
+    Returns the rows without a session id, their digest, and the table holding them.
+    """
+    cut_table = NORM if slices.count == 1 else DEFERRED
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
+    cut_rows, digest = 0, 0
+    for lo, hi in slices.parts(con):
+        normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
+        rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
+        cut_rows, digest = cut_rows + rows, digest ^ part
+        if redact_key is not None:
+            redact_table(con, NORM, redact_key)
+            if masked_ids:
+                hash_rows(con, NORM, "reason IS NULL")
+            else:
+                flag_unmasked(con, NORM)
+        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
+        store(NORM, f"NOT {CUT}")
+        if cut_table == DEFERRED:
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
+                        f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
+    return cut_rows, digest, cut_table
 
 
 def check_not_misread(src: Source, container: str, fmt: str) -> None:

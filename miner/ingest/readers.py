@@ -33,11 +33,13 @@ REJECT_SCAN = "_ing_reject_scan"
 ROWS = "_ing_rows"
 
 
-def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) -> tuple[str, dict]:
+def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str,
+                 load: bool = True) -> tuple[str, dict]:
     """SQL (a parenthesised relation) and its named parameters yielding ``(line, raw)`` for ``src``.
 
     For the JSON containers: JSON Lines are first loaded into a temporary table (see
-    :func:`load_lines`); a JSON document is read lazily.
+    :func:`load_lines`; ``load=False`` leaves that to the caller, chunk by chunk); a
+    JSON document is read lazily.
 
     Examples
     --------
@@ -51,8 +53,10 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) ->
     [(1, '{"tool": "a"}'), (3, '{"tool": "b"}')]
     """
     if container == "jsonl":
-        load_lines(con, src)
-        return f"(SELECT {LINE} AS line, raw FROM {ROWS})", {}
+        if load:
+            load_lines(con, src)
+        # $first: the file line of the loaded table's first line (a chunk's, see miner.ingest.chunks)
+        return f"(SELECT {LINE} + $first - 1 AS line, raw FROM {ROWS})", {"first": 1}
     if container == "json":
         return (f"""(SELECT ordinality AS line, json::VARCHAR AS raw
                    FROM read_json_objects($path, format = 'auto', compression = '{src.compression}',
@@ -217,7 +221,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     >>> con = duckdb.connect(); load_lines(con, open_source(p))
     >>> con.execute(f"SELECT * FROM {ROWS} ORDER BY 1").fetchall()
     [(1, '{"a": 1}'), (3, '{"b": 2}')]
-    >>> con.execute(f"SELECT line, reason FROM ({line_rejects_sql('jsonl')})").fetchall()
+    >>> con.execute(f"SELECT line, reason FROM ({line_rejects_sql('jsonl')})", {"first": 1}).fetchall()
     [(2, 'unreadable line: invalid encoding (not UTF-8)')]
     """
     _load(con, src, _lines_options())
@@ -245,6 +249,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
 def line_rejects_sql(container: str) -> str:
     """``(line, raw, reason)`` of the lines the reader could not take, one per line.
 
+    Takes the named parameter ``$first``, the file line of the loaded text's first line.
+
     Examples
     --------
     >>> "invalid encoding" in line_rejects_sql("jsonl")
@@ -254,8 +260,9 @@ def line_rejects_sql(container: str) -> str:
     # For JSON Lines a "second column" can only come from the U+10FFFF separator.
     split = "lower(e)" if container == "csv" else "'contains U+10FFFF'"
     return f"""
-        SELECT line, raw, '{prefix}' || CASE e WHEN 'INVALID ENCODING' THEN 'invalid encoding (not UTF-8)'
-                                             WHEN 'TOO MANY COLUMNS' THEN {split} ELSE lower(e) END AS reason
+        SELECT line + $first - 1 AS line, raw,
+               '{prefix}' || CASE e WHEN 'INVALID ENCODING' THEN 'invalid encoding (not UTF-8)'
+                                    WHEN 'TOO MANY COLUMNS' THEN {split} ELSE lower(e) END AS reason
         FROM (SELECT line, min(csv_line) AS raw, min(error_type::VARCHAR) AS e FROM {LINE_REJECTS} GROUP BY line)
     """
 

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 
 from miner.errors import IngestError
 from miner.ingest.canonical import canonical_sql
+from miner.ingest.chunks import LineChunks
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
 from miner.ingest.normalize import normalize_sql
 from miner.ingest.otel import otel_sql
-from miner.ingest.readers import LINE, LINE_REJECTS, ROWS, line_rejects_sql, raw_relation, table_relation
+from miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
+                                  table_relation)
 from miner.ingest.sources import Source
 from miner.ingest.tabular import RAW_TEXT, tabular_sql
 
@@ -76,6 +78,39 @@ class Slices:
     path: str
     container: str
     format: str
+    chunks: LineChunks | None = None
+    """A JSON Lines file read in chunks (:meth:`parts` loads each); ``ranges`` is then unused."""
+
+    @property
+    def count(self) -> int:
+        """How many slices there are."""
+        return len(self.chunks.chunks) if self.chunks is not None else len(self.ranges)
+
+    def parts(self, con: duckdb.DuckDBPyConnection) -> Iterator[tuple[int, int]]:
+        """The line ranges to normalise, in order; a chunked file's chunk is loaded before its range.
+
+        Examples
+        --------
+        >>> list(Slices("SELECT 1", {}, ((1, 10), (11, 20)), None, "a", "jsonl", "canonical").parts(None))
+        [(1, 10), (11, 20)]
+        """
+        if self.chunks is None:
+            yield from self.ranges
+            return
+        first = 1
+        for chunk in self.chunks.chunks:
+            with self.chunks.stream(chunk) as part:
+                load_lines(con, part)
+            # DuckDB counts the chunk's lines as it reads them: the next chunk starts after them.
+            lines = con.execute(f"SELECT greatest((SELECT max({LINE}) FROM {ROWS}), "
+                                f"(SELECT max(line) FROM {LINE_REJECTS}))").fetchone()[0] or 0
+            yield first, _LAST
+            first += lines
+
+    def close(self) -> None:
+        """Remove the scratch copies of a chunked file (safe to call twice)."""
+        if self.chunks is not None:
+            self.chunks.__exit__(None, None, None)
 
 
 def _ranges(last_line: int, size: int) -> tuple[tuple[int, int], ...]:
@@ -116,9 +151,20 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
         pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
         sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
     else:
-        raw_sql, values = raw_relation(con, src, container)
+        chunks = LineChunks(src, size).__enter__() if container == "jsonl" else None
+        if chunks is not None and chunks.chunks is None:
+            chunks.__exit__(None, None, None)
+            chunks = None
+        try:
+            raw_sql, values = raw_relation(con, src, container, load=chunks is None)
+        except BaseException:
+            if chunks is not None:
+                chunks.__exit__(None, None, None)
+            raise
         sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
         sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
+        if chunks is not None:
+            return Slices(sql, values, (), line_rejects_sql(container), src.path, container, fmt, chunks)
     if container == "parquet":
         last = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": values["path"]}).fetchone()[0]
     elif container in ("csv", "jsonl"):
@@ -155,6 +201,8 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
     """
     ident = f"CASE WHEN reason IS NULL THEN {_row_id()} END" if hash_ids else "NULL"
     values = {**slices.values, "lo": lo, "hi": hi}
+    if slices.chunks is not None:
+        values["first"] = lo  # the loaded chunk starts at line lo (see Slices.parts)
     sql = (f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, session_id IS NULL AS {CUT}, "
            f"({ident})::UHUGEINT AS {CONTENT_ID}, NULL::VARCHAR AS session_source, NULL::BOOLEAN AS unmasked_id "
            f"FROM ({slices.sql})")
@@ -164,7 +212,7 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
         raise IngestError(_cannot_read(slices.path, slices.container, slices.format, exc)) from None
     if slices.line_rejects:
         con.execute(f"INSERT INTO {NORM} BY NAME SELECT line, reason, raw FROM ({slices.line_rejects}) "
-                    "WHERE line BETWEEN ? AND ?", [lo, hi])
+                    "WHERE line BETWEEN $lo AND $hi", {"first": values.get("first", 1), "lo": lo, "hi": hi})
 
 
 # A row's place and content, as text: the digest of the rows without a session id is made

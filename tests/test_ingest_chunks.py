@@ -1,0 +1,88 @@
+"""JSON Lines files are cut into chunks of whole lines; the cut must never lose, split or renumber a line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import miner.ingest.chunks as chunks
+import miner.ingest.slicing as slicing
+from miner.ingest import ingest_paths
+from miner.ingest.chunks import LineChunks, cut_points
+from miner.ingest.sources import open_source
+from miner.store import connect
+
+line_text = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(line_text, min_size=1, max_size=60), trailing=st.booleans(), target=st.integers(1, 200))
+def test_chunks_partition_the_file_at_line_ends(tmp_path_factory, lines, trailing, target):
+    path = tmp_path_factory.mktemp("cut") / "f.jsonl"
+    data = "\n".join(lines).encode() + (b"\n" if trailing else b"")
+    path.write_bytes(data)
+    chunks = cut_points(path, target)
+    if chunks is None:
+        assert len(data) <= target or b"\n" not in data[target - 1:-1]
+        return
+    assert chunks[0].start == 0 and chunks[-1].end == len(data)
+    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:]))
+    for c in chunks[:-1]:
+        assert data[c.end - 1:c.end] == b"\n" and c.size >= min(target, 1)
+        # the cut is the first line end at or after the target size
+        assert b"\n" not in data[c.start + target - 1:c.end - 1]
+
+
+def test_chunks_stream_their_bytes_and_leave_nothing_behind(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps({"tool": "t", "seq": i}) + "\n" for i in range(10)))
+    with LineChunks(open_source(path), lines=3, min_bytes=1) as parts:
+        texts = []
+        for chunk in parts.chunks:
+            with parts.stream(chunk) as part:
+                texts.append(open(part.local, "rb").read())
+        # a reader that gives up (or never opens the pipe) does not hang the feeder
+        with parts.stream(parts.chunks[0]):
+            pass
+        workdir = parts.workdir
+    assert b"".join(texts) == path.read_bytes() and len(texts) > 2
+    assert not workdir.exists()
+
+
+def _store(tmp_path, name, paths):
+    con = connect(tmp_path / f"{name}.duckdb")
+    try:
+        report = ingest_paths(con, paths)
+        calls = con.execute("SELECT id, session_id, seq, tool, args::VARCHAR, line FROM calls_v ORDER BY line").fetchall()
+        rejects = con.execute("SELECT line, reason FROM rejects ORDER BY line").fetchall()
+        return (report.accepted, report.rejected, report.sessions), calls, rejects
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_big_file_read_in_chunks_gives_the_store_read_whole(tmp_path, monkeypatch, compressed):
+    """More than the 1 MB detection reads, so a gzip file is decompressed and cut too."""
+    rows = []
+    for i in range(6000):
+        if i % 997 == 5:
+            rows.append(b"not json")
+        elif i % 1500 == 7:
+            rows.append(b"\xff\xfe broken utf-8")
+        else:
+            rows.append(json.dumps({"session_id": f"s{i // 7}", "seq": i, "tool": f"t{i % 5}",
+                                    "args": {"pad": "x" * 200, "i": i}}).encode())
+    data = b"\n".join(rows) + b"\n"
+    path = tmp_path / ("big.jsonl.gz" if compressed else "big.jsonl")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    assert open_source(path).truncated
+    whole = _store(tmp_path, "whole", [path])
+    monkeypatch.setattr(slicing, "SLICE_ROWS", 1000)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
+    chunked = _store(tmp_path, "chunked", [path])
+    assert chunked == whole
+    assert whole[0][1] == 11 and [line for line, _ in whole[2]][:2] == [6, 8]
