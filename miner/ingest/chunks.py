@@ -142,6 +142,8 @@ class LineChunks:
         self.chunks: list[Chunk] | None = None
 
     def __enter__(self) -> "LineChunks":
+        if not hasattr(os, "mkfifo"):
+            return self  # no named pipes here: the file is read whole
         if self.src.compression == "gzip" and not self.src.truncated:
             return self  # detection saw all of it: small enough to read whole
         if self.src.compression != "gzip" and os.path.getsize(self.src.local) <= self.target:
@@ -185,7 +187,14 @@ class LineChunks:
                 with open(self.plain, "rb") as fin, open(fifo, "wb") as fout:
                     offset, left = chunk.start, chunk.size
                     while left > 0:
-                        done = os.sendfile(fout.fileno(), fin.fileno(), offset, min(left, 1 << 24))
+                        try:
+                            done = os.sendfile(fout.fileno(), fin.fileno(), offset, min(left, 1 << 24))
+                        except OSError as exc:
+                            if isinstance(exc, BrokenPipeError):
+                                raise
+                            # Systems whose sendfile only writes to sockets: copy through a buffer.
+                            fin.seek(offset)
+                            done = fout.write(fin.read(min(left, 1 << 24)))
                         if done <= 0:
                             break
                         offset, left = offset + done, left - done
