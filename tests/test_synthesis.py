@@ -358,3 +358,28 @@ def test_awkward_logs_are_mined_without_crashing(tmp_path):
     assert steps["uses item"].parameters == {"item_id": "{{json_string.items[0].id}}"}
     assert steps["svc.lookup user"].parameters["blob"] == "x" * 200_000
     assert wf.stats.success_rate == pytest.approx(11 / 12, abs=1e-4)
+
+
+@pytest.mark.parametrize("sessions", [8, 100, 3000])
+@pytest.mark.parametrize("apart, seen", [(1, True), (2, True), (3, False), (11, False)])
+def test_the_flow_screen_looks_back_as_far_as_a_chain_can_reach(sessions, apart, seen):
+    """A value handed on ``apart`` calls later counts only within one chain's span ((max_length - 1) steps here)."""
+    import duckdb
+
+    from miner.chains.mine import find_chains
+    from miner.chains.params import MiningParams
+    from miner.store import init_schema
+    from miner.synthesis.screen import flow_screen
+
+    con = duckdb.connect()
+    init_schema(con)
+    con.execute("INSERT INTO tools SELECT i + 1, 't' || i FROM range(12) r(i)")
+    # Sessions of t0..t11; t0's result holds a token that the call `apart` later is given.
+    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success, args, result)
+        SELECT s * 100 + k, 's' || s, k, k + 1, true,
+               CASE WHEN k = $apart THEN json_object('token', 'tok-' || s) ELSE json_object('q', 'q' || s || '-' || k) END,
+               CASE WHEN k = 0 THEN json_object('token', 'tok-' || s) ELSE json_object('r', 'r' || s || '-' || k) END
+        FROM range($n) a(s), range(12) b(k)""", {"n": sessions, "apart": apart})
+    search = find_chains(con, MiningParams(min_frequency=3, max_length=3, max_gap=0))
+    assert flow_screen(search).likely(1, 1 + apart) is seen
+    search.close()
