@@ -234,3 +234,27 @@ def test_an_ingest_whose_event_refresh_fails_still_stores_its_calls(tmp_path, mo
     stored_again, chains_again = mined(db)
     assert (stored, built, stored_again) == (True, False, True)
     assert again == chains_again and again != chains
+
+
+def test_events_are_not_trusted_after_a_checkpoint_renumbers_the_calls(tmp_path):
+    """Deleting calls by hand lets a checkpoint compact row groups, which renumbers rowids."""
+    db = tmp_path / "t.duckdb"
+    con = connect(db)
+    con.execute("INSERT INTO tools VALUES (1, 'a'), (2, 'b')")
+    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success, ingest_id)
+                   SELECT i, 's' || (i // 2), i % 2, 1 + i % 2, true, CASE WHEN i < 250000 THEN 1 ELSE 2 END
+                   FROM range(300000) r(i)""")
+    assert refresh_events(con, "(SELECT session_id FROM calls)")
+    con.execute("CHECKPOINT")
+    con.execute("DELETE FROM calls WHERE ingest_id = 1 AND rowid % 10 <> 0")
+    assert refresh_events(con, "(SELECT NULL::VARCHAR AS session_id WHERE false)")  # rebuilt: coverage changed
+    before = con.execute("SELECT max(rowid) FROM calls").fetchone()[0]
+    con.execute("CHECKPOINT")
+    assert con.execute("SELECT max(rowid) FROM calls").fetchone()[0] != before, "no longer renumbered: revisit"
+    con.close()
+    con = connect(db, read_only=True)
+    assert not prepare_events(con).stored
+    dangling = con.execute("""SELECT count(*) FROM _cm_ev e LEFT JOIN calls c ON c.rowid = e.rid
+                              WHERE c.rowid IS NULL OR hash(c.session_id) <> e.sid""").fetchone()[0]
+    assert dangling == 0
+    con.close()

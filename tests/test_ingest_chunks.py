@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import json
 
 import pytest
@@ -86,3 +87,91 @@ def test_a_big_file_read_in_chunks_gives_the_store_read_whole(tmp_path, monkeypa
     chunked = _store(tmp_path, "chunked", [path])
     assert chunked == whole
     assert whole[0][1] == 11 and [line for line, _ in whole[2]][:2] == [6, 8]
+
+
+def _rec(i: int) -> bytes:
+    return json.dumps({"session_id": f"s{i // 4}", "seq": i, "tool": f"t{i % 3}"}).encode()
+
+
+@pytest.mark.parametrize("case", ["bom_mid", "blank_lines", "crlf", "no_final_newline", "bad_utf8"])
+def test_odd_files_give_the_same_store_in_chunks_as_whole(tmp_path, monkeypatch, case):
+    rows = [_rec(i) for i in range(30)]
+    data = {
+        "bom_mid": b"".join((b"\xef\xbb\xbf" if i % 5 == 0 and i else b"") + r + b"\n" for i, r in enumerate(rows)),
+        "blank_lines": b"".join(r + b"\n" + (b"   \n\n" if i % 3 == 0 else b"") for i, r in enumerate(rows)),
+        "crlf": b"".join(r + b"\r\n" for r in rows),
+        "no_final_newline": b"\n".join(rows),
+        "bad_utf8": b"".join(r + (b"\xe2\x82" if i % 4 == 1 else b"") + b"\n" for i, r in enumerate(rows)),
+    }[case]
+    path = tmp_path / f"{case}.jsonl"
+    path.write_bytes(data)
+    whole = _store(tmp_path, "whole", [path])
+    for rows_per_slice in (2, 3, 5):
+        monkeypatch.setattr(slicing, "SLICE_ROWS", rows_per_slice)
+        monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
+        assert _store(tmp_path, f"chunked{rows_per_slice}", [path]) == whole, rows_per_slice
+
+
+def test_a_file_renamed_while_it_is_read_in_chunks_is_still_read(tmp_path):
+    """The file is opened once: log rotation between planning and reading loses nothing and hangs nothing."""
+    import duckdb
+
+    from miner.ingest.readers import ROWS, load_lines
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"".join(_rec(i) + b"\n" for i in range(50)))
+    con = duckdb.connect()
+    with LineChunks(open_source(path), lines=5, min_bytes=1) as parts:
+        path.rename(tmp_path / "a.jsonl.1")
+        with parts.stream(parts.chunks[1]) as part:
+            load_lines(con, part)
+    assert con.execute(f"SELECT count(*) FROM {ROWS}").fetchone()[0] > 0
+
+
+def test_a_file_cut_short_while_it_is_read_fails_in_one_line_and_stores_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+
+    path = tmp_path / "live.jsonl"
+    path.write_bytes(b"".join(_rec(i) + b"\n" for i in range(40)))
+    monkeypatch.setattr(slicing, "SLICE_ROWS", 10)
+    monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1)
+    streamed = chunks.LineChunks.stream
+
+    def truncating(self, chunk):
+        if chunk.start > 0:
+            os.truncate(path, chunk.start)  # logrotate's copytruncate, mid-ingest
+        return streamed(self, chunk)
+
+    monkeypatch.setattr(chunks.LineChunks, "stream", truncating)
+    db = tmp_path / "t.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "--quiet"])
+    assert result.exit_code == 1 and "changed while it was read" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM calls").fetchone()[0] == 0
+    con.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_big_gzip_file_is_handled_as_when_read_whole(tmp_path, monkeypatch, damage):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+
+    data = gzip.compress(b"".join(_rec(i) + b"," + b"x" * 300 + b"\n" for i in range(8000)))
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]
+    else:
+        data = data[:len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:]
+    path = tmp_path / "big.jsonl.gz"
+    path.write_bytes(data)
+    outcomes = []
+    for chunked in (False, True):
+        monkeypatch.setattr(chunks, "MIN_CHUNK_BYTES", 1 if chunked else 1 << 40)
+        result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(tmp_path / f"{chunked}.duckdb"),
+                                          "--quiet", "--json"])
+        assert "Traceback" not in result.output and "Aborted" not in result.output
+        outcomes.append((result.exit_code, result.output if result.exit_code else json.loads(result.stdout)["accepted"]))
+    assert outcomes[0] == outcomes[1]

@@ -23,7 +23,9 @@ reading a few thousand sampled calls by rowid lets DuckDB skip every row group
 and vector that holds none of them, where any computed key would decompress the
 ``args``/``result`` of every call. Rowids of rows appended inside a transaction
 are provisional until it commits, which is why the refresh runs after the commit.
-``calls`` rows are never deleted, and updates keep their rowids.
+chainmine never deletes calls; should rows be deleted by hand, a checkpoint may
+compact row groups and renumber rowids, so the watermark holds the count and the
+largest rowid, and a few events are looked up by rowid before the table is trusted.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ EVENTS = "events"
 SCRATCH = "_cm_ev"
 """The name the search reads events under (a view of :data:`EVENTS` or a temporary table)."""
 WATERMARK = "events_calls"
-"""``meta`` key: the number of calls the stored events cover."""
+"""``meta`` key: ``<format>:<calls>:<largest rowid>`` the stored events were built for. Rowids
+only change when a checkpoint compacts row groups after deletes, which changes one of them."""
+SPOT_CHECKS = 64
+"""Events whose calls are looked up by rowid before the stored table is trusted."""
 STORED_REF = "rowid"
 """How stored events refer to calls (see the module docstring)."""
 FORMAT = "2"
@@ -165,7 +170,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
     m calls, plus an O(N) scan of ``calls`` to find them.
     """
     started = time.perf_counter()
-    if (con.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0] or 0) >= PROVISIONAL_ROWID:
+    if _calls_mark(con)[1] >= PROVISIONAL_ROWID:
         raise StoreError("refresh_events must run after the calls are committed (their rowids are provisional "
                          "inside a transaction)")
     with transaction(con):
@@ -188,7 +193,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
                 return False
             con.execute(f"DELETE FROM {EVENTS}")
             con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
-        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, f"{FORMAT}:{total}"])
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, _mark_text(*_calls_mark(con))])
     log.info("events refreshed for %d calls in %.2fs", total, time.perf_counter() - started)
     return True
 
@@ -214,12 +219,35 @@ def refresh_after_commit(con: duckdb.DuckDBPyConnection, sessions: str, column: 
         return False
 
 
+def _calls_mark(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """``(number of calls, largest rowid)``: both change when rows are added, deleted or renumbered."""
+    n, top = con.execute("SELECT count(*), coalesce(max(rowid), -1) FROM calls").fetchone()
+    return int(n), int(top)
+
+
+def _mark_text(calls: int, top: int) -> str:
+    return f"{FORMAT}:{calls}:{top}"
+
+
+def _spot_check(con: duckdb.DuckDBPyConnection) -> bool:
+    """A few stored events still name, by rowid, a call of their session and tool."""
+    events = con.execute(f"SELECT rid, sid, t FROM {EVENTS} WHERE rid % 9973 = 1 LIMIT {SPOT_CHECKS}").fetchall() \
+        or con.execute(f"SELECT rid, sid, t FROM {EVENTS} LIMIT {SPOT_CHECKS}").fetchall()
+    if not events:
+        return True
+    found = dict((r, (s, t)) for r, s, t in con.execute(
+        "SELECT rowid, hash(session_id), tool_id FROM calls WHERE rowid IN (SELECT unnest($r::BIGINT[]))",
+        {"r": [e[0] for e in events]}).fetchall())
+    return all(found.get(r) == (s, t) for r, s, t in events)
+
+
 def _stored_usable(con: duckdb.DuckDBPyConnection, calls: int) -> bool:
-    """The stored table covers exactly the calls and keeps each session's events contiguous and in order."""
+    """The stored table covers exactly the calls, still points at them, and keeps each session's events
+    contiguous and in order."""
     if not _table_exists(con, EVENTS):
         return False
     mark = con.execute("SELECT value FROM meta WHERE key = ?", [WATERMARK]).fetchone()
-    if mark is None or mark[0] != f"{FORMAT}:{calls}":
+    if mark is None or mark[0] != _mark_text(*_calls_mark(con)) or not _spot_check(con):
         return False
     # Pairing by position needs each session's events contiguous and gap-free: one
     # positional pass checks that and the coverage together.

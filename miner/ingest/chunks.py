@@ -1,20 +1,25 @@
 """Read a big JSON Lines file a chunk of whole lines at a time.
 
-Loading a whole file as one table of lines costs its size in memory, and past the
-memory limit DuckDB spills it to disk and reads it back for every slice: ten
+Loading a whole file as one table of lines first costs its size in memory, and past
+the memory limit DuckDB spills it to disk and reads it back for every slice: ten
 million lines (4.6 GB) took 26 s to load where one million took 1.1 s. So a file
-bigger than one slice is cut at line ends into chunks of about :data:`SLICE` lines'
-worth of bytes, and each chunk reaches DuckDB through a named pipe the kernel fills
-from the file (nothing is copied to disk): memory stays one chunk's worth. Cut points are found by
-seeking, not by reading the file; line numbers stay the file's own because DuckDB
-counts each chunk's lines as it reads it (so they follow DuckDB's notion of a line).
+bigger than one slice is cut at line ends into chunks of about a slice's lines'
+worth of bytes, and each chunk reaches DuckDB through a named pipe that the kernel
+fills from the file (nothing is copied to disk). The file is never loaded whole;
+the tables of earlier chunks are still kept by the ingest's open transaction until
+it commits (spilled past the memory limit). Cut points are found by seeking, not by
+reading the file, and never put a byte-order mark at the start of a chunk (DuckDB
+would drop it there but not mid-file). Line numbers stay the file's own because
+DuckDB counts each chunk's lines as it reads it.
 
-A compressed file is first decompressed to the scratch folder (gzip cannot seek).
+A compressed file is first decompressed into DuckDB's spill folder (gzip cannot
+seek). Where named pipes or decompression fail, the file is read whole, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import logging
 import os
@@ -23,7 +28,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+import zlib
+from typing import BinaryIO, Iterator
 
 from miner.ingest.sources import Source
 
@@ -34,6 +40,7 @@ MIN_CHUNK_BYTES = 1 << 24
 MAX_CHUNK_BYTES = 1 << 29
 """Largest chunk (512 MB), whatever the lines per slice."""
 _PROBE = 1 << 16
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -95,18 +102,8 @@ def cut_points(path: str | os.PathLike, target: int) -> list[Chunk] | None:
     cuts = [0]
     with open(path, "rb") as fh:
         while cuts[-1] + target < size:
-            pos = max(cuts[-1] + target - 1, cuts[-1])
-            fh.seek(pos)
-            end = None
-            while end is None:
-                data = fh.read(_PROBE)
-                if not data:
-                    break
-                i = data.find(b"\n")
-                if i >= 0:
-                    end = pos + i + 1
-                pos += len(data)
-            if end is None or end >= size:
+            end = _line_end(fh, max(cuts[-1] + target - 1, cuts[-1]), size)
+            if end is None:
                 break
             cuts.append(end)
     if len(cuts) == 1:
@@ -114,12 +111,38 @@ def cut_points(path: str | os.PathLike, target: int) -> list[Chunk] | None:
     return [Chunk(a, b) for a, b in zip(cuts, cuts[1:] + [size])]
 
 
+def _line_end(fh: BinaryIO, pos: int, size: int) -> int | None:
+    """The first line end at or after ``pos`` that is not followed by a byte-order mark (None: none before EOF)."""
+    while True:
+        fh.seek(pos)
+        end = None
+        while end is None:
+            data = fh.read(_PROBE)
+            if not data:
+                return None
+            i = data.find(b"\n")
+            if i >= 0:
+                end = pos + i + 1
+            else:
+                pos += len(data)
+        if end >= size:
+            return None
+        fh.seek(end)
+        if fh.read(len(BOM)) != BOM:
+            return end
+        pos = end
+
+
+class ChunkReadError(OSError):
+    """The file changed (shrank, vanished) while a chunk of it was being read."""
+
+
 class LineChunks:
-    """The chunks of one JSON Lines source and the scratch folder they are copied through.
+    """The chunks of one JSON Lines source and the scratch folder they pass through.
 
     Use it as a context manager (the folder is removed on exit); :meth:`stream`
     hands one chunk to DuckDB through a named pipe. ``chunks`` is None when the
-    file is read whole.
+    file is read whole, then from :attr:`whole` (the decompressed copy of a gzip file).
 
     Examples
     --------
@@ -134,29 +157,39 @@ class LineChunks:
     (3, '{"seq": 2}\\n{"seq": 3}\\n')
     """
 
-    def __init__(self, src: Source, lines: int, min_bytes: int | None = None):
+    def __init__(self, src: Source, lines: int, min_bytes: int | None = None, spill: str | None = None):
         self.src = src
         self.target = chunk_bytes(src.head, lines, min_bytes)
+        self.spill = spill
         self.workdir: Path | None = None
-        self.plain: Path = src.local
+        self.whole: Source = src
         self.chunks: list[Chunk] | None = None
+        self._fd: int | None = None
 
     def __enter__(self) -> "LineChunks":
-        if not hasattr(os, "mkfifo"):
-            return self  # no named pipes here: the file is read whole
-        if self.src.compression == "gzip" and not self.src.truncated:
-            return self  # detection saw all of it: small enough to read whole
-        if self.src.compression != "gzip" and os.path.getsize(self.src.local) <= self.target:
+        gz = self.src.compression == "gzip"
+        if not hasattr(os, "mkfifo") or (gz and not self.src.truncated) or (
+                not gz and os.path.getsize(self.src.local) <= self.target):
             return self
-        spill = os.environ.get("CHAINMINE_TEMP_DIR")
-        self.workdir = Path(tempfile.mkdtemp(prefix="chainmine-lines-",
-                                             dir=spill if spill and os.path.isdir(spill) else None))
+        if self.spill:
+            os.makedirs(self.spill, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix="chainmine-lines-", dir=self.spill or None))
         try:
-            if self.src.compression == "gzip":
-                self.plain = self.workdir / "plain.jsonl"
-                with gzip.open(self.src.local, "rb") as fin, open(self.plain, "wb") as fout:
+            plain = self.src.local
+            if gz:
+                plain = self.workdir / "plain.jsonl"
+                with gzip.open(self.src.local, "rb") as fin, open(plain, "wb") as fout:
                     shutil.copyfileobj(fin, fout, 1 << 24)
-            self.chunks = cut_points(self.plain, self.target)
+                self.whole = Source(self.src.path, plain, self.src.stem, "none", self.src.head, True)
+            os.mkfifo(self.workdir / "probe")  # some file systems hold no pipes
+            os.unlink(self.workdir / "probe")
+            self._fd = os.open(plain, os.O_RDONLY)
+            self.chunks = cut_points(plain, self.target)
+        except (OSError, EOFError, zlib.error) as exc:
+            # DuckDB reads the file whole and reports what is wrong with it, as without chunks.
+            log.info("%s is read whole: %s", self.src.path, exc)
+            self.__exit__(None, None, None)
+            self.whole, self.chunks = self.src, None
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -164,6 +197,9 @@ class LineChunks:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -172,36 +208,35 @@ class LineChunks:
     def stream(self, chunk: Chunk) -> Iterator[Source]:
         """A :class:`Source` whose file is a pipe the kernel fills with ``chunk``'s bytes, while the caller reads it.
 
-        Nothing is written to disk: a thread moves the bytes from the file into a named
-        pipe with ``sendfile``. However the reader ends (done, failed, never opened the
-        pipe), the thread is released and joined before this returns.
+        A thread moves the bytes from the file (opened once, so a rename or delete
+        cannot lose it) into a named pipe with ``sendfile``. However the reader ends
+        (done, failed, never opened the pipe), the thread is released and joined
+        before this returns; a file that shrank meanwhile raises :class:`ChunkReadError`.
         """
-        if self.workdir is None:
-            raise RuntimeError("use LineChunks as a context manager")
+        if self.workdir is None or self._fd is None:
+            raise RuntimeError("use LineChunks as a context manager with chunks")
         fifo = self.workdir / f"chunk-{chunk.start}.jsonl"
         os.mkfifo(fifo)
         failure: list[BaseException] = []
+        source = self._fd
 
         def feed() -> None:
+            out = os.open(fifo, os.O_WRONLY)
             try:
-                with open(self.plain, "rb") as fin, open(fifo, "wb") as fout:
-                    offset, left = chunk.start, chunk.size
-                    while left > 0:
-                        try:
-                            done = os.sendfile(fout.fileno(), fin.fileno(), offset, min(left, 1 << 24))
-                        except OSError as exc:
-                            if isinstance(exc, BrokenPipeError):
-                                raise
-                            # Systems whose sendfile only writes to sockets: copy through a buffer.
-                            fin.seek(offset)
-                            done = fout.write(fin.read(min(left, 1 << 24)))
-                        if done <= 0:
-                            break
-                        offset, left = offset + done, left - done
+                offset, left = chunk.start, chunk.size
+                while left > 0:
+                    done = _send(out, source, offset, min(left, 1 << 24))
+                    if done == 0:
+                        failure.append(ChunkReadError(f"{self.src.path} changed while it was read "
+                                                      f"(it ends before byte {offset})"))
+                        return
+                    offset, left = offset + done, left - done
             except BrokenPipeError:
                 pass  # the reader stopped early; it reports why
             except OSError as exc:
                 failure.append(exc)
+            finally:
+                os.close(out)
 
         feeder = threading.Thread(target=feed, name="chainmine-chunk", daemon=True)
         feeder.start()
@@ -223,3 +258,19 @@ class LineChunks:
                 fifo.unlink(missing_ok=True)
         if failure:
             raise failure[0]
+
+
+def _send(out: int, source: int, offset: int, count: int) -> int:
+    """Copy up to ``count`` bytes at ``offset`` of ``source`` to ``out``; returns how many (0 at end of file)."""
+    try:
+        return os.sendfile(out, source, offset, count)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK,
+                                                                   errno.EOPNOTSUPP):
+            raise
+    # Systems whose sendfile only writes to sockets: copy through a buffer, unbuffered writes.
+    data = memoryview(os.pread(source, count, offset))
+    written = 0
+    while written < len(data):
+        written += os.write(out, data[written:])
+    return written

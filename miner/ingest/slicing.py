@@ -99,8 +99,13 @@ class Slices:
             return
         first = 1
         for chunk in self.chunks.chunks:
-            with self.chunks.stream(chunk) as part:
-                load_lines(con, part)
+            try:
+                with self.chunks.stream(chunk) as part:
+                    load_lines(con, part)
+            except duckdb.Error as exc:
+                raise IngestError(_cannot_read(self.path, self.container, self.format, exc)) from None
+            except OSError as exc:
+                raise IngestError(f"cannot read {self.path}: {exc}; ingest it again when it is complete") from None
             # DuckDB counts the chunk's lines as it reads them: the next chunk starts after them.
             lines = con.execute(f"SELECT greatest((SELECT max({LINE}) FROM {ROWS}), "
                                 f"(SELECT max(line) FROM {LINE_REJECTS}))").fetchone()[0] or 0
@@ -151,16 +156,18 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
         pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
         sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
     else:
-        chunks = LineChunks(src, size).__enter__() if container == "jsonl" else None
-        if chunks is not None and chunks.chunks is None:
-            chunks.__exit__(None, None, None)
-            chunks = None
+        chunks = LineChunks(src, size, spill=_spill_folder(con)).__enter__() if container == "jsonl" else None
+        # A gzip file decompressed to find out it is one chunk is read from that copy.
+        whole = chunks.whole if chunks is not None else src
         try:
-            raw_sql, values = raw_relation(con, src, container, load=chunks is None)
+            raw_sql, values = raw_relation(con, whole, container, load=chunks is None or chunks.chunks is None)
         except BaseException:
             if chunks is not None:
                 chunks.__exit__(None, None, None)
             raise
+        if chunks is not None and chunks.chunks is None:
+            chunks.__exit__(None, None, None)
+            chunks = None
         sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
         sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
         if chunks is not None:
@@ -174,6 +181,16 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
     else:
         last, size = 0, 1
     return Slices(sql, values, _ranges(last, size), line_rejects, src.path, container, fmt)
+
+
+def _spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """DuckDB's spill folder on this connection (beside the database), where scratch files belong too."""
+    try:
+        folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    except duckdb.Error:
+        return None
+    # DuckDB's own default ('.tmp' in the working directory) is not a place chainmine chose.
+    return folder if folder and folder != ".tmp" else None
 
 
 def _row_id() -> str:
