@@ -285,47 +285,67 @@ def test_junction_confidence_is_a_share(singles, ab, bc):
         assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
 
 
-@pytest.mark.parametrize("calls, occurrences, size", [(10_000_000, 50_000, 200), (1_000_000, 50_000, 200),
-                                                      (1_000, 900, 200), (10**9, 10, 200), (500, 500, 500)])
-def test_sample_plans_leave_about_four_samples_worth_spread_over_many_windows(calls, occurrences, size):
-    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, sample_plan
-
-    modulus, cap = sample_plan(calls, occurrences, size)
-    assert modulus >= 1 and cap * SAMPLE_SPREAD >= size
-    windows = -(-calls // SAMPLE_WINDOW)
-    # Expected occurrences left after thinning windows and capping each: enough for the sample.
-    per_window = occurrences / windows
-    left = min(occurrences, windows) / modulus * min(cap, max(per_window, 1))
-    assert left >= min(size, occurrences) or modulus == 1
-
-
-def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
-    """Window thinning must not drop every occurrence of a chain that sits in one or two windows."""
+def test_samples_are_spread_over_many_windows_that_the_chains_share():
+    """Each sample spans SAMPLE_SPREAD windows or more, and different chains read the same windows."""
     import duckdb
 
-    from miner.chains.mine import find_chains
+    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, find_chains
     from miner.chains.params import MiningParams
     from miner.store import init_schema
 
     con = duckdb.connect()
     init_schema(con)
-    bunches = 8
+    con.execute("INSERT INTO tools VALUES (1, 'filler'), (2, 'a1'), (3, 'a2'), (4, 'b1'), (5, 'b2')")
+    # 300,000 calls: every 10th session is a1 -> a2, every 10th (offset 5) b1 -> b2, others one filler call.
+    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success)
+        SELECT row_number() OVER (), sid, seq, tool_id, true FROM (
+            SELECT s * 2 + k AS o, 's' || s AS sid, k AS seq,
+                   CASE WHEN s % 10 = 0 THEN 2 + k WHEN s % 10 = 5 THEN 4 + k ELSE 1 END AS tool_id
+            FROM range(250000) x(s), range(2) y(k) WHERE k = 0 OR s % 5 = 0) ORDER BY o""")
+    search = find_chains(con, MiningParams(min_frequency=3, min_length=2))
+    assert len(search.chains) == 2
+    size = 200
+    rows = search.sample_events(search.chains, size)
+    windows = {cid: {r[7] // SAMPLE_WINDOW for r in rows if r[0] == cid} for cid in (0, 1)}
+    starts = {cid: {(r[2], r[3]) for r in rows if r[0] == cid} for cid in (0, 1)}
+    assert all(len(starts[c]) == size for c in (0, 1))
+    assert all(len(windows[c]) >= SAMPLE_SPREAD for c in (0, 1))
+    # far fewer windows than a sample drawn at random (which would touch nearly all of them)
+    total_windows = -(-search.summary.calls // SAMPLE_WINDOW)
+    assert len(windows[0] | windows[1]) < total_windows / 3 and len(windows[0] & windows[1]) >= SAMPLE_SPREAD
+    search.close()
+
+
+def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
+    """Window thinning must not leave short a chain whose occurrences all sit in one window."""
+    import duckdb
+
+    from miner.chains.mine import SAMPLE_WINDOW, find_chains, sample_plan
+    from miner.chains.params import MiningParams
+    from miner.store import init_schema
+
+    con = duckdb.connect()
+    init_schema(con)
+    bunches, size = 4, 5
     tools = ["filler"] + [f"{kind}{b}" for b in range(bunches) for kind in ("open", "close")]
     con.execute("INSERT INTO tools SELECT i + 1, t FROM (SELECT unnest($t) AS t, generate_subscripts($t, 1) - 1 AS i)",
                 {"t": tools})
-    # Rows go in this order: a stretch of one-call filler sessions, then 8 sessions of
-    # open_b -> close_b back to back, for each bunch b.
+    # 200,000 one-call filler sessions; each bunch is 300 sessions of open_b -> close_b
+    # back to back (600 calls: less than one sampling window), spread through the filler.
     con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success)
         SELECT row_number() OVER (), sid, seq, tool_id, true FROM (
-            SELECT b * 10000 + f AS o, 'f' || b || '-' || f AS sid, 1 AS seq, 1 AS tool_id
-            FROM range($bunches) x(b), range(1000) y(f)
+            SELECT f * 10 AS o, 'f' || f AS sid, 1 AS seq, 1 AS tool_id FROM range(200000) y(f)
             UNION ALL
-            SELECT b * 10000 + 5000 + s * 2 + k, 'c' || b || '-' || s, k, 2 + 2 * b + k
-            FROM range($bunches) x(b), range(8) y(s), range(2) z(k)) ORDER BY o""", {"bunches": bunches})
+            SELECT (b * 50000 + 20000) * 10 + s * 2 + k, 'c' || b || '-' || s, k, 2 + 2 * b + k
+            FROM range($bunches) x(b), range(300) y(s), range(2) z(k)) ORDER BY o""", {"bunches": bunches})
     search = find_chains(con, MiningParams(min_frequency=3, min_length=2))
-    assert sorted(c.frequency for c in search.chains) == [8] * bunches
-    rows = search.sample_events(search.chains, 1)
-    assert sorted({r[0] for r in rows}) == list(range(bunches))
+    assert sorted(c.frequency for c in search.chains) == [300] * bunches
+    modulus, cap = sample_plan(search.summary.calls, 300, size)
+    # one window per chain, at most `cap` from it: thinning alone cannot give `size` samples
+    assert 600 < SAMPLE_WINDOW and cap < size and modulus > 1
+    rows = search.sample_events(search.chains, size)
+    per_chain = {cid: len({(r[2], r[3]) for r in rows if r[0] == cid}) for cid in range(bunches)}
+    assert per_chain == {cid: size for cid in range(bunches)}
     search.close()
 
 

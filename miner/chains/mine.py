@@ -45,15 +45,15 @@ def sample_plan(calls: int, occurrences: int, size: int) -> tuple[int, int]:
     Examples
     --------
     >>> sample_plan(10_000_000, 50_000, 200), sample_plan(1_000_000, 50_000, 200)
-    ((42, 7), (4, 7))
+    ((36, 6), (3, 6))
     >>> sample_plan(1_000_000, 100, 200)
-    (1, 7)
+    (1, 6)
 
     Notes
     -----
     O(1).
     """
-    cap = max(1, -(-size // SAMPLE_SPREAD))
+    cap = max(1, size // SAMPLE_SPREAD)
     windows = max(1, -(-int(calls) // SAMPLE_WINDOW))
     holding = max(1, min(int(occurrences), windows))
     per_window = min(cap, max(int(occurrences) / windows, 1.0))
