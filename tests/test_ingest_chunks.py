@@ -17,7 +17,9 @@ from miner.ingest.chunks import LineChunks, cut_points
 from miner.ingest.sources import open_source
 from miner.store import connect
 
-line_text = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40)
+# (byte-order marks have their own test: cuts step over them)
+line_text = st.text(alphabet=st.characters(blacklist_characters="\r\n\ufeff", blacklist_categories=("Cs",)),
+                    max_size=40)
 
 
 @settings(max_examples=150, deadline=None)
@@ -28,8 +30,9 @@ def test_chunks_partition_the_file_at_line_ends(tmp_path_factory, lines, trailin
     path.write_bytes(data)
     chunks = cut_points(path, target)
     if chunks is None:
-        assert len(data) <= target or b"\n" not in data[target - 1:-1]
+        assert len(data) <= target + target // 4 or b"\n" not in data[target - 1:-1]
         return
+    assert chunks[-1].size <= target + target // 4 or b"\n" not in data[chunks[-1].start + target - 1:-1]
     assert chunks[0].start == 0 and chunks[-1].end == len(data)
     assert all(a.end == b.start for a, b in zip(chunks, chunks[1:]))
     for c in chunks[:-1]:

@@ -80,9 +80,9 @@ def chunk_bytes(head: bytes, lines: int, min_bytes: int | None = None) -> int:
 def cut_points(path: str | os.PathLike, target: int) -> list[Chunk] | None:
     """Chunks of about ``target`` bytes ending at line ends, or None when the file is one chunk.
 
-    Each cut is the first line end at or after a multiple of ``target``, found by
-    seeking there and reading until a newline (a line longer than ``target`` ends a
-    chunk where it ends).
+    Each cut is the first line end at or after ``target`` bytes from the last one,
+    found by seeking there and reading until a newline (a line longer than ``target``
+    ends a chunk where it ends); the last chunk may be up to a quarter larger.
 
     Examples
     --------
@@ -91,6 +91,8 @@ def cut_points(path: str | os.PathLike, target: int) -> list[Chunk] | None:
     >>> _ = open(p, "wb").write(b"aaa\\nb\\ncc\\nd\\ne")
     >>> [(c.start, c.end) for c in cut_points(p, 4)]
     [(0, 4), (4, 9), (9, 12)]
+    >>> [(c.start, c.end) for c in cut_points(p, 5)]
+    [(0, 6), (6, 12)]
     >>> cut_points(p, 100) is None
     True
 
@@ -101,7 +103,8 @@ def cut_points(path: str | os.PathLike, target: int) -> list[Chunk] | None:
     size = os.path.getsize(path)
     cuts = [0]
     with open(path, "rb") as fh:
-        while cuts[-1] + target < size:
+        # The last chunk may run a quarter over: no tiny tail chunk after a big one.
+        while size - cuts[-1] > target + target // 4:
             end = _line_end(fh, max(cuts[-1] + target - 1, cuts[-1]), size)
             if end is None:
                 break
@@ -169,7 +172,7 @@ class LineChunks:
     def __enter__(self) -> "LineChunks":
         gz = self.src.compression == "gzip"
         if not hasattr(os, "mkfifo") or (gz and not self.src.truncated) or (
-                not gz and os.path.getsize(self.src.local) <= self.target):
+                not gz and os.path.getsize(self.src.local) <= self.target + self.target // 4):
             return self
         if self.spill:
             os.makedirs(self.spill, exist_ok=True)
