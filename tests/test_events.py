@@ -258,3 +258,23 @@ def test_events_are_not_trusted_after_a_checkpoint_renumbers_the_calls(tmp_path)
                               WHERE c.rowid IS NULL OR hash(c.session_id) <> e.sid""").fetchone()[0]
     assert dangling == 0
     con.close()
+
+
+@pytest.mark.parametrize("staleness", ["older layout", "interrupted refresh"])
+def test_an_ingest_that_adds_nothing_mends_a_stale_event_table(tmp_path, staleness):
+    db = tmp_path / "t.duckdb"
+    log = write_log(tmp_path / "a.jsonl", noisy_sessions(20, 14))
+    ingest(db, log)
+    con = connect(db)
+    if staleness == "older layout":
+        con.execute("UPDATE meta SET value = '2:' || (SELECT count(*) FROM calls) WHERE key = 'events_calls'")
+    else:
+        con.execute(f"DELETE FROM {EVENTS} WHERE sid = (SELECT min(sid) FROM {EVENTS})")
+    con.close()
+    con = connect(db, read_only=True)
+    assert not prepare_events(con).stored
+    con.close()
+    ingest(db, log)  # every call already stored
+    con = connect(db, read_only=True)
+    assert prepare_events(con).stored and events_of(con, EVENTS) == rebuilt(con)
+    con.close()

@@ -258,6 +258,23 @@ def _stored_usable(con: duckdb.DuckDBPyConnection, calls: int) -> bool:
     return covered == calls and broken == 0 and switches == max(sessions - 1, 0)
 
 
+def events_fresh(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``mine`` can use the stored event table as it is (else it builds its own events).
+
+    Examples
+    --------
+    >>> from miner.chains.search import toy_store
+    >>> con = toy_store("ab", 2)
+    >>> events_fresh(con), refresh_events(con, "(SELECT 's0' AS session_id)"), events_fresh(con)
+    (False, True, True)
+
+    Notes
+    -----
+    A few O(1) lookups, a spot check of a few events, and one positional pass over the events.
+    """
+    return _stored_usable(con, con.execute("SELECT count(*) FROM calls").fetchone()[0])
+
+
 def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
     """Make ``_cm_ev`` the events of every call: a view of the stored table when fresh, else a temporary build.
 

@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable, Iterable
 
 import duckdb
 
+from miner.chains.events import events_fresh
 from miner.errors import IngestError
 from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
                                  unknown_format_message)
@@ -259,8 +260,9 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             ids = [f["ingest_id"] for f in files]
             sessions = session_count(con, ids)
             reasons = reject_reasons(con, ids)
-        if any(f["accepted"] for f in files):
-            # Events refer to calls by rowid, final only now that the calls are committed.
+        # Events refer to calls by rowid, final only now that the calls are committed. With
+        # nothing new, a table left stale (an interrupted refresh, an older layout) is mended.
+        if any(f["accepted"] for f in files) or not events_fresh(con):
             refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
