@@ -185,15 +185,15 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
             con.execute(f"DELETE FROM {EVENTS} WHERE sid IN (SELECT DISTINCT hash({column}) FROM {sessions})")
             con.execute(f"INSERT INTO {EVENTS} " + build_sql(
                 STORED_REF, f"WHERE session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
-        total, covered = con.execute(
-            f"SELECT (SELECT count(*) FROM calls), (SELECT coalesce(sum(n), 0) FROM {EVENTS})").fetchone()
+        total, top = _calls_mark(con)
+        covered = con.execute(f"SELECT coalesce(sum(n), 0) FROM {EVENTS}").fetchone()[0]
         if covered != total:
             # Calls outside the touched sessions were never turned into events.
             if not rebuild:
                 return False
             con.execute(f"DELETE FROM {EVENTS}")
             con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
-        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, _mark_text(*_calls_mark(con))])
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, _mark_text(total, top)])
     log.info("events refreshed for %d calls in %.2fs", total, time.perf_counter() - started)
     return True
 

@@ -333,7 +333,8 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
         # At level 1 every frequent tool grows: no test needed when that is every tool.
         grown_sql = tools_sql if k == 1 else _members(k, texts)
         if grown and 1 < k < max_length and not by_position(k + 1, max_gap):
-            _keep_growing(con, k, grown_sql, drop_shifts=shifted if by_position(k, max_gap) and k == 2 else set())
+            positional = by_position(k, max_gap)
+            _keep_growing(con, k, grown_sql, positional, drop_shifts=shifted if positional and k == 2 else set())
         log.info("level %d: %d frequent chains, %d grown, in %.2fs", k, len(rows), len(grown),
                  time.perf_counter() - started)
         if not grown:
@@ -352,7 +353,8 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
                        [name]).fetchone()[0] > 0
 
 
-def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, drop_shifts: set[int]) -> None:
+def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, positional: bool,
+                  drop_shifts: set[int]) -> None:
     """Store only the occurrences of level ``k`` that the next (keyed) level extends.
 
     The full level is then dropped: its other occurrences belong to chains that are
@@ -366,20 +368,8 @@ def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, drop_s
         con.execute(f"DROP VIEW IF EXISTS _cm_occ{k}")
         for off in sorted(drop_shifts):
             con.execute(f"DROP TABLE IF EXISTS _cm_sh{off}")
-    elif not by_position_view(con, k):
+    elif not positional:
         con.execute(f"DROP TABLE IF EXISTS _cm_occ{k}")
-
-
-def by_position_view(con: duckdb.DuckDBPyConnection, k: int) -> bool:
-    """Whether level ``k``'s occurrences are a view (counted by position) on ``con``.
-
-    Examples
-    --------
-    >>> by_position_view(duckdb.connect(), 2)
-    False
-    """
-    return con.execute("SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = ?",
-                       [f"_cm_occ{k}"]).fetchone()[0] > 0
 
 
 def occurrence_relation(con: duckdb.DuckDBPyConnection, codec: KeyCodec, level: int, keys: str,

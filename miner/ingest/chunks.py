@@ -170,6 +170,13 @@ class LineChunks:
         self._fd: int | None = None
 
     def __enter__(self) -> "LineChunks":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> "LineChunks":
+        """Find the chunks (decompressing a gzip file first); :meth:`close` undoes it. Returns ``self``."""
         gz = self.src.compression == "gzip"
         if not hasattr(os, "mkfifo") or (gz and not self.src.truncated) or (
                 not gz and os.path.getsize(self.src.local) <= self.target + self.target // 4):
@@ -191,15 +198,16 @@ class LineChunks:
         except (OSError, EOFError, zlib.error) as exc:
             # DuckDB reads the file whole and reports what is wrong with it, as without chunks.
             log.info("%s is read whole: %s", self.src.path, exc)
-            self.__exit__(None, None, None)
+            self.close()
             self.whole, self.chunks = self.src, None
         except BaseException:
-            self.__exit__(None, None, None)
+            self.close()
             raise
         log.debug("%s: %s chunks", self.src.path, len(self.chunks) if self.chunks else "no")
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
+        """Close the file and remove the scratch folder (safe to call twice)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

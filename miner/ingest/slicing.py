@@ -115,7 +115,7 @@ class Slices:
     def close(self) -> None:
         """Remove the scratch copies of a chunked file (safe to call twice)."""
         if self.chunks is not None:
-            self.chunks.__exit__(None, None, None)
+            self.chunks.close()
 
 
 def _ranges(last_line: int, size: int) -> tuple[tuple[int, int], ...]:
@@ -156,18 +156,18 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
         pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
         sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
     else:
-        chunks = LineChunks(src, size, spill=_spill_folder(con)).__enter__() if container == "jsonl" else None
-        # A gzip file decompressed to find out it is one chunk is read from that copy.
-        whole = chunks.whole if chunks is not None else src
+        chunks = LineChunks(src, size, spill=_spill_folder(con)).open() if container == "jsonl" else None
+        whole = chunks is None or chunks.chunks is None
         try:
-            raw_sql, values = raw_relation(con, whole, container, load=chunks is None or chunks.chunks is None)
+            # A gzip file decompressed to find out that it is one chunk is read from that copy.
+            raw_sql, values = raw_relation(con, chunks.whole if chunks is not None else src, container, load=whole)
         except BaseException:
-            if chunks is not None:
-                chunks.__exit__(None, None, None)
+            whole = True
             raise
-        if chunks is not None and chunks.chunks is None:
-            chunks.__exit__(None, None, None)
-            chunks = None
+        finally:
+            if chunks is not None and whole:  # chunks stay open for Slices.parts, closed by Slices.close
+                chunks.close()
+                chunks = None
         sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
         sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
         if chunks is not None:
