@@ -23,6 +23,8 @@ WORKFLOW_TOOL_PREFIX = "workflow:"
 
 Status = Literal["suggested", "accepted", "rejected"]
 Source = Literal["mined", "manual", "imported"]
+Effect = Literal["read", "write", "destructive"]
+EffectSource = Literal["mcp", "name", "override"]
 InputType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
 
 
@@ -58,6 +60,10 @@ class InputSpec(BaseModel):
     example: Any = None
     required: bool = True
     default: Any = None
+    secret: bool | None = None
+    """A credential: never stored with an example, masked wherever it is shown."""
+    choices: str | None = None
+    """A template naming the list the value must come from (``{{get_user.reservations}}``)."""
 
 
 class Compensation(BaseModel):
@@ -122,6 +128,9 @@ class WorkflowStep(BaseModel):
     cost_estimate: float | None = Field(default=None, ge=0)
     duration_estimate_ms: float | None = Field(default=None, ge=0)
     sources: dict[str, ParameterSource] = Field(default_factory=dict)
+    effect: Effect | None = None
+    """The tool's side-effect class (see :mod:`library.effects`); ``None`` when not yet classified."""
+    effect_source: EffectSource | None = None
 
     @field_validator("id")
     @classmethod
@@ -183,6 +192,8 @@ class WorkflowTemplate(BaseModel):
     steps: list[WorkflowStep] = Field(min_length=1)
     outputs: dict[str, Any] | None = None
     stats: WorkflowStats | None = None
+    evidence: dict[str, Any] | None = None
+    """Checks beyond frequency, e.g. ``{"replay": {"pass_rate", "compared", "first_disagreement", "at"}}``."""
     replaces: str | None = None
     review_note: str | None = None
     origin_signature: str | None = None
