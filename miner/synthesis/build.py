@@ -9,6 +9,7 @@ from typing import Sequence
 
 from pydantic import ValidationError as PydanticError
 
+from library.effects import EffectOverrides, classify_tool
 from library.errors import LibraryError
 from library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
 from library.templates import parse_reference
@@ -17,7 +18,8 @@ from miner.chains.mine import ChainSearch
 from miner.chains.model import Chain, slot_positions
 from miner.chains.redundancy import connected
 from miner.synthesis.categories import CategoryClassifier, categorize, namespace
-from miner.synthesis.dataflow import NodeCache, infer_dataflow
+from miner.synthesis.dataflow import Dataflow, NodeCache, infer_dataflow
+from miner.synthesis.roles import Layout, distinct_roles, role_count, split_step
 from miner.synthesis.describe import describe
 from miner.synthesis.naming import distinct_names, step_ids, workflow_name
 from miner.synthesis.sampling import Occurrence, sample_occurrences
@@ -64,9 +66,46 @@ def example_sessions(occs: Sequence[Occurrence], limit: int = MAX_EXAMPLES) -> t
     return tuple(out)
 
 
+def synthesise_layout(chain: Chain, occurrences: Sequence[Occurrence], cache: NodeCache | None,
+                      effects: Sequence[str]) -> tuple[Layout, Dataflow]:
+    """The chain's steps (repeated calls split into roles where they play different parts) and their dataflow.
+
+    Examples
+    --------
+    >>> from miner.synthesis.sampling import CallRecord
+    >>> def occ(a, b):
+    ...     find = tuple(CallRecord("s", {"q": q}, {"code": q.upper()}, True, None, None, None) for q in (a, b))
+    ...     return Occurrence("s", (find, (CallRecord("s", {"src": a.upper(), "dst": b.upper()}, {}, True, None, None, None),)))
+    >>> c = Chain(("find_airport", "search_flights"), 3, 3, 1.0, 0.4, None, None, 3.0, 1.0)
+    >>> layout, flow = synthesise_layout(c, [occ("rome", "oslo"), occ("lima", "nice"), occ("bonn", "pisa")],
+    ...                                  None, ["read", "read"])
+    >>> layout.tools, flow.steps[2].parameters
+    (('find_airport', 'find_airport', 'search_flights'), {'src': '{{find_airport.code}}', 'dst': '{{find_airport_2.code}}'})
+
+    Notes
+    -----
+    One :func:`infer_dataflow` per step that could have roles, on the sample.
+    """
+    layout = Layout(tuple(chain.tools), tuple(slot_positions(chain)), tuple(occurrences))
+    effect_list = list(effects)
+    flow = infer_dataflow(step_ids(layout.tools), layout.slot_of, layout.occurrences, cache=cache, effects=effect_list)
+    for j in reversed(range(len(chain.tools))):
+        alone = sum(1 for s in layout.slot_of if s == layout.slot_of[j]) == 1
+        m = role_count(layout.occurrences, j) if alone and flow.steps[j].map_over is None else None
+        if m is None:
+            continue
+        split = split_step(layout, j, m)
+        split_effects = effect_list[:j] + [effect_list[j]] * m + effect_list[j + 1:]
+        split_flow = infer_dataflow(step_ids(split.tools), split.slot_of, split.occurrences, cache=cache,
+                                    effects=split_effects)
+        if split.occurrences and distinct_roles(split_flow, j, m):
+            layout, flow, effect_list = split, split_flow, split_effects
+    return layout, flow
+
+
 def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
                    classifier: CategoryClassifier | None = None, name: str | None = None,
-                   cache: NodeCache | None = None) -> WorkflowTemplate:
+                   cache: NodeCache | None = None, overrides: EffectOverrides | None = None) -> WorkflowTemplate:
     """Synthesise one workflow (status ``suggested``, source ``mined``) from a chain and its sample.
 
     Parameters
@@ -76,6 +115,7 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
     classifier : optional category classifier trained on a library.
     name : the workflow name (default: from the step ids).
     cache : parsed result nodes shared across chains.
+    overrides : side-effect classes that override the verbs of tool names.
 
     Examples
     --------
@@ -92,20 +132,26 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
     -----
     O(S * V) for S sampled occurrences with V result nodes; see :func:`infer_dataflow`.
     """
-    ids = step_ids(chain.tools)
-    slots = chain.slot_indices
-    slot_of = slot_positions(chain)
-    flow = infer_dataflow(ids, slot_of, occurrences, cache=cache)
+    effect_of = {t: classify_tool(t, overrides=overrides) for t in set(chain.tools)}
+    layout, flow = synthesise_layout(chain, occurrences, cache, [effect_of[t][0] for t in chain.tools])
+    tools, slot_of = layout.tools, layout.slot_of
+    ids = step_ids(tools)
+    slots = [[j for j, s in enumerate(slot_of) if s == k] for k in sorted(set(slot_of))]
     map_steps = {j for j, f in enumerate(flow.steps) if f.map_over}
     steps = []
-    for j, tool in enumerate(chain.tools):
+    for j, tool in enumerate(tools):
         f = flow.steps[j]
-        deps = set(slots[slot_of[j] - 1]) if slot_of[j] else set()
+        before = slots[slot_of[j] - 1] if slot_of[j] else []
+        # Log order says nothing about two reads that pass no data: they may run side by side.
+        reads = effect_of[tool][0] == "read" and all(effect_of[tools[p]][0] == "read" for p in before)
+        deps = set() if reads else set(before)
         deps |= {p for p in f.references if p != j}
-        duration, cost = _step_figures(occurrences, j, per_item=j in map_steps)
+        duration, cost = _step_figures(layout.occurrences, j, per_item=j in map_steps)
+        effect, effect_source = effect_of[tool]
         steps.append(WorkflowStep(
             id=ids[j], tool_name=tool, parameters=f.parameters, depends_on=[ids[p] for p in sorted(deps)],
-            map_over=f.map_over, duration_estimate_ms=duration, cost_estimate=cost, sources=f.sources))
+            map_over=f.map_over, duration_estimate_ms=duration, cost_estimate=cost, sources=f.sources,
+            effect=effect, effect_source=effect_source))
     map_lists = {}
     for j in map_steps:
         path = parse_reference(flow.steps[j].map_over).path
@@ -125,7 +171,7 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
     tags += ["parallel"] if chain.parallel_groups else []
     wf = WorkflowTemplate(
         name=name or workflow_name(ids, slots, map_steps),
-        description=describe(chain.tools, slots, map_lists, chain.frequency, chain.sessions, chain.success_rate),
+        description=describe(list(tools), slots, map_lists, chain.frequency, chain.sessions, chain.success_rate),
         category=categorize(chain.tools, classifier), tags=tags, status="suggested", source="mined",
         inputs=flow.inputs, steps=steps, stats=stats)
     return validate_workflow(wf)

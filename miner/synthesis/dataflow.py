@@ -5,17 +5,30 @@ For each argument leaf of each step, over the sampled occurrences:
 * **map item** — a repeated step whose k-th call takes the k-th element (or a
   field of it) of a list in an earlier result becomes a map step:
   ``map_over: "{{step.list}}"``, parameter ``{{item}}`` / ``{{item.field}}``;
-* **constant** — the same value in at least :data:`BIND_SHARE` of occurrences
-  (stray look-alike occurrences may differ): the literal, with any ``{{`` in
-  its text escaped so it reaches the tool exactly as logged;
-* **bound** — equal, in at least :data:`BIND_SHARE` of occurrences, to the value
-  at one path of an earlier step's result (``{{step.orders[0].id}}``, or
-  ``{{step}}`` for a scalar result) or to an earlier argument, in which case
-  it takes that argument's template (so a shared input stays one input);
+* **selection** — the value is an element (or a field of one) of a list in an
+  earlier result, at an index that varies: the agent picked one. A read-only
+  step then maps over the whole list (fetching every element is harmless); a
+  step that writes takes an input whose allowed values are that list
+  (``choices``), checked at run time;
+* **bound** — equal to the value at one path of an earlier step's result
+  (``{{step.orders[0].id}}``, or ``{{step}}`` for a scalar result) or to an
+  earlier argument, in which case it takes that argument's template (so a
+  shared input stays one input). Flow beats constant: a value the back-end
+  returns identically in every session is still bound when it is an id or the
+  result field has the parameter's name;
+* **constant** — the same value in nearly every occurrence, across sessions
+  (:func:`~miner.synthesis.evidence.constant_holds`): the literal, with any
+  ``{{`` in its text escaped so it reaches the tool exactly as logged;
 * **input** — varies and comes from nowhere earlier: a declared workflow input;
+  a credential (by name or by value) is always an input marked ``secret``,
+  stored without an example;
 * **unknown** — the step's arguments were never logged.
 
-"Earlier" means in an earlier slot: steps that commute never feed each other.
+Whether occurrences agree is decided by :func:`~miner.synthesis.evidence.agrees`,
+a bound that accounts for how many occurrences were seen. A step of several
+calls that is not a map is represented by its last call (the one the next
+step follows). "Earlier" means in an earlier slot: steps that commute never
+feed each other.
 """
 
 from __future__ import annotations
@@ -27,13 +40,12 @@ from typing import Any, Hashable, Sequence
 
 from library.model import InputSpec, ParameterSource
 from library.templates import escape_literal, format_path, iter_references, parse_reference
+from miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
 from miner.synthesis.naming import unique_name
 from miner.synthesis.sampling import CallRecord, Occurrence
 from miner.synthesis.values import (arg_leaves, comparable_nodes, get_path, json_type, raw_key, same_value, set_path,
                                    value_key)
 
-BIND_SHARE = 0.9
-"""Share of occurrences that must agree before a value counts as bound."""
 KEEP_SHARE = 0.5
 """An argument present in fewer occurrences than this share is optional noise and left out."""
 MAP_MIN_REPEATS = 2
@@ -190,12 +202,13 @@ class _Index:
                 found.update(("result", p, path) for path in view.paths(key))
         return found
 
-    def items(self, key: Hashable, k: int, earlier: set[int]) -> set[tuple]:
+    def items(self, key: Hashable, earlier: set[int]) -> set[tuple]:
+        """``(step, list path, index, sub-path)`` of every list element holding ``key`` in earlier steps."""
         found = set()
         for p in earlier:
             view = self.steps.get(p)
             if view is not None:
-                found.update((p, lp, sub) for lp, pos, sub in view.items(key) if pos == k)
+                found.update((p, lp, pos, sub) for lp, pos, sub in view.items(key))
         return found
 
 
@@ -219,7 +232,8 @@ def _priority(src: tuple) -> tuple:
 
 
 def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences: Sequence[Occurrence],
-                   reserved: set[str] | None = None, cache: NodeCache | None = None) -> Dataflow:
+                   reserved: set[str] | None = None, cache: NodeCache | None = None,
+                   effects: Sequence[str | None] | None = None) -> Dataflow:
     """Bindings, constants, inputs and map steps of a chain, from sampled occurrences.
 
     Parameters
@@ -229,6 +243,9 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     occurrences : sampled occurrences, steps in the same order as ``step_ids``.
     reserved : names inputs must not take (step ids and ``item`` are always reserved).
     cache : parsed result nodes shared between calls of this function.
+    effects : side-effect class of each step (``read``/``write``/``destructive``,
+        see :mod:`library.effects`); a read-only step maps over a list the agent
+        picked from. ``None`` treats every step as writing.
 
     Returns
     -------
@@ -237,16 +254,26 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     Examples
     --------
     >>> from miner.synthesis.sampling import CallRecord
-    >>> def occ(u, res):
+    >>> def occ(u, res, fetched):
     ...     a = CallRecord("s", {"user_id": u}, {"reservations": res}, True, None, None, None)
-    ...     bs = tuple(CallRecord("s", {"reservation_id": r}, {"id": r}, True, None, None, None) for r in res)
+    ...     bs = tuple(CallRecord("s", {"reservation_id": r}, {"id": r}, True, None, None, None) for r in fetched)
     ...     return Occurrence("s", ((a,), bs))
-    >>> flow = infer_dataflow(["get_user", "get_reservation"], [0, 1],
-    ...                       [occ("u1", ["A", "B"]), occ("u2", ["C"]), occ("u3", ["D", "E", "F"])])
+    >>> occs = [occ("u1", ["A", "B"], ["A", "B"]), occ("u2", ["C"], ["C"]), occ("u3", ["D", "E", "F"], ["D", "E", "F"])]
+    >>> flow = infer_dataflow(["get_user", "get_reservation"], [0, 1], occs)
     >>> flow.steps[0].parameters, sorted(flow.inputs)
     ({'user_id': '{{user_id}}'}, ['user_id'])
     >>> flow.steps[1].map_over, flow.steps[1].parameters
     ('{{get_user.reservations}}', {'reservation_id': '{{item}}'})
+
+    An agent that fetched only the reservation it needed picked it from the list:
+    a read-only lookup maps over the whole list, a write takes a checked input.
+
+    >>> picked = [occ("u1", ["A", "B"], ["B"]), occ("u2", ["C", "G"], ["C"]), occ("u3", ["D", "E", "F"], ["F"])]
+    >>> infer_dataflow(["get_user", "get_reservation"], [0, 1], picked, effects=["read", "read"]).steps[1].map_over
+    '{{get_user.reservations}}'
+    >>> flow = infer_dataflow(["get_user", "cancel"], [0, 1], picked, effects=["read", "destructive"])
+    >>> flow.steps[1].parameters, flow.inputs["reservation_id"].choices
+    ({'reservation_id': '{{reservation_id}}'}, '{{get_user.reservations}}')
 
     Notes
     -----
@@ -256,14 +283,16 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     taken = set(step_ids) | {"item"} | set(reserved or ())
     cache = cache if cache is not None else NodeCache()
     ctx = _Context(step_ids, slot_of, occurrences, [[logical_calls(s) for s in o.steps] for o in occurrences],
-                   [_Index() for _ in occurrences], {}, taken)
+                   [_Index() for _ in occurrences], {}, taken,
+                   list(effects) if effects is not None else [None] * len(step_ids))
     flows: list[StepFlow] = []
     for j in range(len(step_ids)):
         flow, templates = _infer_step(ctx, j)
         flows.append(flow)
+        is_map = flow.map_over is not None
         for calls, idx in zip(ctx.logical, ctx.indexes):
-            idx.steps[j] = _StepView(calls[j], flow.map_over is not None, cache)
-            args = calls[j][0].args
+            idx.steps[j] = _StepView(calls[j], is_map, cache)
+            args = representative(calls[j], is_map).args
             if not isinstance(args, dict):
                 continue
             for path, (template, kind) in templates.items():
@@ -271,6 +300,22 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
                 if present:
                     idx.add_template(j, value, template, kind)
     return Dataflow(tuple(flows), ctx.inputs)
+
+
+def representative(calls: Sequence[CallRecord], is_map: bool) -> CallRecord:
+    """The call whose arguments stand for a step: a map step's first, otherwise the last.
+
+    The last call of a run is the one the next step follows (and the one whose
+    result it reads), so its arguments and result belong together.
+
+    Examples
+    --------
+    >>> from miner.synthesis.sampling import CallRecord
+    >>> a, b = (CallRecord("s", {"id": i}, None, True, None, None, None) for i in (1, 2))
+    >>> representative([a, b], is_map=False).args, representative([a, b], is_map=True).args
+    ({'id': 2}, {'id': 1})
+    """
+    return calls[0] if is_map else calls[-1]
 
 
 @dataclass
@@ -282,6 +327,7 @@ class _Context:
     indexes: list[_Index]
     inputs: dict[str, InputSpec]
     taken: set[str]
+    effects: list[str | None]
 
 
 def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str, str]]]:
@@ -295,7 +341,7 @@ def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str,
     for i in with_args:
         counts.update(list(dict.fromkeys(p for p, _ in arg_leaves(ctx.logical[i][j][0].args))))
     paths = [p for p, c in counts.items() if c >= KEEP_SHARE * len(with_args)]
-    items = _detect_map(ctx, j, paths, earlier, with_args)
+    items, choices = _detect_items(ctx, j, paths, earlier, with_args)
     map_over = None
     if items:
         (p, lpath), _ = Counter((v[0], v[1]) for v in items.values()).most_common(1)[0]
@@ -307,11 +353,12 @@ def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str,
     for path in paths:
         label = ".".join(path)
         if path in items:
-            _, _, sub, support = items[path]
+            _, _, sub, support, how = items[path]
             value = "{{item" + format_path(sub) + "}}"
-            sources[label] = ParameterSource(kind="bound", source=value, support=support, map_over=map_over)
+            sources[label] = ParameterSource(kind="bound", source=value, support=support, map_over=map_over,
+                                             **({"selection": True} if how == "selection" else {}))
         else:
-            value, source = _decide(ctx, j, path, earlier, with_args)
+            value, source = _decide(ctx, j, path, earlier, with_args, map_over is not None, choices.get(path))
             sources[label] = source
             if source.kind in ("input", "bound"):
                 templates[path] = (value, source.kind)
@@ -323,20 +370,25 @@ def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str,
     return StepFlow(params, sources, map_over, frozenset(index_of[r] for r in refs if r in index_of)), templates
 
 
-def _detect_map(ctx: _Context, j: int, paths: list[tuple], earlier: set[int], with_args: list[int]) -> dict:
-    """``{arg path: (step, list path, item sub-path, support)}`` for leaves fed item by item.
+def _detect_items(ctx: _Context, j: int, paths: list[tuple], earlier: set[int], with_args: list[int]):
+    """Leaves fed from the elements of an earlier list: ``(map items, choices)``.
 
-    A leaf is an item of a list when, in at least :data:`BIND_SHARE` of the
-    occurrences, its k-th call takes the list's k-th element; the step must
-    also be repeated in at least two occurrences, and where the list holds
-    several elements the calls must usually cover all of them (else the agent
-    just picked the first element: a plain ``[0]`` binding).
+    ``map items`` is ``{arg path: (step, list path, item sub-path, support, how)}``
+    with ``how`` ``"map"`` — the k-th call takes the k-th element, the step is
+    repeated in at least two occurrences and usually covers the whole list (else
+    the agent just picked the first element: a plain ``[0]`` binding) — or
+    ``"selection"``: a read-only step whose calls take elements at varying
+    indices. ``choices`` maps the leaves of a writing step that picks elements
+    to ``(step, list path)``: they become inputs checked against the list.
     """
-    if sum(1 for i in with_args if len(ctx.logical[i][j]) > 1) < MAP_MIN_REPEATS:
-        return {}
-    found = {}
+    read_only = ctx.effects[j] == "read"
+    repeated = sum(1 for i in with_args if len(ctx.logical[i][j]) > 1)
+    found: dict[tuple, tuple] = {}
+    choices: dict[tuple, tuple] = {}
     for path in paths:
-        tally: Counter = Counter()
+        by_pos: Counter = Counter()
+        any_pos: Counter = Counter()
+        varied: Counter = Counter()
         n = 0
         matched: dict[tuple, list[int]] = {}
         for i in with_args:
@@ -345,24 +397,50 @@ def _detect_map(ctx: _Context, j: int, paths: list[tuple], earlier: set[int], wi
             if not all(present for present, _ in leaves):
                 continue
             n += 1
-            common: set | None = None
+            positional: set | None = None
+            anywhere: dict | None = None
             for k, (_, value) in enumerate(leaves):
                 key = value_key(value)
-                hits = ctx.indexes[i].items(key, k, earlier) if key is not None else set()
-                common = hits if common is None else common & hits
-                if not common:
-                    break
-            for cand in common or ():
-                tally[cand] += 1
+                hits = ctx.indexes[i].items(key, earlier) if key is not None else set()
+                at_k = {(p, lp, sub) for p, lp, pos, sub in hits if pos == k}
+                positional = at_k if positional is None else positional & at_k
+                seen: dict = {}
+                for p, lp, pos, sub in hits:
+                    seen.setdefault((p, lp, sub), set()).add(pos)
+                anywhere = seen if anywhere is None else {c: anywhere[c] | seen[c] for c in anywhere.keys() & seen}
+            for cand in positional or ():
+                by_pos[cand] += 1
                 matched.setdefault(cand, []).append(i)
-        ranked = sorted(tally.items(), key=lambda kv: (-kv[1], -kv[0][0], len(kv[0][1]), len(kv[0][2]), str(kv[0])))
-        for (p, lp, sub), hits in ranked:
-            if hits < BIND_SHARE * n:
-                break
-            if _covers_lists(ctx, j, p, lp, matched[(p, lp, sub)]):
-                found[path] = (p, lp, sub, round(hits / n, 3))
-                break
-    return found
+            for cand, positions in (anywhere or {}).items():
+                any_pos[cand] += 1
+                varied[cand] += positions != {0}
+        if not n:
+            continue
+        hit = _positional_map(ctx, j, by_pos, matched, n, repeated)
+        if hit is not None:
+            found[path] = hit + ("map",)
+            continue
+        ranked = sorted(any_pos.items(), key=lambda kv: (-kv[1], -kv[0][0], len(kv[0][1]), len(kv[0][2]), str(kv[0])))
+        if not ranked or not agrees(ranked[0][1], n) or not varied[ranked[0][0]]:
+            continue
+        (p, lp, sub), hits = ranked[0]
+        if read_only:
+            found[path] = (p, lp, sub, round(hits / n, 3), "selection")
+        elif not sub and len(ctx.logical[with_args[0]][j]) >= 1:
+            choices[path] = (p, lp)
+    return found, choices
+
+
+def _positional_map(ctx: _Context, j: int, tally: Counter, matched: dict, n: int, repeated: int) -> tuple | None:
+    if repeated < MAP_MIN_REPEATS:
+        return None
+    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], -kv[0][0], len(kv[0][1]), len(kv[0][2]), str(kv[0])))
+    for (p, lp, sub), hits in ranked:
+        if not agrees(hits, n):
+            break
+        if _covers_lists(ctx, j, p, lp, matched[(p, lp, sub)]):
+            return (p, lp, sub, round(hits / n, 3))
+    return None
 
 
 def _covers_lists(ctx: _Context, j: int, p: int, lpath: tuple, occ_ids: list[int]) -> bool:
@@ -377,38 +455,63 @@ def _covers_lists(ctx: _Context, j: int, p: int, lpath: tuple, occ_ids: list[int
     return repeated >= MAP_MIN_REPEATS and (multi == 0 or full >= 0.5 * multi)
 
 
-def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: list[int]):
+def _flow_beats_constant(path: tuple, value: Any, src: tuple) -> bool:
+    """Whether a value that never changes is still better explained by where it came from.
+
+    An id (text or number with digits) that an earlier step returned or took is
+    data flow even when a seeded back-end returns the same one every time; so
+    is a value taken from a result field named like the parameter. A word such
+    as ``"USD"`` that merely also appears earlier stays a constant.
+    """
+    if src[0] == "tmpl":
+        return src[3] == "bound"
+    text = str(value)
+    if any(ch.isdigit() for ch in text) and not any(ch.isspace() for ch in text):
+        return True
+    names = [part for part in src[2] if isinstance(part, str)]
+    return bool(names) and names[-1].lower() == str(path[-1]).lower()
+
+
+def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: list[int], is_map: bool,
+            choice: tuple | None = None):
     values = []
     for i in with_args:
-        present, value = _leaf(ctx.logical[i][j][0].args, path)
+        present, value = _leaf(representative(ctx.logical[i][j], is_map).args, path)
         if present:
             values.append((i, value))
     n = len(values)
+    secret = secret_name(path) or any(looks_secret(v) for _, v in values)
     keys = Counter(raw_key(v) for _, v in values)
     top, count = keys.most_common(1)[0]
-    if count >= BIND_SHARE * n:
-        literal = next(v for _, v in values if raw_key(v) == top)
-        # Logged text may itself hold {{...}} (an e-mail or prompt template): it is data, not a reference.
-        return escape_literal(literal), ParameterSource(kind="constant", source=literal, support=round(count / n, 3))
     tally: Counter = Counter()
     for i, value in values:
         key = value_key(value)
         if key is not None:
             tally.update(ctx.indexes[i].sources(key, earlier))
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], _priority(kv[0])))
-    if ranked and ranked[0][1] >= BIND_SHARE * n:
+    constant = (not secret and constant_holds(count, n, len({ctx.occs[i].session_id for i, v in values
+                                                              if raw_key(v) == top})))
+    if ranked and agrees(ranked[0][1], n):
         src, hits = ranked[0]
-        template = src[2] if src[0] == "tmpl" else "{{" + ctx.step_ids[src[1]] + format_path(src[2]) + "}}"
-        kind = "bound" if src[0] == "result" or src[3] == "bound" else "input"
-        return template, ParameterSource(kind=kind, source=template, support=round(hits / n, 3))
+        if not constant or _flow_beats_constant(path, values[0][1], src):
+            template = src[2] if src[0] == "tmpl" else "{{" + ctx.step_ids[src[1]] + format_path(src[2]) + "}}"
+            kind = "bound" if src[0] == "result" or src[3] == "bound" else "input"
+            return template, ParameterSource(kind=kind, source=template, support=round(hits / n, 3))
+    if constant:
+        literal = next(v for _, v in values if raw_key(v) == top)
+        # Logged text may itself hold {{...}} (an e-mail or prompt template): it is data, not a reference.
+        return escape_literal(literal), ParameterSource(kind="constant", source=literal, support=round(count / n, 3))
     name = unique_name(path[-1], ctx.taken)
     ctx.taken.add(name)
-    example = values[0][1]
+    example = None if secret else values[0][1]
     if len(json.dumps(example, default=str)) > MAX_EXAMPLE_CHARS:
         example = None
+    spec = {"secret": True} if secret else {}
+    if choice is not None:
+        spec["choices"] = "{{" + ctx.step_ids[choice[0]] + format_path(choice[1]) + "}}"
     ctx.inputs[name] = InputSpec(type=json_type([v for _, v in values]), example=example,
-                                 required=n == len(with_args))
+                                 required=n == len(with_args), **spec)
     template = "{{" + name + "}}"
     best = round(ranked[0][1] / n, 3) if ranked else 0.0
     return template, ParameterSource(kind="input", source=template, support=round(n / len(with_args), 3),
-                                     best_binding=best)
+                                     best_binding=best, **({"secret": True} if secret else {}))

@@ -56,6 +56,8 @@ class Occurrence:
 
     session_id: str
     steps: tuple[tuple[CallRecord, ...], ...]
+    start: tuple[int, int] | None = None
+    """``(session hash, position of the first call)`` in the search's events, when sampled from a store."""
 
     @property
     def calls(self) -> int:
@@ -197,5 +199,5 @@ def sample_occurrences(search: ChainSearch, chains: Sequence[Chain], size: int) 
             steps[step] = tuple(records[r] for r in events[event_idx][3] if r in records)
         if any(not s for s in steps):
             continue
-        out[cid].append(Occurrence(steps[0][0].session_id, tuple(steps)))
+        out[cid].append(Occurrence(steps[0][0].session_id, tuple(steps), (int(sid), int(occ))))
     return out
