@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import duckdb
 
+from library.effects import EffectOverrides, load_overrides
 from library.model import WorkflowTemplate
 from miner.chains.mine import find_chains
 from miner.chains.model import Chain
@@ -78,7 +79,8 @@ class ChainMiner:
     def __init__(self, min_frequency: int = 3, min_sessions: int = 2, min_success_rate: float = 0.8,
                  min_success_low: float = 0.0, min_confidence: float = 0.5, min_length: int = 2,
                  max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
-                 keep_all: bool = False, sample_size: int = 200, top: int | None = None):
+                 keep_all: bool = False, sample_size: int = 200, top: int | None = None,
+                 min_one_call: float = 0.5, min_outcome: float = 0.0, effects: Any = None):
         self.min_frequency = min_frequency
         self.min_sessions = min_sessions
         self.min_success_rate = min_success_rate
@@ -91,6 +93,9 @@ class ChainMiner:
         self.keep_all = keep_all
         self.sample_size = sample_size
         self.top = top
+        self.min_one_call = min_one_call
+        self.min_outcome = min_outcome
+        self.effects = effects
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters as a dict."""
@@ -104,11 +109,15 @@ class ChainMiner:
         params = MiningParams(**self.get_params()).check()
         classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
         probe = min(PROBE_SAMPLE, params.sample_size)
-        search = find_chains(con, params, dataflow=lambda s, cands, weak: dataflow_edges(s, cands, weak, probe),
+        overrides = self.effects if isinstance(self.effects, EffectOverrides) else load_overrides(self.effects)
+        # The best chains are known only once their workflows are: ``top`` applies after synthesis.
+        search = find_chains(con, replace(params, top=None),
+                             dataflow=lambda s, cands, weak: dataflow_edges(s, cands, weak, probe),
                              screen=lambda s: flow_screen(s).likely)
         try:
-            self.chains_, self.workflows_ = synthesise(search, search.chains, sample_size=params.sample_size,
-                                                       classifier=classifier)
+            chains, workflows = synthesise(search, search.chains, sample_size=params.sample_size,
+                                           classifier=classifier, overrides=overrides, params=params)
+            self.chains_, self.workflows_ = chains[:params.top], workflows[:params.top]
         finally:
             search.close()
         self.stats_ = dict(search.stats)

@@ -39,6 +39,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "closure": (0.0, 1.0),
     "sample_size": (1, 10_000),
     "top": (1, None),
+    "min_one_call": (0.0, 1.0),
+    "min_outcome": (0.0, 1.0),
 }
 """Inclusive ``(low, high)`` bounds of each numeric parameter (``None``: unbounded)."""
 
@@ -85,6 +87,10 @@ class MiningParams:
     keep_all: bool = False
     sample_size: int = 200
     top: int | None = None
+    min_one_call: float = 0.5
+    """Least share of occurrences an agent could have made as one call (see :mod:`miner.synthesis.onecall`)."""
+    min_outcome: float = 0.0
+    """Least share of occurrences in successful sessions, where sessions carry an outcome."""
 
     def check(self) -> "MiningParams":
         """Return ``self`` or raise :class:`MiningError` naming the allowed range."""

@@ -19,6 +19,8 @@ from miner.chains.model import Chain, slot_positions
 from miner.chains.redundancy import connected
 from miner.synthesis.categories import CategoryClassifier, categorize, namespace
 from miner.synthesis.dataflow import Dataflow, NodeCache, infer_dataflow
+from miner.chains.params import MiningParams
+from miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures
 from miner.synthesis.roles import Layout, distinct_roles, role_count, split_step
 from miner.synthesis.describe import describe
 from miner.synthesis.naming import distinct_names, step_ids, workflow_name
@@ -132,6 +134,12 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
     -----
     O(S * V) for S sampled occurrences with V result nodes; see :func:`infer_dataflow`.
     """
+    return _build(chain, occurrences, classifier, name, cache, overrides)[0]
+
+
+def _build(chain: Chain, occurrences: Sequence[Occurrence], classifier: CategoryClassifier | None,
+           name: str | None, cache: NodeCache | None,
+           overrides: EffectOverrides | None) -> tuple[WorkflowTemplate, Layout]:
     effect_of = {t: classify_tool(t, overrides=overrides) for t in set(chain.tools)}
     layout, flow = synthesise_layout(chain, occurrences, cache, [effect_of[t][0] for t in chain.tools])
     tools, slot_of = layout.tools, layout.slot_of
@@ -174,16 +182,21 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
         description=describe(list(tools), slots, map_lists, chain.frequency, chain.sessions, chain.success_rate),
         category=categorize(chain.tools, classifier), tags=tags, status="suggested", source="mined",
         inputs=flow.inputs, steps=steps, stats=stats)
-    return validate_workflow(wf)
+    return validate_workflow(wf), layout
 
 
 def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int = 200,
-               classifier: CategoryClassifier | None = None) -> tuple[list[Chain], list[WorkflowTemplate]]:
-    """Sample and synthesise every chain; returns the chains (example sessions filled) and workflows.
+               classifier: CategoryClassifier | None = None, overrides: EffectOverrides | None = None,
+               params: MiningParams | None = None) -> tuple[list[Chain], list[WorkflowTemplate]]:
+    """Sample and synthesise every chain; returns the chains (example sessions filled) and workflows, best first.
 
-    A chain whose workflow cannot be built or fails validation is left out
-    (both lists stay aligned) with a warning; ``search.stats["invalid"]``
-    counts them and ``search.notes["invalid"]`` holds the reasons.
+    Each workflow's ``stats`` gain ``one_call_share``, an honest ``round_trips_saved``
+    and ``outcome_rate`` (see :mod:`miner.synthesis.onecall`); workflows below
+    ``params.min_one_call`` or ``params.min_outcome`` are left out
+    (``search.stats["not_one_call"]``, ``["low_outcome"]``) and the rest ranked by
+    :func:`usable_score`. A chain whose workflow cannot be built or fails
+    validation is left out (both lists stay aligned) with a warning;
+    ``search.stats["invalid"]`` counts them and ``search.notes["invalid"]`` holds the reasons.
 
     Examples
     --------
@@ -192,29 +205,64 @@ def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int
 
     Notes
     -----
-    One sampling pass for all chains, then :func:`build_workflow` per chain.
+    One sampling pass for all chains, :func:`build_workflow` per chain, then one
+    look-back query for the occurrences whose inputs were not known from their first calls.
     """
     samples = sample_occurrences(search, chains, sample_size)
     chains = [c if c.example_sessions else replace(c, example_sessions=example_sessions(s))
               for c, s in zip(chains, samples)]
     cache = node_cache(search)
-    kept, workflows = [], []
+    built = []
     for chain, sample in zip(chains, samples):
         try:
-            wf = build_workflow(chain, sample, classifier=classifier, cache=cache)
+            wf, layout = _build(chain, sample, classifier, None, cache, overrides)
         except (LibraryError, PydanticError) as exc:
             # One odd chain (say, logged text the templates cannot express) must not cost every other one.
             reason = f"{' -> '.join(chain.tools)}: {' '.join(str(exc).split())}"
             log.warning("chain left out, its workflow is invalid: %s", reason)
             search.notes.setdefault("invalid", []).append(reason)
             continue
-        kept.append(chain)
-        workflows.append(wf)
-    search.stats["invalid"] = len(chains) - len(kept)
-    chains = kept
-    names = distinct_names([w.name for w in workflows], ["|".join(c.tools) for c in chains])
+        built.append((chain, wf, occurrence_usage(wf, layout)))
+    search.stats["invalid"] = len(chains) - len(built)
+    contexts = context_keys(search, [u.start for _, _, us in built for u in us if u.pending and u.start])
+    outcomes = session_outcomes(search, [u.session_id for _, _, us in built for u in us])
+    p = params or MiningParams()
+    ranked = []
+    for chain, wf, usages in built:
+        figures = usage_figures(usages, chain.frequency, contexts, outcomes)
+        stats = wf.stats.model_copy(update=figures)
+        stats.score = usable_score(stats)
+        wf = wf.model_copy(update={"stats": stats})
+        if figures["one_call_share"] is not None and figures["one_call_share"] < p.min_one_call:
+            search.stats["not_one_call"] = search.stats.get("not_one_call", 0) + 1
+            continue
+        if figures["outcome_rate"] is not None and figures["outcome_rate"] < p.min_outcome:
+            search.stats["low_outcome"] = search.stats.get("low_outcome", 0) + 1
+            continue
+        ranked.append((chain, wf))
+    ranked.sort(key=lambda cw: -cw[1].stats.score)
+    kept = [c for c, _ in ranked]
+    workflows = [w for _, w in ranked]
+    names = distinct_names([w.name for w in workflows], ["|".join(c.tools) for c in kept])
     workflows = [w if w.name == n else w.model_copy(update={"name": n}) for w, n in zip(workflows, names)]
-    return chains, workflows
+    return kept, workflows
+
+
+def usable_score(stats: WorkflowStats) -> float:
+    """Ranking score: round trips saved x one-call share x success rate (x outcome rate when known).
+
+    Examples
+    --------
+    >>> usable_score(WorkflowStats(success_rate=0.9, round_trips_saved=100.0, one_call_share=0.5))
+    45.0
+    """
+    extra = stats.model_extra or {}
+    share = extra.get("one_call_share")
+    outcome = extra.get("outcome_rate")
+    value = float(extra.get("round_trips_saved") or 0.0) * float(stats.success_rate or 0.0)
+    value *= 1.0 if share is None else float(share)
+    value *= 1.0 if outcome is None else float(outcome)
+    return round(value, 3)
 
 
 def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]],
