@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miner.chains.params import DEFAULT_MAX_GAP, RANGES
+from library.effects import overrides_beside
 from miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
 from miner.commands.common import library_path as resolve_library
 from miner.commands.common import stderr_console
@@ -58,24 +59,33 @@ def _spinner(quiet: bool) -> Iterator[None]:
 @click.option("--sample", "sample_size", type=_int_range("sample_size"), default=200, show_default=True,
               metavar="K", help="Occurrences sampled per chain to infer its dataflow.")
 @click.option("--top", type=_int_range("top"), default=None, metavar="N", help="Only the N best workflows.")
+@click.option("--min-one-call", type=_float_range("min_one_call"), default=0.5, show_default=True, metavar="R",
+              help="Share of occurrences an agent could have made as one call (inputs known when the chain starts).")
+@click.option("--min-outcome", type=_float_range("min_outcome"), default=0.0, show_default=True, metavar="R",
+              help="Share of occurrences in sessions whose outcome or reward is a success (logs that have one).")
+@click.option("--effects", "effects_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Side-effect classes for tools (TOML/JSON: name or glob = read|write|destructive); "
+                   "default: effects.toml or effects.json beside the library.")
 @click.option("--save", is_flag=True, help="Merge the workflows into the library as suggested.")
 @db_option
 @library_option
 @json_option
 @quiet_option
 def mine(db: str | None, library_path: str | None, as_json: bool, quiet: bool, save: bool,
-         **params: Any) -> None:
+         effects_path: str | None, **params: Any) -> None:
     """Find tool chains that recur and succeed, and suggest each as a workflow.
 
-    Ranked by round-trips saved (occurrences x (calls per occurrence - 1) x success rate).
+    Ranked by round trips saved x one-call share x success rate (x outcome rate where sessions have one).
 
     Example: chainmine mine --min-frequency 5 --top 10 --save
     """
     if params["min_length"] > params["max_length"]:
         raise click.BadParameter(f"--min-length ({params['min_length']}) must not exceed --max-length "
                                  f"({params['max_length']})", param_hint="--min-length")
+    library = resolve_library(library_path)
+    effects = effects_path if effects_path is not None else overrides_beside(library)
     with _spinner(quiet):
-        report = mine_store(db, library=resolve_library(library_path), save=save, **params)
+        report = mine_store(db, library=library, save=save, effects=effects, **params)
     if as_json:
         output(report.to_json(), True, _render)
         if report.saved is not None and not quiet:
@@ -99,6 +109,10 @@ def _tools_text(wf: dict[str, Any]) -> str:
     return " → ".join(parts)
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
 def _saved_line(report: MineReport) -> str:
     saved = report.saved
     return (f"saved to {report.library}: {saved.added} added, {saved.updated} updated, "
@@ -118,12 +132,14 @@ def _render(report: MineReport, console: Console) -> None:
                       f"{s.get('reliable', 0)}, cohesive: {s.get('cohesive', 0)}); try a lower --min-frequency, "
                       "--min-success-rate or --min-confidence", highlight=False)
     else:
-        table = Table("#", "name", "tools", "freq", "sessions", "success", "saves", title="Mined workflows")
+        table = Table("#", "name", "tools", "freq", "sessions", "success", "outcome", "one-call", "saves",
+                      title="Mined workflows")
         for rank, wf in enumerate(report.workflows, 1):
             data = wf.to_dict()
             st = data["stats"]
             table.add_row(str(rank), wf.name, _tools_text(data), str(st["frequency"]), str(st["sessions"]),
-                          f"{st['success_rate']:.0%}", f"{st['round_trips_saved']:.0f}")
+                          f"{st['success_rate']:.0%}", _share(st.get("outcome_rate")), _share(st.get("one_call_share")),
+                          f"{st['round_trips_saved']:.0f}")
         console.print(table)
     if report.saved is not None:
         console.print(_saved_line(report), highlight=False, soft_wrap=True)
