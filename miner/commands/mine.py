@@ -132,14 +132,16 @@ def _render(report: MineReport, console: Console) -> None:
                       f"{s.get('reliable', 0)}, cohesive: {s.get('cohesive', 0)}); try a lower --min-frequency, "
                       "--min-success-rate or --min-confidence", highlight=False)
     else:
-        table = Table("#", "name", "tools", "freq", "sessions", "success", "outcome", "one-call", "saves",
-                      title="Mined workflows")
+        outcomes = any((wf.stats.model_extra or {}).get("outcome_rate") is not None for wf in report.workflows)
+        table = Table("#", "name", "tools", "seen", "ok", *(["outcome"] if outcomes else []), "1-call", "saves",
+                      title="Mined workflows", caption="seen: occurrences/sessions · ok: every call succeeded · "
+                      "1-call: inputs known when the chain starts · saves: round trips")
         for rank, wf in enumerate(report.workflows, 1):
             data = wf.to_dict()
             st = data["stats"]
-            table.add_row(str(rank), wf.name, _tools_text(data), str(st["frequency"]), str(st["sessions"]),
-                          f"{st['success_rate']:.0%}", _share(st.get("outcome_rate")), _share(st.get("one_call_share")),
-                          f"{st['round_trips_saved']:.0f}")
+            table.add_row(str(rank), wf.name, _tools_text(data), f"{st['frequency']}/{st['sessions']}",
+                          f"{st['success_rate']:.0%}", *([_share(st.get("outcome_rate"))] if outcomes else []),
+                          _share(st.get("one_call_share")), f"{st['round_trips_saved']:.0f}")
         console.print(table)
     if report.saved is not None:
         console.print(_saved_line(report), highlight=False, soft_wrap=True)

@@ -11,11 +11,15 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
+from library.effects import DESTRUCTIVE_VERBS, READ_VERBS, WRITE_VERBS
 from library.merge import free_name
 
 FILLER = frozenset({"details", "detail", "info", "information", "data", "tool", "by", "the", "a", "an",
                     "for", "of", "api", "v1", "v2", "v3"})
 """Tokens that add nothing to a step id (``get_user_details`` -> ``get_user``)."""
+VERBS = (READ_VERBS | WRITE_VERBS | DESTRUCTIVE_VERBS) - {"details", "info", "status", "stats", "overview", "order",
+                                                         "return", "review", "issue"}
+"""Words that start the action in a tool name; nouns that double as verbs are left out."""
 MAX_STEP_TOKENS = 3
 MAX_NAME = 60
 
@@ -59,15 +63,32 @@ def unique_name(base: str, taken: Iterable[str]) -> str:
 
 
 def step_id(tool: str) -> str:
-    """Short readable id for a step calling ``tool``.
+    """Short readable id for a step calling ``tool``: its verb and object, as a person would name it.
+
+    A namespace of several words before the verb (``Coronavirus_Smartable_``)
+    and the lookup key after ``by`` are left out, and so are filler words and
+    repeats; a one-word namespace (``github_``, ``slack.``) stays.
 
     Examples
     --------
     >>> step_id("get_user_details"), step_id("github_list_open_issues"), step_id("details")
     ('get_user', 'github_list_open', 'details')
+    >>> step_id("Get_Country_Details_By_Country_Name"), step_id("Coronavirus_Smartable_GetStats")
+    ('get_country', 'get_stats')
+    >>> step_id("SkyScrapperSearchAirport"), step_id("LocalBusinessData"), step_id("SkyScrapperFlightSearch")
+    ('search_airport', 'local_business', 'flight_search')
     """
-    words = tokens(tool)
-    kept = [w for w in words if w not in FILLER] or words
+    return _id_from_words(tokens(tool))
+
+
+def _id_from_words(words: list[str]) -> str:
+    if "by" in words[1:]:
+        words = words[:words.index("by", 1)]
+    verb = next((i for i, w in enumerate(words) if w in VERBS), 0)
+    if verb == len(words) - 1 and verb > 0:
+        verb -= 1  # "FlightSearch": the object comes first
+    verb = 0 if verb == 1 else verb
+    kept = list(dict.fromkeys(w for w in words[verb:] if w not in FILLER)) or words
     return slugify("_".join(kept[:MAX_STEP_TOKENS]))
 
 
