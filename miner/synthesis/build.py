@@ -20,6 +20,7 @@ from miner.chains.redundancy import connected
 from miner.synthesis.categories import CategoryClassifier, categorize, namespace
 from miner.synthesis.dataflow import Dataflow, NodeCache, infer_dataflow
 from miner.chains.params import MiningParams
+from miner.synthesis.nesting import fold_nested
 from miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures
 from miner.synthesis.roles import Layout, distinct_roles, role_count, split_step
 from miner.synthesis.describe import describe
@@ -245,6 +246,9 @@ def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int
     workflows = [w for _, w in ranked]
     names = distinct_names([w.name for w in workflows], ["|".join(c.tools) for c in kept])
     workflows = [w if w.name == n else w.model_copy(update={"name": n}) for w, n in zip(workflows, names)]
+    before = len(workflows)
+    kept, workflows = fold_nested(kept, workflows)
+    search.stats["folded"] = before - len(workflows)
     return kept, workflows
 
 
