@@ -39,6 +39,7 @@ from library.runner.plan import Plan, PlannedStep
 from library.runner.recorder import RunRecord, RunRecorder, StepRecord
 from library.runner.resilience import RetryPolicy
 from library.runner.results import RunResult, StepResult
+from library.runner.choices import choice_problem
 from library.templates import TEMPLATE_RE, resolve
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,9 @@ class RunEngine:
         unhandled = skipped - ps.condition_refs
         if unhandled:
             raise StepStopped("skipped", f"needs the result of skipped step(s) {', '.join(sorted(unhandled))}")
+        wrong = choice_problem(self.wf, ps.step, scope)
+        if wrong:
+            raise StepStopped("failed", f"step {ps.id!r}: {wrong}")
         if ps.step.map_over is None:
             if not ps.templated:  # literal parameters need no resolving
                 return None, dict(ps.step.parameters)
