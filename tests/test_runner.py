@@ -451,3 +451,17 @@ def test_a_failing_recorder_is_reported_but_does_not_break_the_run(registry, cal
 
     result = executor(registry, recorder=Broken()).execute(wf([step("a", "add", {"a": 1, "b": 2})]), {})
     assert result.status == "completed" and result.record_errors == 2
+
+
+# ---------------------------------------------------------------- inputs picked from a list
+
+@pytest.mark.parametrize("order, status", [("mia-o2", "completed"), ("mia-o9", "failed")])
+def test_an_input_with_choices_must_be_one_of_the_list_an_earlier_step_returned(registry, calls, order, status):
+    w = wf([step("user", "get_user", {"user_id": "{{uid}}"}),
+            step("pick", "echo", {"order": "{{order_id}}"}, deps=["user"])],
+           inputs={"uid": {"type": "string"}, "order_id": {"type": "string", "choices": "{{user.orders}}"}})
+    result = executor(registry).execute(w, {"uid": "mia", "order_id": order})
+    assert result.status == status
+    if status == "failed":
+        assert "not one of {{user.orders}}" in result.steps["pick"].error
+        assert result.steps["pick"].attempts == 0  # refused before the tool was called
