@@ -18,7 +18,8 @@ from miner.chains.mine import ChainSearch
 from miner.chains.model import Chain, slot_positions
 from miner.chains.redundancy import connected
 from miner.synthesis.categories import CategoryClassifier, categorize, namespace
-from miner.synthesis.dataflow import Dataflow, NodeCache, infer_dataflow
+from miner.synthesis.dataflow import Dataflow, infer_dataflow
+from miner.synthesis.index import NodeCache
 from miner.chains.params import MiningParams
 from miner.synthesis.nesting import fold_nested
 from miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures

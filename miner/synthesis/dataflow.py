@@ -36,15 +36,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any, Sequence
 
 from library.model import InputSpec, ParameterSource
 from library.templates import escape_literal, format_path, iter_references, parse_reference
 from miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
+from miner.synthesis.index import NodeCache, OccurrenceIndex, StepView
 from miner.synthesis.naming import unique_name
 from miner.synthesis.sampling import CallRecord, Occurrence
-from miner.synthesis.values import (arg_leaves, comparable_nodes, get_path, json_type, raw_key, same_value, set_path,
-                                   value_key)
+from miner.synthesis.values import arg_leaves, get_path, json_type, raw_key, same_value, set_path, value_key
 
 KEEP_SHARE = 0.5
 """An argument present in fewer occurrences than this share is optional noise and left out."""
@@ -89,63 +89,6 @@ class Dataflow:
         return {(p, q) for q, step in enumerate(self.steps) for p in step.references}
 
 
-class CallTable:
-    """Where each comparable value sits in one call's result.
-
-    ``values`` maps a value key to its paths; ``items`` (built on first use)
-    maps it to ``(list path, index, path inside the element)`` for values
-    inside lists.
-
-    Examples
-    --------
-    >>> t = CallTable({"orders": [{"id": "A"}]})
-    >>> t.values[("s", "A")], t.items[("s", "A")]
-    ([('orders', 0, 'id')], [(('orders',), 0, ('id',))])
-    """
-
-    __slots__ = ("values", "_items")
-
-    def __init__(self, result: Any):
-        self.values: dict[Hashable, list[tuple]] = {}
-        for path, key in comparable_nodes(result):
-            self.values.setdefault(key, []).append(path)
-        self._items: dict[Hashable, list[tuple]] | None = None
-
-    @property
-    def items(self) -> dict[Hashable, list[tuple]]:
-        """Value key -> ``(list path, index, sub-path)`` of every value found inside a list."""
-        if self._items is None:
-            self._items = {}
-            for key, paths in self.values.items():
-                for path in paths:
-                    for i, part in enumerate(path):
-                        if type(part) is int:
-                            self._items.setdefault(key, []).append((path[:i], part, path[i + 1:]))
-        return self._items
-
-
-class NodeCache:
-    """A :class:`CallTable` per call, built once and shared by every chain that samples the call.
-
-    Examples
-    --------
-    >>> from miner.synthesis.sampling import CallRecord
-    >>> list(NodeCache().table(CallRecord("s", {}, {"id": "A1", "ok": True}, True, None, None, None)).values)[0]
-    ('s', 'A1')
-    """
-
-    def __init__(self) -> None:
-        self._tables: dict[Any, CallTable] = {}
-
-    def table(self, call: CallRecord) -> CallTable:
-        """The value table of ``call.result``."""
-        key = call.rid if call.rid >= 0 else ("id", id(call))
-        found = self._tables.get(key)
-        if found is None:
-            found = self._tables[key] = CallTable(call.result)
-        return found
-
-
 def logical_calls(calls: Sequence[CallRecord]) -> list[CallRecord]:
     """The calls of a step without retries: a failed call repeated with the same arguments is dropped.
 
@@ -159,57 +102,6 @@ def logical_calls(calls: Sequence[CallRecord]) -> list[CallRecord]:
     """
     return [c for i, c in enumerate(calls)
             if c.success or i + 1 == len(calls) or not same_value(c.args, calls[i + 1].args)]
-
-
-class _StepView:
-    """An earlier step's result as later steps see it: the last call's, or the list of a map step's."""
-
-    def __init__(self, calls: list[CallRecord], is_map: bool, cache: NodeCache):
-        self.is_map = is_map
-        self.value = [c.result for c in calls] if is_map else calls[-1].result
-        self.tables = [cache.table(c) for c in calls] if is_map else [cache.table(calls[-1])]
-
-    def paths(self, key: Hashable) -> list[tuple]:
-        if not self.is_map:
-            return self.tables[0].values.get(key, [])
-        return [(k,) + path for k, t in enumerate(self.tables) for path in t.values.get(key, ())]
-
-    def items(self, key: Hashable) -> list[tuple]:
-        if not self.is_map:
-            return self.tables[0].items.get(key, [])
-        out = [((), k, path) for k, t in enumerate(self.tables) for path in t.values.get(key, ())]
-        out += [((k,) + lp, pos, sub) for k, t in enumerate(self.tables) for lp, pos, sub in t.items.get(key, ())]
-        return out
-
-
-class _Index:
-    """Per-occurrence view of the earlier steps and of the templates their arguments took."""
-
-    def __init__(self) -> None:
-        self.steps: dict[int, _StepView] = {}
-        self.templates: dict[Hashable, list[tuple]] = {}
-
-    def add_template(self, step: int, value: Any, template: str, kind: str) -> None:
-        key = value_key(value)
-        if key is not None:
-            self.templates.setdefault(key, []).append(("tmpl", step, template, kind))
-
-    def sources(self, key: Hashable, earlier: set[int]) -> set[tuple]:
-        found = {src for src in self.templates.get(key, ()) if src[1] in earlier}
-        for p in earlier:
-            view = self.steps.get(p)
-            if view is not None:
-                found.update(("result", p, path) for path in view.paths(key))
-        return found
-
-    def items(self, key: Hashable, earlier: set[int]) -> set[tuple]:
-        """``(step, list path, index, sub-path)`` of every list element holding ``key`` in earlier steps."""
-        found = set()
-        for p in earlier:
-            view = self.steps.get(p)
-            if view is not None:
-                found.update((p, lp, pos, sub) for lp, pos, sub in view.items(key))
-        return found
 
 
 def _leaf(args: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -283,7 +175,7 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     taken = set(step_ids) | {"item"} | set(reserved or ())
     cache = cache if cache is not None else NodeCache()
     ctx = _Context(step_ids, slot_of, occurrences, [[logical_calls(s) for s in o.steps] for o in occurrences],
-                   [_Index() for _ in occurrences], {}, taken,
+                   [OccurrenceIndex() for _ in occurrences], {}, taken,
                    list(effects) if effects is not None else [None] * len(step_ids))
     flows: list[StepFlow] = []
     for j in range(len(step_ids)):
@@ -291,7 +183,7 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
         flows.append(flow)
         is_map = flow.map_over is not None
         for calls, idx in zip(ctx.logical, ctx.indexes):
-            idx.steps[j] = _StepView(calls[j], is_map, cache)
+            idx.steps[j] = StepView(calls[j], is_map, cache)
             args = representative(calls[j], is_map).args
             if not isinstance(args, dict):
                 continue
@@ -324,7 +216,7 @@ class _Context:
     slot_of: Sequence[int]
     occs: Sequence[Occurrence]
     logical: list[list[list[CallRecord]]]
-    indexes: list[_Index]
+    indexes: list[OccurrenceIndex]
     inputs: dict[str, InputSpec]
     taken: set[str]
     effects: list[str | None]

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from miner.chains.mine import SAMPLE_WINDOW, ChainSearch
-from miner.synthesis.dataflow import NodeCache, logical_calls
+from miner.synthesis.dataflow import logical_calls
+from miner.synthesis.index import NodeCache
 from miner.synthesis.sampling import call_refs, fetch_calls
 from miner.synthesis.values import arg_leaves, value_key
 
