@@ -215,3 +215,15 @@ def test_round_trips_saved_count_only_the_calls_a_workflow_replaces(tmp_path):
     replaced = sum(len(s) for s in sessions)
     assert wf.steps[1].map_over == "{{get_user.reservations}}"
     assert wf.stats.model_extra["round_trips_saved"] == pytest.approx(replaced - len(sessions))
+
+
+@pytest.mark.parametrize("logged, passed", [("Paris", "paris "), ("New York", "new  york"), (12.3456, 12.35)])
+def test_retyped_or_rounded_values_still_bind_with_the_evidence_kept(logged, passed):
+    occs = []
+    for i in range(8):
+        value = f"{logged} {i}" if isinstance(logged, str) else logged + i
+        seen = f"{passed} {i}" if isinstance(passed, str) else round(passed + i, 2)
+        occs.append(occ(rec({"q": f"q{i}"}, {"city": value}), rec({"where": seen})))
+    step = infer_dataflow(["search", "weather"], [0, 1], occs).steps[1]
+    assert step.parameters == {"where": "{{search.city}}"}
+    assert step.sources["where"].model_extra["loose_matches"] == 8

@@ -376,10 +376,15 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
     keys = Counter(raw_key(v) for _, v in values)
     top, count = keys.most_common(1)[0]
     tally: Counter = Counter()
+    loose: Counter = Counter()
     for i, value in values:
         key = value_key(value)
         if key is not None:
-            tally.update(ctx.indexes[i].sources(key, earlier))
+            found = ctx.indexes[i].sources(key, earlier)
+            if not found:  # retyped or rounded: the same value, compared loosely
+                found = ctx.indexes[i].sources(key, earlier, loose=True)
+                loose.update(found)
+            tally.update(found)
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], _priority(kv[0])))
     constant = (not secret and constant_holds(count, n, len({ctx.occs[i].session_id for i, v in values
                                                               if raw_key(v) == top})))
@@ -388,7 +393,8 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
         if not constant or _flow_beats_constant(path, values[0][1], src):
             template = src[2] if src[0] == "tmpl" else "{{" + ctx.step_ids[src[1]] + format_path(src[2]) + "}}"
             kind = "bound" if src[0] == "result" or src[3] == "bound" else "input"
-            return template, ParameterSource(kind=kind, source=template, support=round(hits / n, 3))
+            extra = {"loose_matches": loose[src]} if loose[src] else {}
+            return template, ParameterSource(kind=kind, source=template, support=round(hits / n, 3), **extra)
     if constant:
         literal = next(v for _, v in values if raw_key(v) == top)
         # Logged text may itself hold {{...}} (an e-mail or prompt template): it is data, not a reference.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Hashable
 
 from miner.synthesis.sampling import CallRecord
-from miner.synthesis.values import comparable_nodes, value_key
+from miner.synthesis.values import comparable_nodes, loose_key, value_key
 
 
 class CallTable:
@@ -29,13 +29,25 @@ class CallTable:
     ([('orders', 0, 'id')], [(('orders',), 0, ('id',))])
     """
 
-    __slots__ = ("values", "_items")
+    __slots__ = ("values", "_items", "_loose")
 
     def __init__(self, result: Any):
         self.values: dict[Hashable, list[tuple]] = {}
         for path, key in comparable_nodes(result):
             self.values.setdefault(key, []).append(path)
         self._items: dict[Hashable, list[tuple]] | None = None
+        self._loose: dict[Hashable, list[tuple]] | None = None
+
+    @property
+    def loose(self) -> dict[Hashable, list[tuple]]:
+        """:func:`~miner.synthesis.values.loose_key` -> paths, for values that match only loosely."""
+        if self._loose is None:
+            self._loose = {}
+            for key, paths in self.values.items():
+                lk = loose_key(key)
+                if lk is not None:
+                    self._loose.setdefault(lk, []).extend(paths)
+        return self._loose
 
     @property
     def items(self) -> dict[Hashable, list[tuple]]:
@@ -80,7 +92,14 @@ class StepView:
         self.value = [c.result for c in calls] if is_map else calls[-1].result
         self.tables = [cache.table(c) for c in calls] if is_map else [cache.table(calls[-1])]
 
-    def paths(self, key: Hashable) -> list[tuple]:
+    def paths(self, key: Hashable, loose: bool = False) -> list[tuple]:
+        if loose:
+            lk = loose_key(key)
+            if lk is None:
+                return []
+            if not self.is_map:
+                return self.tables[0].loose.get(lk, [])
+            return [(k,) + path for k, t in enumerate(self.tables) for path in t.loose.get(lk, ())]
         if not self.is_map:
             return self.tables[0].values.get(key, [])
         return [(k,) + path for k, t in enumerate(self.tables) for path in t.values.get(key, ())]
@@ -105,12 +124,18 @@ class OccurrenceIndex:
         if key is not None:
             self.templates.setdefault(key, []).append(("tmpl", step, template, kind))
 
-    def sources(self, key: Hashable, earlier: set[int]) -> set[tuple]:
-        found = {src for src in self.templates.get(key, ()) if src[1] in earlier}
+    def sources(self, key: Hashable, earlier: set[int], loose: bool = False) -> set[tuple]:
+        """Earlier templates and result paths holding ``key`` (compared loosely when ``loose``)."""
+        if loose:
+            lk = loose_key(key)
+            found = {src for k, srcs in self.templates.items() if lk is not None and loose_key(k) == lk
+                     for src in srcs if src[1] in earlier}
+        else:
+            found = {src for src in self.templates.get(key, ()) if src[1] in earlier}
         for p in earlier:
             view = self.steps.get(p)
             if view is not None:
-                found.update(("result", p, path) for path in view.paths(key))
+                found.update(("result", p, path) for path in view.paths(key, loose))
         return found
 
     def items(self, key: Hashable, earlier: set[int]) -> set[tuple]:

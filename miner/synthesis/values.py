@@ -81,6 +81,29 @@ def value_key(value: Any) -> Hashable | None:
     return raw_key(value)
 
 
+def loose_key(key: Hashable) -> Hashable | None:
+    """The key of a value compared loosely: text by case and spacing, numbers to two decimals.
+
+    Agents retype what they read (``"Paris "`` for ``"paris"``) and round numbers
+    (``12.35`` for ``12.3456``); such a value still came from where it was read.
+
+    Examples
+    --------
+    >>> loose_key(value_key(" New  York")) == loose_key(value_key("new york"))
+    True
+    >>> loose_key(value_key(12.3456)) == loose_key(value_key(12.35)), loose_key(value_key([1])) is None
+    (True, True)
+    """
+    if not isinstance(key, tuple) or len(key) != 2:
+        return None
+    kind, value = key
+    if kind == "s":
+        return ("ls", " ".join(value.split()).casefold())
+    if kind == "n":
+        return ("ln", round(value, 2))
+    return None
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Equality as the miner sees it (numbers by value, containers element by element).
 
