@@ -40,6 +40,7 @@ def test_a_destructive_step_picking_one_element_takes_an_input_checked_against_t
     assert flow.steps[1].map_over is None
     assert flow.steps[1].parameters == {"reservation_id": "{{reservation_id}}"}
     assert flow.inputs["reservation_id"].choices == "{{get_user.reservations}}"
+    assert flow.steps[1].references == {0}  # the pick is data flow: cohesion keeps it, the order is fixed
 
 
 def test_without_side_effect_classes_a_selection_is_never_mapped():

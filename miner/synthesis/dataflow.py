@@ -259,7 +259,10 @@ def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str,
     if map_over:
         refs.add(parse_reference(map_over).root)
     index_of = {s: i for i, s in enumerate(ctx.step_ids)}
-    return StepFlow(params, sources, map_over, frozenset(index_of[r] for r in refs if r in index_of)), templates
+    picked = {choices[path][0] for path in choices if sources[".".join(path)].kind == "input"}
+    # A pick from an earlier list is data flow too: the list must be there to check the pick against.
+    return StepFlow(params, sources, map_over,
+                    frozenset({index_of[r] for r in refs if r in index_of} | picked)), templates
 
 
 def _detect_items(ctx: _Context, j: int, paths: list[tuple], earlier: set[int], with_args: list[int]):
