@@ -124,10 +124,19 @@ def workflow_name(ids: Sequence[str], slots: Sequence[Sequence[int]], map_steps:
     'get_user_then_each_get_reservation'
     >>> workflow_name(["a", "b", "c", "d"], [[0], [1, 2], [3]])
     'a_then_b_and_c_then_d'
+    >>> workflow_name(["tripadvisor_search_restaurant", "tripadvisor_search_restaurants"], [[0], [1]])
+    'tripadvisor_search_restaurant_then_search_restaurants'
     """
     mapped = set(map_steps)
     parts = ["_and_".join(("each_" if i in mapped else "") + ids[i] for i in slot) for slot in slots]
     name = "_then_".join(parts)
+    head = ids[0].split("_")[0] + "_"
+    if len(name) > MAX_NAME and len(ids) > 1 and all(i.startswith(head) and i != head for i in ids):
+        # tripadvisor_search_restaurant_then_search_restaurants: the shared namespace once
+        trimmed = [ids[0]] + [i[len(head):] for i in ids[1:]]
+        short = "_then_".join("_and_".join(("each_" if i in mapped else "") + trimmed[i] for i in slot)
+                              for slot in slots)
+        name = short if len(short) <= MAX_NAME else name
     if len(name) > MAX_NAME:
         name = f"{parts[0]}_to_{parts[-1]}_{len(ids)}_steps"
     if len(name) > MAX_NAME:

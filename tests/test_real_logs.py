@@ -1,0 +1,86 @@
+"""The miner on real agent logs nobody here wrote (slices in tests/data/real, with their licences)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from miner.cli import cli
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def _mine(tmp_path, log, *args):
+    db = tmp_path / "real.duckdb"
+    runner = CliRunner()
+    ingest = runner.invoke(cli, ["ingest", str(log), "--db", str(db), "--quiet"])
+    assert ingest.exit_code == 0, ingest.output
+    mined = runner.invoke(cli, ["mine", "--db", str(db), "--json", "--quiet", *args])
+    assert mined.exit_code == 0, mined.output
+    return {tuple(s["tool_name"] for s in w["steps"]): w for w in json.loads(mined.stdout)}
+
+
+@pytest.fixture(scope="module")
+def tau(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tau")
+    log = tmp / "airline.jsonl"
+    with gzip.open(REAL / "tau_airline" / "gpt-4o-airline.json.gz", "rt") as f, log.open("w") as out:
+        for s in json.load(f):
+            out.write(json.dumps({"id": f"{s['task_id']}-{s.get('trial', 0)}", "messages": s["traj"],
+                                  "reward": s["reward"]}) + "\n")
+    return _mine(tmp, log)
+
+
+def test_tau_lookups_of_a_users_reservations_map_over_the_list_the_agent_picked_from(tau):
+    wf = tau[("get_user_details", "get_reservation_details")]
+    # the agent fetched them all, in order, only sometimes; it always picked from the user's list
+    assert wf["steps"][1]["map_over"] == "{{get_user.reservations}}"
+    assert wf["steps"][1]["parameters"] == {"reservation_id": "{{item}}"}
+    assert list(wf["inputs"]) == ["user_id"]
+    assert [s["effect"] for s in wf["steps"]] == ["read", "read"]
+    saved = wf["stats"]["round_trips_saved"]
+    assert wf["stats"]["frequency"] < saved < wf["stats"]["frequency"] * 4
+
+
+def test_tau_a_cancellation_reuses_the_looked_up_reservation_and_is_destructive(tau):
+    wf = tau[("get_reservation_details", "cancel_reservation")]
+    assert list(wf["inputs"]) == ["reservation_id"]
+    assert wf["steps"][1]["parameters"]["reservation_id"] == "{{reservation_id}}"
+    assert wf["steps"][1]["effect"] == "destructive"
+
+
+def test_tau_rewards_give_each_suggestion_an_outcome_rate(tau):
+    rates = [w["stats"]["outcome_rate"] for w in tau.values()]
+    assert rates and all(r is not None and 0 <= r <= 1 for r in rates)
+    assert any(r < 1 for r in rates)  # GPT-4o fails some airline tasks
+
+
+@pytest.fixture(scope="module")
+def nestful(tmp_path_factory):
+    return _mine(tmp_path_factory.mktemp("nestful"), REAL / "nestful" / "slice.jsonl")
+
+
+def test_nestful_origin_and_destination_searches_are_two_steps_wired_to_their_own_parameters(nestful):
+    airports = [w for tools, w in nestful.items() if tools[:2] == ("SkyScrapperSearchAirport",) * 2]
+    assert len(airports) == 1
+    first, second, search = airports[0]["steps"]
+    assert search["parameters"]["originSkyId"] == "{{" + first["id"] + ".skyId}}"
+    assert search["parameters"]["destinationEntityId"] == "{{" + second["id"] + ".entityId}}"
+
+
+def test_nestful_one_odd_occurrence_does_not_cost_a_binding(nestful):
+    wf = nestful[("Tripadvisor_Search_Restaurant_Location", "Tripadvisor_Search_Restaurants")]
+    assert wf["steps"][1]["parameters"] == {"locationId": "{{" + wf["steps"][0]["id"] + ".locationId}}"}
+    assert wf["steps"][1]["sources"]["locationId"]["support"] < 1
+
+
+def test_nestful_lookups_that_share_a_country_fold_into_one_suggestion(nestful):
+    countries = [w for tools, w in nestful.items() if tools[0] == "Get_Country_Details_By_Country_Name"]
+    assert len(countries) == 1
+    steps = countries[0]["steps"]
+    assert all(s["parameters"] == {"location": "{{get_country.short_name}}"} for s in steps[1:])
+    assert all(s["depends_on"] == ["get_country"] for s in steps[1:])  # stats and news run side by side
