@@ -48,7 +48,9 @@ def _progress_bar(quiet: bool, total: int) -> Iterator:
 @quiet_option
 def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_json, quiet) -> None:
     """Load tool-call logs: canonical JSONL/JSON/CSV/Parquet, OpenAI Chat or Responses,
-    Anthropic Messages, OpenTelemetry GenAI spans. Use - for stdin; .gz is fine.
+    Anthropic Messages, OpenTelemetry GenAI spans, LangSmith runs, Langfuse observations,
+    OpenInference (Phoenix) spans, Claude Code transcripts, MCP client spans. Use - for
+    stdin; .gz is fine.
 
     Bad rows are kept in the rejects table with a reason; re-ingesting a file adds nothing.
 
@@ -78,6 +80,9 @@ def _render(data: dict, console: Console) -> None:
         table.add_row("total", "", str(data["accepted"]), str(data["rejected"]), str(data["duplicates"]),
                       str(data["sessions"]), style="bold")
     console.print(table)
+    if data.get("skipped"):
+        console.print(f"skipped {data['skipped']} records that are no tool call (LLM runs, chain spans, ...)",
+                      highlight=False)
     reasons = list(data.get("reject_reasons", {}).items())
     if reasons:
         top = ", ".join(f"{reason} ({n})" for reason, n in reasons[:TOP_REASONS])

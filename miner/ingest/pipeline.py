@@ -22,6 +22,7 @@ from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detec
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
+from miner.ingest.records import SKIP, TABLE_FORMATS
 from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
@@ -59,9 +60,9 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
         fmt = format
     if fmt is None:
         raise IngestError(unknown_format_message(src.path))
-    if fmt != "canonical" and container in ("csv", "parquet"):
+    if fmt not in TABLE_FORMATS and container in ("csv", "parquet"):
         raise IngestError(f"{src.path} is {container.upper()}, but --format {fmt} needs JSON or JSON Lines; "
-                          "use --format canonical or auto")
+                          f"use --format auto or one of {', '.join(TABLE_FORMATS)}")
     if container == "parquet" and src.compression != "none":
         raise IngestError(f"{src.path}: gzip-compressed Parquet is not supported; decompress it first")
     return container, fmt
@@ -99,7 +100,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     ingest_id = next_ingest_id(con)
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     ensure_id_scheme(con)
-    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
     masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
@@ -115,7 +116,8 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     try:
-        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids)
+        cut_rows, digest, cut_table, counts["skipped"] = _normalise_and_store(con, slices, store, redact_key,
+                                                                               masked_ids)
     finally:
         slices.close()
     if cut_rows:
@@ -129,26 +131,28 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     drop_read_tables(con)
     con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}; "
                 f"DROP TABLE {BAD}")
-    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"]) and container in ("jsonl", "json"):
+    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"] or counts["skipped"]) \
+            and container in ("jsonl", "json"):
         check_not_misread(src, container, fmt)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
                   options={**(options or {}), "container": container, "compression": src.compression},
-                  rejects_digest=rejects_digest, **counts)
-    log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
-             counts["rejected"], counts["duplicates"])
+                  rejects_digest=rejects_digest, **{k: v for k, v in counts.items() if k != "skipped"})
+    log.info("%s (%s): %d accepted, %d rejected, %d duplicates, %d skipped", src.path, fmt, counts["accepted"],
+             counts["rejected"], counts["duplicates"], counts["skipped"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
-                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str]:
+                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str, int]:
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
-    Returns the rows without a session id, their digest, and the table holding them.
+    Returns the rows without a session id, their digest, the table holding them, and
+    how many records were skipped (no tool call: see :data:`~miner.ingest.records.SKIP`).
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
     con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
-    cut_rows, digest = 0, 0
+    cut_rows, digest, skipped = 0, 0, 0
     for lo, hi in slices.parts(con):
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
         rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
@@ -159,12 +163,15 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
                 hash_rows(con, NORM, "reason IS NULL")
             else:
                 flag_unmasked(con, NORM)
-        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
+        skipped += con.execute(f"SELECT count(*) FROM {NORM} WHERE starts_with(reason, $skip)",
+                               {"skip": SKIP}).fetchone()[0]
+        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} "
+                    "WHERE reason IS NOT NULL AND NOT starts_with(reason, $skip) ORDER BY line", {"skip": SKIP})
         store(NORM, f"NOT {CUT}")
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    return cut_rows, digest, cut_table
+    return cut_rows, digest, cut_table, skipped
 
 
 def check_not_misread(src: Source, container: str, fmt: str) -> None:
@@ -266,4 +273,4 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
-                        files=files, reject_reasons=reasons)
+                        files=files, reject_reasons=reasons, skipped=sum(f["skipped"] for f in files))

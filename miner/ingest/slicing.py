@@ -26,6 +26,11 @@ from miner.ingest.chunks import LineChunks
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
 from miner.ingest.normalize import normalize_sql
+from miner.ingest.claude_code import claude_code_sql
+from miner.ingest.langfuse import langfuse_sql
+from miner.ingest.langsmith import langsmith_sql
+from miner.ingest.mcp_spans import mcp_sql
+from miner.ingest.openinference import openinference_sql
 from miner.ingest.otel import otel_sql
 from miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
                                   table_relation)
@@ -56,6 +61,11 @@ IMPORTERS: dict[str, Callable[[str], str]] = {
     "openai-responses": openai_responses_sql,
     "anthropic": anthropic_sql,
     "otel": otel_sql,
+    "langsmith": langsmith_sql,
+    "langfuse": langfuse_sql,
+    "openinference": openinference_sql,
+    "claude-code": claude_code_sql,
+    "mcp": mcp_sql,
 }
 """Format name → function turning a ``(line, raw)`` relation into the pre relation."""
 
@@ -153,8 +163,12 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
     if container in ("csv", "parquet"):
         table_sql, values = table_relation(con, src, container)
         sliced = f"(SELECT * FROM {table_sql} WHERE {LINE} BETWEEN $lo AND $hi)"
-        pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
-        sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
+        if fmt == "canonical":
+            pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
+            sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
+        else:  # an export's rows as JSON records, read like its JSON Lines
+            rows = f"(SELECT s.{LINE} AS line, {RAW_TEXT.replace('raw', 's')} AS raw FROM {sliced} AS s)"
+            sql = normalize_sql(IMPORTERS[fmt](rows))
     else:
         chunks = LineChunks(src, size, spill=_spill_folder(con)).open() if container == "jsonl" else None
         whole = chunks is None or chunks.chunks is None
