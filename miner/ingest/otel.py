@@ -55,14 +55,16 @@ def any_value(value: str) -> str:
     >>> import duckdb
     >>> v = '{"kvlistValue": {"values": [{"key": "id", "value": {"intValue": "7"}}, {"key": "q", "value": {"stringValue": "x"}}]}}'
     >>> duckdb.sql(f"SELECT {any_value(repr(v) + '::JSON')}::VARCHAR").fetchall()[0][0]
-    '{"id":"7","q":"x"}'
+    '{"id":7,"q":"x"}'
     """
     def scalar(v: str) -> str:
         return (f"coalesce(({v}) -> 'stringValue', ({v}) -> 'intValue', ({v}) -> 'doubleValue', "
                 f"({v}) -> 'boolValue')")
 
-    def inner(v: str) -> str:
-        return f"coalesce({scalar(v)}, ({v}) -> '$.kvlistValue', ({v}) -> '$.arrayValue', 'null'::JSON)"
+    def inner(v: str) -> str:  # inside a structured value an int is a number again
+        return (f"coalesce(({v}) -> 'stringValue', to_json(try_cast(({v}) ->> 'intValue' AS BIGINT)), "
+                f"({v}) -> 'doubleValue', ({v}) -> 'boolValue', ({v}) -> '$.kvlistValue', ({v}) -> '$.arrayValue', "
+                "'null'::JSON)")
 
     entry = inner("e -> 'value'")
     pairs = (f"'{{' || array_to_string(list_transform(json_extract(({value}), '$.kvlistValue.values[*]'), "

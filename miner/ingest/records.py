@@ -48,7 +48,7 @@ def records_cte(raw_sql: str, check: str = "true", missing: str = "not a record 
 
 
 def as_json(expr: str) -> str:
-    """SQL: a JSON value, or the JSON a string value holds (CSV cells, ``"{...}"`` attributes).
+    """SQL: a JSON value, or the JSON object, list or string a string value holds (CSV cells, JSON text attributes).
 
     Examples
     --------
@@ -58,7 +58,7 @@ def as_json(expr: str) -> str:
     [('{"a":1}',), ('"plain"',), ('3',)]
     """
     text = f"(({expr}) ->> '$')"
-    return (f"CASE WHEN json_type({expr}) = 'VARCHAR' AND left(ltrim({text}), 1) IN ('{{', '[') "
+    return (f"CASE WHEN json_type({expr}) = 'VARCHAR' AND left(ltrim({text}), 1) IN ('{{', '[', chr(34)) "
             f"AND json_valid({text}) THEN json({text}) ELSE {expr} END")
 
 
