@@ -42,11 +42,14 @@ def _progress_bar(quiet: bool, total: int) -> Iterator:
               help="Mask e-mails, bearer tokens, API keys and card numbers in args/results before storing.")
 @click.option("--redact-key", envvar=KEY_ENV, default=None, metavar="K",
               help=f"HMAC key for --redact tokens (default ${KEY_ENV}, else a key kept in the database).")
+@click.option("--map", "columns", default=None, metavar="FIELD=COLUMN,...",
+              help="Rename source columns onto canonical fields (e.g. tool=fn,session_id=conv_id); "
+                   "the files are then read as canonical records.")
 @click.option("--show-rejects", is_flag=True, help="List the rejected rows (source, line, reason).")
 @db_option
 @json_option
 @quiet_option
-def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_json, quiet) -> None:
+def ingest(paths, fmt, session_gap, redact, redact_key, columns, show_rejects, db, as_json, quiet) -> None:
     """Load tool-call logs: canonical JSONL/JSON/CSV/Parquet, OpenAI Chat or Responses,
     Anthropic Messages, OpenTelemetry GenAI spans, LangSmith runs, Langfuse observations,
     OpenInference (Phoenix) spans, Claude Code transcripts, MCP client spans. Use - for
@@ -60,7 +63,7 @@ def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_jso
     try:
         with _progress_bar(quiet, len(paths)) as progress:
             report = ingest_paths(con, paths, format=fmt, session_gap_s=session_gap, redact=redact,
-                                  redact_key=redact_key, progress=progress)
+                                  redact_key=redact_key, progress=progress, columns=columns)
         data = report.to_dict()
         if show_rejects:
             data["rejects"] = list_rejects(con, SHOWN_REJECTS, ingest_ids=report.ingest_ids)

@@ -17,6 +17,7 @@ import duckdb
 
 from miner.chains.events import events_fresh
 from miner.errors import IngestError
+from miner.ingest.column_map import parse_map
 from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
                                  unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
@@ -41,8 +42,10 @@ DEFERRED = "_ing_deferred"
 BAD = "_ing_bad"
 
 
-def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
+def plan_source(src: Source, format: str = "auto", *, mapped: bool = False) -> tuple[str, str]:
     """``(container, format)`` to read ``src`` with, or an :class:`IngestError` saying why not.
+
+    With ``mapped`` (a ``--map`` is given) the file is canonical records under other names.
 
     Examples
     --------
@@ -53,7 +56,11 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
     >>> plan_source(src, "otel")
     ('jsonl', 'otel')
     """
-    if format == "auto":
+    if mapped and format not in ("auto", "canonical"):
+        raise IngestError(f"--map renames the columns of canonical records; drop --format {format} or --map")
+    if mapped:
+        container, fmt = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl", "canonical"
+    elif format == "auto":
         container, fmt = detect_source(src)
     else:
         container = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl"
@@ -70,8 +77,10 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
 
 def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
                   session_gap_s: float = 1800.0, redact_key: bytes | None = None, unmasked_ids: bool = False,
-                  options: dict | None = None) -> dict:
+                  options: dict | None = None, columns: dict[str, str] | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
+
+    ``columns`` is a ``--map`` (see :mod:`~miner.ingest.column_map`).
 
     Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
     map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
@@ -114,7 +123,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         counts["duplicates"] += duplicates
 
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
-    slices = plan_slices(con, src, container, fmt)
+    slices = plan_slices(con, src, container, fmt, columns=columns)
     try:
         cut_rows, digest, cut_table, counts["skipped"] = _normalise_and_store(con, slices, store, redact_key,
                                                                                masked_ids)
@@ -202,7 +211,8 @@ def check_not_misread(src: Source, container: str, fmt: str) -> None:
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",
                  session_gap_s: float = 1800.0, redact: bool = False, redact_key: str | None = None,
-                 progress: Progress | None = None, stdin: BinaryIO | None = None) -> IngestReport:
+                 progress: Progress | None = None, stdin: BinaryIO | None = None,
+                 columns: str | dict | None = None) -> IngestReport:
     """Load tool-call logs into the store in one transaction and report what happened.
 
     Parameters
@@ -216,6 +226,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         ``session_id``.
     redact, redact_key : mask secrets before storing (see :mod:`miner.ingest.redact`).
     progress : called as ``progress(path, done_files, total_files)`` after each file.
+    columns : a column map, ``"tool=fn,session_id=conv_id"`` or a dict: canonical field →
+        source column, for canonical records under other names (see :mod:`~miner.ingest.column_map`).
 
     Every path is checked (exists, readable, not empty, known format) before anything
     is written; a bad one raises :class:`~miner.errors.IngestError` and the store is
@@ -251,17 +263,19 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         gap = -1.0
     if not gap > 0:
         raise IngestError(f"session gap must be a positive number of seconds, got {session_gap_s!r}")
-    options = {"format": format, "session_gap_s": gap, "redact": bool(redact)}
+    mapping = parse_map(columns)
+    options = {"format": format, "session_gap_s": gap, "redact": bool(redact), **({"map": mapping} if mapping else {})}
     with tempfile.TemporaryDirectory(prefix="chainmine-ingest-") as tmp:
         sources = open_sources(paths, stdin=stdin, tmpdir=tmp)
-        plans = [(src, *plan_source(src, format)) for src in sources]
+        plans = [(src, *plan_source(src, format, mapped=bool(mapping))) for src in sources]
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None
             unmasked = redact and key_is_the_stores(redact_key)
             for done, (src, container, fmt) in enumerate(plans, start=1):
                 files.append(ingest_source(con, src, container, fmt, session_gap_s=gap,
-                                           redact_key=key, unmasked_ids=unmasked, options=options))
+                                           redact_key=key, unmasked_ids=unmasked, options=options,
+                                           columns=mapping))
                 if progress is not None:
                     progress(src.path, done, len(plans))
             ids = [f["ingest_id"] for f in files]
