@@ -251,3 +251,45 @@ def test_cli_format_choice_and_skipped_in_json(tmp_path, fmt):
     expected = next(c for c in SAMPLE_COUNTS if c[0] == name)
     assert (data["accepted"], data["rejected"], data["skipped"], data["files"][0]["skipped"]) == (
         expected[2], expected[3], expected[4], expected[4])
+
+
+def test_phoenix_spans_dataframe_as_parquet(con, tmp_path):
+    path = tmp_path / "spans.parquet"
+    attr = lambda k: f"""coalesce(json -> '$.attributes."{k}"', json -> '$.attributes.{k}') ->> '$'"""
+    duckdb.execute(f"""COPY (SELECT json ->> 'name' AS name, json ->> 'span_kind' AS span_kind,
+                                  json ->> 'start_time' AS start_time, json ->> 'end_time' AS end_time,
+                                  json ->> 'status_code' AS status_code, json ->> 'status_message' AS status_message,
+                                  json ->> '$.context.trace_id' AS "context.trace_id",
+                                  json ->> '$.context.span_id' AS "context.span_id",
+                                  {attr('tool.name')} AS "attributes.tool.name",
+                                  {attr('input.value')} AS "attributes.input.value",
+                                  {attr('output.value')} AS "attributes.output.value",
+                                  {attr('session.id')} AS "attributes.session.id"
+                           FROM read_json_objects('{SAMPLES / "phoenix_spans.jsonl"}'))
+                       TO '{path}' (FORMAT parquet)""")
+    assert detect_format(path) == "openinference"
+    r = ingest_paths(con, [path])
+    assert (r.accepted, r.rejected, r.skipped, r.sessions) == (5, 1, 4, 2)
+    assert rows(con, "tool, args")[0] == ("lookup_customer", '{"email":"lee@example.com"}')
+
+
+BAD_RECORDS = [
+    {"run_type": "tool", "name": 5, "inputs": [1], "start_time": "nope"}, {"run_type": None},
+    {"traceId": 3, "type": "TOOL", "input": None, "startTime": 17},
+    {"traceId": "t", "type": "TOOL", "name": "x", "startTime": "2024-01-01T00:00:00Z", "costDetails": {"total": "a"}},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [1, "x", {"attributes": "bad"}]}]}]}, {"resourceSpans": "x"},
+    {"context": {"trace_id": 1}, "attributes": [1, 2]},
+    {"type": "assistant", "sessionId": 5, "message": {"content": [{"type": "tool_use", "id": 1, "name": None}]}},
+    {"type": "assistant", "sessionId": "s", "message": {"content": "text"}}, [1], "str", 3,
+]
+
+
+@pytest.mark.parametrize("fmt, rejected, skipped", [
+    ("langsmith", 13, 0), ("langfuse", 13, 0), ("openinference", 13, 2), ("claude-code", 10, 3), ("mcp", 14, 1),
+])
+def test_bad_records_become_rejects_with_reasons(con, tmp_path, fmt, rejected, skipped):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in BAD_RECORDS) + "{bad\n")
+    r = ingest_paths(con, [path], format=fmt)
+    assert (r.accepted, r.rejected, r.skipped) == (0, rejected, skipped)
+    assert all(reason for reason in r.reject_reasons)

@@ -251,6 +251,7 @@ _EVIDENCE = {
     "canonical": ("json_type(j, '$.messages') IS NULL AND json_type(j, '$.resourceSpans') IS NULL AND "
                   "json_type(j, '$.run_type') IS NULL AND json_type(j, '$.traceId') IS NULL AND "
                   "json_type(j, '$.sessionId') IS NULL AND json_type(j, '$.context.trace_id') IS NULL AND "
+                  "json_type(j, '$.\"context.trace_id\"') IS NULL AND "
                   "(json_type(j, '$.tool') = 'VARCHAR' OR json_type(j, '$.tool_name') = 'VARCHAR' "
                   "OR json_type(j, '$.name') = 'VARCHAR')"),
     "openai": ("coalesce(list_bool_or(list_transform(json_extract(j, '$.messages[*].tool_calls'), "

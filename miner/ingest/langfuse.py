@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.records import as_json, duration_ms, records_cte, skipped
+from miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def langfuse_sql(raw_sql: str) -> str:
     tool = (f"({kind} = 'TOOL' OR ({kind} = 'SPAN' AND NOT any_tool "
             "AND coalesce(j ->> 'parentObservationId', '') NOT IN ('', 'null')))")
     return f"""
-        WITH {records_cte(raw_sql, "json_type(raw, '$.traceId') IS NOT NULL AND json_type(raw, '$.type') IS NOT NULL",
+        WITH {records_cte(raw_sql, f"{present('$.traceId')} AND {present('$.type')}",
                           'no traceId and type (not a Langfuse observation)')},
         obs AS (SELECT line, raw, j, {as_json("j -> 'input'")} AS inp,
                        bool_or({kind} = 'TOOL') OVER () AS any_tool

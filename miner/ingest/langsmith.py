@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.records import as_json, duration_ms, records_cte, skipped
+from miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def langsmith_sql(raw_sql: str) -> str:
     failed = f"({err} IS NOT NULL OR lower(coalesce(j ->> 'status', '')) = 'error')"
     outputs = as_json("j -> 'outputs'")
     return f"""
-        WITH {records_cte(raw_sql, "json_type(raw, '$.run_type') IS NOT NULL", 'no run_type (not a LangSmith run)')},
+        WITH {records_cte(raw_sql, present('$.run_type'), 'no run_type (not a LangSmith run)')},
         runs AS (SELECT line, raw, j, {outputs} AS outs FROM recs WHERE pre_reason IS NULL)
         SELECT line, left(raw, 10000) AS raw,
                CASE WHEN lower(j ->> 'run_type') <> 'tool' THEN {skipped("j ->> 'run_type'")} END AS pre_reason,

@@ -48,7 +48,8 @@ def mcp_sql(raw_sql: str) -> str:
         spans AS (SELECT line, unnest(json_extract(j, '{SPANS_PATH}')) AS sp FROM recs WHERE pre_reason IS NULL),
         tools AS (SELECT line, sp, json_extract(sp, '$.attributes[*]') AS attrs FROM spans)
         SELECT line, left(sp::VARCHAR, 10000) AS raw,
-               CASE WHEN {method} IS NULL THEN {skipped("'non-MCP'", 'span')}
+               CASE WHEN json_type(sp) <> 'OBJECT' THEN 'span is not a JSON object'
+                    WHEN {method} IS NULL THEN {skipped("'non-MCP'", 'span')}
                     WHEN {method} <> 'tools/call' THEN {skipped(method, 'request')} END AS pre_reason,
                coalesce({attribute('mcp.session.id')}, sp -> 'traceId') AS session_id,
                sp -> 'startTimeUnixNano' AS ts, NULL::JSON AS seq,

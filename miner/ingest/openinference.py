@@ -9,7 +9,9 @@ Tool spans carry ``openinference.span.kind = TOOL``; other kinds (``LLM``,
   ``context.span_id``, ``span_kind``, ``start_time``/``end_time`` (ISO-8601),
   ``status_code`` (``OK``/``ERROR``/``UNSET``), ``status_message`` and
   ``attributes`` as an object, with dotted keys (``"tool.name"``) or nested
-  (``{"tool": {"name": ...}}``); both are read.
+  (``{"tool": {"name": ...}}``); both are read. The same spans as a table (CSV or
+  Parquet, as Phoenix's spans dataframe is saved) have dotted columns
+  (``context.trace_id``, ``attributes.tool.name``), read alike.
 
 Fields: ``tool.name`` (else the span name); arguments from ``input.value`` when it
 holds a JSON object, a plain text input as ``{"input": text}``, else
@@ -23,21 +25,29 @@ from __future__ import annotations
 import logging
 
 from miner.ingest.otel import SPANS_PATH, attribute
-from miner.ingest.records import as_json, duration_ms, records_cte, skipped
+from miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
 
 log = logging.getLogger(__name__)
 
 
 def _flat_attribute(key: str) -> str:
     nested = "$.attributes." + ".".join(f'"{part}"' for part in key.split("."))
-    return f"""coalesce(nullif(j -> '$.attributes."{key}"', 'null'::JSON), nullif(j -> '{nested}', 'null'::JSON))"""
+    return (f"""coalesce(nullif(j -> '$.attributes."{key}"', 'null'::JSON), nullif(j -> '{nested}', 'null'::JSON), """
+            f"""nullif(j -> '$."attributes.{key}"', 'null'::JSON))""")
 
 
-def _calls(attr, *, name: str, trace: str, span: str, ts: str, duration: str, failed: str, message: str) -> str:
-    """The select list of one TOOL span, given SQL for its attributes (``attr(key)``) and span fields."""
+def _flat_field(key: str) -> str:
+    """A span field by its nested path (``context.trace_id``) or, in a dataframe export, its dotted column."""
+    return f"""coalesce(j -> '$.{key}', j -> '$."{key}"')"""
+
+
+def _calls(attr, *, name: str, trace: str, span: str, ts: str, duration: str, failed: str, message: str,
+           record: str) -> str:
+    """The select list of one TOOL span, given SQL for its attributes (``attr(key)``), the span (``record``) and its fields."""
     inp = as_json(attr("input.value"))
     return f"""
-               CASE WHEN upper(coalesce({attr('openinference.span.kind')} ->> '$', '')) <> 'TOOL'
+               CASE WHEN json_type({record}) <> 'OBJECT' THEN 'span is not a JSON object'
+                    WHEN upper(coalesce({attr('openinference.span.kind')} ->> '$', '')) <> 'TOOL'
                     THEN {skipped(f"{attr('openinference.span.kind')} ->> '$'")} END AS pre_reason,
                coalesce({attr('session.id')}, {trace}) AS session_id, {ts} AS ts, NULL::JSON AS seq,
                coalesce({attr('tool.name')}, {name}) AS tool,
@@ -75,13 +85,14 @@ def openinference_sql(raw_sql: str) -> str:
                      "try_cast(sp ->> 'startTimeUnixNano' AS HUGEINT)) / 1e6)")
     otlp = _calls(lambda k: attribute(k), name="sp -> 'name'", trace="sp -> 'traceId'", span="sp -> 'spanId'",
                   ts="sp -> 'startTimeUnixNano'", duration=otlp_duration, failed=otlp_failed,
-                  message="sp ->> '$.status.message'")
+                  message="sp ->> '$.status.message'", record="sp")
     flat = _calls(lambda k: (f"coalesce(nullif(j -> 'span_kind', 'null'::JSON), {_flat_attribute(k)})"
                              if k == "openinference.span.kind" else _flat_attribute(k)),
-                  name="j -> 'name'", trace="j -> '$.context.trace_id'", span="j -> '$.context.span_id'",
+                  name="j -> 'name'", trace=_flat_field("context.trace_id"), span=_flat_field("context.span_id"),
                   ts="j -> 'start_time'", duration=duration_ms("j ->> 'start_time'", "j ->> 'end_time'"),
-                  failed=flat_failed, message="j ->> 'status_message'")
-    check = "json_type(raw, '$.resourceSpans') = 'ARRAY' OR json_type(raw, '$.context.trace_id') IS NOT NULL"
+                  failed=flat_failed, message="j ->> 'status_message'", record="j")
+    check = (f"""json_type(raw, '$.resourceSpans') = 'ARRAY' OR {present('$.context.trace_id')} """
+             f"""OR {present('$."context.trace_id"')}""")
     return f"""
         WITH {records_cte(raw_sql, check, 'no resourceSpans and no context.trace_id (not an OpenInference span)')},
         spans AS (SELECT line, unnest(json_extract(j, '{SPANS_PATH}')) AS sp

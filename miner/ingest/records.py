@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 SKIP = "skipped: "
 """Prefix of the ``pre_reason`` of a record that is not a tool call (counted, not rejected)."""
 
-TABLE_FORMATS = ("canonical", "langsmith", "langfuse")
+TABLE_FORMATS = ("canonical", "langsmith", "langfuse", "openinference")
 """Formats that may come as CSV or Parquet as well as JSON."""
 
 
@@ -45,6 +45,21 @@ def records_cte(raw_sql: str, check: str = "true", missing: str = "not a record 
                    CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN raw::JSON END AS j
             FROM {raw_sql} AS r
             WHERE {not_blank('raw')})"""
+
+
+def present(path: str, doc: str = "raw") -> str:
+    """SQL predicate: ``doc`` (JSON text) has a non-null value at JSON path ``path``.
+
+    A table row read as a record has every column, its empty cells as JSON nulls.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> rows = "(VALUES ('{\\"a\\": null}'), ('{\\"a\\": 1}'), ('{}')) v(raw)"
+    >>> duckdb.sql(f"SELECT {present('$.a')} FROM {rows}").fetchall()
+    [(False,), (True,), (False,)]
+    """
+    return f"coalesce(json_type({doc}, '{path}'), 'NULL') <> 'NULL'"
 
 
 def as_json(expr: str) -> str:
@@ -95,10 +110,14 @@ def table_format(columns: list[str]) -> str:
     --------
     >>> table_format(["id", "run_type", "trace_id", "name"]), table_format(["traceId", "type", "name"])
     ('langsmith', 'langfuse')
+    >>> table_format(["name", "span_kind", "context.trace_id", "attributes.tool.name"])
+    'openinference'
     >>> table_format(["tool", "ts"])
     'canonical'
     """
     names = {c.strip().lower() for c in columns}
+    if "context.trace_id" in names:
+        return "openinference"
     if "run_type" in names and ("trace_id" in names or "id" in names):
         return "langsmith"
     if {"traceid", "type"} <= names or {"trace_id", "type", "starttime"} <= names:

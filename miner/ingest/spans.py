@@ -91,7 +91,7 @@ def classify_export(record: dict) -> str | None:
     if "sessionId" in record and ("uuid" in record or "message" in record):
         return "claude-code"
     context = record.get("context")
-    if isinstance(context, dict) and "trace_id" in context:
+    if (isinstance(context, dict) and "trace_id" in context) or "context.trace_id" in record:
         return "openinference"
     return None
 
@@ -116,7 +116,8 @@ def export_evidence() -> dict[str, str]:
         "langsmith": "(j ->> 'run_type') = 'tool'",
         "langfuse": "json_type(j, '$.traceId') IS NOT NULL AND (j ->> 'type') IN ('TOOL', 'SPAN')",
         "openinference": (f"({_OTLP} AND {_OI} AND contains(j::VARCHAR, '\"TOOL\"')) OR "
-                          "(json_type(j, '$.context.trace_id') IS NOT NULL AND contains(j::VARCHAR, '\"TOOL\"'))"),
+                          "(coalesce(json_type(j, '$.context.trace_id'), json_type(j, '$.\"context.trace_id\"')) "
+                          "IS NOT NULL AND contains(j::VARCHAR, '\"TOOL\"'))"),
         "claude-code": ("json_type(j, '$.sessionId') IS NOT NULL AND "
                         "list_contains(coalesce(json_extract_string(j, '$.message.content[*].type'), []), 'tool_use')"),
         "mcp": f"{_OTLP} AND NOT {_OI} AND {_MCP} AND contains(j::VARCHAR, 'tools/call')",
