@@ -158,6 +158,7 @@ def test_genai_spans_of_both_convention_generations(con):
         ("search_docs", True, None, '{"query":"rate limits","top_k":3}', '{"hits":["d-3","d-9"]}', "toolu_9a"),
         ("fetch_doc", False, "timeout", '{"doc_id":"d-3"}', None, "toolu_9b"),
     ]
+    assert {s for s, t, *_ in rows(con) if t in ("search_docs", "fetch_doc")} == {"conv_5fa1"}  # gen_ai.conversation.id
 
 
 def test_mcp_spans_session_and_tool_name_sources(con):
@@ -293,3 +294,9 @@ def test_bad_records_become_rejects_with_reasons(con, tmp_path, fmt, rejected, s
     r = ingest_paths(con, [path], format=fmt)
     assert (r.accepted, r.rejected, r.skipped) == (0, rejected, skipped)
     assert all(reason for reason in r.reject_reasons)
+
+
+def test_cli_table_output_reports_skipped_records(tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", str(SAMPLES / "langsmith.jsonl"), "--db", str(tmp_path / "t.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 9 records that are no tool call" in result.stdout

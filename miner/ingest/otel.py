@@ -14,7 +14,9 @@ content travelled in events: a ``gen_ai.tool.message`` span event holds the resu
 (attribute ``content``, or the event body serialised in ``gen_ai.event.content``)
 and the call id (``id``); some instrumentations used ``gen_ai.tool.input`` /
 ``gen_ai.tool.output`` attributes. Older spans may name the tool only in the span
-name, ``execute_tool {name}``. ``gen_ai.tool.call.id`` is the same in both; on a
+name, ``execute_tool {name}``. ``gen_ai.tool.call.id`` is the same in both; the
+session is ``gen_ai.conversation.id`` (1.37+: a conversation spans traces) when set,
+else the trace. On a
 failed span an ``exception`` event's ``exception.message`` is the error when
 ``error.type`` is missing.
 """
@@ -78,7 +80,7 @@ def any_value(value: str) -> str:
 def otel_sql(raw_sql: str) -> str:
     """Pre relation for OTLP/JSON lines of GenAI spans.
 
-    ``traceId`` is the session, ``startTimeUnixNano`` the start time, end minus start
+    ``gen_ai.conversation.id`` (else ``traceId``) is the session, ``startTimeUnixNano`` the start time, end minus start
     the duration; ``status.code`` 2 (``STATUS_CODE_ERROR``) or an ``error.type``
     attribute marks a failed call. The span id stands in for a missing
     ``gen_ai.tool.call.id`` so distinct spans never collapse as duplicates.
@@ -124,7 +126,7 @@ def otel_sql(raw_sql: str) -> str:
             WHERE coalesce({op} ->> '$', '') = 'execute_tool'
                OR ({op} IS NULL AND starts_with(sp ->> 'name', 'execute_tool')))
         SELECT line, left(sp::VARCHAR, 10000) AS raw, NULL AS pre_reason,
-               sp -> 'traceId' AS session_id,
+               coalesce({attribute('gen_ai.conversation.id')}, sp -> 'traceId') AS session_id,
                sp -> 'startTimeUnixNano' AS ts, NULL::JSON AS seq,
                coalesce({attribute('gen_ai.tool.name')},
                         to_json(nullif(regexp_extract(sp ->> 'name', '^execute_tool\\s+(.+)$', 1), ''))) AS tool,
