@@ -300,3 +300,12 @@ def test_cli_table_output_reports_skipped_records(tmp_path):
     result = CliRunner().invoke(cli, ["ingest", str(SAMPLES / "langsmith.jsonl"), "--db", str(tmp_path / "t.duckdb")])
     assert result.exit_code == 0, result.output
     assert "skipped 9 records that are no tool call" in result.stdout
+
+
+@pytest.mark.parametrize("name, forced, suggested", [
+    ("openinference.jsonl", "mcp", "openinference"), ("openinference.jsonl", "otel", "openinference"),
+    ("mcp.jsonl", "openinference", "mcp"),
+])
+def test_span_file_forced_into_another_convention_is_refused(con, name, forced, suggested):
+    with pytest.raises(IngestError, match=f"read as {forced} holds no tool call.*pass --format {suggested}"):
+        ingest_paths(con, [SAMPLES / name], format=forced)

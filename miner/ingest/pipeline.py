@@ -140,8 +140,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     drop_read_tables(con)
     con.execute(f"DROP VIEW IF EXISTS {READY}; DROP TABLE IF EXISTS {NORM}; DROP TABLE IF EXISTS {DEFERRED}; "
                 f"DROP TABLE {BAD}")
-    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"] or counts["skipped"]) \
-            and container in ("jsonl", "json"):
+    if not (counts["accepted"] or counts["duplicates"] or counts["rejected"]) and container in ("jsonl", "json"):
         check_not_misread(src, container, fmt)
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
