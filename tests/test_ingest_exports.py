@@ -213,6 +213,22 @@ def test_column_map_renames_source_columns(con, tmp_path, name, content):
                                                   ("c2", "search", "{}")]
 
 
+def test_column_map_renames_parquet_columns(con, tmp_path):
+    path = tmp_path / "calls.parquet"
+    duckdb.execute(f"""COPY (SELECT * FROM (VALUES ('c1', 'search', 1), ('c1', 'open', 2), ('c2', 'search', 1))
+                              v(conv_id, fn, step)) TO '{path}' (FORMAT parquet)""")
+    r = ingest_paths(con, [path], columns="tool=fn,session_id=conv_id,seq=step")
+    assert (r.accepted, r.rejected, r.sessions) == (3, 0, 2)
+    assert rows(con, "session_id, seq, tool") == [("c1", 1, "search"), ("c1", 2, "open"), ("c2", 1, "search")]
+
+
+def test_exports_also_read_as_a_json_array(con, tmp_path):
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([json.loads(line) for line in (SAMPLES / "langsmith.jsonl").read_text().splitlines()]))
+    r = ingest_paths(con, [path])
+    assert (r.files[0]["format"], r.accepted, r.rejected, r.skipped, r.sessions) == ("langsmith", 9, 1, 9, 3)
+
+
 def test_column_map_key_no_longer_feeds_its_alias(con, tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"fn": "search", "name": "bob", "seq": 1}\n')
