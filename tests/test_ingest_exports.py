@@ -229,6 +229,14 @@ def test_exports_also_read_as_a_json_array(con, tmp_path):
     assert (r.files[0]["format"], r.accepted, r.rejected, r.skipped, r.sessions) == ("langsmith", 9, 1, 9, 3)
 
 
+def test_column_map_value_replaces_the_field_whole(con, tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"tool": "old", "fn": "search", "args": {"a": 1}, "payload": {"b": null, "c": [1, {}]}, "seq": 1}\n'
+                    '{"fn": "open", "seq": 2}\n')
+    ingest_paths(con, [path], columns="tool=fn,args=payload")
+    assert rows(con, "tool, args") == [("search", '{"b":null,"c":[1,{}]}'), ("open", None)]
+
+
 def test_column_map_key_no_longer_feeds_its_alias(con, tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"fn": "search", "name": "bob", "seq": 1}\n')

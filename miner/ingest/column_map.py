@@ -68,17 +68,27 @@ def renamed_records(raw_sql: str, mapping: dict[str, str]) -> tuple[str, dict]:
     >>> duckdb.execute(f"SELECT raw FROM {sql}", params).fetchall()
     [('{"tool":"search","agent":"x"}',)]
     """
-    params, entries = {}, []
+    params, entries, dropped = {}, [], []
     for i, (field, column) in enumerate(mapping.items()):
         params[f"map_f{i}"], params[f"map_p{i}"] = field, _path(column)
-        entries.append(f"$map_f{i}, json_extract(raw::JSON, $map_p{i})")
+        value = f"json_extract(raw::JSON, $map_p{i})"
+        entries.append(f"CASE WHEN {value} IS NOT NULL THEN to_json($map_f{i}::VARCHAR)::VARCHAR || ':' || "
+                       f"{value}::VARCHAR END")
+        dropped.append(f"$map_f{i}, NULL")
     for i, column in enumerate(c for c in dict.fromkeys(mapping.values()) if c not in mapping):
         params[f"map_d{i}"] = column
-        entries.append(f"$map_d{i}, NULL")
-    patch = f"json_object({', '.join(entries)})"
-    return (f"""(SELECT line, CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT'
-                                 THEN json_merge_patch(raw, {patch})::VARCHAR ELSE raw END AS raw
-               FROM {raw_sql} AS m)""", params)
+        dropped.append(f"$map_d{i}, NULL")
+    # Remove the fields and their sources (a merge patch of nulls only deletes keys), then
+    # put the mapped values first as they are: a merge patch would blend objects.
+    base = f"json_merge_patch(raw, json_object({', '.join(dropped)}))::VARCHAR"
+    added = f"concat_ws(',', {', '.join(entries)})"
+    return (f"""(SELECT line, CASE WHEN NOT (json_valid(raw) AND json_type(raw) = 'OBJECT') THEN raw
+                                 WHEN added = '' THEN base WHEN base = '{{}}' THEN '{{' || added || '}}'
+                                 ELSE '{{' || added || ',' || substr(base, 2) END AS raw
+               FROM (SELECT line, raw,
+                            CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN {base} END AS base,
+                            CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT' THEN {added} END AS added
+                     FROM {raw_sql} AS m))""", params)
 
 
 def check_keys(con: duckdb.DuckDBPyConnection, raw_sql: str, params: dict, mapping: dict[str, str],
