@@ -42,13 +42,18 @@ def _progress_bar(quiet: bool, total: int) -> Iterator:
               help="Mask e-mails, bearer tokens, API keys and card numbers in args/results before storing.")
 @click.option("--redact-key", envvar=KEY_ENV, default=None, metavar="K",
               help=f"HMAC key for --redact tokens (default ${KEY_ENV}, else a key kept in the database).")
+@click.option("--map", "columns", default=None, metavar="FIELD=COLUMN,...",
+              help="Rename source columns onto canonical fields (e.g. tool=fn,session_id=conv_id); "
+                   "the files are then read as canonical records.")
 @click.option("--show-rejects", is_flag=True, help="List the rejected rows (source, line, reason).")
 @db_option
 @json_option
 @quiet_option
-def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_json, quiet) -> None:
+def ingest(paths, fmt, session_gap, redact, redact_key, columns, show_rejects, db, as_json, quiet) -> None:
     """Load tool-call logs: canonical JSONL/JSON/CSV/Parquet, OpenAI Chat or Responses,
-    Anthropic Messages, OpenTelemetry GenAI spans. Use - for stdin; .gz is fine.
+    Anthropic Messages, OpenTelemetry GenAI spans, LangSmith runs, Langfuse observations,
+    OpenInference (Phoenix) spans, Claude Code transcripts, MCP client spans. Use - for
+    stdin; .gz is fine.
 
     Bad rows are kept in the rejects table with a reason; re-ingesting a file adds nothing.
 
@@ -58,7 +63,7 @@ def ingest(paths, fmt, session_gap, redact, redact_key, show_rejects, db, as_jso
     try:
         with _progress_bar(quiet, len(paths)) as progress:
             report = ingest_paths(con, paths, format=fmt, session_gap_s=session_gap, redact=redact,
-                                  redact_key=redact_key, progress=progress)
+                                  redact_key=redact_key, progress=progress, columns=columns)
         data = report.to_dict()
         if show_rejects:
             data["rejects"] = list_rejects(con, SHOWN_REJECTS, ingest_ids=report.ingest_ids)
@@ -78,6 +83,9 @@ def _render(data: dict, console: Console) -> None:
         table.add_row("total", "", str(data["accepted"]), str(data["rejected"]), str(data["duplicates"]),
                       str(data["sessions"]), style="bold")
     console.print(table)
+    if data.get("skipped"):
+        console.print(f"skipped {data['skipped']} records that are no tool call (LLM runs, chain spans, ...)",
+                      highlight=False)
     reasons = list(data.get("reject_reasons", {}).items())
     if reasons:
         top = ", ".join(f"{reason} ({n})" for reason, n in reasons[:TOP_REASONS])

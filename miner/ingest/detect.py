@@ -19,11 +19,14 @@ import duckdb
 
 from miner.errors import IngestError
 from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
+from miner.ingest.records import table_format
+from miner.ingest.spans import classify_export, classify_otlp, export_evidence
 from miner.ingest.sources import Source, open_source
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("canonical", "openai", "openai-responses", "anthropic", "otel")
+FORMATS = ("canonical", "openai", "openai-responses", "anthropic", "otel", "langsmith", "langfuse", "openinference",
+           "claude-code", "mcp")
 """Every log format an ingest understands (``--format`` choices besides ``auto``)."""
 
 CONTAINERS = ("jsonl", "json", "csv", "parquet")
@@ -169,7 +172,10 @@ def classify_record(record: object) -> str | None:
     if not isinstance(record, dict):
         return None
     if "resourceSpans" in record:
-        return "otel"
+        return classify_otlp(record)
+    export = classify_export(record)
+    if export is not None:
+        return export
     messages = record.get("messages")
     if isinstance(messages, list):
         return _classify_messages(messages)
@@ -243,6 +249,9 @@ def _conversation_shape(records: list) -> str:
 # Per format, an SQL predicate on one record ``j`` (JSON): it holds that format's tool calls.
 _EVIDENCE = {
     "canonical": ("json_type(j, '$.messages') IS NULL AND json_type(j, '$.resourceSpans') IS NULL AND "
+                  "json_type(j, '$.run_type') IS NULL AND json_type(j, '$.traceId') IS NULL AND "
+                  "json_type(j, '$.sessionId') IS NULL AND json_type(j, '$.context.trace_id') IS NULL AND "
+                  "json_type(j, '$.\"context.trace_id\"') IS NULL AND "
                   "(json_type(j, '$.tool') = 'VARCHAR' OR json_type(j, '$.tool_name') = 'VARCHAR' "
                   "OR json_type(j, '$.name') = 'VARCHAR')"),
     "openai": ("coalesce(list_bool_or(list_transform(json_extract(j, '$.messages[*].tool_calls'), "
@@ -254,7 +263,7 @@ _EVIDENCE = {
                          "['function_call', 'function_call_output'])"),
     "anthropic": ("list_has_any(coalesce(json_extract_string(j, '$.messages[*].content[*].type'), []), "
                   "['tool_use', 'tool_result'])"),
-    "otel": "json_type(j, '$.resourceSpans') = 'ARRAY'",
+    **export_evidence(),
 }
 
 
@@ -272,7 +281,7 @@ def tool_evidence(src: Source, container: str) -> dict[str, int]:
     >>> p = Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = p.write_text('nope\\n{"tool": "a", "seq": 1}\\n{"resourceSpans": []}\\n')
     >>> tool_evidence(open_source(p), "jsonl")
-    {'canonical': 1, 'openai': 0, 'openai-responses': 0, 'anthropic': 0, 'otel': 1}
+    {'canonical': 1, 'openai': 0, 'openai-responses': 0, 'anthropic': 0, 'otel': 1, 'langsmith': 0, 'langfuse': 0, 'openinference': 0, 'claude-code': 0, 'mcp': 0}
     """
     if container == "jsonl":
         records = (f"""(SELECT try_cast(raw AS JSON) AS j
@@ -316,7 +325,9 @@ def detect(head: bytes, suffixes: list[str], *, truncated: bool = False) -> tupl
     ('jsonl', 'otel')
     """
     container = detect_container(head, suffixes, truncated=truncated)
-    if container in ("csv", "parquet"):
+    if container == "csv":
+        return container, table_format(_csv_header(_text(head)) or [])
+    if container == "parquet":
         return container, "canonical"
     if container is None:
         return "jsonl", None
@@ -337,7 +348,7 @@ def detect_source(src: Source) -> tuple[str, str | None]:
     """
     container = detect_container(src.head, src.suffixes, truncated=src.truncated)
     if container in ("csv", "parquet"):
-        return container, "canonical"
+        return container, table_format(_table_columns(src, container))
     records = sample_records(src.head, container or "jsonl", truncated=src.truncated)
     fmt = definite(records)
     if fmt is not None:
@@ -348,6 +359,20 @@ def detect_source(src: Source) -> tuple[str, str | None]:
         log.info("%s: no tool call in the first records; the whole file reads as %s", src.path, found)
         return container, found
     return container, classify_records(records)
+
+
+def _table_columns(src: Source, container: str) -> list[str]:
+    """Column names of a CSV/Parquet source (none when DuckDB cannot tell: the ingest then says why)."""
+    reader = "read_parquet($path)" if container == "parquet" else \
+        f"read_csv($path, header = true, all_varchar = true, compression = '{src.compression}')"
+    con = duckdb.connect()
+    try:
+        return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}", {"path": str(src.local)}).fetchall()]
+    except duckdb.Error as exc:
+        log.debug("no columns from %s: %s", src.path, exc)
+        return []
+    finally:
+        con.close()
 
 
 def detect_format(path_or_bytes: str | os.PathLike | bytes) -> str:
@@ -383,5 +408,5 @@ def unknown_format_message(name: str) -> str:
     >>> unknown_format_message("x.txt")[:40]
     'x.txt is not in a known log format (cano'
     """
-    return (f"{name} is not in a known log format (canonical JSONL/JSON/CSV/Parquet, openai, "
-            f"openai-responses, anthropic, otel); check the file or pass --format")
+    return (f"{name} is not in a known log format (canonical JSONL/JSON/CSV/Parquet, "
+            f"{', '.join(FORMATS[1:])}); check the file or pass --format")

@@ -6,6 +6,19 @@ attribute, a span name starting ``execute_tool``); other spans (chat, agent) are
 tool calls and are skipped. Attribute values are OTLP ``AnyValue`` objects
 (``{"stringValue": ...}``, ``{"intValue": "42"}``, ...); 64-bit times are decimal
 strings of nanoseconds.
+
+Both generations of the GenAI conventions are read. Current ones (1.37 and later)
+put the call on the span: ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result``,
+as JSON strings or structured (``kvlistValue``, ``arrayValue``). Up to 1.36 the
+content travelled in events: a ``gen_ai.tool.message`` span event holds the result
+(attribute ``content``, or the event body serialised in ``gen_ai.event.content``)
+and the call id (``id``); some instrumentations used ``gen_ai.tool.input`` /
+``gen_ai.tool.output`` attributes. Older spans may name the tool only in the span
+name, ``execute_tool {name}``. ``gen_ai.tool.call.id`` is the same in both; the
+session is ``gen_ai.conversation.id`` (1.37+: a conversation spans traces) when set,
+else the trace. On a
+failed span an ``exception`` event's ``exception.message`` is the error when
+``error.type`` is missing.
 """
 
 from __future__ import annotations
@@ -31,15 +44,43 @@ def attribute(key: str, attrs: str = "attrs") -> str:
     ...             f"\\"value\\": {{\\"stringValue\\": \\"search\\"}}}}]}}'::JSON AS s)").fetchone()[0]
     '"search"'
     """
-    value = f"list_filter({attrs}, lambda a: (a ->> 'key') = '{key}')[1] -> 'value'"
-    return (f"coalesce(({value}) -> 'stringValue', ({value}) -> 'intValue', "
-            f"({value}) -> 'doubleValue', ({value}) -> 'boolValue')")
+    return any_value(f"list_filter({attrs}, lambda a: (a ->> 'key') = '{key}')[1] -> 'value'")
+
+
+def any_value(value: str) -> str:
+    """SQL: the JSON of an OTLP ``AnyValue`` (scalars; a ``kvlistValue`` as an object, an ``arrayValue`` as a list).
+
+    Nested lists and maps inside a structured value keep one level of decoding each.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> v = '{"kvlistValue": {"values": [{"key": "id", "value": {"intValue": "7"}}, {"key": "q", "value": {"stringValue": "x"}}]}}'
+    >>> duckdb.sql(f"SELECT {any_value(repr(v) + '::JSON')}::VARCHAR").fetchall()[0][0]
+    '{"id":7,"q":"x"}'
+    """
+    def scalar(v: str) -> str:
+        return (f"coalesce(({v}) -> 'stringValue', ({v}) -> 'intValue', ({v}) -> 'doubleValue', "
+                f"({v}) -> 'boolValue')")
+
+    def inner(v: str) -> str:  # inside a structured value an int is a number again
+        return (f"coalesce(({v}) -> 'stringValue', to_json(try_cast(({v}) ->> 'intValue' AS BIGINT)), "
+                f"({v}) -> 'doubleValue', ({v}) -> 'boolValue', ({v}) -> '$.kvlistValue', ({v}) -> '$.arrayValue', "
+                "'null'::JSON)")
+
+    entry = inner("e -> 'value'")
+    pairs = (f"'{{' || array_to_string(list_transform(json_extract(({value}), '$.kvlistValue.values[*]'), "
+             f"lambda e: to_json(e ->> 'key')::VARCHAR || ':' || ({entry})::VARCHAR), ',') || '}}'")
+    items = (f"'[' || array_to_string(list_transform(json_extract(({value}), '$.arrayValue.values[*]'), "
+             f"lambda e: ({inner('e')})::VARCHAR), ',') || ']'")
+    return (f"coalesce({scalar(value)}, CASE WHEN json_type(({value}), '$.kvlistValue') IS NOT NULL THEN json({pairs}) "
+            f"WHEN json_type(({value}), '$.arrayValue') IS NOT NULL THEN json({items}) END)")
 
 
 def otel_sql(raw_sql: str) -> str:
     """Pre relation for OTLP/JSON lines of GenAI spans.
 
-    ``traceId`` is the session, ``startTimeUnixNano`` the start time, end minus start
+    ``gen_ai.conversation.id`` (else ``traceId``) is the session, ``startTimeUnixNano`` the start time, end minus start
     the duration; ``status.code`` 2 (``STATUS_CODE_ERROR``) or an ``error.type``
     attribute marks a failed call. The span id stands in for a missing
     ``gen_ai.tool.call.id`` so distinct spans never collapse as duplicates.
@@ -62,6 +103,10 @@ def otel_sql(raw_sql: str) -> str:
     failed = (f"(coalesce(({code} ->> '$') IN ('2', 'STATUS_CODE_ERROR'), false) "
               f"OR {attribute('error.type')} IS NOT NULL)")
     start, end = "sp ->> 'startTimeUnixNano'", "sp ->> 'endTimeUnixNano'"
+    tool_msg = "list_filter(coalesce(json_extract(sp, '$.events[*]'), []), lambda e: (e ->> 'name') = 'gen_ai.tool.message')[1]"
+    exc = "list_filter(coalesce(json_extract(sp, '$.events[*]'), []), lambda e: (e ->> 'name') = 'exception')[1]"
+    msg_attrs = f"json_extract({tool_msg}, '$.attributes[*]')"
+    body = f"try_cast({attribute('gen_ai.event.content', msg_attrs)} ->> '$' AS JSON)"
     return f"""
         WITH lines AS (
             SELECT line, raw,
@@ -81,18 +126,21 @@ def otel_sql(raw_sql: str) -> str:
             WHERE coalesce({op} ->> '$', '') = 'execute_tool'
                OR ({op} IS NULL AND starts_with(sp ->> 'name', 'execute_tool')))
         SELECT line, left(sp::VARCHAR, 10000) AS raw, NULL AS pre_reason,
-               sp -> 'traceId' AS session_id,
+               coalesce({attribute('gen_ai.conversation.id')}, sp -> 'traceId') AS session_id,
                sp -> 'startTimeUnixNano' AS ts, NULL::JSON AS seq,
                coalesce({attribute('gen_ai.tool.name')},
                         to_json(nullif(regexp_extract(sp ->> 'name', '^execute_tool\\s+(.+)$', 1), ''))) AS tool,
                to_json(NOT {failed}) AS success, NULL::JSON AS status,
-               CASE WHEN {failed} THEN coalesce({attribute('error.type')}, sp -> '$.status.message',
-                                                to_json('error')) END AS error,
+               CASE WHEN {failed} THEN coalesce({attribute('error.type')},
+                                                {attribute('exception.message', f"json_extract({exc}, '$.attributes[*]')")},
+                                                nullif(sp -> '$.status.message', '""'), to_json('error')) END AS error,
                to_json((try_cast({end} AS HUGEINT) - try_cast({start} AS HUGEINT)) / 1e6) AS duration_ms,
                NULL::JSON AS latency, NULL::JSON AS cost,
-               {attribute('gen_ai.tool.call.arguments')} AS args,
-               {attribute('gen_ai.tool.call.result')} AS result,
-               coalesce({attribute('gen_ai.tool.call.id')}, sp -> 'spanId') AS call_id,
+               coalesce({attribute('gen_ai.tool.call.arguments')}, {attribute('gen_ai.tool.input')}) AS args,
+               coalesce({attribute('gen_ai.tool.call.result')}, {attribute('gen_ai.tool.output')},
+                        {attribute('content', msg_attrs)}, {body} -> 'content') AS result,
+               coalesce({attribute('gen_ai.tool.call.id')}, {attribute('id', msg_attrs)}, {body} -> 'id',
+                        sp -> 'spanId') AS call_id,
                {attribute('gen_ai.agent.name')} AS agent, NULL::JSON AS "user",
                NULL::JSON AS session_outcome
         FROM calls

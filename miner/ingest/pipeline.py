@@ -17,11 +17,13 @@ import duckdb
 
 from miner.chains.events import events_fresh
 from miner.errors import IngestError
+from miner.ingest.column_map import parse_map
 from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
                                  unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
+from miner.ingest.records import SKIP, TABLE_FORMATS
 from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
@@ -40,8 +42,10 @@ DEFERRED = "_ing_deferred"
 BAD = "_ing_bad"
 
 
-def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
+def plan_source(src: Source, format: str = "auto", *, mapped: bool = False) -> tuple[str, str]:
     """``(container, format)`` to read ``src`` with, or an :class:`IngestError` saying why not.
+
+    With ``mapped`` (a ``--map`` is given) the file is canonical records under other names.
 
     Examples
     --------
@@ -52,16 +56,20 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
     >>> plan_source(src, "otel")
     ('jsonl', 'otel')
     """
-    if format == "auto":
+    if mapped and format not in ("auto", "canonical"):
+        raise IngestError(f"--map renames the columns of canonical records; drop --format {format} or --map")
+    if mapped:
+        container, fmt = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl", "canonical"
+    elif format == "auto":
         container, fmt = detect_source(src)
     else:
         container = detect_container(src.head, src.suffixes, truncated=src.truncated) or "jsonl"
         fmt = format
     if fmt is None:
         raise IngestError(unknown_format_message(src.path))
-    if fmt != "canonical" and container in ("csv", "parquet"):
+    if fmt not in TABLE_FORMATS and container in ("csv", "parquet"):
         raise IngestError(f"{src.path} is {container.upper()}, but --format {fmt} needs JSON or JSON Lines; "
-                          "use --format canonical or auto")
+                          f"use --format auto or one of {', '.join(TABLE_FORMATS)}")
     if container == "parquet" and src.compression != "none":
         raise IngestError(f"{src.path}: gzip-compressed Parquet is not supported; decompress it first")
     return container, fmt
@@ -69,8 +77,10 @@ def plan_source(src: Source, format: str = "auto") -> tuple[str, str]:
 
 def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
                   session_gap_s: float = 1800.0, redact_key: bytes | None = None, unmasked_ids: bool = False,
-                  options: dict | None = None) -> dict:
+                  options: dict | None = None, columns: dict[str, str] | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
+
+    ``columns`` is a ``--map`` (see :mod:`~miner.ingest.column_map`).
 
     Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
     map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
@@ -99,7 +109,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     ingest_id = next_ingest_id(con)
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     ensure_id_scheme(con)
-    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0, "skipped": 0}
     masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
@@ -113,9 +123,10 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
         counts["duplicates"] += duplicates
 
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
-    slices = plan_slices(con, src, container, fmt)
+    slices = plan_slices(con, src, container, fmt, columns=columns)
     try:
-        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids)
+        cut_rows, digest, cut_table, counts["skipped"] = _normalise_and_store(con, slices, store, redact_key,
+                                                                               masked_ids)
     finally:
         slices.close()
     if cut_rows:
@@ -134,21 +145,22 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     sessions = session_count(con, [ingest_id])
     record_ingest(con, ingest_id, source=src.path, format=fmt, sessions=sessions, started_at=started,
                   options={**(options or {}), "container": container, "compression": src.compression},
-                  rejects_digest=rejects_digest, **counts)
-    log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
-             counts["rejected"], counts["duplicates"])
+                  rejects_digest=rejects_digest, **{k: v for k, v in counts.items() if k != "skipped"})
+    log.info("%s (%s): %d accepted, %d rejected, %d duplicates, %d skipped", src.path, fmt, counts["accepted"],
+             counts["rejected"], counts["duplicates"], counts["skipped"])
     return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
-                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str]:
+                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str, int]:
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
-    Returns the rows without a session id, their digest, and the table holding them.
+    Returns the rows without a session id, their digest, the table holding them, and
+    how many records were skipped (no tool call: see :data:`~miner.ingest.records.SKIP`).
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
     con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
-    cut_rows, digest = 0, 0
+    cut_rows, digest, skipped = 0, 0, 0
     for lo, hi in slices.parts(con):
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
         rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
@@ -159,12 +171,15 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
                 hash_rows(con, NORM, "reason IS NULL")
             else:
                 flag_unmasked(con, NORM)
-        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} WHERE reason IS NOT NULL ORDER BY line")
+        skipped += con.execute(f"SELECT count(*) FROM {NORM} WHERE starts_with(reason, $skip)",
+                               {"skip": SKIP}).fetchone()[0]
+        con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} "
+                    "WHERE reason IS NOT NULL AND NOT starts_with(reason, $skip) ORDER BY line", {"skip": SKIP})
         store(NORM, f"NOT {CUT}")
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    return cut_rows, digest, cut_table
+    return cut_rows, digest, cut_table, skipped
 
 
 def check_not_misread(src: Source, container: str, fmt: str) -> None:
@@ -195,7 +210,8 @@ def check_not_misread(src: Source, container: str, fmt: str) -> None:
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLike], *, format: str = "auto",
                  session_gap_s: float = 1800.0, redact: bool = False, redact_key: str | None = None,
-                 progress: Progress | None = None, stdin: BinaryIO | None = None) -> IngestReport:
+                 progress: Progress | None = None, stdin: BinaryIO | None = None,
+                 columns: str | dict | None = None) -> IngestReport:
     """Load tool-call logs into the store in one transaction and report what happened.
 
     Parameters
@@ -209,6 +225,8 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         ``session_id``.
     redact, redact_key : mask secrets before storing (see :mod:`miner.ingest.redact`).
     progress : called as ``progress(path, done_files, total_files)`` after each file.
+    columns : a column map, ``"tool=fn,session_id=conv_id"`` or a dict: canonical field →
+        source column, for canonical records under other names (see :mod:`~miner.ingest.column_map`).
 
     Every path is checked (exists, readable, not empty, known format) before anything
     is written; a bad one raises :class:`~miner.errors.IngestError` and the store is
@@ -244,17 +262,19 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         gap = -1.0
     if not gap > 0:
         raise IngestError(f"session gap must be a positive number of seconds, got {session_gap_s!r}")
-    options = {"format": format, "session_gap_s": gap, "redact": bool(redact)}
+    mapping = parse_map(columns)
+    options = {"format": format, "session_gap_s": gap, "redact": bool(redact), **({"map": mapping} if mapping else {})}
     with tempfile.TemporaryDirectory(prefix="chainmine-ingest-") as tmp:
         sources = open_sources(paths, stdin=stdin, tmpdir=tmp)
-        plans = [(src, *plan_source(src, format)) for src in sources]
+        plans = [(src, *plan_source(src, format, mapped=bool(mapping))) for src in sources]
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None
             unmasked = redact and key_is_the_stores(redact_key)
             for done, (src, container, fmt) in enumerate(plans, start=1):
                 files.append(ingest_source(con, src, container, fmt, session_gap_s=gap,
-                                           redact_key=key, unmasked_ids=unmasked, options=options))
+                                           redact_key=key, unmasked_ids=unmasked, options=options,
+                                           columns=mapping))
                 if progress is not None:
                     progress(src.path, done, len(plans))
             ids = [f["ingest_id"] for f in files]
@@ -266,4 +286,4 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
-                        files=files, reject_reasons=reasons)
+                        files=files, reject_reasons=reasons, skipped=sum(f["skipped"] for f in files))

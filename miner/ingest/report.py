@@ -31,7 +31,8 @@ class IngestReport:
     ``sessions`` the distinct sessions of the accepted calls. ``files`` holds one
     dict per source: ``path``, ``format``, ``accepted``, ``rejected``,
     ``duplicates`` (plus ``sessions`` and ``ingest_id``). ``reject_reasons`` maps
-    each reason to its count, most frequent first.
+    each reason to its count, most frequent first. ``skipped`` counts the records
+    that are well-formed but no tool call (an LLM run, a chain span).
 
     Examples
     --------
@@ -46,6 +47,7 @@ class IngestReport:
     sessions: int
     files: list[dict] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
 
     @property
     def ingest_ids(self) -> list[int]:
@@ -67,7 +69,7 @@ class IngestReport:
         1
         """
         return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
-                "sessions": self.sessions, "files": [dict(f) for f in self.files],
+                "sessions": self.sessions, "skipped": self.skipped, "files": [dict(f) for f in self.files],
                 "reject_reasons": dict(self.reject_reasons)}
 
 

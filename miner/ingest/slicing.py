@@ -26,6 +26,12 @@ from miner.ingest.chunks import LineChunks
 from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
 from miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
 from miner.ingest.normalize import normalize_sql
+from miner.ingest.claude_code import claude_code_sql
+from miner.ingest.column_map import check_keys, renamed_records
+from miner.ingest.langfuse import langfuse_sql
+from miner.ingest.langsmith import langsmith_sql
+from miner.ingest.mcp_spans import mcp_sql
+from miner.ingest.openinference import openinference_sql
 from miner.ingest.otel import otel_sql
 from miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
                                   table_relation)
@@ -56,6 +62,11 @@ IMPORTERS: dict[str, Callable[[str], str]] = {
     "openai-responses": openai_responses_sql,
     "anthropic": anthropic_sql,
     "otel": otel_sql,
+    "langsmith": langsmith_sql,
+    "langfuse": langfuse_sql,
+    "openinference": openinference_sql,
+    "claude-code": claude_code_sql,
+    "mcp": mcp_sql,
 }
 """Format name → function turning a ``(line, raw)`` relation into the pre relation."""
 
@@ -125,8 +136,11 @@ def _ranges(last_line: int, size: int) -> tuple[tuple[int, int], ...]:
 
 
 def plan_slices(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, *,
-                slice_rows: int | None = None) -> Slices:
+                slice_rows: int | None = None, columns: dict[str, str] | None = None) -> Slices:
     """Load what must be loaded (text files) and plan the slices of ``src``.
+
+    ``columns`` is a ``--map`` (canonical field → source column, see
+    :mod:`~miner.ingest.column_map`) for a canonical source.
 
     Examples
     --------
@@ -138,7 +152,7 @@ def plan_slices(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt
     ((1, 2), (3, 4))
     """
     try:
-        return _plan(con, src, container, fmt, slice_rows or SLICE_ROWS)
+        return _plan(con, src, container, fmt, slice_rows or SLICE_ROWS, columns or {})
     except duckdb.Error as exc:
         raise IngestError(_cannot_read(src.path, container, fmt, exc)) from None
 
@@ -148,13 +162,18 @@ def _cannot_read(path: str, container: str, fmt: str, exc: Exception) -> str:
     return f"cannot read {path} as {container} ({fmt}): {detail}"
 
 
-def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, size: int) -> Slices:
+def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, size: int,
+          columns: dict[str, str]) -> Slices:
     line_rejects = None
     if container in ("csv", "parquet"):
         table_sql, values = table_relation(con, src, container)
         sliced = f"(SELECT * FROM {table_sql} WHERE {LINE} BETWEEN $lo AND $hi)"
-        pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path)
-        sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
+        if fmt == "canonical":
+            pre = tabular_sql(con, sliced, {**values, "lo": 0, "hi": _LAST}, src.path, rename=columns)
+            sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
+        else:  # an export's rows as JSON records, read like its JSON Lines
+            rows = f"(SELECT s.{LINE} AS line, {RAW_TEXT.replace('raw', 's')} AS raw FROM {sliced} AS s)"
+            sql = normalize_sql(IMPORTERS[fmt](rows))
     else:
         chunks = LineChunks(src, size, spill=_spill_folder(con)).open() if container == "jsonl" else None
         whole = chunks is None or chunks.chunks is None
@@ -169,6 +188,11 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
                 chunks.close()
                 chunks = None
         sliced = f"(SELECT * FROM {raw_sql} WHERE line BETWEEN $lo AND $hi)" if container == "jsonl" else raw_sql
+        if columns:
+            if chunks is None:  # a file read in chunks is checked by what it yields
+                check_keys(con, raw_sql, values, columns, src.path)
+            sliced, renames = renamed_records(sliced, columns)
+            values = {**values, **renames}
         sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
         if chunks is not None:
             return Slices(sql, values, (), line_rejects_sql(container), src.path, container, fmt, chunks)

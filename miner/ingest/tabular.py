@@ -16,6 +16,7 @@ import duckdb
 
 from miner.errors import IngestError
 from miner.ingest.canonical import ALIASES
+from miner.ingest.column_map import missing_column
 from miner.ingest.readers import LINE
 from miner.ingest.sqltext import json_kind
 
@@ -25,21 +26,34 @@ RAW_TEXT = f"""json_merge_patch(to_json(raw), '{{"{LINE}": null}}')::VARCHAR"""
 """SQL rendering a rejected table row (the ``raw`` struct) as JSON text."""
 
 
-def column_map(names: list[str]) -> dict[str, int]:
+def column_map(names: list[str], rename: dict[str, str] | None = None) -> dict[str, int]:
     """Canonical field → index (0-based) of the column feeding it, first alias wins.
+
+    ``rename`` (``--map``: field → column name, exact, else ignoring case) comes
+    first; a column it maps feeds no alias of its own.
 
     Examples
     --------
     >>> column_map(["Tool_Name", "timestamp", "extra", "session"])
     {'session_id': 3, 'ts': 1, 'tool': 0}
+    >>> column_map(["fn", "name"], {"tool": "fn", "agent": "name"})
+    {'tool': 0, 'agent': 1}
     """
+    out = {}
+    for field, column in (rename or {}).items():
+        exact = [i for i, n in enumerate(names) if n == column]
+        loose = [i for i, n in enumerate(names) if n.strip().lower() == column.strip().lower()]
+        if not (exact or loose):
+            raise IngestError(missing_column(field, column, "the file"))
+        out[field] = (exact or loose)[0]
+    taken = set(out.values())
     index = {}
     for i, name in enumerate(names):
-        index.setdefault(name.strip().lower(), i)
-    out = {}
+        if i not in taken:
+            index.setdefault(name.strip().lower(), i)
     for field, keys in ALIASES.items():
         for key in keys:
-            if key in index:
+            if field not in out and key in index:
                 out[field] = index[key]
                 break
     return out
@@ -71,11 +85,13 @@ def column_kind(duckdb_type: str, text: str) -> str:
     return "'VARCHAR'"  # text, times and dates (their text is ISO), anything else as text
 
 
-def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, name: str) -> str:
+def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, name: str,
+                rename: dict[str, str] | None = None) -> str:
     """Pre relation (``<field>_text`` and ``_type``) of a table from :func:`~miner.ingest.readers.table_relation`.
 
     ``raw`` is the row as a struct (render it with :data:`RAW_TEXT`). Raises
-    :class:`~miner.errors.IngestError` when no column can be the tool name.
+    :class:`~miner.errors.IngestError` when no column can be the tool name, or when
+    a column of ``rename`` (see :func:`column_map`) is missing.
 
     Examples
     --------
@@ -89,7 +105,10 @@ def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, na
         raise ValueError(f"{LINE} must be the first column of {table_sql}")
     user = [row[0] for row in described[1:]]
     types = [row[1] for row in described[1:]]
-    mapping = column_map(user)
+    try:
+        mapping = column_map(user, rename)
+    except IngestError as exc:
+        raise IngestError(str(exc).replace("the file", name, 1)) from None
     if "tool" not in mapping:
         raise IngestError(f"{name} has no tool column (one of: {', '.join(ALIASES['tool'])}); "
                           "check the header or the file")
