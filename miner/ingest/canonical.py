@@ -38,10 +38,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
 PRE_FIELDS = tuple(ALIASES)
 """Columns (all JSON) of the pre-normalised relation every importer produces."""
 
+CONTEXT_KEYS = ("context", "query", "prompt", "user_query", "instruction")
+"""Keys of the conversation text an agent had read before the call (the user's request), optional."""
+
 _STRUCT = json.dumps({key: "JSON" for keys in ALIASES.values() for key in keys})
 # The same keys as text: strings unescaped, numbers and objects as JSON text. Reading
 # both in the one statement saves parsing each small value again field by field.
-_TEXT_STRUCT = json.dumps({key: "VARCHAR" for keys in ALIASES.values() for key in keys})
+_TEXT_STRUCT = json.dumps({key: "VARCHAR" for keys in (*ALIASES.values(), CONTEXT_KEYS) for key in keys})
 
 
 def _ident(name: str) -> str:
@@ -84,7 +87,8 @@ def canonical_sql(raw_sql: str) -> str:
                CASE WHEN s IS NULL THEN 'invalid JSON'
                     WHEN NOT ({starts_object('raw')}) THEN 'not a JSON object' END AS pre_reason,
                {pre_select("s")},
-               {pre_select("t", "_text")}
+               {pre_select("t", "_text")},
+               coalesce({", ".join("t." + _ident(k) for k in CONTEXT_KEYS)}) AS context
         FROM (SELECT line, raw, s,
                      CASE WHEN s IS NOT NULL THEN json_transform(raw, '{_TEXT_STRUCT}') END AS t
               FROM (SELECT line, raw, try(json_transform(raw, '{_STRUCT}')) AS s

@@ -171,6 +171,7 @@ def _reason() -> str:
 
 
 def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw_text: str = "raw",
+                  contexts: bool = False,
                   records: bool = False) -> str:
     """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
 
@@ -184,7 +185,9 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     ``raw_text`` renders the ``raw`` column as text
     (for sources whose ``raw`` is a row struct); it runs for rejected rows only. With
     ``records`` the pre relation has a ``session_record`` column (conversations: the
-    record a call's session is when it has no id), passed on; else it is NULL.
+    record a call's session is when it has no id), passed on; else it is NULL. With
+    ``contexts`` it has a ``context`` text column (the conversation text the agent had
+    read before the call), passed on; else it is NULL.
 
     Examples
     --------
@@ -197,12 +200,14 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     """
     record = "session_record::BIGINT AS session_record" if records else "NULL::BIGINT AS session_record"
     passed = ", session_record" if records else ""
+    context = "left(nullif(trim(context::VARCHAR), ''), 20000) AS context" if contexts else "NULL::VARCHAR AS context"
+    passed += ", context" if contexts else ""
     return f"""
         SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left({raw_text}, {MAX_RAW}) END AS raw,
                session_id, ts, seq, tool,
                coalesce(success_b, status_b, error IS NULL) AS success,
                error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
-               call_id, agent, "user", session_outcome, {record}
+               call_id, agent, "user", session_outcome, {record}, {context}
         FROM (SELECT *, {_reason()} AS reason
               FROM (SELECT *, {_values(types)}
                     FROM (SELECT *, {_ts_number()} AS ts_num, {_parsed()}

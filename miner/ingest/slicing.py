@@ -162,6 +162,10 @@ def _cannot_read(path: str, container: str, fmt: str, exc: Exception) -> str:
     return f"cannot read {path} as {container} ({fmt}): {detail}"
 
 
+WITH_CONTEXT = frozenset({"canonical"})
+"""Formats whose pre relation carries the conversation text read before each call (``context``)."""
+
+
 def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, size: int,
           columns: dict[str, str]) -> Slices:
     line_rejects = None
@@ -193,7 +197,8 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
                 check_keys(con, raw_sql, values, columns, src.path)
             sliced, renames = renamed_records(sliced, columns)
             values = {**values, **renames}
-        sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS)
+        sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS,
+                            contexts=fmt in WITH_CONTEXT)
         if chunks is not None:
             return Slices(sql, values, (), line_rejects_sql(container), src.path, container, fmt, chunks)
     if container == "parquet":

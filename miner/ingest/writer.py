@@ -24,6 +24,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "success": "BOOLEAN", "error": "VARCHAR", "duration_ms": "DOUBLE", "cost": "DOUBLE",
     "args": "JSON", "result": "JSON", "call_id": "VARCHAR", "agent": "VARCHAR", "user": "VARCHAR",
     "session_outcome": "DOUBLE", "line": "BIGINT", "session_source": "VARCHAR", "unmasked_id": "BOOLEAN",
+    "context": "VARCHAR",
 }
 """Columns :func:`store_records` reads (missing optional ones count as NULL; the last two
 are the ingest's, see :mod:`~miner.ingest.ids`)."""
@@ -33,7 +34,7 @@ _CHECK = "_ing_store_check"
 _SUSPECT = "_ing_store_suspect"
 _CANDIDATES = "_ing_store_candidates"
 _TARGET = ("id, session_id, ts, seq, tool_id, success, error, duration_ms, cost, args, result, call_id, agent, "
-           '"user", session_outcome, origin, ingest_id, line, session_source, unmasked_id')
+           '"user", session_outcome, origin, ingest_id, line, session_source, unmasked_id, context')
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
@@ -196,7 +197,7 @@ def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str
         INSERT INTO calls ({_TARGET})
         SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost, s.args,
                s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line, s.session_source,
-               s.unmasked_id
+               s.unmasked_id, s.context
         FROM {source} s JOIN tools t ON t.tool = s.tool {where}
     """, [origin, ingest_id]).fetchone()[0]
 

@@ -23,6 +23,7 @@ For each sampled occurrence this module asks:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Hashable, Mapping, Sequence
 
@@ -78,7 +79,47 @@ class Usage:
         if ctx.text is None:
             return None
         low = ctx.text.casefold()
-        return all(text.casefold() in low for text in missing)
+        return all(mentioned(text, low) for text in missing)
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)")
+
+
+def mentioned(value: str, text: str) -> bool:
+    """Whether ``value`` is written in ``text`` (lower-cased), also as people write dates and numbers.
+
+    Users say "August 15" or "15 Aug" where the tool takes ``2024-08-15``, and "1,200"
+    for ``1200``.
+
+    Examples
+    --------
+    >>> mentioned("Mia_Li_3668", "my user id is mia_li_3668"), mentioned("2024-08-15", "fly on august 15th")
+    (True, True)
+    >>> mentioned("2024-08-15", "on 15 aug, please"), mentioned("1200", "about 1,200 dollars")
+    (True, True)
+    >>> mentioned("2024-08-16", "fly on august 15th"), mentioned("12", "order 123")
+    (False, False)
+    """
+    value = value.strip().casefold()
+    if not value:
+        return True
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+        plain = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+        return re.search(r"(?<![\d.])" + re.escape(value) + r"(?![\d])", plain) is not None
+    if value in text:
+        return True
+    date = _ISO_DATE.match(value)
+    if date:
+        month, day = int(date.group(2)), int(date.group(3))
+        if 1 <= month <= 12:
+            name = _MONTHS[month - 1]
+            names = f"(?:{name}|{name[:3]}\\.?)"
+            day_re = rf"0?{day}(?:st|nd|rd|th)?"
+            return re.search(rf"\b{names}\s+{day_re}\b|\b{day_re}\s+(?:of\s+)?{names}\b"
+                             rf"|\b0?{month}/0?{day}\b", text) is not None
+    return False
 
 
 @dataclass(frozen=True)
@@ -126,6 +167,28 @@ def input_uses(wf: WorkflowTemplate) -> dict[str, tuple[int, tuple[str, ...]]]:
     return out
 
 
+def self_chosen(value: Any) -> bool:
+    """Whether a value is one an agent picks on its own: a small count or a single short word.
+
+    ``number_of_rooms=1``, ``limit=10`` or ``sort="desc"`` need nothing the chain
+    returns or the user says; ids, dates, names and free text do.
+
+    Examples
+    --------
+    >>> self_chosen(1), self_chosen("2"), self_chosen("economy"), self_chosen(0.08), self_chosen("most_relevant")
+    (True, True, True, True, True)
+    >>> self_chosen("2024-05-20"), self_chosen("HAT123"), self_chosen(4590), self_chosen("New York")
+    (False, False, False, False)
+    """
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        value = float(value)
+    if isinstance(value, (int, float)):
+        return abs(value) < 100
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z_-]{0,19}", value.strip()) is not None
+
+
 def occurrence_usage(wf: WorkflowTemplate, layout: Layout) -> list[Usage]:
     """Per occurrence of ``layout``: the input values it still needs and the calls it replaces.
 
@@ -137,9 +200,9 @@ def occurrence_usage(wf: WorkflowTemplate, layout: Layout) -> list[Usage]:
     ...     WorkflowStep(id="get_user", tool_name="get_user", parameters={"user_id": "{{user_id}}"}),
     ...     WorkflowStep(id="pay", tool_name="pay", parameters={"amount": "{{amount}}"}, depends_on=["get_user"])])
     >>> call = lambda args: CallRecord("s", args, None, True, None, None, None)
-    >>> occ = Occurrence("s", ((call({"user_id": "u1"}),), (call({"amount": 30}),)))
+    >>> occ = Occurrence("s", ((call({"user_id": "u1"}),), (call({"amount": 3000}),)))
     >>> [(u.pending, u.replaced) for u in occurrence_usage(wf, Layout(("get_user", "pay"), (0, 1), (occ,)))]
-    [(((('n', 30.0), '30'),), 2)]
+    [(((('n', 3000.0), '3000'),), 2)]
     """
     uses = input_uses(wf)
     first = {j for j, s in enumerate(layout.slot_of) if s == layout.slot_of[0]}
@@ -157,7 +220,7 @@ def occurrence_usage(wf: WorkflowTemplate, layout: Layout) -> list[Usage]:
                 continue
             present, value = get_path(representative(logical[j], j in maps).args, path)
             key = value_key(value) if present else None
-            if key is not None and key not in known:
+            if key is not None and key not in known and not self_chosen(value):
                 pending.append((key, value if isinstance(value, str) else json.dumps(value, default=str)))
         replaced = sum(len(calls) if j in maps else 1 for j, calls in enumerate(logical))
         out.append(Usage(occ.session_id, occ.start, tuple(pending), replaced))
