@@ -199,6 +199,17 @@ def workflow_detail(wf: WorkflowTemplate) -> None:
 
 
 
+def include_runs_toggle() -> bool:
+    """The sidebar's *Include workflow runs* checkbox (kept across pages); off by default.
+
+    Example: ``rows = views.drift_report(cfg.db, cfg.library, include_runs=include_runs_toggle())``.
+    """
+    with st.sidebar:
+        return st.checkbox("Include workflow runs", key="include_runs", persist_state="session",
+                           help="Also count the calls of workflows run with chainmine (left out by default, "
+                                "so testing a workflow does not change its evidence; the Run page lists them)")
+
+
 def sidebar_filter(db: Any) -> CallFilter | object:
     """The sidebar's time range, agent and tool filter (kept across pages); returns a ``CallFilter``.
 
@@ -206,7 +217,8 @@ def sidebar_filter(db: Any) -> CallFilter | object:
 
     Example: ``flt = sidebar_filter(cfg.db)``.
     """
-    opts = attempt(views.choices, db)
+    include_runs = include_runs_toggle()
+    opts = attempt(views.choices, db, include_runs)
     if opts is NO_RESULT:
         return NO_RESULT
     with st.sidebar:
@@ -221,7 +233,7 @@ def sidebar_filter(db: Any) -> CallFilter | object:
         tools = st.multiselect("Tools", opts["tools"], key="flt_tools", placeholder="all tools",
                                persist_state="session", help="Keep the calls of these tools (and, in the graph, "
                                                               "their neighbours)")
-    return attempt(views.time_filter, opts, days, agents, tools)
+    return attempt(views.time_filter, opts, days, agents, tools, include_runs)
 
 
 def require_calls(db: Any, why: str) -> None:

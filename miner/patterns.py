@@ -48,6 +48,8 @@ class ChainMiner:
 
     Parameters are those of :class:`~miner.chains.params.MiningParams`
     (``keep_all`` is the CLI's ``--all``); they are validated by :meth:`fit`.
+    ``include_runs`` also mines the calls of recorded workflow runs, which are
+    left out by default (see :mod:`miner.origins`).
 
     Attributes
     ----------
@@ -78,7 +80,8 @@ class ChainMiner:
     def __init__(self, min_frequency: int = 3, min_sessions: int = 2, min_success_rate: float = 0.8,
                  min_success_low: float = 0.0, min_confidence: float = 0.5, min_length: int = 2,
                  max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
-                 keep_all: bool = False, sample_size: int = 200, top: int | None = None):
+                 keep_all: bool = False, sample_size: int = 200, top: int | None = None,
+                 include_runs: bool = False):
         self.min_frequency = min_frequency
         self.min_sessions = min_sessions
         self.min_success_rate = min_success_rate
@@ -91,6 +94,7 @@ class ChainMiner:
         self.keep_all = keep_all
         self.sample_size = sample_size
         self.top = top
+        self.include_runs = include_runs
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters as a dict."""

@@ -85,6 +85,8 @@ class MiningParams:
     keep_all: bool = False
     sample_size: int = 200
     top: int | None = None
+    include_runs: bool = False
+    """Also mine the calls of recorded runs (``--include-runs``); see :mod:`miner.origins`."""
 
     def check(self) -> "MiningParams":
         """Return ``self`` or raise :class:`MiningError` naming the allowed range."""

@@ -59,6 +59,7 @@ def _spinner(quiet: bool) -> Iterator[None]:
               metavar="K", help="Occurrences sampled per chain to infer its dataflow.")
 @click.option("--top", type=_int_range("top"), default=None, metavar="N", help="Only the N best workflows.")
 @click.option("--save", is_flag=True, help="Merge the workflows into the library as suggested.")
+@click.option("--include-runs", is_flag=True, help="Also mine the calls of recorded workflow runs (left out by default).")
 @db_option
 @library_option
 @json_option
