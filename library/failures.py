@@ -69,12 +69,13 @@ def _key_failure(obj: dict) -> str | None:
     for key in ERROR_KEYS:
         if key in obj and obj[key] is not None and obj[key] is not False:
             value = obj[key]
-            return value if isinstance(value, str) else json.dumps(value, default=str)
+            # never empty: callers may test the reason's truth
+            return value if isinstance(value, str) and value.strip() else json.dumps(value, default=str)
     return None
 
 
 def is_failure(result: Any) -> str | None:
-    """The reason ``result`` marks its call failed, or ``None`` when it succeeded.
+    """The reason ``result`` marks its call failed (never empty), or ``None`` when it succeeded.
 
     Parameters
     ----------

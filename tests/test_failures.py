@@ -35,6 +35,7 @@ CASES = [
     ({"error": True}, True),
     ({"error": {"code": 7}}, True),
     ({"error": 0}, True),
+    ({"error": ""}, True),
     ({"error": None}, False),
     ({"error": False}, False),
     ({"result": "Error inside a field"}, False),
@@ -79,7 +80,7 @@ def test_ingest_and_runner_agree_on_every_case(tmp_path):
     ingested = _ingested(tmp_path)
     assert len(ingested) == len(CASES)
     for i, (result, failed) in enumerate(CASES):
-        assert (is_failure(result) is not None) == failed, result
+        assert bool(is_failure(result)) == failed, result
         ok, _ = ingested[f"c{i}"]
         assert ok is (not failed), f"ingest judged {result!r} {'ok' if ok else 'failed'}"
         run, recorder = _run_one(result)
