@@ -199,6 +199,24 @@ def workflow_detail(wf: WorkflowTemplate) -> None:
 
 
 
+def include_runs_toggle() -> bool:
+    """The sidebar's *Include workflow runs* checkbox (kept across pages); off by default.
+
+    Example: ``rows = views.drift_report(cfg.db, cfg.library, include_runs=include_runs_toggle())``.
+    """
+    # Widgets are per page: the choice lives in a plain session key, copied in before each draw and
+    # updated by the click's callback (which runs before the page does).
+    st.session_state["include_runs"] = st.session_state.get("_include_runs_kept", False)
+    with st.sidebar:
+        return st.checkbox("Include workflow runs", key="include_runs", on_change=_keep_include_runs,
+                           help="Also count the calls of workflows run with chainmine (left out by default, "
+                                "so testing a workflow does not change its evidence; the Run page lists them)")
+
+
+def _keep_include_runs() -> None:
+    st.session_state["_include_runs_kept"] = st.session_state["include_runs"]
+
+
 def sidebar_filter(db: Any) -> CallFilter | object:
     """The sidebar's time range, agent and tool filter (kept across pages); returns a ``CallFilter``.
 
@@ -206,7 +224,8 @@ def sidebar_filter(db: Any) -> CallFilter | object:
 
     Example: ``flt = sidebar_filter(cfg.db)``.
     """
-    opts = attempt(views.choices, db)
+    include_runs = include_runs_toggle()
+    opts = attempt(views.choices, db, include_runs)
     if opts is NO_RESULT:
         return NO_RESULT
     with st.sidebar:
@@ -215,13 +234,14 @@ def sidebar_filter(db: Any) -> CallFilter | object:
         if opts["first_ts"] is not None:
             first, last = opts["first_ts"].date(), opts["last_ts"].date()
             days = st.date_input("Time range", value=(first, last), min_value=first, max_value=last,
-                                 key="flt_days", persist_state="session")
+                                 # the runs widen the stored range: each choice keeps its own
+                                 key="flt_days_runs" if include_runs else "flt_days", persist_state="session")
         agents = st.multiselect("Agents", opts["agents"], key="flt_agents", placeholder="all agents",
                                 persist_state="session")
         tools = st.multiselect("Tools", opts["tools"], key="flt_tools", placeholder="all tools",
                                persist_state="session", help="Keep the calls of these tools (and, in the graph, "
                                                               "their neighbours)")
-    return attempt(views.time_filter, opts, days, agents, tools)
+    return attempt(views.time_filter, opts, days, agents, tools, include_runs)
 
 
 def require_calls(db: Any, why: str) -> None:

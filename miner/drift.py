@@ -3,7 +3,8 @@
 Occurrences of the workflows are found in the stored calls
 (:mod:`miner.evaluation.occurrences`); an occurrence succeeds when all its calls
 did, and belongs to the window holding its first call. The *latest* window is
-the one holding the newest call in the store. A workflow is flagged when its
+the one holding the newest logged call in the store
+(calls of recorded workflow runs count only with ``include_runs``). A workflow is flagged when its
 success rate in the latest window falls below the lower Wilson bound of its
 earlier windows combined, and the drop is clear on the latest side too: so few
 successes would happen with probability below ``alpha`` even if the workflow
@@ -29,6 +30,7 @@ from miner.errors import MiningError
 from miner.chains.model import wilson_lower
 from miner.evaluation.metrics import binomial_tail
 from miner.evaluation.occurrences import OCCURRENCES, match_occurrences
+from miner.origins import calls_where
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,8 @@ def _judge(name: str, status: str, windows: list[DriftWindow], latest: datetime 
 
 def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
                    window: str | int = "week", *, min_occurrences: int = 3, z: float = 1.96,
-                   alpha: float = 0.01, max_gap: int = DEFAULT_MAX_GAP) -> list[DriftRow]:
+                   alpha: float = 0.01, max_gap: int = DEFAULT_MAX_GAP,
+                   include_runs: bool = False) -> list[DriftRow]:
     """Success rate of each workflow per time window; flag a drop in the latest window.
 
     Parameters
@@ -167,6 +170,9 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
         rate before a drop counts as drift.
     max_gap : int
         Unrelated calls allowed between two steps of an occurrence.
+    include_runs : bool
+        Also the calls of recorded workflow runs; left out by default, so the
+        latest window is not the user's own test runs.
 
     Returns
     -------
@@ -189,8 +195,9 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
     kind, hours = parse_window(window)
     bucket = _BUCKETS[kind]
     params = [hours] if kind == "hours" else []
-    match_occurrences(con, workflows, max_gap=max_gap)
-    latest = con.execute(f"SELECT {bucket.format(ts='max(ts)')} FROM calls", params).fetchone()[0]
+    match_occurrences(con, workflows, max_gap=max_gap, include_runs=include_runs)
+    latest = con.execute(f"SELECT {bucket.format(ts='max(ts)')} FROM calls WHERE {calls_where(include_runs)}",
+                         params).fetchone()[0]
     rows = con.execute(f"""
         SELECT wf_index, {bucket.format(ts='started_at')} AS start, count(*) AS n, count_if(succeeded) AS ok
         FROM {OCCURRENCES} WHERE started_at IS NOT NULL

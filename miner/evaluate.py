@@ -29,6 +29,7 @@ from miner.errors import EmptyStoreError, MiningError
 from miner.evaluation.metrics import RankingScores, ranking_scores
 from miner.evaluation.occurrences import MEMBERS, OCCURRENCES, POSITIONS, match_occurrences
 from miner.evaluation.nexttool import NextToolModel, collapse
+from miner.origins import calls_where
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ def _sessions_needed(split: float) -> int:
     return n
 
 
-def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str = "time") -> tuple[int, int]:
+def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str = "time",
+                   include_runs: bool = False) -> tuple[int, int]:
     """Create temp table ``cm_split(session_id, part)`` with ``part`` 'train' or 'test'.
+
+    Sessions of recorded workflow runs take part only with ``include_runs``.
 
     Returns ``(train_sessions, test_sessions)``; raises :class:`MiningError`
     when either part would hold fewer than :data:`MIN_SESSIONS` sessions.
@@ -100,7 +104,8 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
         raise MiningError(f"unknown split {by!r}: use --by time or --by session")
     if not 0 < split < 1:
         raise MiningError(f"--split must be between 0 and 1, e.g. 0.8 (got {split})")
-    total = con.execute("SELECT count(DISTINCT session_id) FROM calls").fetchone()[0]
+    kept = calls_where(include_runs)
+    total = con.execute(f"SELECT count(DISTINCT session_id) FROM calls WHERE {kept}").fetchone()[0]
     if total == 0:
         raise EmptyStoreError("the store holds no tool calls: run `chainmine ingest LOGS` first")
     n_train = round(total * split)
@@ -112,13 +117,14 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
         CREATE OR REPLACE TEMP TABLE cm_split AS
         SELECT session_id, CASE WHEN row_number() OVER (ORDER BY {SPLIT_ORDER[by]}) <= ?
                                 THEN 'train' ELSE 'test' END AS part
-        FROM (SELECT session_id, min(ts) AS started_at FROM calls GROUP BY session_id)
+        FROM (SELECT session_id, min(ts) AS started_at FROM calls WHERE {kept} GROUP BY session_id)
     """, [n_train])
     con.execute("CREATE OR REPLACE TEMP VIEW cm_test_sessions AS SELECT session_id FROM cm_split WHERE part = 'test'")
     return n_train, total - n_train
 
 
-def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str) -> duckdb.DuckDBPyConnection:
+def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str,
+                        include_runs: bool = False) -> duckdb.DuckDBPyConnection:
     """A cursor on the same store whose ``calls`` holds only the training sessions.
 
     A temporary view named ``calls`` on the cursor hides the stored table, so
@@ -137,14 +143,14 @@ def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str) -
     (5, 10)
     """
     cursor = con.cursor()
-    split_sessions(cursor, split, by)
+    split_sessions(cursor, split, by, include_runs)
     catalog = cursor.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
     # qualified by catalog: an unqualified or main.calls would name the view itself;
     # rowid is passed through because the miner addresses calls by it
     cursor.execute(f"""
         CREATE OR REPLACE TEMP VIEW calls AS
         SELECT *, rowid FROM "{catalog}".main.calls
-        WHERE session_id IN (SELECT session_id FROM cm_split WHERE part = 'train')
+        WHERE session_id IN (SELECT session_id FROM cm_split WHERE part = 'train') AND {calls_where(include_runs)}
     """)
     return cursor
 
@@ -224,7 +230,8 @@ def rank_start_points(con: duckdb.DuckDBPyConnection, model: NextToolModel,
 
 def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "time",
              miner_options: Mapping[str, Any] | None = None, miner: Any = None,
-             model: NextToolModel | None = None, max_gap: int | None = None) -> BacktestReport:
+             model: NextToolModel | None = None, max_gap: int | None = None,
+             include_runs: bool = False) -> BacktestReport:
     """Mine on the training part of the sessions and measure the workflows on the rest.
 
     Parameters
@@ -243,6 +250,8 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     max_gap : int, optional
         Unrelated calls allowed inside a held-out occurrence; default the
         mining ``max_gap`` (so held-out occurrences are counted as mined ones).
+    include_runs : bool
+        Also use the calls of recorded workflow runs, in both parts (left out by default).
 
     Returns
     -------
@@ -262,20 +271,20 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     Dominated by mining; matching is O(n · w) in DuckDB over held-out calls.
     Deterministic for the same data and options.
     """
-    n_train, n_test = split_sessions(con, split, by)
+    n_train, n_test = split_sessions(con, split, by, include_runs)
     if max_gap is None:
         max_gap = int(dict(miner_options or {}).get("max_gap", DEFAULT_MAX_GAP))
-    train = training_connection(con, split, by)
+    train = training_connection(con, split, by, include_runs)
     try:
         if miner is None:
             from miner.patterns import ChainMiner  # imported late: mining is heavy and optional here
-            miner = ChainMiner(**dict(miner_options or {}))
+            miner = ChainMiner(**{"include_runs": include_runs, **dict(miner_options or {})})
         workflows = list(miner.fit(train).workflows_)
         train_calls = train.execute("SELECT count(*) FROM calls").fetchone()[0]
-        model = (model or NextToolModel(max_gap=max_gap)).fit(train, workflows)
+        model = (model or NextToolModel(max_gap=max_gap, include_runs=include_runs)).fit(train, workflows)
     finally:
         train.close()
-    match_occurrences(con, workflows, sessions="cm_test_sessions", max_gap=max_gap)
+    match_occurrences(con, workflows, sessions="cm_test_sessions", max_gap=max_gap, include_runs=include_runs)
     figures = _held_out_figures(con)
     train_counts = {"sessions": n_train, "calls": train_calls}
     test_counts = {"sessions": n_test, "calls": figures["calls"], "occurrences": figures["occurrences"]}

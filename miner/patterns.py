@@ -49,6 +49,8 @@ class ChainMiner:
 
     Parameters are those of :class:`~miner.chains.params.MiningParams`
     (``keep_all`` is the CLI's ``--all``); they are validated by :meth:`fit`.
+    ``include_runs`` also mines the calls of recorded workflow runs, which are
+    left out by default (see :mod:`miner.origins`).
 
     Attributes
     ----------
@@ -80,7 +82,8 @@ class ChainMiner:
                  min_success_low: float = 0.0, min_confidence: float = 0.5, min_length: int = 2,
                  max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
                  keep_all: bool = False, sample_size: int = 200, top: int | None = None,
-                 min_one_call: float = 0.5, min_outcome: float = 0.0, effects: Any = None):
+                 min_one_call: float = 0.5, min_outcome: float = 0.0, include_runs: bool = False,
+                 effects: Any = None):
         self.min_frequency = min_frequency
         self.min_sessions = min_sessions
         self.min_success_rate = min_success_rate
@@ -95,6 +98,7 @@ class ChainMiner:
         self.top = top
         self.min_one_call = min_one_call
         self.min_outcome = min_outcome
+        self.include_runs = include_runs
         self.effects = effects
 
     def get_params(self) -> dict[str, Any]:

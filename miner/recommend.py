@@ -88,7 +88,8 @@ def session_prefix(con: duckdb.DuckDBPyConnection, session_id: str) -> tuple[lis
 
 def recommend(prefix: Sequence[str], library: Any, *, model: NextToolModel | None = None,
               con: duckdb.DuckDBPyConnection | None = None, top: int = 5,
-              include_suggested: bool = False, agent: str | None = None) -> Recommendations:
+              include_suggested: bool = False, agent: str | None = None,
+              include_runs: bool = False) -> Recommendations:
     """Library workflows ranked by how likely they are to start after ``prefix``.
 
     Parameters
@@ -105,6 +106,9 @@ def recommend(prefix: Sequence[str], library: Any, *, model: NextToolModel | Non
         Also rank workflows still waiting for review.
     agent : str, optional
         The agent asking; its own habits weigh in when the logs name agents.
+    include_runs : bool
+        Fit the model on the calls of recorded workflow runs too (left out by default;
+        ignored when ``model`` is given).
 
     Returns
     -------
@@ -128,7 +132,7 @@ def recommend(prefix: Sequence[str], library: Any, *, model: NextToolModel | Non
     if model is None:
         if con is None:
             raise TypeError("recommend() needs a fitted model or a connection to fit one")
-        model = NextToolModel().fit(con, workflows)
+        model = NextToolModel(include_runs=include_runs).fit(con, workflows)
     prefix = [str(t).strip() for t in prefix if str(t).strip()]
     unknown = sorted({t for t in prefix if t not in model.tools_})
     if prefix and len(unknown) == len(set(prefix)):

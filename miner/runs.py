@@ -3,11 +3,12 @@
 :class:`DuckDBRecorder` implements :class:`library.runner.RunRecorder` on the
 ``runs`` and ``run_steps`` tables (one upsert per run or step change, so an
 interrupted run can be resumed) and stores every executed tool call in
-``calls`` with ``origin = 'runner'`` and the run id as ``session_id``, so runs
-feed later mining. Calls are buffered and inserted in bulk (register a frame,
-``INSERT ... SELECT``) at the end of the run or every ``flush_every`` calls. When a
-run finishes, the miner's stored events of its session are refreshed, so the next
-``mine`` need not rebuild them.
+``calls`` with ``origin = 'run'`` and the run id as ``session_id``. Analytics and
+mining leave those calls out unless asked (``--include-runs``, see
+:mod:`miner.origins`), so testing a workflow does not raise its own evidence;
+they never enter the miner's stored events, which a run therefore leaves fresh.
+Calls are buffered and inserted in bulk (register a frame, ``INSERT ... SELECT``)
+at the end of the run or every ``flush_every`` calls.
 
 :func:`run_named_workflow` and :func:`plan_named_workflow` are what
 ``chainmine run`` calls; :func:`list_runs` and :func:`get_run` back ``chainmine runs``.
@@ -32,8 +33,8 @@ from library.runner.plan import Plan
 from library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
                                      StoredRun)
 from library.store import WorkflowLibrary
-from miner.chains.events import refresh_after_commit
 from miner.errors import ChainmineError
+from miner.origins import RUN, run_calls_where
 from miner.store import connect, ensure_tools, transaction
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,6 @@ class DuckDBRecorder:
         self.flush_every = flush_every
         self._lock = threading.Lock()
         self._calls: list[CallRecord] = []
-        self._written: set[str] = set()
 
     def start_run(self, run: RunRecord) -> None:
         """Insert the run, or mark a resumed one running again (keeping its first start time)."""
@@ -126,7 +126,7 @@ class DuckDBRecorder:
         >>> con = duckdb.connect(); init_schema(con); rec = DuckDBRecorder(con)
         >>> rec.record_call(CallRecord("r1", "a", "get_user", 1, 0.0, True, args={"id": 1}))
         >>> rec.flush(), con.execute("SELECT origin, session_id FROM calls").fetchall()
-        (1, [('runner', 'r1')])
+        (1, [('run', 'r1')])
         """
         with self._lock:
             calls, self._calls = self._calls, []
@@ -149,12 +149,11 @@ class DuckDBRecorder:
                                            args, result, call_id, agent, origin)
                         SELECT md5_number(c.run_id || ':' || c.step_id || ':' || c.seq || ':' || epoch_us(c.ts)),
                                c.run_id, c.ts, c.seq, t.tool_id, c.success, c.error, c.duration_ms, c.cost,
-                               c.args::JSON, c.result::JSON, c.step_id, ?, 'runner'
+                               c.args::JSON, c.result::JSON, c.step_id, ?, ?
                         FROM _runner_calls c JOIN tools t ON t.tool = c.tool
-                    """, [RUNNER_AGENT])
+                    """, [RUNNER_AGENT, RUN])
             finally:
                 self.con.unregister("_runner_calls")
-            self._written.update(c.run_id for c in calls)
             return len(calls)
 
     def finish_run(self, run: RunRecord) -> None:
@@ -167,17 +166,6 @@ class DuckDBRecorder:
                 WHERE run_id = ?
             """, [run.status, _dump(run.outputs), run.error, _ts(run.finished_at), run.duration_ms,
                   run.total_cost, _dump(run.workflow_json), run.run_id])
-            self._refresh_events()
-
-    def _refresh_events(self) -> None:
-        # Called with the lock held; the calls are committed by now (flush has its own transaction).
-        sessions, self._written = sorted(self._written), set()
-        if sessions:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _runner_sessions AS "
-                             "SELECT unnest($s::VARCHAR[]) AS session_id", {"s": sessions})
-            # A stale table is left for mine to rebuild: a run should not wait for every session.
-            refresh_after_commit(self.con, "_runner_sessions", rebuild=False)
-            self.con.execute("DROP TABLE IF EXISTS _runner_sessions")
 
     def load_run(self, run_id: str) -> StoredRun | None:
         """The run and its steps, or None; raises :class:`ResumeError` when the record is corrupt."""
@@ -262,7 +250,7 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     stored = DuckDBRecorder(con).load_run(run_id)
     if stored is None:
         raise RunNotFoundError(f"no run {run_id!r} is recorded; see `chainmine runs list`")
-    calls = con.execute("SELECT count(*) FROM calls WHERE origin = 'runner' AND session_id = ?",
+    calls = con.execute(f"SELECT count(*) FROM calls WHERE {run_calls_where()} AND session_id = ?",
                         [run_id]).fetchone()[0]
     run = stored.run
     steps = sorted(stored.steps.values(), key=lambda s: (s.started_at is None, s.started_at or 0, s.step_id))

@@ -9,7 +9,8 @@ Tables
 ``ingests``  one row per ingested source with its counts.
 ``rejects``  every bad input row with its source, line, raw text and reason, stored once per
            ``rejects_digest`` (the source's content; ``ingests.rejects_digest`` links each ingest).
-``runs`` / ``run_steps``  workflow runs recorded by the runner.
+``runs`` / ``run_steps``  workflow runs recorded by the runner; their calls are in ``calls``
+           with ``origin = 'run'`` (logged calls have ``'log'``, see :mod:`miner.origins`).
 Views: ``calls_v`` (calls with tool names), ``sessions``.
 
 The order of calls inside a session is ``ORDER_BY`` below: start time, then
@@ -29,6 +30,7 @@ from typing import Iterator
 import duckdb
 
 from miner.errors import StoreError, StoreLockedError
+from miner.origins import migrate_run_origin
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +225,7 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables and views and record the schema version (idempotent).
+    """Create missing tables and views, record the schema version, migrate old run origins (idempotent).
 
     Examples
     --------
@@ -234,6 +236,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     """
     con.execute(SCHEMA)
     con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    migrate_run_origin(con)
 
 
 @contextlib.contextmanager

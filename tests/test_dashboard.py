@@ -228,6 +228,25 @@ def test_the_sidebar_filter_narrows_every_view_and_is_kept_across_pages(loaded):
     assert at.sidebar.multiselect(key="flt_tools").value == ["get_user_details"]
 
 
+def test_runs_are_left_out_until_the_sidebar_includes_them(loaded, log_bytes):
+    from miner.store import connect
+    con = connect(loaded.db)
+    con.execute("""INSERT INTO calls (id, session_id, ts, seq, tool_id, success, agent, origin)
+                   SELECT 10**9 + i, 'run-' || (i // 3), now()::TIMESTAMP, i, (SELECT min(tool_id) FROM tools),
+                          true, 'chainmine-runner', 'run' FROM range(6) t(i)""")
+    con.close()
+    calls = log_bytes.count(b"\n")
+    at = open_page("overview")
+    assert {m.label: m.value for m in at.metric}["Calls"] == f"{calls:,}"
+    assert "chainmine-runner" not in at.sidebar.multiselect(key="flt_agents").options
+    at.sidebar.checkbox(key="include_runs").check().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Calls"] == f"{calls + 6:,}"
+    assert "chainmine-runner" in at.sidebar.multiselect(key="flt_agents").options
+    at.switch_page("pages/drift.py").run()
+    assert at.sidebar.checkbox(key="include_runs").value is True
+
+
 def test_a_filter_that_keeps_nothing_explains_itself(loaded):
     at = open_page("overview")
     options = at.sidebar.multiselect(key="flt_agents").options

@@ -45,7 +45,7 @@ def run_with_db(registry, db, wf, inputs=None, resume=None):
         con.close()
 
 
-def test_a_run_is_recorded_and_its_calls_feed_the_store(registry, calls, tmp_path):
+def test_a_run_is_recorded_and_its_calls_are_stored_as_a_run(registry, calls, tmp_path):
     db = tmp_path / "runs.duckdb"
     wf = chain("flaky", {"key": "rec", "failures": 1}, max_retries=2, retry_delay=0)
     result = run_with_db(registry, db, wf, {"uid": "ann"})
@@ -59,10 +59,10 @@ def test_a_run_is_recorded_and_its_calls_feed_the_store(registry, calls, tmp_pat
             ("user", "completed", 1), ("order", "completed", 1), ("last", "completed", 2)]
         rows = con.execute("""SELECT tool, success, session_id, origin, args->>'$.user_id'
                               FROM calls_v ORDER BY ts, seq""").fetchall()
-        assert rows == [("get_user", True, result.run_id, "runner", "ann"),
-                        ("get_order", True, result.run_id, "runner", None),
-                        ("flaky", False, result.run_id, "runner", None),
-                        ("flaky", True, result.run_id, "runner", None)]
+        assert rows == [("get_user", True, result.run_id, "run", "ann"),
+                        ("get_order", True, result.run_id, "run", None),
+                        ("flaky", False, result.run_id, "run", None),
+                        ("flaky", True, result.run_id, "run", None)]
         assert list_runs(con)[0]["run_id"] == result.run_id
     finally:
         con.close()
@@ -201,8 +201,8 @@ def test_ctrl_c_cancels_cleanly_compensates_and_records_cancelled(tmp_path):
         con.close()
 
 
-def test_a_recorded_run_keeps_the_miners_events_fresh(registry, calls, tmp_path):
-    from miner.chains.events import EVENTS, build_sql, prepare_events
+def test_a_recorded_run_keeps_the_miners_events_fresh_and_stays_out_of_them(registry, calls, tmp_path):
+    from miner.chains.events import EVENTS, LOGGED, build_sql, prepare_events
     from miner.ingest import ingest_paths
 
     db = tmp_path / "runs.duckdb"
@@ -214,8 +214,8 @@ def test_a_recorded_run_keeps_the_miners_events_fresh(registry, calls, tmp_path)
     try:
         assert prepare_events(con).stored
         run_events = con.execute(f"SELECT count(*) FROM {EVENTS} WHERE sid = hash(?)", [result.run_id]).fetchone()[0]
-        assert run_events == 3
-        con.execute(f"CREATE TEMP TABLE fresh AS {build_sql()}")
+        assert run_events == 0
+        con.execute(f"CREATE TEMP TABLE fresh AS {build_sql(where=LOGGED)}")
         cols = "sid, spos, epos, t, ok, n, rid"
         assert sorted(con.execute(f"SELECT {cols} FROM {EVENTS}").fetchall()) == \
             sorted(con.execute(f"SELECT {cols} FROM fresh").fetchall())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import NO_RESULT, attempt, config, require_calls, show_table
+from dashboards.components import NO_RESULT, attempt, config, include_runs_toggle, require_calls, show_table
 from miner import views
 
 cfg = config()
@@ -14,13 +14,14 @@ st.markdown("Are your workflows still working? For every library workflow, chain
             "workflow is **flagged** when the latest rate falls below what the earlier ones make plausible.")
 
 require_calls(cfg.db, "how your workflows hold up over time")
+include_runs = include_runs_toggle()
 
 c1, c2, c3 = st.columns(3)
 window = c1.selectbox("Window", ["day", "week", "6 hours", "1 hour"], key="drift_window")
 min_occ = c2.number_input("Occurrences needed to judge", 1, 1000, 3, key="drift_min_occurrences")
 suggested = c3.checkbox("Include suggested workflows", value=True, key="drift_suggested")
 
-rows = attempt(views.drift_report, cfg.db, cfg.library, window, suggested, int(min_occ))
+rows = attempt(views.drift_report, cfg.db, cfg.library, window, suggested, int(min_occ), include_runs=include_runs)
 if rows is NO_RESULT:
     st.page_link("pages/suggestions.py", label="Go to Suggestions", icon=":material/lightbulb:")
     st.stop()
@@ -48,7 +49,7 @@ prefix = st.text_input("Tools called so far (comma-separated, oldest first)", ke
                        placeholder="e.g. find_user_id_by_email")
 if prefix.strip():
     recs = attempt(views.next_workflows, cfg.db, cfg.library, [t for t in prefix.split(",") if t.strip()],
-                   include_suggested=suggested)
+                   include_suggested=suggested, include_runs=include_runs)
     if recs is not NO_RESULT:
         if recs.note:
             st.caption(recs.note)

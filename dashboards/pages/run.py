@@ -107,6 +107,8 @@ _run_section()
 
 st.divider()
 st.subheader("Past runs")
+st.caption("The calls of these runs are kept apart from your agents' logs: the other pages leave them out "
+           "unless *Include workflow runs* is ticked in the sidebar.")
 runs = attempt(views.recent_runs, cfg.db)
 if runs is not NO_RESULT:
     if not runs:

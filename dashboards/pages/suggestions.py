@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, flash, require_calls,
-                                   show_table, workflow_detail)
+from dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, flash, include_runs_toggle,
+                                   require_calls, show_table, workflow_detail)
 from library.store import WorkflowLibrary
 from miner import views
 
@@ -18,6 +18,7 @@ st.markdown("chainmine looks for **chains of tool calls your agents repeat** (e.
 flash()
 
 require_calls(cfg.db, "the tool chains they repeat, as workflows to review")
+include_runs = include_runs_toggle()
 
 defaults = views.MINING_DEFAULTS
 with st.form("mine_form", border=True):
@@ -45,7 +46,8 @@ if mined:
         found = attempt(views.mine_suggestions, cfg.db, cfg.library, min_frequency=int(min_frequency),
                         min_sessions=int(min_sessions), min_success_rate=float(min_success),
                         min_confidence=float(min_confidence), min_length=int(length[0]),
-                        max_length=int(length[1]), max_gap=int(max_gap), top=int(top))
+                        max_length=int(length[1]), max_gap=int(max_gap), top=int(top),
+                        include_runs=include_runs)
     if found is not NO_RESULT:
         st.session_state["suggestions"] = found
 

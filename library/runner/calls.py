@@ -5,7 +5,10 @@ JSON cannot hold natively (datetimes, Decimals, sets, dataclasses, pydantic
 models ...) are converted faithfully and the step records a note saying so;
 anything else, NaN/Infinity and circular structures fail the call with a
 message naming the tool and the type (see :mod:`library.runner.jsondata`).
-A result larger than ``max_result_bytes`` (10 MB by default) fails the call.
+A result larger than ``max_result_bytes`` (10 MB by default) fails the call, and
+so does a result the failure rule calls a failure (``"Error: ..."``, ``{"error": ...}``;
+:mod:`library.failures`, or the tools module's ``is_failure`` hook): the call is
+recorded with its result and the reason, and retried only if the hook says so.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from library.runner.errors import CircuitOpenError, ToolTimeoutError
+from library.failures import classify
+from library.runner.errors import CircuitOpenError, FailedResultError, ToolTimeoutError
 from library.runner.events import STEP_RETRYING
 from library.runner.jsondata import DEFAULT_MAX_RESULT_BYTES, normalise_result
 from library.runner.recorder import CallRecord
@@ -171,6 +175,9 @@ class ToolCaller:
                 else:
                     value = await spec.invoke(params)
                 value, notes = normalise_result(value, self.max_result_bytes, tool=spec.name)
+                failure = classify(value, spec.name, spec.is_failure)
+                if failure is not None:
+                    raise FailedResultError(failure.reason, value, failure.retryable)
             except asyncio.CancelledError:
                 breaker.abandon()
                 raise
@@ -181,7 +188,8 @@ class ToolCaller:
                     breaker.record_failure()
                 else:
                     breaker.abandon()
-                self._record(spec, params, step_id, ts, (time.perf_counter() - t0) * 1000, None, None, exc)
+                self._record(spec, params, step_id, ts, (time.perf_counter() - t0) * 1000,
+                             getattr(exc, "result", None) if isinstance(exc, FailedResultError) else None, None, exc)
                 raise exc from None
         breaker.record_success()
         cost = result_cost(value)

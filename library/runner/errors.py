@@ -54,6 +54,25 @@ class ToolReturnedError(NonRetryableError):
     """
 
 
+class FailedResultError(Exception):
+    """A tool returned a result that the failure rule calls a failure (:mod:`library.failures`).
+
+    ``result`` is what the tool returned; ``retryable`` says whether another attempt
+    may help (only a tools module's ``is_failure`` hook can say so).
+
+    Examples
+    --------
+    >>> e = FailedResultError("Error: no such user", result="Error: no such user")
+    >>> str(e), e.retryable
+    ('Error: no such user', False)
+    """
+
+    def __init__(self, reason: str, result: object = None, retryable: bool = False):
+        super().__init__(reason)
+        self.result = result
+        self.retryable = retryable
+
+
 class ResultTooLargeError(NonRetryableError):
     """A tool returned more JSON than the runner's ``max_result_bytes`` allows.
 

@@ -7,9 +7,12 @@ event loops; calls cross over thread-safely and a cancelled call is cancelled
 on the server side too. The server's stderr goes to a temporary file whose
 tail is quoted when the server fails to start or dies.
 
-Results: ``is_error`` → :class:`ToolReturnedError`; otherwise the structured
-content (unwrapped from the SDK's ``{"result": ...}`` wrapper for plain
-return types), else the text content, parsed as JSON when it is JSON.
+Results: ``is_error`` (``isError`` in SDK 1.x) → :class:`ToolReturnedError`; otherwise the
+structured content (unwrapped from the SDK's ``{"result": ...}`` wrapper for plain
+return types), else the text content, parsed as JSON when it is JSON. The runner
+then judges that value by the shared failure rule of :mod:`library.failures`
+(``"Error: ..."`` text, an ``{"error": ...}`` object), as ingest judges logged
+results; an MCP server cannot bring its own ``is_failure`` hook.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def parse_mcp_result(result: Any, wrapped: bool = False) -> Any:
     3
     """
     texts = [getattr(c, "text", None) for c in (result.content or []) if getattr(c, "type", None) == "text"]
-    if result.is_error:
+    if getattr(result, "is_error", None) or getattr(result, "isError", None):
         raise ToolReturnedError("; ".join(t for t in texts if t) or "the MCP tool reported an error")
     structured = result.structured_content
     if structured is not None:

@@ -4,7 +4,9 @@ A Python registry is a module (``my_pkg.tools``) or a file
 (``path/to/tools.py``): its public module-level functions, sync or async, are
 its tools, unless it defines ``TOOLS: dict[str, callable]``, which then is the
 whole registry. :func:`tool` names a function and declares its cost and retry
-behaviour. MCP registries (``mcp:COMMAND ARGS``) live in
+behaviour. A module may also define ``is_failure(tool_name, result)``, which then
+judges its tools' results instead of the shared rule of :mod:`library.failures`
+(it is not a tool). MCP registries (``mcp:COMMAND ARGS``) live in
 :mod:`library.runner.mcp_registry`; :func:`load_registries` combines any mix.
 
 Sync tools run in a worker thread of the registry, so a slow or hanging sync
@@ -30,12 +32,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
+from library.failures import FailureHook
 from library.runner.errors import RegistryError, UnknownToolError
 from library.runner.resilience import Retryable
 
 log = logging.getLogger(__name__)
 
 TOOL_ATTR = "__chainmine_tool__"
+FAILURE_HOOK = "is_failure"
+"""Module-level name of a tools module's result judge (see :func:`library.failures.classify`)."""
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -84,7 +89,8 @@ class ToolSpec:
     """A callable tool: its name, where it comes from, its declared cost, and how to invoke it.
 
     ``invoke(params)`` is a coroutine function calling the tool with the
-    parameters as keyword arguments.
+    parameters as keyword arguments. ``is_failure`` is its module's hook judging
+    results (``None``: the shared rule of :mod:`library.failures`).
 
     Examples
     --------
@@ -100,6 +106,7 @@ class ToolSpec:
     cost: float | None = None
     retryable: Retryable = None
     description: str = ""
+    is_failure: FailureHook | None = None
 
 
 class ToolRegistry:
@@ -158,8 +165,11 @@ class PythonRegistry(ToolRegistry):
     >>> reg.close()
     """
 
-    def __init__(self, functions: Mapping[str, Callable], source: str = "python", max_threads: int = 64):
+    def __init__(self, functions: Mapping[str, Callable], source: str = "python", max_threads: int = 64,
+                 is_failure: FailureHook | None = None):
         super().__init__()
+        if is_failure is not None and not callable(is_failure):
+            raise RegistryError(f"{source}: {FAILURE_HOOK} must be a function (tool_name, result) -> reason or None")
         self.source = source
         self._max_threads = max_threads
         self._pool: DaemonThreadPool | None = None
@@ -169,35 +179,39 @@ class PythonRegistry(ToolRegistry):
             meta: ToolMeta = getattr(func, TOOL_ATTR, None) or ToolMeta()
             self._tools[name] = ToolSpec(
                 name=name, invoke=self._invoker(func), source=source, cost=meta.cost,
-                retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0])
+                retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0],
+                is_failure=is_failure)
 
     @classmethod
-    def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python") -> "PythonRegistry":
-        """A registry of ``{name: callable}``."""
-        return cls(functions, source=source)
+    def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python",
+                     is_failure: FailureHook | None = None) -> "PythonRegistry":
+        """A registry of ``{name: callable}``; ``is_failure`` judges their results (see :mod:`library.failures`)."""
+        return cls(functions, source=source, is_failure=is_failure)
 
     @classmethod
     def from_module(cls, module: ModuleType, source: str | None = None) -> "PythonRegistry":
         """A registry of ``module.TOOLS``, or else of its public module-level functions.
 
-        A function decorated with :func:`tool` is registered under its declared name.
+        A function decorated with :func:`tool` is registered under its declared name;
+        a module-level ``is_failure`` is the results hook, not a tool.
         """
         source = source or f"python:{module.__name__}"
+        hook = getattr(module, FAILURE_HOOK, None)
         table = getattr(module, "TOOLS", None)
         if table is not None:
             if not isinstance(table, Mapping):
                 raise RegistryError(f"{source}: TOOLS must be a dict of name -> callable")
-            return cls(dict(table), source=source)
+            return cls(dict(table), source=source, is_failure=hook)
         functions: dict[str, Callable] = {}
         for attr, value in vars(module).items():
             meta = getattr(value, TOOL_ATTR, None)
-            public = (not attr.startswith("_") and inspect.isfunction(value)
+            public = (not attr.startswith("_") and attr != FAILURE_HOOK and inspect.isfunction(value)
                       and value.__module__ == module.__name__)
             if meta is not None or public:
                 functions[(meta.name if meta and meta.name else attr)] = value
         if not functions:
             raise RegistryError(f"{source}: no tools found; define public functions or TOOLS = {{name: function}}")
-        return cls(functions, source=source)
+        return cls(functions, source=source, is_failure=hook)
 
     def _invoker(self, func: Callable) -> Invoke:
         if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from library.runner.errors import NonRetryableError, RetryableError
+from library.runner.errors import FailedResultError, NonRetryableError, RetryableError
 
 Retryable = bool | tuple[type[BaseException], ...] | None
 
@@ -25,7 +25,8 @@ def is_retryable(exc: BaseException, retryable: Retryable = None) -> bool:
     """Whether another attempt may help after ``exc``.
 
     :class:`NonRetryableError` never retries and :class:`RetryableError` always
-    does. Otherwise a tool's declared ``retryable`` decides (``True``: any
+    does; a failure result (:class:`FailedResultError`) retries only when the
+    tools module's ``is_failure`` hook said so. Otherwise a tool's declared ``retryable`` decides (``True``: any
     error, ``False``: none, a tuple: those exception types); with nothing
     declared, timeouts and connection/OS errors retry and everything else does not.
 
@@ -40,6 +41,8 @@ def is_retryable(exc: BaseException, retryable: Retryable = None) -> bool:
         return False
     if isinstance(exc, RetryableError):
         return True
+    if isinstance(exc, FailedResultError):
+        return exc.retryable
     if retryable is True:
         return isinstance(exc, Exception)
     if retryable is False:

@@ -1,4 +1,4 @@
-"""The call filter every analytics function honours (time range, agents, tools).
+"""The call filter every analytics function honours (time range, agents, tools, runs).
 
 Filters become fixed SQL fragments with ``?`` parameters; user text is only
 ever a parameter value. The time range is half-open, ``start <= ts < end``,
@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from miner.errors import ChainmineError
+from miner.origins import calls_where
 
 __all__ = ["AnalyticsError", "CallFilter", "iso", "limit_value", "parse_time", "resolve"]
 
@@ -46,20 +47,23 @@ class CallFilter:
     datetimes are converted to UTC), ``agents`` keeps calls of those agents,
     ``tools`` those tools. Functions over sequences (transitions, variants)
     apply the tool filter to what they report, not to the sequences
-    themselves, so a tool's neighbours stay real neighbours.
+    themselves, so a tool's neighbours stay real neighbours. The calls of
+    recorded workflow runs are left out unless ``include_runs`` (see
+    :mod:`miner.origins`).
 
     Examples
     --------
-    >>> CallFilter(agents=["bot"]).where()
+    >>> CallFilter(agents=["bot"], include_runs=True).where()
     ('agent IN (SELECT unnest(?::VARCHAR[]))', [['bot']])
     >>> CallFilter().where()
-    ('TRUE', [])
+    ("origin NOT IN ('run', 'runner')", [])
     """
 
     start: datetime | None = None
     end: datetime | None = None
     agents: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
+    include_runs: bool = False
 
     def __post_init__(self) -> None:
         start, end = _naive_utc(self.start, "start"), _naive_utc(self.end, "end")
@@ -73,12 +77,12 @@ class CallFilter:
 
     @property
     def is_empty(self) -> bool:
-        """True when the filter keeps every call."""
-        return self == CallFilter()
+        """True when the filter keeps every call it may see (runs are counted apart, see ``include_runs``)."""
+        return self == CallFilter(include_runs=self.include_runs)
 
     def where(self, *, tools: bool = True) -> tuple[str, list[Any]]:
         """SQL condition over ``calls`` columns and its parameters; ``tools=False`` ignores the tool filter."""
-        clauses: list[str] = []
+        clauses: list[str] = [] if self.include_runs else [calls_where(False)]
         params: list[Any] = []
         if self.start is not None:
             clauses.append("ts >= ?")
@@ -100,7 +104,8 @@ class CallFilter:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (times as ISO text)."""
-        return {"start": iso(self.start), "end": iso(self.end), "agents": list(self.agents), "tools": list(self.tools)}
+        return {"start": iso(self.start), "end": iso(self.end), "agents": list(self.agents), "tools": list(self.tools),
+                "include_runs": self.include_runs}
 
 
 def _names(values: Iterable[str] | str | None, what: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from miner.analytics.filters import AnalyticsError, CallFilter, iso, resolve
 from miner.errors import StoreError
+from miner.origins import calls_where
 
 
 def require_calls_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -82,8 +83,10 @@ def overview(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None) -> O
     return Overview(*row)
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def filter_options(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> dict[str, Any]:
     """What a filter can choose from: agents, tools (busiest first) and the stored time range.
+
+    Calls of recorded workflow runs count only with ``include_runs``.
 
     Examples
     --------
@@ -93,12 +96,14 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     {'agents': [], 'tools': [], 'first_ts': None, 'last_ts': None}
     """
     require_calls_table(con)
+    kept = calls_where(include_runs)
     agents = [r[0] for r in con.execute(
-        "SELECT agent FROM calls WHERE agent IS NOT NULL GROUP BY agent ORDER BY count(*) DESC, agent").fetchall()]
-    tools = [r[0] for r in con.execute("""
-        SELECT t.tool FROM (SELECT tool_id, count(*) AS n FROM calls GROUP BY tool_id) c
+        f"SELECT agent FROM calls WHERE agent IS NOT NULL AND {kept} GROUP BY agent ORDER BY count(*) DESC, agent"
+    ).fetchall()]
+    tools = [r[0] for r in con.execute(f"""
+        SELECT t.tool FROM (SELECT tool_id, count(*) AS n FROM calls WHERE {kept} GROUP BY tool_id) c
         JOIN tools t USING (tool_id) ORDER BY c.n DESC, t.tool""").fetchall()]
-    first, last = con.execute("SELECT min(ts), max(ts) FROM calls").fetchone()
+    first, last = con.execute(f"SELECT min(ts), max(ts) FROM calls WHERE {kept}").fetchone()
     return {"agents": agents, "tools": tools, "first_ts": first, "last_ts": last}
 
 

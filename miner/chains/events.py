@@ -8,8 +8,12 @@ instead of joining on keys.
 
 Ordering ten million calls into events is the most expensive step of mining,
 so a writable store keeps them in the ``events`` table: :func:`refresh_events`
-rebuilds the events of the sessions an ingest (or a recorded run) touched, once
-its calls are committed, and records in ``meta`` how many calls they cover.
+rebuilds the events of the sessions an ingest touched, once its calls are
+committed, and records in ``meta`` how many calls they cover. The table holds
+logged calls only: the calls of ``chainmine run`` (``origin = 'run'``, see
+:mod:`miner.origins`) never enter it, and since the watermark counts logged
+calls only, recording a run leaves the table fresh. Mining with runs included
+builds its events in a temporary table instead.
 :func:`prepare_events` then uses the table when that count matches ``calls``
 and the order is intact, and otherwise (old databases, calls added by hand, a
 refresh that never ran) builds the same events in a temporary table.
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 import duckdb
 
 from miner.errors import StoreError
+from miner.origins import calls_where, count_calls
 from miner.store import ORDER_BY, transaction
 
 log = logging.getLogger(__name__)
@@ -52,9 +57,11 @@ SPOT_CHECKS = 64
 """Events whose calls are looked up by rowid before the stored table is trusted."""
 STORED_REF = "rowid"
 """How stored events refer to calls (see the module docstring)."""
-FORMAT = "2"
+FORMAT = "3"
 """Version of the stored table's layout, kept with the watermark; another version is rebuilt
-(version 1 referred to calls by a hash of their id)."""
+(version 1 referred to calls by a hash of their id, version 2 held the calls of runs too)."""
+LOGGED = "WHERE " + calls_where(False)
+"""The ``where`` of :func:`build_sql` for the stored table: logged calls only."""
 PROVISIONAL_ROWID = 36_028_797_018_960_000
 """DuckDB numbers rows appended by an open transaction from here (its ``MAX_ROW_ID``) until it commits."""
 
@@ -184,7 +191,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
         if stored:
             con.execute(f"DELETE FROM {EVENTS} WHERE sid IN (SELECT DISTINCT hash({column}) FROM {sessions})")
             con.execute(f"INSERT INTO {EVENTS} " + build_sql(
-                STORED_REF, f"WHERE session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
+                STORED_REF, f"{LOGGED} AND session_id IN (SELECT DISTINCT {column} FROM {sessions})"))
         total, top = _calls_mark(con)
         covered = con.execute(f"SELECT coalesce(sum(n), 0) FROM {EVENTS}").fetchone()[0]
         if covered != total:
@@ -192,7 +199,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
             if not rebuild:
                 return False
             con.execute(f"DELETE FROM {EVENTS}")
-            con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF))
+            con.execute(f"INSERT INTO {EVENTS} " + build_sql(STORED_REF, LOGGED))
         con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [WATERMARK, _mark_text(total, top)])
     log.info("events refreshed for %d calls in %.2fs", total, time.perf_counter() - started)
     return True
@@ -220,8 +227,9 @@ def refresh_after_commit(con: duckdb.DuckDBPyConnection, sessions: str, column: 
 
 
 def _calls_mark(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """``(number of calls, largest rowid)``: both change when rows are added, deleted or renumbered."""
-    n, top = con.execute("SELECT count(*), coalesce(max(rowid), -1) FROM calls").fetchone()
+    """``(number of logged calls, their largest rowid)``: both change when logged rows are added, deleted
+    or renumbered; calls of runs do not count."""
+    n, top = con.execute(f"SELECT count(*), coalesce(max(rowid), -1) FROM calls {LOGGED}").fetchone()
     return int(n), int(top)
 
 
@@ -272,15 +280,16 @@ def events_fresh(con: duckdb.DuckDBPyConnection) -> bool:
     -----
     A few O(1) lookups, a spot check of a few events, and one positional pass over the events.
     """
-    return _stored_usable(con, con.execute("SELECT count(*) FROM calls").fetchone()[0])
+    return _stored_usable(con, count_calls(con))
 
 
-def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
-    """Make ``_cm_ev`` the events of every call: a view of the stored table when fresh, else a temporary build.
+def prepare_events(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> EventSummary:
+    """Make ``_cm_ev`` the events of the logged calls: a view of the stored table when fresh, else a temporary build.
 
     Parameters
     ----------
     con : a store connection (read-only is fine: only temporary objects are written).
+    include_runs : also the calls of recorded runs (always a temporary build when there are any).
 
     Examples
     --------
@@ -295,13 +304,15 @@ def prepare_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
     O(N log N) for N calls.
     """
     started = time.perf_counter()
-    calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
-    stored = _stored_usable(con, calls)
+    calls = count_calls(con)
+    everything = count_calls(con, include_runs=True) if include_runs else calls
+    stored = everything == calls and _stored_usable(con, calls)
+    calls = everything
     drop_events(con)
     if stored:
         con.execute(f"CREATE TEMP VIEW {SCRATCH} AS SELECT {_COLUMNS} FROM {EVENTS}")
     else:
-        con.execute(f"CREATE TEMP TABLE {SCRATCH} AS " + build_sql("rowid"))
+        con.execute(f"CREATE TEMP TABLE {SCRATCH} AS " + build_sql("rowid", "" if include_runs else LOGGED))
     events, max_tool, has_cost = con.execute(
         f"SELECT count(*), coalesce(max(t), 0), coalesce(bool_or(cost <> 0), false) FROM {SCRATCH}").fetchone()
     log.info("events: %d calls -> %d events (%s) in %.2fs", calls, events,

@@ -22,7 +22,7 @@ from miner.chains.search import (EventSummary, Support, build_events, drop_table
                                  search_levels)
 from miner.chains.variants import frequent_patterns, rival_pairs, search_floor, variant_growth
 from miner.errors import EmptyStoreError
-from miner.store import call_count
+from miner.origins import count_calls
 
 log = logging.getLogger(__name__)
 
@@ -324,9 +324,12 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     the selection is O(C * 2^k) over C frequent chains of at most k steps.
     """
     p = (params or MiningParams()).check()
-    if call_count(con) == 0:
-        raise EmptyStoreError("no tool calls yet: run chainmine ingest")
-    summary = build_events(con)
+    if count_calls(con, p.include_runs) == 0:
+        runs = 0 if p.include_runs else count_calls(con, include_runs=True)
+        raise EmptyStoreError("no tool calls yet: run chainmine ingest" if not runs else
+                              f"no logged tool calls, only {runs} from workflow runs: ingest logs, "
+                              "or pass --include-runs to mine the runs")
+    summary = build_events(con, p.include_runs)
     codec = KeyCodec.for_tools(summary.max_tool_id, p.max_length)
     names = dict(con.execute("SELECT tool_id, tool FROM tools").fetchall())
     search = ChainSearch(con, p, codec, summary, {v: k for k, v in names.items()})

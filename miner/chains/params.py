@@ -91,6 +91,8 @@ class MiningParams:
     """Least share of occurrences an agent could have made as one call (see :mod:`miner.synthesis.onecall`)."""
     min_outcome: float = 0.0
     """Least share of occurrences in successful sessions, where sessions carry an outcome."""
+    include_runs: bool = False
+    """Also mine the calls of recorded runs (``--include-runs``); see :mod:`miner.origins`."""
 
     def check(self) -> "MiningParams":
         """Return ``self`` or raise :class:`MiningError` naming the allowed range."""

@@ -100,7 +100,7 @@ def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
 
 
 
-def build_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
+def build_events(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> EventSummary:
     """Make ``_cm_ev`` hold the ordered, collapsed events (see :func:`miner.chains.events.prepare_events`).
 
     Examples
@@ -108,7 +108,7 @@ def build_events(con: duckdb.DuckDBPyConnection) -> EventSummary:
     >>> build_events(toy_store("abbb", 1)).events
     2
     """
-    return prepare_events(con)
+    return prepare_events(con, include_runs)
 
 
 MAX_LITERAL_KEYS = 2000

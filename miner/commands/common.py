@@ -27,6 +27,9 @@ library_option = click.option(
     help="Workflow library JSON file (default: $CHAINMINE_LIBRARY or ./workflows.json).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Hide progress output.")
+include_runs_option = click.option(
+    "--include-runs", is_flag=True,
+    help="Also count the calls of recorded workflow runs (left out by default; `chainmine runs` shows them).")
 
 
 def library_path(value: str | None) -> str:

@@ -33,8 +33,11 @@ def drift_options(func):
     return common.library_option(func)
 
 
-def show_drift(db: str | None, library_path: str | None, window: str, as_json: bool) -> None:
+def show_drift(db: str | None, library_path: str | None, window: str, as_json: bool, *,
+               include_runs: bool = False) -> None:
     """Compute :func:`miner.drift.workflow_drift` for the library's non-rejected workflows and print it.
+
+    Calls of recorded workflow runs count only with ``include_runs``.
 
     Examples
     --------
@@ -50,7 +53,7 @@ def show_drift(db: str | None, library_path: str | None, window: str, as_json: b
         raise MiningError(f"the workflow library {path} is empty: run `chainmine mine --save` to fill it")
     con = connect(db, read_only=True)
     try:
-        rows = workflow_drift(con, workflows, window)
+        rows = workflow_drift(con, workflows, window, include_runs=include_runs)
     finally:
         con.close()
     common.output([r.to_dict() for r in rows], as_json, _render)

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miner.chains.params import RANGES
-from miner.commands.common import db_option, json_option, output
+from miner.commands.common import db_option, include_runs_option, json_option, output
 from miner.evaluate import backtest
 from miner.store import connect
 
@@ -46,9 +46,10 @@ def _mining_options(func):
 @click.option("--by", type=click.Choice(["time", "session"]), default="time", show_default=True,
               help="Split on session start time, or on a hash of the session id.")
 @_mining_options
+@include_runs_option
 @db_option
 @json_option
-def evaluate(split, by, db, as_json, **mining) -> None:
+def evaluate(split, by, include_runs, db, as_json, **mining) -> None:
     """Mine on the earlier sessions, then measure coverage, recurrence and recommendations on the rest.
 
     Example: chainmine evaluate --split 0.8 --by time --min-frequency 5
@@ -56,7 +57,7 @@ def evaluate(split, by, db, as_json, **mining) -> None:
     options = {k: v for k, v in mining.items() if v is not None}
     con = connect(db, read_only=True)
     try:
-        report = backtest(con, split=split, by=by, miner_options=options)
+        report = backtest(con, split=split, by=by, miner_options=options, include_runs=include_runs)
     finally:
         con.close()
     if report.note:

@@ -67,6 +67,7 @@ def _spinner(quiet: bool) -> Iterator[None]:
               help="Side-effect classes for tools (TOML/JSON: name or glob = read|write|destructive); "
                    "default: effects.toml or effects.json beside the library.")
 @click.option("--save", is_flag=True, help="Merge the workflows into the library as suggested.")
+@click.option("--include-runs", is_flag=True, help="Also mine the calls of recorded workflow runs (left out by default).")
 @db_option
 @library_option
 @json_option

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from library.store import WorkflowLibrary
 from miner.commands import common
-from miner.commands.common import db_option, json_option, library_option, output
+from miner.commands.common import db_option, include_runs_option, json_option, library_option, output
 from miner.recommend import recommend as recommend_workflows
 from miner.recommend import session_prefix
 from miner.store import connect
@@ -23,10 +23,11 @@ from miner.store import connect
 @click.option("--include-suggested", is_flag=True, help="Also rank workflows not reviewed yet.")
 @click.option("--agent", metavar="NAME", default=None,
               help="The agent asking (default with --session: the session's agent).")
+@include_runs_option
 @db_option
 @library_option
 @json_option
-def recommend(tools, session_id, top, include_suggested, agent, db, library_path, as_json) -> None:
+def recommend(tools, session_id, top, include_suggested, agent, include_runs, db, library_path, as_json) -> None:
     """Rank library workflows by how likely they are to start next.
 
     Example: chainmine recommend --tools get_user_details --top 3
@@ -41,7 +42,8 @@ def recommend(tools, session_id, top, include_suggested, agent, db, library_path
         else:
             prefix = tools.split(",")
         result = recommend_workflows(prefix, WorkflowLibrary(common.library_path(library_path)), con=con,
-                                     top=top, include_suggested=include_suggested, agent=agent)
+                                     top=top, include_suggested=include_suggested, agent=agent,
+                                     include_runs=include_runs)
     finally:
         con.close()
     if result.note:

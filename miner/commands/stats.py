@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from miner.analytics import AnalyticsError, CallFilter, DEFAULT_TOP, parse_time, stats_report
-from miner.commands.common import db_option, json_option, output
+from miner.commands.common import db_option, include_runs_option, json_option, output
 from miner.commands.drift import drift_options, show_drift
 from miner.ingest import list_rejects
 from miner.store import connect
@@ -41,18 +41,19 @@ def _time_option(end: bool):
 @click.option("--agent", "agents", multiple=True, help="Only calls of this agent (repeatable).")
 @click.option("--tool", "tools", multiple=True, help="Only this tool, and transitions/variants touching it (repeatable).")
 @click.option("--show-rejects", is_flag=True, help="Also list rows rejected by ingests (source, line, reason).")
+@include_runs_option
 @drift_options
 def stats(db: str | None, as_json: bool, top: int, since: datetime | None, until: datetime | None,
-          agents: tuple[str, ...], tools: tuple[str, ...], show_rejects: bool, drift: bool, window: str,
-          library_path: str | None) -> None:
+          agents: tuple[str, ...], tools: tuple[str, ...], show_rejects: bool, include_runs: bool, drift: bool,
+          window: str, library_path: str | None) -> None:
     """Figures of the stored calls: per tool, transitions, session variants, errors.
 
     Example: chainmine stats --since 2026-01-10 --agent ci-bot --json
     """
     if drift:
-        show_drift(db, library_path, window, as_json)
+        show_drift(db, library_path, window, as_json, include_runs=include_runs)
         return
-    flt = CallFilter(start=since, end=until, agents=agents, tools=tools)
+    flt = CallFilter(start=since, end=until, agents=agents, tools=tools, include_runs=include_runs)
     con = connect(db, read_only=True)
     try:
         report = stats_report(con, flt, top=top)

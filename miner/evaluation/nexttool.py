@@ -32,6 +32,7 @@ from library.model import WorkflowTemplate
 from miner.chains.params import DEFAULT_MAX_GAP
 from miner.errors import EmptyStoreError, MiningError
 from miner.evaluation.occurrences import OCCURRENCES, POSITIONS, match_occurrences, position_calls
+from miner.origins import count_calls
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,8 @@ class NextToolModel:
         (the miner's default, so both count the same occurrences).
     use_agent : bool
         Also condition on the agent making the calls, when the log names it.
+    include_runs : bool
+        Also learn from the calls of recorded workflow runs (left out by default).
 
     Examples
     --------
@@ -177,7 +180,7 @@ class NextToolModel:
     """
 
     def __init__(self, order: int = 2, tail: int = 8, min_count: int = 2, smoothing: float = 0.1,
-                 max_gap: int = DEFAULT_MAX_GAP, use_agent: bool = True):
+                 max_gap: int = DEFAULT_MAX_GAP, use_agent: bool = True, include_runs: bool = False):
         for name, value, low in (("order", order, 1), ("tail", tail, 1), ("min_count", min_count, 1),
                                  ("max_gap", max_gap, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -185,7 +188,7 @@ class NextToolModel:
         if not 0 <= smoothing < 1:
             raise MiningError(f"smoothing must be in [0, 1) (got {smoothing})")
         self.order, self.tail, self.min_count, self.smoothing = order, tail, min_count, smoothing
-        self.max_gap, self.use_agent = max_gap, use_agent
+        self.max_gap, self.use_agent, self.include_runs = max_gap, use_agent, include_runs
         self._level_cache: dict[tuple, list[tuple[tuple, int]]] = {}
 
     # -- fitting ---------------------------------------------------------------
@@ -202,12 +205,12 @@ class NextToolModel:
         ...
         miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
         """
-        if con.execute("SELECT count(*) FROM calls").fetchone()[0] == 0:
+        if count_calls(con, self.include_runs) == 0:
             raise EmptyStoreError("the store holds no tool calls: run `chainmine ingest LOGS` first")
         if workflows:
-            match_occurrences(con, workflows, max_gap=self.max_gap)
+            match_occurrences(con, workflows, max_gap=self.max_gap, include_runs=self.include_runs)
         else:
-            position_calls(con)
+            position_calls(con, include_runs=self.include_runs)
         self._level_cache = {}
         names = {0: START, **{i: t for t, i in con.execute("SELECT tool, tool_id FROM tools").fetchall()}}
         k = int(self.order)

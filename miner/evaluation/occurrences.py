@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from library.model import WorkflowStep, WorkflowTemplate
+from miner.origins import calls_where
 from miner.store import ORDER_BY
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int], max_g
         Tool name → integer id (the store's ``tools`` table).
     max_gap : int
         Unrelated calls allowed between two steps.
+    include_runs : bool
+        Also the calls of recorded workflow runs (left out by default).
 
     Returns
     -------
@@ -133,11 +136,12 @@ def tool_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(con.execute("SELECT tool, tool_id FROM tools").fetchall())
 
 
-def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None) -> str:
-    """Create temp table :data:`POSITIONS`: every call with its 0-based position in its session.
+def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None, include_runs: bool = False) -> str:
+    """Create temp table :data:`POSITIONS`: every logged call with its 0-based position in its session.
 
     ``sessions`` names a table or view (made by the caller) with a
     ``session_id`` column restricting the sessions; ``None`` takes them all.
+    The calls of recorded workflow runs are left out unless ``include_runs``.
 
     Examples
     --------
@@ -146,7 +150,9 @@ def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None) 
     >>> position_calls(con)
     'cm_positions'
     """
-    where = f"WHERE session_id IN (SELECT session_id FROM {sessions})" if sessions else ""
+    where = f"WHERE {calls_where(include_runs)}"
+    if sessions:
+        where += f" AND session_id IN (SELECT session_id FROM {sessions})"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {POSITIONS} AS
         SELECT session_id,
@@ -158,7 +164,7 @@ def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None) 
 
 
 def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowTemplate],
-                      sessions: str | None = None, max_gap: int = 0) -> str:
+                      sessions: str | None = None, max_gap: int = 0, include_runs: bool = False) -> str:
     """Find every occurrence of ``workflows`` in the calls; create temp table :data:`OCCURRENCES`.
 
     Parameters
@@ -192,7 +198,7 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
     One vectorised regex scan of all sessions per workflow, linear in the
     session length: O(n · w) for ``n`` calls and ``w`` workflows, inside DuckDB.
     """
-    position_calls(con, sessions)
+    position_calls(con, sessions, include_runs)
     ids = tool_ids(con)
     members = pd.DataFrame(
         [(i, ids[t]) for i, wf in enumerate(workflows) for s in wf.steps

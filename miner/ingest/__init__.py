@@ -5,7 +5,7 @@ Public API
 :func:`ingest_paths`   load files (or ``-`` for stdin) in one transaction → :class:`IngestReport`
 :func:`detect_format`  which format a file (or its first bytes) is in
 :func:`list_rejects`   rejected rows with source, line, reason and raw text
-:func:`store_records`  store already-normalised calls (used by the runner, ``origin='runner'``)
+:func:`store_records`  store already-normalised calls (used by the runner, ``origin='run'``)
 
 Examples
 --------

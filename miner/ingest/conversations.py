@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from library.failures import ERROR_KEYS, ERROR_TEXT_PATTERN, MAX_REASON
 from miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ def content_text(expr: str) -> str:
 
 
 def failed_text(rt: str) -> str:
-    """SQL: does a tool result text mark the call failed (starts with ``Error``, or a JSON ``error``)?
+    """SQL: does a tool result text mark the call failed? :func:`library.failures.is_failure` in SQL.
+
+    Built from the rule's own constants (:data:`~library.failures.ERROR_TEXT_PATTERN`,
+    :data:`~library.failures.ERROR_KEYS`), so ingest and the runner agree.
 
     Examples
     --------
@@ -75,15 +79,23 @@ def failed_text(rt: str) -> str:
     ...             "('{\\"error\\": null}'), ('fine'), (NULL)) v(t)").fetchall()
     [(True,), (True,), (False,), (False,), (False,)]
     """
-    return (f"coalesce(regexp_matches({rt}, '^\\s*(Error|ERROR)') OR "
-            f"CASE WHEN json_valid({rt}) AND json_type({rt}) = 'OBJECT' THEN "
-            f"coalesce(json_type({rt}, '$.error') NOT IN ('NULL', 'BOOLEAN') OR ({rt}::JSON ->> '$.error') = 'true', false) "
-            f"END, false)")
+    pattern = ERROR_TEXT_PATTERN.replace("'", "''")
+    keys = " OR ".join(f"json_type({rt}, '{_path(k)}') NOT IN ('NULL', 'BOOLEAN') OR ({rt}::JSON ->> '{_path(k)}') = 'true'"
+                       for k in ERROR_KEYS)
+    return (f"coalesce(regexp_matches({rt}, '{pattern}') OR "
+            f"CASE WHEN json_valid({rt}) AND json_type({rt}) = 'OBJECT' THEN coalesce({keys}, false) END, false)")
+
+
+def _path(key: str) -> str:
+    return '$."' + key.replace("'", "''").replace('"', '\\"') + '"'
 
 
 def _error_text(rt: str) -> str:
-    return (f"CASE WHEN json_valid({rt}) AND json_type({rt}) = 'OBJECT' AND json_type({rt}, '$.error') IS NOT NULL "
-            f"THEN {rt}::JSON ->> '$.error' ELSE left({rt}, 2000) END")
+    """SQL: the failure reason of a result text (the error key's value, else the text)."""
+    found = " OR ".join(f"json_type({rt}, '{_path(k)}') IS NOT NULL" for k in ERROR_KEYS)
+    value = "coalesce(" + ", ".join(f"{rt}::JSON ->> '{_path(k)}'" for k in ERROR_KEYS) + ")"
+    return (f"CASE WHEN json_valid({rt}) AND json_type({rt}) = 'OBJECT' AND ({found}) "
+            f"THEN {value} ELSE left({rt}, {MAX_REASON}) END")
 
 
 def _emit(calls: str, results: str, success: str, error: str) -> str:

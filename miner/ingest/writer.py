@@ -1,7 +1,7 @@
 """Write normalised tool calls into ``calls``: content-hash ids, dedupe, tool dictionary.
 
 :func:`store_records` is the one way rows enter ``calls``; the ingest uses it for log
-files and the runner for the calls it executes (``origin='runner'``).
+files and the runner for the calls it executes (``origin='run'``).
 """
 
 from __future__ import annotations
@@ -116,12 +116,12 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("CREATE TEMP TABLE ran AS SELECT 'run-1' AS session_id, 1 AS seq, 'get_user' AS tool, "
     ...                 "'{\\"id\\": 7}'::JSON AS args, '{\\"name\\": \\"Mia\\"}'::JSON AS result")
-    >>> store_records(con, "ran", source="run run-1", format="runner", origin="runner")
+    >>> store_records(con, "ran", source="run run-1", format="runner", origin="run")
     (1, 0)
-    >>> store_records(con, "ran", source="run run-1", format="runner", origin="runner")
+    >>> store_records(con, "ran", source="run run-1", format="runner", origin="run")
     (0, 1)
     >>> con.execute("SELECT tool, origin FROM calls_v").fetchall()
-    [('get_user', 'runner')]
+    [('get_user', 'run')]
     """
     have = _columns(con, relation_name)
     missing = {"session_id", "tool"} - have

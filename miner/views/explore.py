@@ -56,11 +56,11 @@ def pick_bucket(first: datetime | None, last: datetime | None, target: int = 20)
 
 
 def time_filter(options: dict[str, Any], days: Sequence[date] | None, agents: Sequence[str] = (),
-                tools: Sequence[str] = ()) -> CallFilter:
+                tools: Sequence[str] = (), include_runs: bool = False) -> CallFilter:
     """A :class:`CallFilter` from the sidebar's date range (whole days) and selections.
 
     The full stored range (or no range) means no time bound, so calls without
-    a time are kept.
+    a time are kept. ``include_runs`` also keeps the calls of recorded workflow runs.
 
     Examples
     --------
@@ -77,11 +77,11 @@ def time_filter(options: dict[str, Any], days: Sequence[date] | None, agents: Se
             start = datetime.combine(lo, time())
         if hi < options["last_ts"].date():
             end = datetime.combine(hi, time()) + timedelta(days=1)
-    return CallFilter(start=start, end=end, agents=tuple(agents), tools=tuple(tools))
+    return CallFilter(start=start, end=end, agents=tuple(agents), tools=tuple(tools), include_runs=include_runs)
 
 
-def choices(db: str | os.PathLike) -> dict[str, Any]:
-    """Agents, tools and the time range the sidebar filter can choose from.
+def choices(db: str | os.PathLike, include_runs: bool = False) -> dict[str, Any]:
+    """Agents, tools and the time range the sidebar filter can choose from (runs' calls with ``include_runs``).
 
     Examples
     --------
@@ -93,7 +93,7 @@ def choices(db: str | os.PathLike) -> dict[str, Any]:
     []
     """
     with read_connection(db) as con:
-        return filter_options(con)
+        return filter_options(con, include_runs)
 
 
 def explore(db: str | os.PathLike, flt: CallFilter | None = None, bucket: str | None = None,

@@ -14,8 +14,11 @@ from miner.views.connections import read_connection
 
 
 def drift_report(db: str | os.PathLike, library: str | os.PathLike, window: str = "week",
-                 include_suggested: bool = False, min_occurrences: int = 3) -> list[DriftRow]:
+                 include_suggested: bool = False, min_occurrences: int = 3,
+                 include_runs: bool = False) -> list[DriftRow]:
     """Each library workflow's success rate per window, flagged when the latest window dropped.
+
+    The calls of recorded workflow runs count only with ``include_runs``.
 
     Raises :class:`~miner.errors.MiningError` saying how to fill the library when it has no
     accepted (or suggested) workflows.
@@ -32,7 +35,7 @@ def drift_report(db: str | os.PathLike, library: str | os.PathLike, window: str 
     """
     workflows = library_workflows(WorkflowLibrary(library), include_suggested=include_suggested)
     with read_connection(db) as con:
-        return workflow_drift(con, workflows, window, min_occurrences=min_occurrences)
+        return workflow_drift(con, workflows, window, min_occurrences=min_occurrences, include_runs=include_runs)
 
 
 def drift_frame(rows: Sequence[DriftRow]) -> pd.DataFrame:
@@ -56,8 +59,10 @@ def drift_frame(rows: Sequence[DriftRow]) -> pd.DataFrame:
 
 
 def next_workflows(db: str | os.PathLike, library: str | os.PathLike, tools: Sequence[str], top: int = 5,
-                   include_suggested: bool = False) -> Recommendations:
+                   include_suggested: bool = False, include_runs: bool = False) -> Recommendations:
     """Library workflows most likely to start after ``tools`` (as ``chainmine recommend --tools``).
+
+    The model learns from the calls of recorded workflow runs too only with ``include_runs``.
 
     Examples
     --------
@@ -72,4 +77,5 @@ def next_workflows(db: str | os.PathLike, library: str | os.PathLike, tools: Seq
     lib = WorkflowLibrary(library)
     library_workflows(lib, include_suggested=include_suggested)  # explains an empty library before reading logs
     with read_connection(db) as con:
-        return recommend(tools, lib, con=con, top=top, include_suggested=include_suggested)
+        return recommend(tools, lib, con=con, top=top, include_suggested=include_suggested,
+                         include_runs=include_runs)
