@@ -78,7 +78,11 @@ def test_a_constant_needs_occurrences_across_sessions(n, sessions, expected):
 
 def test_one_odd_occurrence_in_seven_does_not_flip_a_binding():
     occs = [occ(rec({"q": f"q{i}"}, {"geo_id": f"G{i}"}), rec({"geo_id": f"G{i}" if i else "G999"})) for i in range(7)]
-    assert infer_dataflow(["search", "hotels"], [0, 1], occs).steps[1].parameters == {"geo_id": "{{search.geo_id}}"}
+    step = infer_dataflow(["search", "hotels"], [0, 1], occs).steps[1]
+    assert step.parameters == {"geo_id": "{{search.geo_id}}"}
+    # the reviewer sees the share that agrees and the occurrence that does not
+    assert step.sources["geo_id"].support == round(6 / 7, 3)
+    assert step.sources["geo_id"].model_extra["counter_example"] == {"session": occs[0].session_id, "value": "G999"}
     assert agrees(6, 7) and not agrees(2, 3) and not constant_holds(3, 3, 3)
 
 

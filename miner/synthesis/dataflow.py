@@ -367,6 +367,17 @@ def _flow_beats_constant(path: tuple, value: Any, src: tuple) -> bool:
     return bool(names) and names[-1].lower() == str(path[-1]).lower()
 
 
+def _counter_example(ctx: _Context, odd: tuple[int, Any] | None, secret: bool) -> dict[str, Any]:
+    """Evidence against a decision, for reviewers: one occurrence that disagrees (session and value)."""
+    if odd is None:
+        return {}
+    i, value = odd
+    shown = "(secret)" if secret else value
+    if len(json.dumps(shown, default=str)) > 200:
+        shown = json.dumps(shown, default=str)[:197] + "..."
+    return {"counter_example": {"session": ctx.occs[i].session_id, "value": shown}}
+
+
 def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: list[int], is_map: bool,
             choice: tuple | None = None):
     values = []
@@ -380,14 +391,17 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
     top, count = keys.most_common(1)[0]
     tally: Counter = Counter()
     loose: Counter = Counter()
+    seen: list[set] = []
     for i, value in values:
         key = value_key(value)
+        found: set = set()
         if key is not None:
             found = ctx.indexes[i].sources(key, earlier)
             if not found:  # retyped or rounded: the same value, compared loosely
                 found = ctx.indexes[i].sources(key, earlier, loose=True)
                 loose.update(found)
             tally.update(found)
+        seen.append(found)
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], _priority(kv[0])))
     constant = (not secret and constant_holds(count, n, len({ctx.occs[i].session_id for i, v in values
                                                               if raw_key(v) == top})))
@@ -397,11 +411,15 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
             template = src[2] if src[0] == "tmpl" else "{{" + ctx.step_ids[src[1]] + format_path(src[2]) + "}}"
             kind = "bound" if src[0] == "result" or src[3] == "bound" else "input"
             extra = {"loose_matches": loose[src]} if loose[src] else {}
+            odd = next(((i, v) for (i, v), f in zip(values, seen) if src not in f), None)
+            extra.update(_counter_example(ctx, odd, secret))
             return template, ParameterSource(kind=kind, source=template, support=round(hits / n, 3), **extra)
     if constant:
         literal = next(v for _, v in values if raw_key(v) == top)
+        odd = next(((i, v) for i, v in values if raw_key(v) != top), None)
         # Logged text may itself hold {{...}} (an e-mail or prompt template): it is data, not a reference.
-        return escape_literal(literal), ParameterSource(kind="constant", source=literal, support=round(count / n, 3))
+        return escape_literal(literal), ParameterSource(kind="constant", source=literal, support=round(count / n, 3),
+                                                        **_counter_example(ctx, odd, secret))
     name = unique_name(path[-1], ctx.taken)
     ctx.taken.add(name)
     example = None if secret else values[0][1]
