@@ -56,6 +56,16 @@ def found(workflows, tools):
     return hits[0] if hits else None
 
 
+def selection(mined, effect):
+    """The mined workflow of the planted pick from a list whose picking step has side-effect class ``effect``."""
+    truth, _, plain, _ = mined
+    (wf,) = [w for w in truth["workflows"] if "selection" in w["shapes"]
+             and w["steps"][1]["parameters"]["booking_id"]["effect"] == effect]
+    got = found(plain, [s["tool"] for s in wf["steps"]])
+    assert got is not None
+    return got
+
+
 def test_every_shape_is_planted_often_enough(mined):
     truth, _, _, _ = mined
     shapes = Counter(s for w in truth["workflows"] for s in w.get("shapes", ()))
@@ -64,11 +74,7 @@ def test_every_shape_is_planted_often_enough(mined):
 
 
 def test_read_selection_is_mined_as_a_map_over_the_list(mined):
-    truth, _, plain, _ = mined
-    (wf,) = [w for w in truth["workflows"] if "selection" in w["shapes"]
-             and w["steps"][1]["parameters"]["booking_id"]["effect"] == "read"]
-    got = found(plain, [s["tool"] for s in wf["steps"]])
-    assert got is not None
+    got = selection(mined, "read")
     first, pick = got.steps
     assert pick.map_over == "{{" + first.id + ".bookings}}"
     assert pick.parameters == {"booking_id": "{{item}}"}
@@ -76,16 +82,12 @@ def test_read_selection_is_mined_as_a_map_over_the_list(mined):
 
 
 def test_destructive_selection_is_an_input_checked_against_the_list(mined):
-    truth, _, plain, _ = mined
-    (wf,) = [w for w in truth["workflows"] if "selection" in w["shapes"]
-             and w["steps"][1]["parameters"]["booking_id"]["effect"] == "destructive"]
-    got = found(plain, [s["tool"] for s in wf["steps"]])
-    assert got is not None
+    got = selection(mined, "destructive")
     first, cancel = got.steps
     assert cancel.map_over is None and cancel.effect == "destructive"
     name = cancel.parameters["booking_id"][2:-2]
     assert got.inputs[name].choices == "{{" + first.id + ".bookings}}"
-    assert cancel.parameters["reason"] == wf["steps"][1]["parameters"]["reason"]["value"]
+    assert cancel.parameters["reason"] == "change_of_plans"  # a planted constant stays one
 
 
 def test_an_id_the_back_end_always_returns_is_bound_not_constant(mined):
