@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from library.templates import lookup, parse_path
 from miner.cli import cli
-from miner.generate import FIELDS, SCENARIOS, GenerateError, generate_logs, generate_records, truth_path_for
+from miner.generate import (FIELDS, SCENARIOS, GenerateError, LogGenerator, generate_logs, generate_records,
+                            truth_path_for)
 from miner.generate.tools import TOOLS
 
 SESSIONS = 1500
@@ -206,6 +207,56 @@ def test_parameters_hold_what_the_truth_says(mixed):
     assert min(checked.values()) > 100
 
 
+@pytest.fixture(scope="module")
+def travel():
+    """The opt-in travel scenario's truth and annotated rows (the shapes of real logs)."""
+    rows = list(generate_records(sessions=400, seed=5, scenario="travel", annotate=True))
+    gen = LogGenerator(sessions=400, seed=5, scenario="travel")
+    for _ in gen.batches():
+        pass
+    return gen.truth(), rows
+
+
+def test_travel_picks_credentials_and_rewards_hold_what_the_truth_says(travel):
+    truth, rows = travel
+    done = complete(truth, rows)
+    picked, keys = Counter(), defaultdict(set)
+    for wf in truth["workflows"]:
+        assert wf["occurrences"] == len(done[wf["name"]]) > 30 and wf["shapes"]
+        for calls in done[wf["name"]]:
+            steps = by_step(calls)
+            for i, spec in enumerate(wf["steps"]):
+                for name, p in spec["parameters"].items():
+                    value = steps[i][-1]["args"][name]
+                    if p["kind"] == "selection":
+                        options = lookup(steps[p["step"]][-1]["result"], parse_path(p["path"]))
+                        picked[(wf["name"], options.index(value))] += 1
+                    elif p["kind"] == "secret":
+                        keys[p["name"]].add(value)
+        if "reward" in wf["shapes"]:
+            sessions = [calls[0][1]["session_outcome"] for calls in done[wf["name"]]]
+            assert wf["outcome_rate"] == round(sum(o == 1.0 for o in sessions) / len(sessions), 4) < 0.3
+            assert wf["success_rate"] > 0.9  # the calls worked; the sessions did not
+    assert {name for name, k in picked if k > 0} == {"travel_review_booking", "travel_cancel_booking"}
+    assert {name: len(v) for name, v in keys.items()} == {"api_key": 1, "token": 1}
+    assert truth["workflows"][5]["inputs"]["api_key"] == {"type": "string", "secret": True}
+    effects = {p["effect"] for w in truth["workflows"] for s in w["steps"] for p in s["parameters"].values()
+               if p["kind"] == "selection"}
+    assert effects == {"read", "destructive"}
+
+
+def test_travel_back_end_and_wrapped_ids(travel):
+    _, rows = travel
+    confirmations = {r["result"]["confirmation_id"] for r in rows if r["tool"] == "book_hotel" and r["success"]}
+    wrapped = [r["result"]["ids"] for r in rows if r["tool"] == "find_itineraries" and r["success"]]
+    assert len(confirmations) == 1 and wrapped and all(len(ids) == 1 for ids in wrapped)
+    roles = defaultdict(set)
+    for r in rows:
+        if (r["_planted"] or {}).get("workflow") == "travel_find_flights" and r["tool"] == "search_airport":
+            roles[r["_planted"]["step"]].add(r["args"]["query"])
+    assert sorted(roles) == [0, 1] and not roles[0] & roles[1]  # origin and destination cities never mix
+
+
 def test_equivalent_sources_really_hold_the_same_value(mixed):
     _, _, truth, rows = mixed
     done = complete(truth, rows)
@@ -346,7 +397,7 @@ def test_timestamps_agents_users_costs(mixed):
     assert all(r["session_outcome"] == outcome[r["session_id"]] for r in rows)
 
 
-@pytest.mark.parametrize("scenario", ["devops", "support", "research", "commerce"])
+@pytest.mark.parametrize("scenario", ["devops", "support", "research", "commerce", "travel"])
 def test_single_domain_scenarios_plant_only_their_workflows(tmp_path, scenario):
     out = tmp_path / "s.jsonl"
     generate_logs(out, sessions=120, seed=2, scenario=scenario)

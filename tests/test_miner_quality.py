@@ -4,13 +4,16 @@ Done means: every planted reliable workflow comes back (recall 1.0), at least
 80% of suggestions are planted workflows, at least 90% of parameters are wired
 as planted (bindings, inputs, constants, map items), list iteration comes back
 as a map step, commuting steps as parallel branches, and the frequent but
-unreliable workflow is not suggested.
+unreliable workflow is not suggested. The ``travel`` scenario adds the shapes
+of real logs: a pick from a list (a read maps over the list, a write takes an
+input with ``choices``), credentials (secret inputs), one tool in two roles.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -20,19 +23,22 @@ from miner.ingest import ingest_paths
 from miner.patterns import ChainMiner
 from miner.store import connect
 
-CASES = [("mixed", 1500, 7), ("mixed", 1500, 23), ("mixed", 1200, 31), ("commerce", 1000, 5)]
+CASES = [("mixed", 1500, 7), ("mixed", 1500, 23), ("mixed", 1200, 31), ("commerce", 1000, 5), ("travel", 600, 11)]
 
 
 def planted_shape(wf: dict) -> tuple[frozenset, ...]:
     slots: list[frozenset] = []
     group = None
+    previous = None
     for step in wf["steps"]:
         g = step.get("parallel_group")
         if g is not None and slots and g == group:
             slots[-1] = slots[-1] | {step["tool"]}
+        elif step["tool"] == previous:
+            pass  # one tool in two roles: independent lookups, one level of the mined DAG
         else:
             slots.append(frozenset([step["tool"]]))
-        group = g
+        group, previous = g, step["tool"]
     return tuple(slots)
 
 
@@ -51,8 +57,11 @@ def _expected(source: dict, ids: list[str]) -> tuple:
     kind = source["kind"]
     if kind == "constant":
         return ("constant", json.dumps(source["value"], sort_keys=True))
-    if kind == "input":
+    if kind in ("input", "secret") or (kind == "selection" and source["effect"] != "read"):
         return ("input",)
+    if kind == "selection":  # a read-only pick maps over the whole list
+        within = format_path(parse_path(source["within"])) if source.get("within") else ""
+        return ("template", "{{item" + within + "}}")
     root = ids[source["step"]] if kind == "bound" else "item"
     path = format_path(parse_path(source["path"])) if source["path"] else ""
     return ("template", "{{" + root + path + "}}")
@@ -90,12 +99,19 @@ def outcome(request, tmp_path_factory):
 
 
 def found_pairs(planted, mined):
-    """``(truth, workflow, step by tool, step ids in truth order)`` for every reliable planted workflow found."""
+    """``(truth, workflow, mined step per truth step, step ids in truth order)`` for every reliable workflow found.
+
+    The k-th truth step of a tool is the k-th mined step of that tool (a tool called in two roles is two steps).
+    """
     for shape, truth in planted.items():
         if truth["reliable"] and shape in mined:
             wf = mined[shape]
-            by_tool = {s.tool_name: s for s in wf.steps}
-            yield truth, wf, by_tool, [by_tool[s["tool"]].id for s in truth["steps"]]
+            seen: Counter = Counter()
+            steps = []
+            for s in truth["steps"]:
+                steps.append([m for m in wf.steps if m.tool_name == s["tool"]][seen[s["tool"]]])
+                seen[s["tool"]] += 1
+            yield truth, wf, steps, [m.id for m in steps]
 
 
 def test_every_reliable_planted_workflow_is_found(outcome):
@@ -119,9 +135,8 @@ def test_parameters_are_wired_as_planted(outcome):
     planted, mined = outcome
     right = total = 0
     wrong = []
-    for truth, wf, by_tool, ids in found_pairs(planted, mined):
-        for step in truth["steps"]:
-            got = by_tool[step["tool"]]
+    for truth, wf, steps, ids in found_pairs(planted, mined):
+        for step, got in zip(truth["steps"], steps):
             for name, source in step["parameters"].items():
                 total += 1
                 accepted = [_expected(source, ids)] + [_expected(e, ids) for e in source.get("equivalent", [])]
@@ -135,18 +150,42 @@ def test_parameters_are_wired_as_planted(outcome):
 def test_list_iteration_comes_back_as_a_map_step(outcome):
     planted, mined = outcome
     checked = 0
-    for truth, _, by_tool, ids in found_pairs(planted, mined):
-        for step in truth["steps"]:
-            got = by_tool[step["tool"]]
-            if step.get("map"):
-                over = step["map_over"]
+    for truth, _, steps, ids in found_pairs(planted, mined):
+        for step, got in zip(truth["steps"], steps):
+            over = step.get("map_over") or read_selection(step)
+            if over:
                 path = format_path(parse_path(over["path"])) if over["path"] else ""
                 assert got.map_over == "{{" + ids[over["step"]] + path + "}}"
                 checked += 1
             else:
                 assert got.map_over is None, (truth["name"], step["tool"])
-    scenario_has_map = any(step.get("map") for w in planted.values() if w["reliable"] for step in w["steps"])
+    scenario_has_map = any(step.get("map") or read_selection(step)
+                           for w in planted.values() if w["reliable"] for step in w["steps"])
     assert (checked > 0) == scenario_has_map
+
+
+def read_selection(step: dict) -> dict | None:
+    """The planted pick from a list of a read-only step (mined as a map over that list), if any."""
+    picks = [p for p in step["parameters"].values() if p["kind"] == "selection" and p["effect"] == "read"]
+    return picks[0] if picks else None
+
+
+def test_writing_picks_are_inputs_with_choices_and_credentials_secret_inputs(outcome):
+    planted, mined = outcome
+    checked = 0
+    for truth, wf, steps, ids in found_pairs(planted, mined):
+        for step, got in zip(truth["steps"], steps):
+            for name, source in step["parameters"].items():
+                if source["kind"] == "selection" and source["effect"] != "read":
+                    spec = wf.inputs[got.parameters[name][2:-2]]
+                    assert spec.choices == "{{" + ids[source["step"]] + format_path(parse_path(source["path"])) + "}}"
+                    checked += 1
+                elif source["kind"] == "secret":
+                    spec = wf.inputs[got.parameters[name][2:-2]]
+                    assert spec.secret and spec.example is None
+                    checked += 1
+    assert (checked > 0) == any(p["kind"] in ("selection", "secret") for w in planted.values() if w["reliable"]
+                                for s in w["steps"] for p in s["parameters"].values())
 
 
 def test_commuting_steps_come_back_as_parallel_branches(outcome):

@@ -97,6 +97,10 @@ class CallColumns:
         self.lengths.append(len(self.rows) - self._start)
         self.outcomes.append(0.0 if self._failed else 1.0)
 
+    def fail_session(self) -> None:
+        """Mark the open session as failed (outcome 0) although its calls may all have worked."""
+        self._failed = True
+
     def add(self, row: tuple, planted: dict[str, Any] | None) -> None:
         self.rows.append(row)
         if not row[4]:

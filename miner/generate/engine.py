@@ -198,6 +198,7 @@ class LogGenerator:
             for _ in range(r.poisson(STRAY_AFTER)):
                 self._stray(r, plan, cols)
         cols.close_session()
+        self._truth.close_session(cols.outcomes[-1] >= 0.5)
 
     def _stray(self, r: Stream, plan: _DomainPlan, cols: CallColumns, avoid: frozenset = frozenset()) -> None:
         """One stray call; never the tool just called (a stray call would extend a map or retry run) nor ``avoid``."""
@@ -272,6 +273,8 @@ class LogGenerator:
             failed[si], results[si], step_args[si] = not ok, out, args
         sample = (step_args, results) if ok_all and self._truth.wants_sample(wf.name) else None
         self._truth.complete(wf.name, session, ok_all, order, sample)
+        if wf.session_success is not None and r.u() >= wf.session_success:
+            cols.fail_session()  # every call worked, yet the conversation did not reach its goal
 
     def _tag(self, wf: WorkflowSpec, occ: int, step: int, item: int | None, retry: bool) -> dict[str, Any] | None:
         if not self.annotate:
@@ -282,7 +285,7 @@ class LogGenerator:
 def _needs(wf: WorkflowSpec, index: int) -> frozenset[int]:
     """Steps whose results step ``index`` takes values from."""
     step = wf.steps[index]
-    needs = {p.step for p in step.params.values() if p.kind == "bound"}
+    needs = {p.step for p in step.params.values() if p.kind in ("bound", "selection")}
     if step.map_over:
         needs.add(step.map_over[0])
     return frozenset(needs)
@@ -304,8 +307,12 @@ def _step_order(r: Stream, wf: WorkflowSpec) -> list[int]:
 
 
 def _value(p: Param, r: Stream, inputs: dict[str, Any], results: list[Any], element: Any) -> Any:
-    if p.kind == "constant":
+    if p.kind in ("constant", "secret"):
         return p.value
+    if p.kind == "selection":
+        options = _walk(results[p.step], _path(p.path))
+        picked = options[r.below(len(options))]
+        return _walk(picked, _path(p.within)) if p.within else picked
     if p.kind == "input":
         if p.name not in inputs:
             inputs[p.name] = p.sample(r)

@@ -2,13 +2,16 @@
 
 ``devops``, ``support``, ``research`` and ``commerce`` hold one domain each;
 ``mixed`` (the default) holds them all, each session belonging to one domain.
+``travel`` (the shapes of real agent logs: picks from a list, a seeded back-end,
+repeated calls in two roles, wrapped ids, credentials, rewards) is opt-in: it
+is not part of ``mixed``, whose logs stay byte for byte what they were.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from miner.generate.domains import DOMAINS, GENERAL_TOOLS
+from miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
 from miner.generate.spec import Domain, GenerateError, ToolSpec, WorkflowSpec
 
 DEFAULT_SCENARIO = "mixed"
@@ -45,6 +48,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {name: Scenario(name, (domain,)) for name, domain in DOMAINS.items()}
 SCENARIOS[DEFAULT_SCENARIO] = Scenario(DEFAULT_SCENARIO, tuple(DOMAINS.values()))
+SCENARIOS.update({name: Scenario(name, (domain,)) for name, domain in OPT_IN_DOMAINS.items()})
 
 
 def get_scenario(name: str) -> Scenario:

@@ -131,12 +131,17 @@ class Param:
     ``kind`` is ``input`` (``name``, ``sample`` draws a fresh value per
     occurrence; two params with one input name share the value), ``constant``
     (``value``), ``bound`` (``step`` index and ``path`` into its result, ``""``
-    for the whole result) or ``item`` (``path`` inside the current list item).
+    for the whole result), ``item`` (``path`` inside the current list item),
+    ``selection`` (one element of the list at ``path`` in step ``step``'s
+    result, at a random index, then ``within`` that element) or ``secret`` (a
+    credential ``name`` whose ``value`` is the same key in every call).
 
     Examples
     --------
     >>> bound(0, "reservations[0]").truth()
     {'kind': 'bound', 'step': 0, 'path': 'reservations[0]'}
+    >>> select(0, "bookings").truth(), secret("api_key", "sk-x").truth()
+    ({'kind': 'selection', 'step': 0, 'path': 'bookings'}, {'kind': 'secret', 'name': 'api_key'})
     """
 
     kind: str
@@ -145,11 +150,15 @@ class Param:
     step: int = -1
     path: str = ""
     sample: Sampler | None = None
+    within: str = ""
 
     def truth(self) -> dict[str, Any]:
-        """The ground-truth description of this parameter."""
-        if self.kind == "input":
-            return {"kind": "input", "name": self.name}
+        """The ground-truth description of this parameter (a secret's value is left out)."""
+        if self.kind in ("input", "secret"):
+            return {"kind": self.kind, "name": self.name}
+        if self.kind == "selection":
+            return {"kind": "selection", "step": self.step, "path": self.path,
+                    **({"within": self.within} if self.within else {})}
         if self.kind == "constant":
             return {"kind": "constant", "value": self.value}
         if self.kind == "bound":
@@ -201,6 +210,28 @@ def item(path: str = "") -> Param:
     return Param("item", path=path)
 
 
+def select(step: int, path: str, within: str = "") -> Param:
+    """One element, picked at random, of the list at ``path`` in step ``step``'s result (then ``within`` it).
+
+    Examples
+    --------
+    >>> select(0, "flights", "flight_number").truth()
+    {'kind': 'selection', 'step': 0, 'path': 'flights', 'within': 'flight_number'}
+    """
+    return Param("selection", step=step, path=path, within=within)
+
+
+def secret(name: str, value: str) -> Param:
+    """A credential argument ``name``: the same key ``value`` in every call (never a constant to mine).
+
+    Examples
+    --------
+    >>> secret("token", "sk-test-0000000000000").value
+    'sk-test-0000000000000'
+    """
+    return Param("secret", name=name, value=value)
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One planted step: a tool, where its arguments come from, map and order options.
@@ -231,7 +262,11 @@ class WorkflowSpec:
     """A workflow planted in the logs of one domain.
 
     ``reliable=False`` marks a chain that is frequent but fails often; a miner
-    with a minimum success rate of 0.8 must not suggest it.
+    with a minimum success rate of 0.8 must not suggest it. ``session_success``
+    (``None``: no effect) is the chance that a session holding an occurrence
+    still ends well: below 1 the chain succeeds call by call while its
+    sessions fail their task (``session_outcome`` 0). ``shapes`` names the
+    real-log shapes the workflow plants (``selection``, ``same_id`` ...).
 
     Examples
     --------
@@ -246,6 +281,8 @@ class WorkflowSpec:
     weight: float = 1.0
     reliable: bool = True
     description: str = ""
+    session_success: float | None = None
+    shapes: tuple[str, ...] = ()
 
     @property
     def tools(self) -> list[str]:
@@ -257,7 +294,7 @@ class WorkflowSpec:
         for s in self.steps[index + 1:]:
             if s.map_over and s.map_over[0] == index:
                 return True
-            if any(p.kind == "bound" and p.step == index for p in s.params.values()):
+            if any(p.kind in ("bound", "selection") and p.step == index for p in s.params.values()):
                 return True
         return False
 

@@ -21,11 +21,12 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from miner.generate.domains import DOMAINS, GENERAL_TOOLS
+from miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
 from miner.generate.scenarios import SCENARIOS
 
-TOOLS: dict[str, Callable[..., Any]] = {name: spec.fn for name, spec in sorted(SCENARIOS["mixed"].tools.items())}
-"""Every demo tool by name (the whole registry)."""
+TOOLS: dict[str, Callable[..., Any]] = {name: spec.fn for name, spec in sorted(
+    {n: s for scenario in SCENARIOS.values() for n, s in scenario.tools.items()}.items())}
+"""Every demo tool by name, of every scenario (the whole registry)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ def catalogue() -> list[ToolInfo]:
     >>> len(tools) == len(TOOLS) and {t.domain for t in tools} >= {"support", "general"}
     True
     """
-    planted = {t for d in DOMAINS.values() for wf in d.workflows for t in wf.tools}
-    owners = [("general", GENERAL_TOOLS)] + [(name, d.tools) for name, d in DOMAINS.items()]
+    domains = {**DOMAINS, **OPT_IN_DOMAINS}
+    planted = {t for d in domains.values() for wf in d.workflows for t in wf.tools}
+    owners = [("general", GENERAL_TOOLS)] + [(name, d.tools) for name, d in domains.items()]
     out = []
     for domain, table in owners:
         for name, spec in sorted(table.items()):

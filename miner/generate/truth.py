@@ -14,6 +14,17 @@ the list element of a map step). A parameter may also list ``equivalent``
 sources: other places that held the very same value in every sampled
 occurrence (``get_order_details.order_id`` echoes the id taken from
 ``orders[0].order_id``), so a miner binding to either one is right.
+
+Shapes of real logs (the ``travel`` scenario) add parameter kinds
+``selection`` (``step``, ``path`` of a list, optional ``within``; the agent
+picked one element at a random index; ``effect`` is the step tool's
+side-effect class by name: a ``read`` step is mined as a map over the list,
+any other as an input with ``choices``) and ``secret`` (``name``: a
+credential, the same key in every call, whose value the truth leaves out;
+listed under ``inputs`` with ``secret: true``). A workflow that plants such
+shapes lists them under ``shapes``; one planted with ``session_success``
+also reports it and the observed ``outcome_rate`` (share of its occurrences
+in sessions whose ``session_outcome`` is 1).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import json
 from collections import Counter
 from typing import Any, Iterator
 
+from library.effects import effect_from_name
 from miner.generate.spec import WorkflowSpec
 
 SAMPLES = 30
@@ -96,6 +108,8 @@ class TruthRecorder:
         self.successes = dict.fromkeys(names, 0)
         self.sessions = dict.fromkeys(names, 0)
         self._last_session = dict.fromkeys(names, -1)
+        self.ended_well = dict.fromkeys(names, 0)
+        self._session_done: list[str] = []
         self.orders: dict[str, Counter] = {n: Counter() for n in names}
         self.samples: dict[str, list[tuple[list[Any], list[Any]]]] = {n: [] for n in names}
 
@@ -116,13 +130,22 @@ class TruthRecorder:
             self._last_session[name] = session
             self.sessions[name] += 1
         self.orders[name][tuple(order)] += 1
+        self._session_done.append(name)
         if sample is not None and self.wants_sample(name):
             self.samples[name].append(sample)
+
+    def close_session(self, ended_well: bool) -> None:
+        """Count the occurrences completed in the session just closed towards its outcome."""
+        if ended_well:
+            for name in self._session_done:
+                self.ended_well[name] += 1
+        self._session_done = []
 
     def state(self) -> dict[str, Any]:
         """Every count as plain data (picklable), for :meth:`absorb` in another process."""
         return {"attempts": dict(self.attempts), "occurrences": dict(self.occurrences),
                 "successes": dict(self.successes), "sessions": dict(self.sessions),
+                "ended_well": dict(self.ended_well),
                 "orders": {n: dict(c) for n, c in self.orders.items()}, "samples": self.samples}
 
     def absorb(self, state: dict[str, Any]) -> None:
@@ -135,7 +158,7 @@ class TruthRecorder:
         >>> b.start("devops_deploy_service"); a.absorb(b.state()); a.attempts["devops_deploy_service"]
         1
         """
-        for key in ("attempts", "occurrences", "successes", "sessions"):
+        for key in ("attempts", "occurrences", "successes", "sessions", "ended_well"):
             mine = getattr(self, key)
             for name, n in state[key].items():
                 mine[name] += n
@@ -161,6 +184,8 @@ class TruthRecorder:
                     alternatives = self._equivalents(wf, si, pname, entry, samples)
                     if alternatives:
                         entry["equivalent"] = alternatives
+                if p.kind == "selection":
+                    entry["effect"] = effect_from_name(step.tool)
                 params[pname] = entry
             info: dict[str, Any] = {"tool": step.tool, "map": step.is_map}
             if step.map_over:
@@ -176,6 +201,11 @@ class TruthRecorder:
                "tools": tools, "steps": steps, "inputs": self._inputs(wf, samples),
                "occurrences": done, "sessions": self.sessions[name], "attempts": self.attempts[name],
                "success_rate": round(self.successes[name] / done, 4) if done else None}
+        if wf.shapes:
+            out["shapes"] = list(wf.shapes)
+        if wf.session_success is not None:
+            out["session_success"] = wf.session_success
+            out["outcome_rate"] = round(self.ended_well[name] / done, 4) if done else None
         if any(s.parallel_group is not None for s in wf.steps):
             out["orders"] = [{"tools": [wf.steps[i].tool for i in order], "count": n}
                              for order, n in sorted(self.orders[name].items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -186,6 +216,8 @@ class TruthRecorder:
         found: dict[str, Any] = {}
         for si, step in enumerate(wf.steps):
             for pname, p in step.params.items():
+                if p.kind == "secret" and p.name not in found:
+                    found[p.name] = {"type": "string", "secret": True}
                 if p.kind == "input" and p.name not in found:
                     example = samples[0][0][si][pname] if samples and not step.is_map else None
                     found[p.name] = {"type": json_type(example) if example is not None else "any", "example": example}
