@@ -36,6 +36,8 @@ from library.runner.resilience import Retryable
 log = logging.getLogger(__name__)
 
 TOOL_ATTR = "__chainmine_tool__"
+IDEMPOTENCY_PARAM = "idempotency_key"
+"""A tool with a parameter of this name is passed a stable key per call (see :mod:`library.runner.calls`)."""
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -84,7 +86,10 @@ class ToolSpec:
     """A callable tool: its name, where it comes from, its declared cost, and how to invoke it.
 
     ``invoke(params)`` is a coroutine function calling the tool with the
-    parameters as keyword arguments.
+    parameters as keyword arguments. ``annotations`` are the MCP tool
+    annotations the tool's server declared (``readOnlyHint``, ...), used to
+    classify its side effects; ``takes_idempotency_key`` says whether the tool
+    accepts an ``idempotency_key`` argument.
 
     Examples
     --------
@@ -100,6 +105,24 @@ class ToolSpec:
     cost: float | None = None
     retryable: Retryable = None
     description: str = ""
+    annotations: Mapping[str, Any] | None = None
+    takes_idempotency_key: bool = False
+
+
+def takes_idempotency_key(func: Callable) -> bool:
+    """True when ``func`` has a parameter named ``idempotency_key`` (``**kwargs`` does not count).
+
+    Examples
+    --------
+    >>> takes_idempotency_key(lambda order_id, idempotency_key=None: 1), takes_idempotency_key(lambda **kw: 1)
+    (True, False)
+    """
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get(IDEMPOTENCY_PARAM)
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
 class ToolRegistry:
@@ -169,7 +192,8 @@ class PythonRegistry(ToolRegistry):
             meta: ToolMeta = getattr(func, TOOL_ATTR, None) or ToolMeta()
             self._tools[name] = ToolSpec(
                 name=name, invoke=self._invoker(func), source=source, cost=meta.cost,
-                retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0])
+                retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0],
+                takes_idempotency_key=takes_idempotency_key(func))
 
     @classmethod
     def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python") -> "PythonRegistry":
