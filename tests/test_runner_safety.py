@@ -197,3 +197,11 @@ def test_a_resumed_run_passes_the_same_key_again(tmp_path):
         con.close()
     key = f"{first.run_id}:put"
     assert seen == [("a", key), ("a", key)] and stored == key
+
+
+def test_library_show_marks_each_steps_effect(cli_env):
+    out = CliRunner().invoke(cli, ["library", "show", "pay"])
+    assert out.exit_code == 0, out.output
+    assert "charge → charge_card  [destructive]" in out.stdout
+    (cli_env["lib"].parent / "effects.json").write_text(json.dumps({"charge_card": "write"}))
+    assert "charge → charge_card  [write]" in CliRunner().invoke(cli, ["library", "show", "pay"]).stdout
