@@ -19,7 +19,7 @@ from miner import views
 from miner.analytics import CallFilter
 from miner.errors import USER_ERRORS, StoreLockedError
 from miner.views import DashboardConfig, dashboard_config
-from miner.views.workflows import as_text, parameter_evidence
+from miner.views.workflows import as_text, parameter_evidence, step_effects
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,7 +163,7 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{float(value):.0%}"
 
 
-def workflow_detail(wf: WorkflowTemplate) -> None:
+def workflow_detail(wf: WorkflowTemplate, library_path: Any = None) -> None:
     """A workflow's description, evidence, step graph, parameters and example sessions.
 
     Example: ``workflow_detail(library.get("lookup_user_reservations"))``.
@@ -189,6 +189,10 @@ def workflow_detail(wf: WorkflowTemplate) -> None:
     st.markdown("**Parameters**: *bound* = taken from an earlier step's result, *constant* = always the same "
                 "value in the logs, *input* = differs per run and is asked for; *support* = share of the "
                 "observed calls that agree")
+    st.markdown("**Side effects** of each step: *read* changes nothing, *write* changes something, "
+                "*destructive* deletes, cancels or pays (a run asks for confirmation); *source* says how it "
+                "is known: an override file, the tool server's annotations, or the verbs in the tool's name")
+    show_table(step_effects(wf, library_path))
     show_table(parameter_evidence(wf), column_config={
         "support": st.column_config.ProgressColumn("support", min_value=0.0, max_value=1.0, format="percent")})
     if stats is not None and stats.example_sessions:

@@ -145,7 +145,7 @@ def run_demo(folder: str | Path = "chainmine-demo", *, sessions: int = 3000, see
     note(f"running {choice.name}")
     pairs = [f"{k}={json.dumps(v)}" for k, v in report.inputs.items()]
     result = run_named_workflow(choice.name, [DEMO_TOOLS], library_path=report.library, db=report.db,
-                                input_pairs=pairs)
+                                input_pairs=pairs, confirm=True)  # the demo tools change nothing real
     report.run = result.to_dict()
     report.run.setdefault("inputs", report.inputs)
     return report

@@ -20,11 +20,13 @@ import json
 import logging
 import threading
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import duckdb
 import pandas as pd
 
+from library.effects import overrides_beside
+from library.model import WorkflowTemplate
 from library.runner import RunResult, WorkflowExecutor, load_registries
 from library.runner.errors import ResumeError
 from library.runner.events import EventBus
@@ -32,6 +34,7 @@ from library.runner.inputs import load_inputs_file, parse_input_pairs
 from library.runner.plan import Plan
 from library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
                                      StoredRun)
+from library.runner.safety import change_summary, destructive_steps, require_confirmation
 from library.store import WorkflowLibrary
 from miner.errors import ChainmineError
 from miner.origins import RUN, run_calls_where
@@ -267,11 +270,26 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     })
 
 
+def _confirmed(workflow: WorkflowTemplate, confirm: bool | Callable[[str], bool]) -> bool:
+    """Whether a run may go on; asks ``confirm`` (a prompt) only when a step is destructive."""
+    if not destructive_steps(workflow) or confirm is True:
+        return True
+    if callable(confirm) and confirm(f"{workflow.name} will change things: {change_summary(workflow)}. Run it?"):
+        return True
+    require_confirmation(workflow, False, "rerun with --yes (or answer yes at a terminal)")
+    return False
+
+
 def _iso(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
 
 
-def plan_named_workflow(name: str, tools: Iterable[str], library_path: str) -> Plan:
+def _effects(effects: Any, library_path: str) -> Any:
+    """The ``--effects`` file, else the one beside the library, else none."""
+    return effects if effects is not None else overrides_beside(library_path)
+
+
+def plan_named_workflow(name: str, tools: Iterable[str], library_path: str, effects: Any = None) -> Plan:
     """Plan library workflow ``name`` against ``tools`` without calling anything (``--dry-run``).
 
     Examples
@@ -285,7 +303,8 @@ def plan_named_workflow(name: str, tools: Iterable[str], library_path: str) -> P
     lib = WorkflowLibrary(library_path)
     workflow = lib.get(name)
     with load_registries(tools) as registry:
-        return WorkflowExecutor(registry, library=lib, allow_unreviewed=True).plan(workflow)
+        return WorkflowExecutor(registry, library=lib, allow_unreviewed=True,
+                                effects=_effects(effects, library_path)).plan(workflow)
 
 
 def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db: str | None = None,
@@ -293,12 +312,20 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
                        budget: float | None = None, resume: str | None = None, max_concurrency: int = 10,
                        allow_unreviewed: bool = False, events: EventBus | None = None,
                        default_timeout: float | None = 300.0,
-                       rate_limits: Mapping[str, float] | None = None) -> RunResult:
+                       rate_limits: Mapping[str, float] | None = None, effects: Any = None,
+                       confirm: bool | Callable[[str], bool] = False) -> RunResult:
     """Run (or resume) library workflow ``name`` and record it in the DuckDB store.
 
     Inputs come from ``inputs_file`` (a JSON object) overlaid with
     ``input_pairs`` (``k=v``, JSON when it parses). A resumed run reuses its
     stored inputs. Every run is recorded in ``db``; see :class:`DuckDBRecorder`.
+
+    Side effects come from ``effects`` (an override file), else ``effects.toml`` /
+    ``effects.json`` beside the library. A workflow with a destructive step
+    needs ``confirm``: ``True``, or a function asked with a one-line summary
+    of what would change that returns whether to go on; otherwise
+    :class:`~library.runner.safety.ConfirmationRequiredError` is raised and
+    nothing runs.
 
     Examples
     --------
@@ -321,10 +348,11 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
         try:
             executor = WorkflowExecutor(registry, max_concurrency, recorder, events, budget, library=lib,
                                         allow_unreviewed=allow_unreviewed, default_timeout=default_timeout,
-                                        rate_limits=rate_limits)
+                                        rate_limits=rate_limits, effects=_effects(effects, library_path))
+            confirmed = _confirmed(executor.plan(workflow).workflow, confirm)
             if resume:
-                return executor.resume(resume, workflow_name=name)
-            return executor.execute(workflow, inputs)
+                return executor.resume(resume, workflow_name=name, confirm=confirmed)
+            return executor.execute(workflow, inputs, confirm=confirmed)
         finally:
             try:
                 recorder.close()

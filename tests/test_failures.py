@@ -139,7 +139,7 @@ def env(tmp_path, monkeypatch):
 
 
 def run_json(name, tools, *inputs):
-    out = CliRunner().invoke(cli, ["run", name, "--tools", str(tools), "--json", "--quiet",
+    out = CliRunner().invoke(cli, ["run", name, "--tools", str(tools), "--json", "--quiet", "--yes",
                                    *[a for i in inputs for a in ("--input", i)]])
     return out, (json.loads(out.stdout) if out.stdout.strip() else None)
 

@@ -62,7 +62,8 @@ class FakeRunner:
     def __init__(self, result: dict | None = None, error: BaseException | None = None):
         self.calls: list[tuple[str, dict]] = []
         self.result = result or {"run_id": "run-1", "status": "completed",
-                                 "outputs": {"get_reservations": [{"reservation_id": "R1"}]}, "steps": []}
+                                 "outputs": {"get_user": {"user_id": "mia_li_3668"},
+                                             "get_reservations": [{"reservation_id": "R1"}]}, "steps": []}
         self.error = error
 
     async def __call__(self, wf, args):
@@ -114,9 +115,10 @@ def test_output_schema_names_declared_outputs():
     assert schema["properties"]["user"] == {}  # a tool's result is not
 
 
-def test_output_schema_without_outputs_names_the_final_steps():
+def test_output_schema_without_outputs_names_every_step():
     schema = output_schema(lookup_workflow())
-    assert schema == {"type": "object", "properties": {"get_reservations": {}}, "required": ["get_reservations"]}
+    assert schema == {"type": "object", "properties": {"get_user": {}, "get_reservations": {"type": "array"}},
+                      "required": ["get_user", "get_reservations"]}
 
 
 def test_description_carries_text_steps_and_evidence():
@@ -237,7 +239,8 @@ def test_call_returns_outputs_as_structured_content_and_json_text(library, mode)
 
     result = run(main)
     assert result.is_error is False
-    assert result.structured_content == {"get_reservations": [{"reservation_id": "R1"}]}
+    assert result.structured_content == {"get_user": {"user_id": "mia_li_3668"},
+                                         "get_reservations": [{"reservation_id": "R1"}]}
     assert json.loads(result.content[0].text) == result.structured_content
     assert result.meta["chainmine/run_id"] == "run-1"
     assert runner.calls == [("lookup_user_reservations", {"user_id": "mia_li_3668"})]

@@ -203,7 +203,8 @@ def test_streamable_http_on_loopback(served):
     # crash_backend needs crash_server, which the Python registry does not have
     assert tools == ["lookup_user_reservations"]
     assert result.is_error is False
-    assert result.structured_content == {"get_reservations": [
+    assert result.structured_content == {"get_user": {"user_id": "noah_ito_11", "name": "Noah Ito",
+                                                      "reservations": ["R3"]}, "get_reservations": [
         {"reservation_id": "R3", "origin": "LAX", "destination": "SEA", "cabin": "economy"}]}
     assert runs_table(db)[0][2] == "completed"
 

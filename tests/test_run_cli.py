@@ -82,7 +82,7 @@ def test_run_json_has_the_documented_shape(env):
 def test_input_values_are_json_when_they_parse_and_files_work(env):
     inputs = env["tmp"] / "in.json"
     inputs.write_text(json.dumps({"amount": 2}))
-    out, doc = run_json("pay", "--tools", str(TOOLS_FILE), "--inputs", str(inputs), "--input", "amount=4")
+    out, doc = run_json("pay", "--yes", "--tools", str(TOOLS_FILE), "--inputs", str(inputs), "--input", "amount=4")
     assert doc["steps"][0]["result"] == {"charge_id": "ch_4", "amount": 4}
 
 
@@ -93,7 +93,7 @@ def test_a_failed_run_exits_1_and_still_prints_json(env):
 
 
 def test_budget_stops_before_the_expensive_step(env):
-    out, doc = run_json("pay", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--budget", "2")
+    out, doc = run_json("pay", "--yes", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--budget", "2")
     assert out.exit_code == 1
     assert doc["status"] == "budget_exceeded"
     assert [(s["id"], s["status"]) for s in doc["steps"]] == [("charge", "completed"), ("big", "budget_exceeded")]
@@ -196,7 +196,7 @@ def test_resume_through_the_cli(env):
 def test_run_against_an_mcp_server(env):
     out, doc = run_json("mcp_flow", "--tools", f"mcp:{sys.executable} {SERVER}", "--input", "a=40")
     assert out.exit_code == 0, out.output
-    assert doc["outputs"] == {"hi": "hello no. 42"}
+    assert doc["outputs"] == {"sum": 42, "hi": "hello no. 42"}
 
 
 def test_several_tool_sources_combine(env, monkeypatch):
@@ -212,7 +212,7 @@ def test_several_tool_sources_combine(env, monkeypatch):
 
 
 def test_the_table_output_shows_steps_and_status(env):
-    out = invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=1", "--quiet")
+    out = invoke("run", "pay", "--yes", "--tools", str(TOOLS_FILE), "--input", "amount=1", "--quiet")
     assert out.exit_code == 0
     assert "charge" in out.stdout and "completed" in out.stdout
 
@@ -226,11 +226,11 @@ def test_live_progress_goes_to_stderr_when_it_is_a_terminal(env, monkeypatch):
     buffer = io.StringIO()
     monkeypatch.setattr(run_command, "show_progress", lambda quiet: not quiet)
     monkeypatch.setattr(run_command, "stderr_console", lambda: Console(file=buffer, force_terminal=True, width=120))
-    out = invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--budget", "1", "--json")
+    out = invoke("run", "pay", "--yes", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--budget", "1", "--json")
     assert out.exit_code == 1
     assert json.loads(out.stdout)["status"] == "budget_exceeded"     # stdout stays one JSON document
     text = buffer.getvalue()
     assert "charge" in text and "✓" in text and "✗" in text and "refund" in text
     buffer.truncate(0)
-    invoke("run", "pay", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--quiet")
+    invoke("run", "pay", "--yes", "--tools", str(TOOLS_FILE), "--input", "amount=3", "--quiet")
     assert buffer.getvalue() == ""

@@ -71,14 +71,15 @@ def test_max_concurrency_one_serialises_calls(registry, calls):
 
 # ---------------------------------------------------------------- data flow, outputs, context
 
-def test_templates_flow_between_steps_and_sinks_are_outputs(registry, calls):
+def test_templates_flow_between_steps_and_every_step_is_an_output(registry, calls):
     w = wf([step("user", "get_user", {"user_id": "{{uid}}"}),
             step("order", "get_order", {"order_id": "{{user.orders[1]}}"}),
             step("sum", "add", {"a": "{{order.total}}", "b": 1})], inputs={"uid": {"type": "string"}})
     ctx = WorkflowContext({"uid": "mia"})
     result = executor(registry).execute(w, ctx)
     assert result.status == "completed"
-    assert result.outputs == {"sum": 21}
+    assert result.outputs == {"user": {"id": "mia", "orders": ["mia-o1", "mia-o2", "mia-o3"], "vip": False},
+                              "order": {"order_id": "mia-o2", "total": 20}, "sum": 21}
     assert ctx.get_result("user", "orders[1]") == "mia-o2"
     assert [s["id"] for s in result.to_dict()["steps"]] == ["user", "order", "sum"]
 
@@ -299,7 +300,7 @@ def test_a_budget_stops_the_run_before_the_expensive_step(registry, calls):
     w = wf([step("pay", "charge_card", {"amount": 3},
                  compensation={"tool_name": "refund", "parameters": {"charge_id": "{{pay.charge_id}}"}}),
             step("big", "expensive", {"x": 1}, deps=["pay"])])
-    result = executor(registry, budget=2.0).execute(w, {})
+    result = executor(registry, budget=2.0).execute(w, {}, confirm=True)
     assert result.status == "budget_exceeded"
     assert result.steps["big"].status == "budget_exceeded"
     assert not any(c.startswith("expensive") for c in calls())
@@ -310,7 +311,7 @@ def test_a_budget_stops_the_run_before_the_expensive_step(registry, calls):
 def test_cost_comes_from_result_then_registry_then_estimate(registry, calls):
     w = wf([step("r", "priced"), step("d", "charge_card", {"amount": 1}), step("e", "add", {"a": 1, "b": 1},
                                                                              cost_estimate=0.125)])
-    result = executor(registry).execute(w, {})
+    result = executor(registry).execute(w, {}, confirm=True)
     assert [result.steps[s].cost for s in "rde"] == [0.25, 0.5, 0.125]
     assert result.total_cost == pytest.approx(0.875)
 
@@ -318,8 +319,10 @@ def test_cost_comes_from_result_then_registry_then_estimate(registry, calls):
 def test_a_map_step_is_budgeted_per_item(registry, calls):
     w = wf([step("m", "charge_card", {"amount": "{{item}}"}, map_over="{{amounts}}")],
            inputs={"amounts": {"type": "array"}})
-    assert executor(registry, budget=1.2).execute(w, {"amounts": [1, 2, 3]}).status == "budget_exceeded"
-    assert executor(registry, budget=1.5).execute(w, {"amounts": [1, 2, 3]}).total_cost == pytest.approx(1.5)
+    ex = executor(registry, budget=1.2)
+    assert ex.execute(w, {"amounts": [1, 2, 3]}, confirm=True).status == "budget_exceeded"
+    ex = executor(registry, budget=1.5)
+    assert ex.execute(w, {"amounts": [1, 2, 3]}, confirm=True).total_cost == pytest.approx(1.5)
 
 
 # ---------------------------------------------------------------- cancellation
@@ -411,7 +414,8 @@ def test_a_sub_workflow_runs_with_the_step_parameters_as_inputs(registry, calls)
     rec = MemoryRecorder()
     result = executor(registry, library=DictLibrary(child=child), recorder=rec).execute(parent, {"who": "ann"})
     assert result.status == "completed", result.error
-    assert result.outputs == {"first": {"order_id": "ann-o1", "total": 10}}
+    assert result.outputs == {"lookup": {"orders": ["ann-o1", "ann-o2", "ann-o3"]},
+                              "first": {"order_id": "ann-o1", "total": 10}}
     assert rec.runs[f"{result.run_id}.lookup"].status == "completed"
 
 

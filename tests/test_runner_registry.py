@@ -127,7 +127,7 @@ def test_a_workflow_runs_against_tools_served_by_mcp(mcp, mcp_log):
         ]})
     result = WorkflowExecutor(mcp, guards=ToolGuards()).execute(wf, {"uid": "mia"})
     assert result.status == "completed", result.error
-    assert result.outputs == {"total": 12}
+    assert result.outputs["total"] == 12 and [o["order_id"] for o in result.outputs["orders"]] == ["mia-o1", "mia-o2"]
     assert result.steps["user"].cost == 0.01
     after = mcp_log.read_text().splitlines()[len(before):]
     assert sorted(after) == ["add", "get_order", "get_order", "get_user"]

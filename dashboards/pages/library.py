@@ -61,7 +61,7 @@ else:
                   on_click=action(library.reopen, wf.name, done=f"{wf.name} is suggested again."))
     if wf.status == "accepted":
         b2.page_link("pages/run.py", label="Run it", icon=":material/play_arrow:")
-    workflow_detail(wf)
+    workflow_detail(wf, cfg.library)
 
 st.divider()
 st.markdown("**Export**: the library file, to share or to import elsewhere with `chainmine library import`.")

@@ -58,7 +58,7 @@ def _run_section() -> None:
     metric_row({"Steps": len(plan["steps"]), "Estimated cost": f"${plan['estimated_cost']:.4g}",
                 "Estimated duration": f"{plan['estimated_duration_ms']:.0f} ms"})
     st.caption("Critical path (the steps that set the duration): " + (" → ".join(plan["critical_path"]) or "–"))
-    show_table([{k: s.get(k) for k in ("id", "tool", "source", "depends_on", "map_over", "cost_estimate",
+    show_table([{k: s.get(k) for k in ("id", "tool", "effect", "source", "depends_on", "map_over", "cost_estimate",
                                        "duration_estimate_ms", "on_critical_path")} for s in plan["steps"]])
     for note in plan.get("notes") or []:
         st.caption(note)
@@ -67,12 +67,16 @@ def _run_section() -> None:
     with st.form(f"run_form_{wf.name}"):
         st.markdown("**Inputs**" if fields else "This workflow needs no inputs.")
         values = {f.name: _field(f, f"run_input_{wf.name}_{f.name}") for f in fields}
+        destructive = [f"{s['id']} ({s['tool']})" for s in plan["steps"] if s.get("effect") == "destructive"]
+        confirm = bool(destructive) and st.checkbox(
+            "I confirm: this run changes things that cannot be undone: " + ", ".join(destructive),
+            key=f"run_confirm_{wf.name}")
         submitted = st.form_submit_button("Run workflow", type="primary", icon=":material/play_arrow:")
     if submitted:
-        _run(wf, fields, values)
+        _run(wf, fields, values, confirm)
 
 
-def _run(wf, fields, values) -> None:
+def _run(wf, fields, values, confirm=False) -> None:
     inputs = attempt(views.form_inputs, fields, values)
     if inputs is NO_RESULT:
         return
@@ -85,7 +89,7 @@ def _run(wf, fields, values) -> None:
                 status.write(line)
                 status.update(label=f"Running {wf.name}: {line}")
 
-        result = attempt(views.run_live, cfg, wf, inputs, on_event)
+        result = attempt(views.run_live, cfg, wf, inputs, on_event, confirm=confirm)
         if result is NO_RESULT:
             status.update(label=f"{wf.name} could not start", state="error")
             return

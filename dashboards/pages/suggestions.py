@@ -110,4 +110,4 @@ if entry is not None and entry.status == "accepted":
     st.page_link("pages/library.py", label="Find it in the library", icon=":material/menu_book:")
     st.page_link("pages/run.py", label="Run it", icon=":material/play_arrow:")
 
-workflow_detail(wf)
+workflow_detail(wf, cfg.library)

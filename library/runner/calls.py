@@ -9,6 +9,12 @@ A result larger than ``max_result_bytes`` (10 MB by default) fails the call, and
 so does a result the failure rule calls a failure (``"Error: ..."``, ``{"error": ...}``;
 :mod:`library.failures`, or the tools module's ``is_failure`` hook): the call is
 recorded with its result and the reason, and retried only if the hook says so.
+
+Idempotency. Each call of a step gets a stable key, :func:`idempotency_key`
+(run id, step id and, in a map step, the item's index). Retries and the
+fallback of that call reuse it, and so does a resumed run (same run id), so a
+tool can recognise a write it has already done. A tool that takes an
+``idempotency_key`` parameter receives it (unless the step sets one itself).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from library.runner.errors import CircuitOpenError, FailedResultError, ToolTimeo
 from library.runner.events import STEP_RETRYING
 from library.runner.jsondata import DEFAULT_MAX_RESULT_BYTES, normalise_result
 from library.runner.recorder import CallRecord
-from library.runner.registry import ToolSpec
+from library.runner.registry import IDEMPOTENCY_PARAM, ToolSpec
 from library.runner.resilience import RetryPolicy, ToolGuards, is_retryable
 
 
@@ -59,6 +65,38 @@ class CallOutcome:
     attempts: int
     notes: tuple[str, ...] = ()
     fallback_used: bool = False
+
+
+def idempotency_key(run_id: str, step_id: str, item: int | None = None, kind: str | None = None) -> str:
+    """The stable key of one step call: ``RUN:STEP``, ``RUN:STEP:ITEM`` in a map, ``RUN:STEP:undo`` to compensate.
+
+    Examples
+    --------
+    >>> idempotency_key("r1", "cancel"), idempotency_key("r1", "cancel", 2), idempotency_key("r1", "book", kind="undo")
+    ('r1:cancel', 'r1:cancel:2', 'r1:book:undo')
+    """
+    key = f"{run_id}:{step_id}"
+    if item is not None:
+        key += f":{item}"
+    if kind is not None:
+        key += f":{kind}"
+    return key
+
+
+def with_key(spec: ToolSpec, params: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """``params`` plus ``idempotency_key`` when the tool takes one and the step did not set it.
+
+    Examples
+    --------
+    >>> async def f(params): return params
+    >>> with_key(ToolSpec("t", f, takes_idempotency_key=True), {"a": 1}, "r1:s")
+    {'a': 1, 'idempotency_key': 'r1:s'}
+    >>> with_key(ToolSpec("t", f), {"a": 1}, "r1:s")
+    {'a': 1}
+    """
+    if key is None or not spec.takes_idempotency_key or IDEMPOTENCY_PARAM in params:
+        return params
+    return {**params, IDEMPOTENCY_PARAM: key}
 
 
 def describe_error(exc: BaseException) -> str:
@@ -119,14 +157,19 @@ class ToolCaller:
 
     async def call(self, spec: ToolSpec, params: dict[str, Any], step_id: str, policy: RetryPolicy, *,
                    timeout: float | None = None, fallback: ToolSpec | None = None,
-                   item: int | None = None) -> CallOutcome:
-        """Call ``spec`` with retries per ``policy``, then ``fallback`` once; raise :class:`CallFailed`."""
+                   item: int | None = None, key: str | None = None) -> CallOutcome:
+        """Call ``spec`` with retries per ``policy``, then ``fallback`` once; raise :class:`CallFailed`.
+
+        ``key`` (default :func:`idempotency_key` of this run, step and item) is
+        the same for every attempt and the fallback.
+        """
         timeout = timeout if timeout is not None else self.default_timeout
+        key = key if key is not None else idempotency_key(self.run_id, step_id, item)
         attempts = 0
         while True:
             attempts += 1
             try:
-                value, cost, notes = await self._attempt(spec, params, step_id, timeout)
+                value, cost, notes = await self._attempt(spec, with_key(spec, params, key), step_id, timeout)
                 return CallOutcome(value, cost, attempts, notes)
             except asyncio.CancelledError:
                 raise
@@ -145,7 +188,7 @@ class ToolCaller:
         if fallback is None:
             raise CallFailed(message, attempts, error)
         try:
-            value, cost, notes = await self._attempt(fallback, params, step_id, timeout)
+            value, cost, notes = await self._attempt(fallback, with_key(fallback, params, key), step_id, timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 from library.conditions import SKIPPED
 from library.errors import LibraryError
 from library.runner import saga
-from library.runner.calls import CallFailed, ToolCaller, describe_error
+from library.runner.calls import CallFailed, ToolCaller, describe_error, idempotency_key
 from library.runner.context import ItemScope, WorkflowContext
 from library.runner.events import (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED, STEP_STARTED,
                                    WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event,
@@ -235,6 +235,9 @@ class RunEngine:
             st.parameters = params if items is None else {"map_over": items, "parameters": ps.step.parameters}
             st.started_at = time.time()
             t0 = time.perf_counter()
+            if ps.subplan is None:  # journaled, so a resumed run can show it reuses the keys
+                key = idempotency_key(self.run_id, sid)
+                st.details["idempotency_key"] = key if items is None else [f"{key}:{i}" for i in range(len(items))]
             self._emit(STEP_STARTED, sid, {"tool": st.tool, "items": None if items is None else len(items)})
             self._record_step(sid)
             try:
@@ -380,7 +383,8 @@ class RunEngine:
         skipped = {sid for sid in self.plan.order if scope.get(sid) is SKIPPED}
         if self.wf.outputs:
             return resolve_skipping(self.wf.outputs, scope, skipped, "workflow outputs")
-        return {sid: (None if sid in skipped else scope.get(sid)) for sid in self.plan.sinks}
+        # Default: every step's result by step id (a map step's is a list), skipped steps as null.
+        return {s.id: (None if s.id in skipped else scope.get(s.id)) for s in self.wf.steps}
 
     def _finish(self, status: str, outputs: Any, started_at: float, duration_ms: float) -> RunResult:
         steps = {sid: StepResult(sid, st.tool, st.status, None if st.result is SKIPPED else st.result,

@@ -7,6 +7,12 @@ runs workflows with :meth:`~WorkflowExecutor.execute` (sync) or
 (:func:`library.runner.plan.build_plan`), so a workflow naming an unknown tool
 or a bad reference fails before any tool is called. Only ``accepted``
 workflows run unless ``allow_unreviewed=True``.
+
+Planning also settles each step's side-effect class
+(:func:`library.runner.safety.resolve_effects`, with the ``effects`` override
+file). A workflow with a destructive step runs only with ``confirm=True``;
+without it :class:`~library.runner.safety.ConfirmationRequiredError` is raised
+and nothing is called.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from library.runner.recorder import RunRecorder, StoredRun
 from library.runner.registry import ToolRegistry, as_registry
 from library.runner.resilience import ToolGuards, default_guards
 from library.runner.results import RunResult
+from library.runner.safety import as_overrides, require_confirmation, resolve_effects
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ class WorkflowExecutor:
         Largest accepted tool result, as JSON.
     allow_unreviewed : bool
         Run workflows that are not ``accepted``.
+    effects : path, dict or EffectOverrides, optional
+        Side-effect overrides (``{tool_or_glob: "read"|"write"|"destructive"}``), winning
+        over MCP annotations and tool names.
 
     Examples
     --------
@@ -78,7 +88,8 @@ class WorkflowExecutor:
                  library: WorkflowSource | None = None, guards: ToolGuards | None = None,
                  rate_limits: Mapping[str, float] | None = None, default_timeout: float | None = 300.0,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, allow_unreviewed: bool = False,
-                 retry_jitter: float = 0.25, max_retry_delay: float = 30.0, seed: int | None = None):
+                 retry_jitter: float = 0.25, max_retry_delay: float = 30.0, seed: int | None = None,
+                 effects: Any = None):
         if max_concurrency < 1:
             raise RunError("max_concurrency must be at least 1")
         if budget is not None and budget < 0:
@@ -100,6 +111,7 @@ class WorkflowExecutor:
         self.retry_jitter = retry_jitter
         self.max_retry_delay = max_retry_delay
         self._rng = random.Random(seed)
+        self.effects = as_overrides(effects)
         self._lock = threading.Lock()
         self._active: list[tuple[asyncio.AbstractEventLoop, RunEngine]] = []
 
@@ -114,30 +126,36 @@ class WorkflowExecutor:
         >>> WorkflowExecutor({"t": lambda: 1}).plan(wf).estimated_cost
         0.1
         """
-        return build_plan(_as_workflow(workflow), self._registry(tool_registry), self.library)
+        registry = self._registry(tool_registry)
+        return build_plan(self._with_effects(_as_workflow(workflow), registry), registry, self.library)
 
     # ----------------------------------------------------------------- running
     def execute(self, workflow: WorkflowTemplate | Mapping[str, Any],
                 context_or_inputs: WorkflowContext | Mapping[str, Any] | None = None,
-                tool_registry: Any = None, *, run_id: str | None = None) -> RunResult:
+                tool_registry: Any = None, *, run_id: str | None = None, confirm: bool = False) -> RunResult:
         """Run ``workflow`` to the end and return its :class:`RunResult` (blocking).
 
-        Call :meth:`execute_async` instead from inside an event loop.
+        ``confirm=True`` is needed when a step is destructive. Call
+        :meth:`execute_async` instead from inside an event loop.
         """
         _no_running_loop("execute")
-        return asyncio.run(self.execute_async(workflow, context_or_inputs, tool_registry, run_id=run_id))
+        return asyncio.run(self.execute_async(workflow, context_or_inputs, tool_registry, run_id=run_id,
+                                              confirm=confirm))
 
     async def execute_async(self, workflow: WorkflowTemplate | Mapping[str, Any],
                             context_or_inputs: WorkflowContext | Mapping[str, Any] | None = None,
-                            tool_registry: Any = None, *, run_id: str | None = None) -> RunResult:
+                            tool_registry: Any = None, *, run_id: str | None = None,
+                            confirm: bool = False) -> RunResult:
         """Run ``workflow`` in the current event loop.
 
         Cancelling the awaiting task cancels the run cleanly: running steps are
         cancelled, compensations run and the result says ``cancelled``.
         """
-        wf = _as_workflow(workflow)
-        plan = build_plan(wf, self._registry(tool_registry), self.library)
+        registry = self._registry(tool_registry)
+        wf = self._with_effects(_as_workflow(workflow), registry)
+        plan = build_plan(wf, registry, self.library)
         self._check_reviewed(plan)
+        require_confirmation(wf, confirm)
         ctx = context_or_inputs if isinstance(context_or_inputs, WorkflowContext) else WorkflowContext(
             context_or_inputs)
         for name, value in check_inputs(wf.inputs, ctx.variables).items():
@@ -145,13 +163,14 @@ class WorkflowExecutor:
         engine = self._engine(plan, ctx, run_id or new_run_id(), self.budget)
         return await self._drive(engine)
 
-    def resume(self, run_id: str, tool_registry: Any = None, *, workflow_name: str | None = None) -> RunResult:
+    def resume(self, run_id: str, tool_registry: Any = None, *, workflow_name: str | None = None,
+               confirm: bool = False) -> RunResult:
         """Finish an interrupted or failed run, re-running only what did not complete (blocking)."""
         _no_running_loop("resume")
-        return asyncio.run(self.resume_async(run_id, tool_registry, workflow_name=workflow_name))
+        return asyncio.run(self.resume_async(run_id, tool_registry, workflow_name=workflow_name, confirm=confirm))
 
     async def resume_async(self, run_id: str, tool_registry: Any = None, *,
-                           workflow_name: str | None = None) -> RunResult:
+                           workflow_name: str | None = None, confirm: bool = False) -> RunResult:
         """Resume run ``run_id`` from its record.
 
         Steps that completed (and were not undone by a compensation) keep their
@@ -170,8 +189,11 @@ class WorkflowExecutor:
             raise ResumeError(f"run {run_id!r} ran workflow {wf.name!r}, not {workflow_name!r}")
         if stored.run.status == "completed":
             raise ResumeError(f"run {run_id!r} already completed; nothing to resume (start a new run instead)")
-        plan = build_plan(wf, self._registry(tool_registry), self.library)
+        registry = self._registry(tool_registry)
+        wf = self._with_effects(wf, registry)
+        plan = build_plan(wf, registry, self.library)
         self._check_reviewed(plan)
+        require_confirmation(wf, confirm)
         try:
             inputs = dict(stored.run.inputs or {})
         except (TypeError, ValueError):
@@ -215,6 +237,9 @@ class WorkflowExecutor:
         if reg is None:
             raise RunError("no tools: pass tool_registry (a dict of functions, a module or a --tools string)")
         return reg
+
+    def _with_effects(self, wf: WorkflowTemplate, registry: ToolRegistry) -> WorkflowTemplate:
+        return resolve_effects(wf, registry, self.effects, self.library)
 
     def _check_reviewed(self, plan: Plan) -> None:
         if self.allow_unreviewed:
@@ -268,7 +293,11 @@ def run_workflow(workflow: WorkflowTemplate | Mapping[str, Any], inputs: Mapping
                  tools: Any = None, **options: Any) -> RunResult:
     """Run one workflow in one call: ``run_workflow(wf, {"n": 2}, tools={"f": f}, budget=1.0)``.
 
-    ``options`` are :class:`WorkflowExecutor` parameters.
+    ``options`` are :class:`WorkflowExecutor` parameters, plus ``confirm``:
+    a workflow with a destructive step raises
+    :class:`~library.runner.safety.ConfirmationRequiredError` (and calls
+    nothing) unless ``confirm=True``. ``outputs`` holds the workflow's declared
+    outputs, or else every step's result by step id.
 
     Examples
     --------
@@ -278,7 +307,9 @@ def run_workflow(workflow: WorkflowTemplate | Mapping[str, Any], inputs: Mapping
     >>> run_workflow(wf, tools={"hello": lambda: "hi"}).outputs
     {'hello': 'hi'}
     """
-    return WorkflowExecutor(tools, **options).execute(workflow, inputs)
+    confirm = bool(options.pop("confirm", False))
+    with WorkflowExecutor(tools, **options) as executor:
+        return executor.execute(workflow, inputs, confirm=confirm)
 
 
 def new_run_id() -> str:

@@ -27,7 +27,7 @@ import threading
 from typing import Any, Sequence
 
 from library.runner.errors import RegistryError, ServerGoneError, ToolReturnedError
-from library.runner.registry import ToolRegistry, ToolSpec
+from library.runner.registry import IDEMPOTENCY_PARAM, ToolRegistry, ToolSpec
 
 log = logging.getLogger(__name__)
 _CONNECTION_CLOSED = -32000  # JSON-RPC code the SDK uses when the server's pipe closes
@@ -156,8 +156,11 @@ class MCPRegistry(ToolRegistry):
                 for t in listing.tools:
                     props = (t.output_schema or {}).get("properties") or {}
                     self._wrapped[t.name] = set(props) == {"result"}
+                    annotations = t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None
+                    keyed = IDEMPOTENCY_PARAM in ((t.input_schema or {}).get("properties") or {})
                     self._tools[t.name] = ToolSpec(name=t.name, invoke=self._invoker(t.name),
-                                                   source=self.source, description=t.description or "")
+                                                   source=self.source, description=t.description or "",
+                                                   annotations=annotations or None, takes_idempotency_key=keyed)
                 self._session = session
                 self._ready.set()
                 await self._stop.wait()

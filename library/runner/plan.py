@@ -116,6 +116,7 @@ class Plan:
             s = ps.step
             steps.append({
                 "id": sid, "tool": s.tool_name, "depends_on": list(ps.deps),
+                "effect": s.effect, "effect_source": s.effect_source,
                 "source": ps.tool.source if ps.tool else ("workflow" if ps.subplan else None),
                 "condition": s.condition, "map_over": s.map_over,
                 "cost_estimate": ps.cost_estimate, "cost_per": "item" if s.map_over else "call",

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 TOOL_ATTR = "__chainmine_tool__"
 FAILURE_HOOK = "is_failure"
 """Module-level name of a tools module's result judge (see :func:`library.failures.classify`)."""
+IDEMPOTENCY_PARAM = "idempotency_key"
+"""A tool with a parameter of this name is passed a stable key per call (see :mod:`library.runner.calls`)."""
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -91,6 +93,10 @@ class ToolSpec:
     ``invoke(params)`` is a coroutine function calling the tool with the
     parameters as keyword arguments. ``is_failure`` is its module's hook judging
     results (``None``: the shared rule of :mod:`library.failures`).
+    ``annotations`` are the MCP tool
+    annotations the tool's server declared (``readOnlyHint``, ...), used to
+    classify its side effects; ``takes_idempotency_key`` says whether the tool
+    accepts an ``idempotency_key`` argument.
 
     Examples
     --------
@@ -107,6 +113,24 @@ class ToolSpec:
     retryable: Retryable = None
     description: str = ""
     is_failure: FailureHook | None = None
+    annotations: Mapping[str, Any] | None = None
+    takes_idempotency_key: bool = False
+
+
+def takes_idempotency_key(func: Callable) -> bool:
+    """True when ``func`` has a parameter named ``idempotency_key`` (``**kwargs`` does not count).
+
+    Examples
+    --------
+    >>> takes_idempotency_key(lambda order_id, idempotency_key=None: 1), takes_idempotency_key(lambda **kw: 1)
+    (True, False)
+    """
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get(IDEMPOTENCY_PARAM)
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
 class ToolRegistry:
@@ -180,7 +204,8 @@ class PythonRegistry(ToolRegistry):
             self._tools[name] = ToolSpec(
                 name=name, invoke=self._invoker(func), source=source, cost=meta.cost,
                 retryable=meta.retryable, description=meta.description or (inspect.getdoc(func) or "").split("\n")[0],
-                is_failure=is_failure)
+                is_failure=is_failure,
+                takes_idempotency_key=takes_idempotency_key(func))
 
     @classmethod
     def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python",

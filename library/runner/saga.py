@@ -16,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from library.errors import LibraryError
-from library.runner.calls import CallFailed, describe_error
+from library.runner.calls import CallFailed, describe_error, idempotency_key
 from library.runner.events import COMPENSATION_COMPLETED, COMPENSATION_FAILED, COMPENSATION_STARTED
 from library.templates import resolve
 
@@ -52,7 +52,7 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
     ...     WorkflowStep(id="pay", tool_name="pay", depends_on=["book"])])
     >>> def pay(): raise ValueError("card declined")
     >>> tools = {"book": lambda: {"ref": "B1"}, "cancel": lambda ref: {"cancelled": ref}, "pay": pay}
-    >>> result = WorkflowExecutor(tools).execute(wf, {})
+    >>> result = WorkflowExecutor(tools).execute(wf, {}, confirm=True)  # `pay` is destructive
     >>> result.status, result.steps["book"].details["compensation"]["result"]
     ('compensated', {'cancelled': 'B1'})
 
@@ -74,7 +74,8 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
         try:
             params = resolve(comp.parameters, engine.ctx.scope, where=f"compensation of step {sid!r}")
             out = await engine.caller.call(ps.compensation, params, sid, engine.policies[sid],
-                                           timeout=ps.step.timeout)
+                                           timeout=ps.step.timeout,
+                                           key=idempotency_key(engine.run_id, sid, kind="undo"))
         except (CallFailed, LibraryError) as exc:
             all_ok = False
             record["error"] = describe_error(exc)

@@ -16,9 +16,11 @@ from typing import Any, AsyncIterator, Callable, Iterable
 
 import anyio
 
+from library.effects import overrides_beside
 from library.model import WorkflowTemplate
 from library.runner import (CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun, ToolRegistry,
                             WorkflowExecutor, load_registries)
+from library.runner.safety import resolve_effects
 from library.serve.errors import ServeError, one_line
 from library.serve.mcp_server import RunWorkflow, WorkflowServer
 from library.serve.transport import HttpAddress, run_server
@@ -127,6 +129,7 @@ def executor_runner(executor: WorkflowExecutor, recorder: ScopedRecorder | None 
     """Adapt ``executor`` to the server's ``run_workflow(workflow, arguments)`` callable.
 
     With ``recorder`` (the executor's own), each run holds it open for its duration.
+    The server confirms destructive workflows before it calls this, so runs go ahead.
 
     Examples
     --------
@@ -139,7 +142,7 @@ def executor_runner(executor: WorkflowExecutor, recorder: ScopedRecorder | None 
     """
     async def run_workflow(workflow: WorkflowTemplate, arguments: dict[str, Any]) -> dict[str, Any]:
         async with recorder.session() if recorder is not None else contextlib.nullcontext():
-            result = await executor.execute_async(workflow, arguments)
+            result = await executor.execute_async(workflow, arguments, confirm=True)
         log.info("run %s of %s: %s", result.run_id, workflow.name, result.status)
         return result.to_dict()
 
@@ -148,13 +151,15 @@ def executor_runner(executor: WorkflowExecutor, recorder: ScopedRecorder | None 
 
 def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *,
                  open_recorder: RecorderFactory | None = None, poll_interval: float | None = 1.0,
-                 max_concurrency: int = 10) -> WorkflowServer:
+                 max_concurrency: int = 10, effects: Any = None) -> WorkflowServer:
     """A server for the accepted workflows at ``library_path``, running them against ``registry``.
 
     Runs are recorded through ``open_recorder``, opened for each run (see
     :class:`ScopedRecorder`); without it runs are not recorded. Only workflows that plan against ``registry`` are listed: one needing a
     tool no registry offers is left out with a warning. ``workflow:NAME``
-    steps find their sub-workflows in the same library.
+    steps find their sub-workflows in the same library. Step effects come from
+    ``effects`` (an override file or dict; default: the one beside the
+    library), the backing MCP tools' annotations and the tool names.
 
     Examples
     --------
@@ -171,15 +176,17 @@ def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *
     """
     library = WorkflowLibrary(library_path)
     recorder = ScopedRecorder(open_recorder) if open_recorder is not None else None
-    executor = WorkflowExecutor(registry, max_concurrency=max_concurrency, recorder=recorder, library=library)
+    executor = WorkflowExecutor(registry, max_concurrency=max_concurrency, recorder=recorder, library=library,
+                                effects=effects if effects is not None else overrides_beside(library_path))
     catalog = WorkflowCatalog(library_path, check=executor.plan)
     catalog.check_exists()
-    return WorkflowServer(catalog, executor_runner(executor, recorder), poll_interval=poll_interval)
+    return WorkflowServer(catalog, executor_runner(executor, recorder), poll_interval=poll_interval,
+                          resolve=lambda wf: resolve_effects(wf, registry, executor.effects, library))
 
 
 def serve_workflows(library_path: str | os.PathLike[str], tool_specs: Iterable[str], *,
                     open_recorder: RecorderFactory | None = None, http: HttpAddress | None = None,
-                    poll_interval: float | None = 1.0, max_concurrency: int = 10,
+                    poll_interval: float | None = 1.0, max_concurrency: int = 10, effects: Any = None,
                     on_start: Callable[[WorkflowServer], None] | None = None) -> None:
     """Serve the accepted workflows over stdio (or streamable HTTP at ``http``) until stopped.
 
@@ -195,7 +202,7 @@ def serve_workflows(library_path: str | os.PathLike[str], tool_specs: Iterable[s
     WorkflowCatalog(library_path).check_exists()  # before starting any tool server
     with load_registries(tool_specs) as registry:
         server = build_server(library_path, registry, open_recorder=open_recorder, poll_interval=poll_interval,
-                              max_concurrency=max_concurrency)
+                              max_concurrency=max_concurrency, effects=effects)
         server.catalog.refresh()
         if on_start is not None:
             on_start(server)

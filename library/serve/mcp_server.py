@@ -8,6 +8,15 @@ from a :class:`~library.serve.watch.WorkflowCatalog`, with JSON Schemas from
 callable (``run_workflow(workflow, arguments) -> run result dict``), which
 the command line builds from the runner and the tool registries.
 
+Side effects. Served workflows have their steps' effects resolved (override
+file, MCP annotations of the backing tools, tool names) and carry them as
+tool annotations: ``readOnlyHint`` and ``idempotentHint`` iff every step
+reads, ``destructiveHint`` iff a step is destructive. A destructive workflow
+runs only when confirmed: if the client supports form elicitation the server
+asks the user (``confirm`` is then optional), otherwise the call must pass
+``confirm: true``; without it the result is an error saying what would change
+and how to confirm, and nothing runs.
+
 When the library changes the server tells its clients: a
 ``notifications/tools/list_changed`` to every handshake-era connection and a
 tools-changed event on the ``subscriptions/listen`` bus for 2026-era ones.
@@ -27,13 +36,15 @@ import anyio
 from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus, ToolsListChanged
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ListToolsResult, TextContent, ToolAnnotations
 from mcp_types import Tool as MCPTool
+from pydantic import BaseModel, Field
 
 from library.errors import LibraryError
 from library.model import WorkflowTemplate
 from library.serve.errors import ArgumentError
-from library.serve.schema import check_arguments, input_schema, output_schema, tool_description
+from library.runner.safety import change_summary, destructive_steps, resolve_effects, tool_hints
+from library.serve.schema import CONFIRM, check_arguments, input_schema, output_schema, tool_description
 from library.serve.watch import WorkflowCatalog, poll_library
 
 log = logging.getLogger(__name__)
@@ -50,19 +61,64 @@ INSTRUCTIONS = ("Each tool runs a reviewed chainmine workflow: a fixed chain of 
 MAX_TRACKED_SESSIONS = 256
 
 
-def workflow_tool(wf: WorkflowTemplate) -> MCPTool:
-    """The MCP tool definition that runs ``wf``.
+class Confirmation(BaseModel):
+    """What the user is asked (by elicitation) before a destructive workflow runs."""
+
+    confirm: bool = Field(description="Run it and make these changes")
+
+
+def workflow_tool(wf: WorkflowTemplate, elicitation: bool = False) -> MCPTool:
+    """The MCP tool definition that runs ``wf`` (steps' effects resolved, see :func:`resolve_effects`).
+
+    ``elicitation``: the client can be asked to confirm, so ``confirm`` is optional.
 
     Examples
     --------
     >>> from library.model import InputSpec, WorkflowStep
-    >>> tool = workflow_tool(WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
-    ...                                       inputs={"q": InputSpec()}))
-    >>> tool.name, tool.input_schema["required"], tool.output_schema["required"]
-    ('w', ['q'], ['s'])
+    >>> tool = workflow_tool(resolve_effects(WorkflowTemplate(name="w", steps=[
+    ...     WorkflowStep(id="s", tool_name="get_user")], inputs={"q": InputSpec()})))
+    >>> tool.name, tool.input_schema["required"], tool.output_schema["required"], tool.annotations.read_only_hint
+    ('w', ['q'], ['s'], True)
     """
+    hints = tool_hints(wf)
+    annotations = ToolAnnotations(read_only_hint=hints["readOnlyHint"], destructive_hint=hints["destructiveHint"],
+                                  idempotent_hint=hints["idempotentHint"])
     return MCPTool(name=wf.name, title=wf.name.replace("_", " "), description=tool_description(wf),
-                   input_schema=input_schema(wf), output_schema=output_schema(wf))
+                   input_schema=input_schema(wf, confirm_required=not elicitation),
+                   output_schema=output_schema(wf), annotations=annotations)
+
+
+def can_elicit(context: Any) -> bool:
+    """True when the client behind ``context`` (a request context) accepts form elicitation now.
+
+    Examples
+    --------
+    >>> can_elicit(None)
+    False
+    """
+    session = getattr(getattr(context, "request_context", context), "session", None)
+    try:
+        caps = getattr(session, "client_capabilities", None)
+        return bool(caps is not None and caps.elicitation is not None and session.can_send_request)
+    except Exception:  # no request in flight (e.g. called outside a request)
+        return False
+
+
+def unconfirmed_result(wf: WorkflowTemplate, declined: bool = False) -> CallToolResult:
+    """The error result of a destructive workflow called without confirmation; nothing ran.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = resolve_effects(WorkflowTemplate(name="w", steps=[WorkflowStep(id="c", tool_name="cancel_order")]))
+    >>> unconfirmed_result(wf).content[0].text
+    "workflow 'w' was not run: it makes destructive changes (step c calls cancel_order); ask the user, then call it again with confirm: true"
+    """
+    why = "the user declined" if declined else "it makes destructive changes"
+    message = (f"workflow {wf.name!r} was not run: {why} ({change_summary(wf)}); "
+               + ("nothing was changed" if declined else f"ask the user, then call it again with {CONFIRM}: true"))
+    steps = [{"id": sid, "tool": tool} for sid, tool in destructive_steps(wf)]
+    return error_result(message, {"status": "needs_confirmation", "destructive_steps": steps})
 
 
 def error_result(message: str, structured: dict[str, Any] | None = None,
@@ -189,8 +245,10 @@ class WorkflowServer(MCPServer):
     """
 
     def __init__(self, catalog: WorkflowCatalog, run_workflow: RunWorkflow, *, name: str = "chainmine",
-                 poll_interval: float | None = 1.0):
+                 poll_interval: float | None = 1.0,
+                 resolve: Callable[[WorkflowTemplate], WorkflowTemplate] = resolve_effects):
         self.catalog = catalog
+        self.resolve = resolve
         self.run_workflow = run_workflow
         self.poll_interval = poll_interval
         self._bus = InMemorySubscriptionBus()
@@ -229,10 +287,27 @@ class WorkflowServer(MCPServer):
         if self.catalog.refresh():
             await self.notify_tools_changed()
 
-    async def list_tools(self) -> list[MCPTool]:
-        """One tool per accepted, valid workflow, sorted by name."""
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
+        return ListToolsResult(tools=await self.list_tools(elicitation=can_elicit(ctx)))
+
+    async def list_tools(self, elicitation: bool = False) -> list[MCPTool]:
+        """One tool per accepted, valid workflow, sorted by name (``elicitation``: see :func:`workflow_tool`)."""
         await self.refresh()
-        return [workflow_tool(wf) for _, wf in sorted(self.catalog.workflows.items())]
+        return [workflow_tool(self.resolve(wf), elicitation) for _, wf in sorted(self.catalog.workflows.items())]
+
+    async def _confirmed(self, wf: WorkflowTemplate, confirm: Any, context: Any) -> CallToolResult | None:
+        """None when ``wf`` may run; else the error result to return instead."""
+        if not destructive_steps(wf):
+            return None
+        if can_elicit(context):
+            try:
+                answer = await context.elicit(f"Run {wf.name}? It will change: {change_summary(wf)}.", Confirmation)
+            except Exception as exc:  # the client failed to answer: treat as not confirmed
+                log.warning("elicitation for %s failed: %s", wf.name, exc)
+                return unconfirmed_result(wf)
+            ok = answer.action == "accept" and answer.data.confirm
+            return None if ok else unconfirmed_result(wf, declined=True)
+        return None if confirm is True else unconfirmed_result(wf)
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, context: Any = None
                         ) -> CallToolResult:
@@ -241,11 +316,17 @@ class WorkflowServer(MCPServer):
         wf = self.catalog.get(name)
         if wf is None:
             return error_result(self._unknown_tool_message(name))
+        wf = self.resolve(wf)
         try:
             args = check_arguments(wf, arguments)
         except ArgumentError as exc:
             log.info("rejected call of %s: %s", name, exc)
             return error_result(str(exc), {"problems": exc.problems})
+        confirm = args.pop(CONFIRM, None) if CONFIRM not in wf.inputs else None
+        refusal = await self._confirmed(wf, confirm, context)
+        if refusal is not None:
+            log.info("did not run %s: not confirmed", name)
+            return refusal
         log.info("running workflow %s", name)
         try:
             result = await self.run_workflow(wf, args)

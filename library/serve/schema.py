@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from jsonschema import Draft202012Validator
 
 from library.model import InputSpec, WorkflowTemplate
+from library.runner.safety import change_summary, destructive_steps
 from library.serve.errors import ArgumentError
 from library.templates import TEMPLATE_RE, parse_reference
 from library.validate import referenced_names
@@ -60,8 +61,33 @@ def is_required(spec: InputSpec) -> bool:
     return spec.required and spec.default is None
 
 
-def input_schema(wf: WorkflowTemplate) -> dict[str, Any]:
+CONFIRM = "confirm"
+"""The argument that confirms a workflow with destructive steps."""
+
+
+def confirm_property(wf: WorkflowTemplate) -> dict[str, Any] | None:
+    """The ``confirm`` argument of a workflow with destructive steps (its effects resolved), else ``None``.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="c", tool_name="cancel_order", effect="destructive")])
+    >>> confirm_property(wf)["description"]
+    'Must be true: this workflow makes destructive changes (step c calls cancel_order). Ask the user first.'
+    """
+    if not destructive_steps(wf):
+        return None
+    return {"type": "boolean", "const": True,
+            "description": f"Must be true: this workflow makes destructive changes ({change_summary(wf)}). "
+                           "Ask the user first."}
+
+
+def input_schema(wf: WorkflowTemplate, confirm_required: bool = True) -> dict[str, Any]:
     """The ``inputSchema`` of the MCP tool that runs ``wf``.
+
+    A workflow with destructive steps (effects resolved) also takes ``confirm``,
+    required unless the server will ask the user itself (``confirm_required=False``,
+    for clients that support elicitation).
 
     Examples
     --------
@@ -78,16 +104,53 @@ def input_schema(wf: WorkflowTemplate) -> dict[str, Any]:
         "additionalProperties": False,
     }
     required = [name for name, spec in wf.inputs.items() if is_required(spec)]
+    confirm = confirm_property(wf)
+    if confirm is not None and CONFIRM not in wf.inputs:
+        if not confirm_required:
+            confirm = {**confirm, "description": confirm["description"].replace(
+                "Must be true", "Optional (the server asks the user)")}
+        schema["properties"][CONFIRM] = confirm
+        if confirm_required:
+            required.append(CONFIRM)
     if required:
         schema["required"] = required
     return schema
 
 
-def _output_property(value: Any, wf: WorkflowTemplate) -> dict[str, Any]:
-    # Only an output that is exactly one input reference has a known type;
-    # step results are whatever the tool returned (null when the step was skipped).
+def may_skip(wf: WorkflowTemplate) -> set[str]:
+    """Steps that can end skipped: a condition of their own, or data from a step that can.
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t", condition="1 == 2"),
+    ...     WorkflowStep(id="b", tool_name="t", parameters={"x": "{{a}}"}), WorkflowStep(id="c", tool_name="t")])
+    >>> sorted(may_skip(wf))
+    ['a', 'b']
+    """
+    out: set[str] = set()
+    for step in wf.steps:  # listed in dependency order
+        reads = referenced_names(step) - {step.id}
+        if step.condition or reads & out:
+            out.add(step.id)
+    return out
+
+
+def _step_property(wf: WorkflowTemplate, step_id: str, skippable: set[str]) -> dict[str, Any]:
+    # A map step's result is a list; other results are whatever the tool returned.
+    step = wf.step(step_id)
+    if not step.map_over:
+        return {}
+    return {"type": ["array", "null"] if step_id in skippable else "array"}
+
+
+def _output_property(value: Any, wf: WorkflowTemplate, skippable: set[str] | None = None) -> dict[str, Any]:
+    # An output that is exactly one input reference keeps the input's type, one that is a whole
+    # map step's result is a list; other step results are whatever the tool returned.
     if isinstance(value, str) and TEMPLATE_RE.fullmatch(value.strip()):
         ref = parse_reference(value.strip())
+        if not ref.path and ref.root in {s.id for s in wf.steps}:
+            return _step_property(wf, ref.root, may_skip(wf) if skippable is None else skippable)
         spec = wf.inputs.get(ref.root)
         if spec is not None and not ref.path and spec.type != "any":
             # an optional input without a default arrives as null
@@ -98,7 +161,7 @@ def _output_property(value: Any, wf: WorkflowTemplate) -> dict[str, Any]:
 def sink_steps(wf: WorkflowTemplate) -> list[str]:
     """Ids of the steps nothing else depends on, in step order.
 
-    Without declared ``outputs`` the runner returns the results of these steps.
+    (The runner's default outputs are every step's result, not only these.)
 
     Examples
     --------
@@ -125,8 +188,9 @@ def output_schema(wf: WorkflowTemplate) -> dict[str, Any]:
 
     With declared ``outputs`` the keys are their names (an output that is
     one input keeps the input's type); without, the runner returns the
-    result of every final step, keyed by step id. A client validates the
-    structured content against this, so it promises keys, not tool results.
+    result of every step, keyed by step id (a map step's is a list; a
+    skipped step's is null). A client validates the structured content
+    against this, so it promises keys and what is known of their types.
 
     Examples
     --------
@@ -139,10 +203,11 @@ def output_schema(wf: WorkflowTemplate) -> dict[str, Any]:
     >>> output_schema(wf.model_copy(update={"outputs": None}))
     {'type': 'object', 'properties': {'s': {}}, 'required': ['s']}
     """
+    skippable = may_skip(wf)
     if wf.outputs:
-        properties = {key: _output_property(value, wf) for key, value in wf.outputs.items()}
+        properties = {key: _output_property(value, wf, skippable) for key, value in wf.outputs.items()}
     else:
-        properties = {sid: {} for sid in sink_steps(wf)}
+        properties = {s.id: _step_property(wf, s.id, skippable) for s in wf.steps}
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
@@ -245,7 +310,8 @@ def check_arguments(wf: WorkflowTemplate, arguments: Mapping[str, Any] | None) -
     O(A) for A arguments (values are walked once by the JSON Schema validator).
     """
     args = dict(arguments or {})
-    validator = Draft202012Validator(input_schema(wf))
+    # `confirm` is checked by the server itself, so a missing one gets a message saying what would change
+    validator = Draft202012Validator(input_schema(wf, confirm_required=False))
     problems = []
     for error in sorted(validator.iter_errors(args), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         where = ".".join(str(p) for p in error.absolute_path)

@@ -92,7 +92,7 @@ def _step_options(step) -> str:
     return escape(f"  ({'; '.join(shown)})") if shown else ""
 
 
-def render_workflow(wf: WorkflowTemplate, console: Console) -> None:
+def render_workflow(wf: WorkflowTemplate, console: Console, library_path: str | None = None) -> None:
     """Print one workflow as a tree: header, inputs, steps with parameters, evidence.
 
     Examples
@@ -101,9 +101,12 @@ def render_workflow(wf: WorkflowTemplate, console: Console) -> None:
     >>> render_workflow(WorkflowBuilder("w").add_step("a", "t", x=1).build(), Console(width=60))
     w  suggested · v1 · manual · general
     └── steps
-        └── a → t
+        └── a → t  [write]
             └── x = 1
     """
+    from miner.views.workflows import step_effects  # the views pull in the miner; only `show` needs them
+
+    effects = {row["step"]: row for row in step_effects(wf, library_path)}
     tree = Tree(f"[bold]{escape(wf.name)}[/]  {wf.status} · v{wf.version} · {wf.source} · {escape(wf.category)}")
     if wf.description:
         tree.add(escape(wf.description))
@@ -120,7 +123,10 @@ def render_workflow(wf: WorkflowTemplate, console: Console) -> None:
             inputs.add(f"{escape(name)}: {spec.type}{example}")
     steps = tree.add("steps")
     for step in wf.steps:
-        node = steps.add(f"[bold]{escape(step.id)}[/] → {escape(step.tool_name)}{_step_options(step)}")
+        effect = effects[step.id]["effect"]
+        mark = {"read": "[green]", "destructive": "[bold red]"}.get(effect, "[yellow]")
+        node = steps.add(f"[bold]{escape(step.id)}[/] → {escape(step.tool_name)}  {mark}\\[{effect}][/]"
+                         f"{_step_options(step)}")
         for param, value in step.parameters.items():
             node.add(f"{escape(param)} = {_value(value)}")
         if step.compensation:
@@ -186,8 +192,9 @@ def show(library_path, as_json, name) -> None:
 
     Example: chainmine library show lookup_user_reservations
     """
-    wf = _open(library_path).get(name)
-    output(wf.to_dict(), as_json, lambda _, c: render_workflow(wf, c))
+    lib = _open(library_path)
+    wf = lib.get(name)
+    output(wf.to_dict(), as_json, lambda _, c: render_workflow(wf, c, lib.path))
 
 
 def _review(library_path, as_json, names, status, force=False, reason=None) -> None:

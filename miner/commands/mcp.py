@@ -89,8 +89,11 @@ def mcp() -> None:
                    "lists and calls always see the current library).")
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=10, show_default=True,
               help="Tool calls in flight at once within one run.")
+@click.option("--effects", "effects", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="TOML/JSON file mapping tool names or globs to read, write or destructive "
+                   "(default: effects.toml or effects.json beside the library).")
 def serve(library_path: str | None, db: str | None, tools: tuple[str, ...], http: str | None,
-          allow_remote: bool, poll: float, max_concurrency: int) -> None:
+          allow_remote: bool, poll: float, max_concurrency: int, effects: str | None) -> None:
     """Serve every accepted workflow as an MCP tool (stdio, or --http on 127.0.0.1).
 
     Example: chainmine mcp serve --tools "mcp:python airline_server.py" --library workflows.json
@@ -101,5 +104,5 @@ def serve(library_path: str | None, db: str | None, tools: tuple[str, ...], http
     address = parse_http_address(http, allow_remote=allow_remote) if http else None
     library = common.library_path(library_path)
     serve_workflows(library, tools, open_recorder=duckdb_recorder_opener(db), http=address,
-                    poll_interval=poll or None, max_concurrency=max_concurrency,
+                    poll_interval=poll or None, max_concurrency=max_concurrency, effects=effects,
                     on_start=_announce(library, address))

@@ -59,12 +59,17 @@ def _rate_limits(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--rate-limit", "rate_limits", multiple=True, metavar="TOOL=CALLS_PER_S",
               help="Limit how often a tool is called. Repeatable.")
 @click.option("--allow-unreviewed", is_flag=True, help="Also run workflows that are not accepted yet.")
+@click.option("--effects", "effects", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="TOML/JSON file mapping tool names or globs to read, write or destructive "
+                   "(default: effects.toml or effects.json beside the library).")
+@click.option("--yes", "-y", "yes", is_flag=True,
+              help="Confirm a workflow with destructive steps without asking (needed when stdin is not a terminal).")
 @db_option
 @library_option
 @json_option
 @quiet_option
 def run(name, tools, input_pairs, inputs_file, dry_run, budget, resume, max_concurrency, default_timeout,
-        rate_limits, allow_unreviewed, db, library_path, as_json, quiet) -> None:
+        rate_limits, allow_unreviewed, effects, yes, db, library_path, as_json, quiet) -> None:
     """Run library workflow NAME, recording the run in the database.
 
     Example: chainmine run lookup_user_reservations --tools demo_tools.py --input user_id=mia_li_3668
@@ -72,7 +77,7 @@ def run(name, tools, input_pairs, inputs_file, dry_run, budget, resume, max_conc
     lib = common.library_path(library_path)
     limits = _rate_limits(rate_limits)
     if dry_run:
-        plan = plan_named_workflow(name, tools, lib)
+        plan = plan_named_workflow(name, tools, lib, effects)
         doc = plan.to_dict()
         if budget is not None:
             doc["budget"] = budget
@@ -87,13 +92,18 @@ def run(name, tools, input_pairs, inputs_file, dry_run, budget, resume, max_conc
         result = run_named_workflow(name, tools, library_path=lib, db=db, input_pairs=input_pairs,
                                     inputs_file=inputs_file, budget=budget, resume=resume,
                                     max_concurrency=max_concurrency, allow_unreviewed=allow_unreviewed,
-                                    events=events, default_timeout=default_timeout, rate_limits=limits)
+                                    events=events, default_timeout=default_timeout, rate_limits=limits,
+                                    effects=effects, confirm=True if yes else _ask if sys.stdin.isatty() else False)
     finally:
         if progress is not None:
             progress.stop()
     output(result.to_dict(), as_json, _render_result)
     if not result.ok:
         sys.exit(1)
+
+
+def _ask(question: str) -> bool:
+    return click.confirm(question, default=False, err=True)
 
 
 class _RunProgress:
@@ -170,7 +180,7 @@ def _render_result(doc: dict[str, Any], console: Console) -> None:
 
 
 def _render_plan(doc: dict[str, Any], console: Console) -> None:
-    table = Table("step", "tool", "after", "source", "est. cost", "est. ms", "options",
+    table = Table("step", "tool", "effect", "after", "source", "est. cost", "est. ms", "options",
                   title=f"plan of {doc['workflow']} ({doc['status']}) — nothing is called")
     for s in doc["steps"]:
         options = []
@@ -186,7 +196,7 @@ def _render_plan(doc: dict[str, Any], console: Console) -> None:
             options.append(f"undo {s['compensation']}")
         name = f"[bold]{escape(s['id'])}" if s["on_critical_path"] else escape(s["id"])
         cost = _cost(s["cost_estimate"]) + (" /item" if s["map_over"] and s["cost_estimate"] else "")
-        table.add_row(name, escape(s["tool"]), escape(", ".join(s["depends_on"])), escape(str(s["source"])), cost,
+        table.add_row(name, escape(s["tool"]), escape(str(s.get("effect") or "-")), escape(", ".join(s["depends_on"])), escape(str(s["source"])), cost,
                       "-" if s["duration_estimate_ms"] is None else f"{s['duration_estimate_ms']:.0f}",
                       escape("; ".join(options)))
     console.print(table)

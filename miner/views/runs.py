@@ -159,8 +159,11 @@ def plan_run(cfg: DashboardConfig, name: str) -> dict[str, Any]:
 
 
 def run_live(cfg: DashboardConfig, wf: WorkflowTemplate, inputs: Mapping[str, Any],
-             on_event: Callable[[Event], None] | None = None, budget: float | None = None) -> RunResult:
+             on_event: Callable[[Event], None] | None = None, budget: float | None = None,
+             confirm: bool = False) -> RunResult:
     """Run accepted workflow ``wf`` now, recording it in the store; ``on_event`` sees each step event.
+
+    A workflow with a destructive step needs ``confirm=True`` (the page asks).
 
     Events are delivered in the calling thread as the run goes (the runner's
     event loop runs there), so a page can update its progress display from them.
@@ -182,7 +185,7 @@ def run_live(cfg: DashboardConfig, wf: WorkflowTemplate, inputs: Mapping[str, An
     # the run holds a read-write connection for its whole length; other sessions wait
     with exclusive_store_access():
         return run_named_workflow(wf.name, cfg.tools, library_path=str(cfg.library), db=str(cfg.db),
-                                  input_pairs=_pairs(wf, inputs), budget=budget, events=bus)
+                                  input_pairs=_pairs(wf, inputs), budget=budget, events=bus, confirm=confirm)
 
 
 def describe_event(event: Event) -> str | None:

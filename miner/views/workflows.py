@@ -16,8 +16,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from library.effects import overrides_beside
 from library.errors import ReviewError
 from library.model import WorkflowTemplate
+from library.runner.safety import resolve_effects
 from library.search import SearchHit
 from library.store import WorkflowLibrary
 from library.templates import iter_references
@@ -132,6 +134,26 @@ def parameter_evidence(wf: WorkflowTemplate) -> list[dict[str, Any]]:
             rows.append({"step": step.id, "tool": step.tool_name, "parameter": param, "value": as_text(value),
                          "kind": kind, "source": as_text(source), "support": support})
     return rows
+
+
+def step_effects(wf: WorkflowTemplate, library_path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Each step's side-effect class and where it comes from, as a table.
+
+    Steps without a stored class are classified like the runner does without
+    tools at hand: the override file beside ``library_path``, else the verbs of
+    the tool's name (MCP annotations count once the workflow runs or is served).
+
+    Examples
+    --------
+    >>> from library.model import WorkflowStep
+    >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="get_user"),
+    ...                                        WorkflowStep(id="b", tool_name="cancel_reservation")])
+    >>> [(r["step"], r["effect"], r["source"]) for r in step_effects(wf)]
+    [('a', 'read', 'name'), ('b', 'destructive', 'name')]
+    """
+    resolved = resolve_effects(wf, None, overrides_beside(library_path))
+    return [{"step": s.id, "tool": s.tool_name, "effect": s.effect, "source": s.effect_source}
+            for s in resolved.steps]
 
 
 def as_text(value: Any) -> str | None:
