@@ -37,13 +37,24 @@ def input_property(spec: InputSpec) -> dict[str, Any]:
     {'type': 'integer', 'description': 'how many', 'examples': [3]}
     >>> input_property(InputSpec(type="any"))
     {}
+    >>> input_property(InputSpec(choices="{{get_user.reservations}}"))["description"]
+    'One of the values in get_user.reservations (what that step returns); checked before it is used.'
+    >>> input_property(InputSpec(secret=True))
+    {'type': 'string', 'writeOnly': True, 'description': 'A credential: passed to the tools, never stored or shown.'}
     """
     prop: dict[str, Any] = {}
     if spec.type != "any":
         prop["type"] = spec.type
-    if spec.description:
-        prop["description"] = spec.description
-    if spec.example is not None:
+    notes = [spec.description] if spec.description else []
+    if spec.choices:
+        notes.append(f"One of the values in {spec.choices.strip('{} ')} (what that step returns); "
+                     "checked before it is used.")
+    if spec.secret:
+        prop["writeOnly"] = True
+        notes.append("A credential: passed to the tools, never stored or shown.")
+    if notes:
+        prop["description"] = " ".join(notes)
+    if spec.example is not None and not spec.secret:
         prop["examples"] = [spec.example]
     if spec.default is not None:
         prop["default"] = spec.default
@@ -236,6 +247,11 @@ def evidence_text(wf: WorkflowTemplate) -> str:
         if stats.success_rate_low is not None:
             rate += f" (lower bound {_percent(stats.success_rate_low)})"
         parts.append(rate)
+    extra = stats.model_extra or {}
+    if extra.get("outcome_rate") is not None:
+        parts.append(f"{_percent(extra['outcome_rate'])} of them in sessions that reached their goal")
+    if extra.get("one_call_share") is not None:
+        parts.append(f"{_percent(extra['one_call_share'])} callable as one call with what the agent knew")
     if stats.avg_duration_ms is not None:
         parts.append(f"about {stats.avg_duration_ms:.0f} ms per run")
     if stats.avg_cost:
