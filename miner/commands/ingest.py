@@ -78,6 +78,9 @@ def _render(data: dict, console: Console) -> None:
         table.add_row("total", "", str(data["accepted"]), str(data["rejected"]), str(data["duplicates"]),
                       str(data["sessions"]), style="bold")
     console.print(table)
+    if data.get("paired_by_position"):
+        console.print(f"results paired by position (reused or missing call ids): {data['paired_by_position']}",
+                      highlight=False)
     reasons = list(data.get("reject_reasons", {}).items())
     if reasons:
         top = ", ".join(f"{reason} ({n})" for reason, n in reasons[:TOP_REASONS])

@@ -18,6 +18,7 @@ import os
 import duckdb
 
 from miner.errors import IngestError
+from miner.ingest.conversations import MESSAGE_KEYS, messages_expr
 from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
 from miner.ingest.sources import Source, open_source
 
@@ -175,12 +176,35 @@ def classify_record(record: object) -> str | None:
         return _classify_messages(messages)
     if any(isinstance(record.get(k), str) for k in ("tool", "tool_name")):
         return "canonical"
+    wrapped = message_list(record)
+    if wrapped is not None:
+        return _classify_messages(wrapped)
     items = [record.get("items"), record.get("input"), record.get("output")]
     for seq in items:
         if isinstance(seq, list) and any(isinstance(i, dict) and i.get("type") in _RESPONSES_TYPES for i in seq):
             return "openai-responses"
     if isinstance(record.get("name"), str):
         return "canonical"
+    return None
+
+
+def message_list(record: dict) -> list | None:
+    """The message list of a conversation record: ``messages``, else the first of
+    :data:`~miner.ingest.conversations.MESSAGE_KEYS` holding a list of role messages.
+
+    Examples
+    --------
+    >>> message_list({"task_id": 3, "traj": [{"role": "user", "content": "hi"}]})
+    [{'role': 'user', 'content': 'hi'}]
+    >>> message_list({"turns": [1, 2]}) is None
+    True
+    """
+    if isinstance(record.get("messages"), list):
+        return record["messages"]
+    for key in MESSAGE_KEYS:
+        value = record.get(key)
+        if isinstance(value, list) and any(isinstance(m, dict) and "role" in m for m in value):
+            return value
     return None
 
 
@@ -235,24 +259,25 @@ def definite(records: list) -> str | None:
 
 def _conversation_shape(records: list) -> str:
     blocks = any(isinstance(m, dict) and isinstance(m.get("content"), list)
-                 for r in records if isinstance(r, dict) and isinstance(r.get("messages"), list)
-                 for m in r["messages"])
+                 for r in records if isinstance(r, dict)
+                 for m in message_list(r) or [])
     return "anthropic" if blocks else "openai"
 
 
 # Per format, an SQL predicate on one record ``j`` (JSON): it holds that format's tool calls.
+_MSGS = messages_expr("j")
 _EVIDENCE = {
     "canonical": ("json_type(j, '$.messages') IS NULL AND json_type(j, '$.resourceSpans') IS NULL AND "
                   "(json_type(j, '$.tool') = 'VARCHAR' OR json_type(j, '$.tool_name') = 'VARCHAR' "
-                  "OR json_type(j, '$.name') = 'VARCHAR')"),
-    "openai": ("coalesce(list_bool_or(list_transform(json_extract(j, '$.messages[*].tool_calls'), "
+                  f"OR (json_type(j, '$.name') = 'VARCHAR' AND {_MSGS} IS NULL))"),
+    "openai": (f"coalesce(list_bool_or(list_transform(json_extract({_MSGS}, '$[*].tool_calls'), "
                "lambda c: json_array_length(c) > 0)), false) "
-               "OR coalesce(list_contains(json_extract_string(j, '$.messages[*].role'), 'tool'), false)"),
+               f"OR coalesce(list_contains(json_extract_string({_MSGS}, '$[*].role'), 'tool'), false)"),
     "openai-responses": ("list_has_any(list_concat(coalesce(json_extract_string(j, '$.items[*].type'), []), "
                          "coalesce(json_extract_string(j, '$.input[*].type'), []), "
                          "coalesce(json_extract_string(j, '$.output[*].type'), [])), "
                          "['function_call', 'function_call_output'])"),
-    "anthropic": ("list_has_any(coalesce(json_extract_string(j, '$.messages[*].content[*].type'), []), "
+    "anthropic": (f"list_has_any(coalesce(json_extract_string({_MSGS}, '$[*].content[*].type'), []), "
                   "['tool_use', 'tool_result'])"),
     "otel": "json_type(j, '$.resourceSpans') = 'ARRAY'",
 }

@@ -184,7 +184,8 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     ``raw_text`` renders the ``raw`` column as text
     (for sources whose ``raw`` is a row struct); it runs for rejected rows only. With
     ``records`` the pre relation has a ``session_record`` column (conversations: the
-    record a call's session is when it has no id), passed on; else it is NULL.
+    record a call's session is when it has no id) and ``by_position`` (its result was
+    paired by position, see :mod:`~miner.ingest.pairing`), passed on; else they are NULL.
 
     Examples
     --------
@@ -195,8 +196,9 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw), texts=True)})").fetchall()
     [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
     """
-    record = "session_record::BIGINT AS session_record" if records else "NULL::BIGINT AS session_record"
-    passed = ", session_record" if records else ""
+    record = ("session_record::BIGINT AS session_record, by_position::BOOLEAN AS by_position" if records
+              else "NULL::BIGINT AS session_record, NULL::BOOLEAN AS by_position")
+    passed = ", session_record, by_position" if records else ""
     return f"""
         SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left({raw_text}, {MAX_RAW}) END AS raw,
                session_id, ts, seq, tool,

@@ -100,6 +100,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     ensure_id_scheme(con)
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    by_position = [0]
     masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
@@ -115,7 +116,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     try:
-        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids)
+        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids, by_position)
     finally:
         slices.close()
     if cut_rows:
@@ -137,20 +138,23 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                   rejects_digest=rejects_digest, **counts)
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
-    return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
+    return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id,
+            "paired_by_position": by_position[0]}
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
-                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str]:
+                         redact_key: bytes | None, masked_ids: bool, by_position: list[int]) -> tuple[int, int, str]:
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
-    Returns the rows without a session id, their digest, and the table holding them.
+    Returns the rows without a session id, their digest, and the table holding them;
+    adds the good calls whose result was paired by position to ``by_position[0]``.
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
     con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
     cut_rows, digest = 0, 0
     for lo, hi in slices.parts(con):
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
+        by_position[0] += con.execute(f"SELECT count(*) FROM {NORM} WHERE reason IS NULL AND by_position").fetchone()[0]
         rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
         cut_rows, digest = cut_rows + rows, digest ^ part
         if redact_key is not None:
@@ -266,4 +270,5 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
-                        files=files, reject_reasons=reasons)
+                        files=files, reject_reasons=reasons,
+                        paired_by_position=sum(f["paired_by_position"] for f in files))

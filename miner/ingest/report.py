@@ -30,14 +30,17 @@ class IngestReport:
     ``rejects``, once per file content: a re-ingest counts them again, stores none),
     ``sessions`` the distinct sessions of the accepted calls. ``files`` holds one
     dict per source: ``path``, ``format``, ``accepted``, ``rejected``,
-    ``duplicates`` (plus ``sessions`` and ``ingest_id``). ``reject_reasons`` maps
-    each reason to its count, most frequent first.
+    ``duplicates`` (plus ``sessions``, ``ingest_id`` and ``paired_by_position``).
+    ``reject_reasons`` maps each reason to its count, most frequent first.
+    ``paired_by_position`` counts the conversation calls read whose result was paired
+    by its position in the turn, not by call id (reused or missing ids; see
+    :mod:`~miner.ingest.pairing`).
 
     Examples
     --------
     >>> r = IngestReport(accepted=3, rejected=1, duplicates=0, sessions=2, files=[])
-    >>> sorted(r.to_dict())[:5]
-    ['accepted', 'duplicates', 'files', 'reject_reasons', 'rejected']
+    >>> sorted(r.to_dict())[:4]
+    ['accepted', 'duplicates', 'files', 'paired_by_position']
     """
 
     accepted: int
@@ -46,6 +49,7 @@ class IngestReport:
     sessions: int
     files: list[dict] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    paired_by_position: int = 0
 
     @property
     def ingest_ids(self) -> list[int]:
@@ -59,7 +63,7 @@ class IngestReport:
         return [f["ingest_id"] for f in self.files if "ingest_id" in f]
 
     def to_dict(self) -> dict:
-        """The ``chainmine ingest --json`` document (DESIGN shape plus ``reject_reasons``).
+        """The ``chainmine ingest --json`` document (DESIGN shape plus ``reject_reasons``, ``paired_by_position``).
 
         Examples
         --------
@@ -68,7 +72,7 @@ class IngestReport:
         """
         return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
                 "sessions": self.sessions, "files": [dict(f) for f in self.files],
-                "reject_reasons": dict(self.reject_reasons)}
+                "reject_reasons": dict(self.reject_reasons), "paired_by_position": self.paired_by_position}
 
 
 def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int, source: str,
