@@ -47,20 +47,33 @@ def _complete_lines(text: str, truncated: bool) -> list[str]:
     return [ln for ln in lines if ln.strip()]
 
 
-def _parses(line: str) -> bool:
+_BAD = object()
+
+
+def _decode(text: str, pos: int = 0) -> tuple[object, int]:
+    """``raw_decode`` of ``text`` at ``pos``, or ``(_BAD, pos)``: not JSON, or nested too deep for Python."""
     try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return True
+        return json.JSONDecoder().raw_decode(text, pos)
+    except (ValueError, RecursionError):
+        return _BAD, pos
+
+
+def _loads(line: str) -> object:
+    """The JSON value of ``line``, or ``_BAD`` (DuckDB, which reads any depth, decides about those rows)."""
+    stripped = line.strip()
+    value, end = _decode(stripped)
+    return value if end == len(stripped) else _BAD
+
+
+def _parses(line: str) -> bool:
+    return _loads(line) is not _BAD
 
 
 def _leading_value(text: str) -> tuple[object, int] | None:
     """The first JSON value in ``text`` and where it ends, or None if it is cut off or bad."""
     stripped = text.lstrip()
-    try:
-        value, end = json.JSONDecoder().raw_decode(stripped)
-    except ValueError:
+    value, end = _decode(stripped)
+    if value is _BAD:
         return None
     return value, end + len(text) - len(stripped)
 
@@ -127,10 +140,9 @@ def sample_records(head: bytes, container: str, *, truncated: bool = False) -> l
     if container == "jsonl":
         out = []
         for line in _complete_lines(text, truncated)[:PEEK_RECORDS]:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
+            value = _loads(line)
+            if value is not _BAD:
+                out.append(value)
         return out
     leading = _leading_value(text)
     if leading is not None:
@@ -141,7 +153,6 @@ def sample_records(head: bytes, container: str, *, truncated: bool = False) -> l
 
 def _partial_array(text: str) -> list:
     """Elements of a JSON array (or a run of JSON objects) that the peek cut off."""
-    decoder = json.JSONDecoder()
     pos = len(text) - len(text.lstrip())
     if text[pos:pos + 1] == "[":
         pos += 1
@@ -149,9 +160,8 @@ def _partial_array(text: str) -> list:
     while len(out) < PEEK_RECORDS:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except ValueError:
+        value, pos = _decode(text, pos)
+        if value is _BAD:
             break
         out.append(value)
     return out
@@ -410,3 +420,25 @@ def unknown_format_message(name: str) -> str:
     """
     return (f"{name} is not in a known log format (canonical JSONL/JSON/CSV/Parquet, openai, "
             f"openai-responses, anthropic, otel); check the file or pass --format")
+
+
+def looks_like(src: Source, container: str) -> str | None:
+    """The format a file's content suggests (its tool calls first, else its first records), or None.
+
+    Used to tell the user what a file whose every record was rejected seems to be.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> p = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"traj": [{"role": "user", "content": "hi"}]}\\n')
+    >>> looks_like(open_source(p), "jsonl")
+    'openai'
+    """
+    if container in ("csv", "parquet"):
+        return "canonical"
+    found = best_evidence(tool_evidence(src, container))
+    if found is not None:
+        return found
+    return classify_records(sample_records(src.head, container, truncated=src.truncated))

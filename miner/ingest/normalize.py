@@ -12,7 +12,7 @@ import logging
 
 import duckdb
 
-from miner.ingest.sqltext import json_kind, starts_container, starts_object, strip
+from miner.ingest.sqltext import MAX_DEPTH, json_kind, nested_deeper, starts_container, starts_object, strip
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def _reason() -> str:
         ("args_t IS NOT NULL AND args IS NULL", "'args is not a JSON object'"),
         ("session_outcome_t IS NOT NULL AND (session_outcome IS NULL OR NOT isfinite(session_outcome))",
          "'session_outcome is not a bool or number'"),
+        (nested_deeper("args::VARCHAR"), f"'args nested deeper than {MAX_DEPTH} levels'"),
+        (nested_deeper("result::VARCHAR"), f"'result nested deeper than {MAX_DEPTH} levels'"),
     ]
     for f in ("call_id", "agent", "user"):
         name = f'"{f}"' if f == "user" else f

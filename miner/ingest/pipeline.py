@@ -17,8 +17,8 @@ import duckdb
 
 from miner.chains.events import events_fresh
 from miner.errors import IngestError
-from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
-                                 unknown_format_message)
+from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, looks_like,
+                                 tool_evidence, unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
@@ -26,7 +26,8 @@ from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
-from miner.ingest.sources import Source, content_digest, open_sources
+from miner.ingest.sources import (Source, content_digest, needs_plain_copy, open_sources, plain_copy,
+                                  verify_gzip)
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
 from miner.store import transaction
@@ -138,8 +139,11 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                   rejects_digest=rejects_digest, **counts)
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
-    return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id,
-            "paired_by_position": by_position[0]}
+    out = {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id,
+           "paired_by_position": by_position[0]}
+    if counts["rejected"] and not (counts["accepted"] or counts["duplicates"]):
+        out["looks_like"] = looks_like(src, container)
+    return out
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
@@ -252,6 +256,11 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     with tempfile.TemporaryDirectory(prefix="chainmine-ingest-") as tmp:
         sources = open_sources(paths, stdin=stdin, tmpdir=tmp)
         plans = [(src, *plan_source(src, format)) for src in sources]
+        for src, container, _ in plans:
+            if container in ("json", "csv"):  # JSON Lines are checked as they are decompressed (chunks)
+                verify_gzip(src)
+        plans = [(plain_copy(src, tmp) if needs_plain_copy(src, container) else src, container, fmt)
+                 for src, container, fmt in plans]
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None

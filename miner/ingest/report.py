@@ -75,6 +75,33 @@ class IngestReport:
                 "reject_reasons": dict(self.reject_reasons), "paired_by_position": self.paired_by_position}
 
 
+def nothing_stored(report: IngestReport) -> str | None:
+    """The one-line error for an ingest that stored no call and rejected every record (else None).
+
+    It names the file, the commonest reason, and the format the file looks like.
+
+    Examples
+    --------
+    >>> r = IngestReport(0, 200, 0, 0, files=[{"path": "t.json", "format": "canonical", "accepted": 0,
+    ...                  "duplicates": 0, "rejected": 200, "looks_like": "openai"}],
+    ...                  reject_reasons={"neither ts nor seq": 200})
+    >>> nothing_stored(r)
+    't.json: no call stored, all 200 records rejected (neither ts nor seq); it looks like openai: pass --format openai'
+    """
+    if report.accepted or report.duplicates or not report.rejected:
+        return None
+    bad = next((f for f in report.files if f.get("rejected")), {"path": "input", "format": "?"})
+    reason = next(iter(report.reject_reasons), "see --show-rejects")
+    seems, read_as = bad.get("looks_like"), bad.get("format")
+    if seems is None:
+        hint = "it looks like no known log format; check the file"
+    elif seems == read_as:
+        hint = f"it looks like {seems}, as it was read; fix the rows (see --show-rejects)"
+    else:
+        hint = f"it looks like {seems}: pass --format {seems}"
+    return f"{bad['path']}: no call stored, all {report.rejected} records rejected ({reason}); {hint}"
+
+
 def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int, source: str,
                   digest: str) -> int:
     """Store the bad rows in ``table`` (``line``, ``raw``, ``reason``) under ``digest``, unless stored already.
