@@ -160,3 +160,21 @@ def test_a_file_of_the_right_format_with_only_bad_rows_exits_1(tmp_path):
 def test_some_rows_stored_exits_0(tmp_path):
     result = run(SAMPLES / "bad_rows.jsonl", "--db", tmp_path / "t.duckdb")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("record", [
+    {"messages": [{"role": "assistant", "content": [{"type": ["tool_use"], "id": "t", "name": "f"}]}]},
+    {"items": [{"type": {"function_call": 1}, "call_id": "c"}]},
+])
+def test_values_of_the_wrong_type_in_detection_are_not_a_crash(con, tmp_path, record):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps({"tool": "a", "seq": 1}) + "\n")
+    assert ingest_paths(con, [path]).accepted == 1
+
+
+@pytest.mark.parametrize("text", [b'{"tool":"a","seq":1}\n{"tool":"b","seq":2}\r',
+                                  b'{"tool":"a","seq":1}\r\n{"tool":"b",\r"seq":2}\n'])
+def test_a_lone_carriage_return_in_json_lines_is_whitespace(con, tmp_path, text):
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(text)
+    assert ingest_paths(con, [path]).accepted == 2

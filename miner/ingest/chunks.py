@@ -191,7 +191,7 @@ class LineChunks:
                 plain = self.workdir / "plain.jsonl"
                 try:
                     with gzip.open(self.src.local, "rb") as fin, open(plain, "wb") as fout:
-                        crlf_to_lf(fin, fout)  # DuckDB refuses files mixing \r\n and \n line ends
+                        crlf_to_lf(fin, fout, b" ")  # DuckDB refuses files mixing \r\n and \n line ends
                 except (OSError, EOFError, zlib.error) as exc:
                     if isinstance(exc, OSError) and exc.errno is not None:
                         raise  # the disk, not the stream: read the file whole below

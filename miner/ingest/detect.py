@@ -32,8 +32,8 @@ PEEK_RECORDS = 50
 TOOL_KEYS = ("tool", "tool_name", "name")
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
               ".parquet": "parquet", ".pq": "parquet"}
-_RESPONSES_TYPES = {"function_call", "function_call_output"}
-_ANTHROPIC_TYPES = {"tool_use", "tool_result"}
+_RESPONSES_TYPES = ("function_call", "function_call_output")  # tuples: a type may be any JSON value
+_ANTHROPIC_TYPES = ("tool_use", "tool_result")
 
 
 def _text(head: bytes) -> str:

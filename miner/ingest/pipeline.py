@@ -259,7 +259,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
         for src, container, _ in plans:
             if container in ("json", "csv"):  # JSON Lines are checked as they are decompressed (chunks)
                 verify_gzip(src)
-        plans = [(plain_copy(src, tmp) if needs_plain_copy(src, container) else src, container, fmt)
+        plans = [(plain_copy(src, tmp, container) if needs_plain_copy(src, container) else src, container, fmt)
                  for src, container, fmt in plans]
         files = []
         with transaction(con):

@@ -213,25 +213,31 @@ def verify_gzip(src: Source) -> None:
         raise IngestError(broken_gzip(src.path, exc)) from None
 
 
-def crlf_to_lf(fin: BinaryIO, out: BinaryIO) -> None:
+def crlf_to_lf(fin: BinaryIO, out: BinaryIO, lone_cr: bytes = b"\r") -> None:
     """Copy ``fin`` to ``out`` with every ``\\r\\n`` turned into ``\\n`` (so lines keep their numbers).
+
+    A ``\\r`` not followed by ``\\n`` becomes ``lone_cr``: JSON Lines pass a space (in
+    JSON a bare ``\\r`` can only be whitespace, and DuckDB's line reader refuses it).
 
     Examples
     --------
     >>> import io
-    >>> out = io.BytesIO(); crlf_to_lf(io.BytesIO(b"a\\r\\nb\\nc\\r"), out); out.getvalue()
-    b'a\\nb\\nc\\r'
+    >>> out = io.BytesIO(); crlf_to_lf(io.BytesIO(b"a\\r\\nb\\nc\\rd\\r"), out); out.getvalue()
+    b'a\\nb\\nc\\rd\\r'
+    >>> out = io.BytesIO(); crlf_to_lf(io.BytesIO(b"a\\r\\nb\\rc\\r"), out, b" "); out.getvalue()
+    b'a\\nb c '
     """
     carry = b""
     while data := fin.read(_BLOCK):
         data = carry + data
         carry = b"\r" if data.endswith(b"\r") else b""  # its \n may start the next block
-        out.write((data[:-1] if carry else data).replace(b"\r\n", b"\n"))
-    out.write(carry)
+        out.write((data[:-1] if carry else data).replace(b"\r\n", b"\n").replace(b"\r", lone_cr))
+    out.write(carry.replace(b"\r", lone_cr))
 
 
-def plain_copy(src: Source, tmpdir: str | None) -> Source:
-    """``src`` decompressed into ``tmpdir`` without a leading byte-order mark, ``\\r\\n`` line ends made ``\\n``.
+def plain_copy(src: Source, tmpdir: str | None, container: str = "jsonl") -> Source:
+    """``src`` decompressed into ``tmpdir`` without a leading byte-order mark, ``\\r\\n`` line ends made ``\\n``
+    (and, in JSON Lines, any other ``\\r`` a space).
 
     A gzip stream damaged part-way raises :class:`~miner.errors.IngestError` (the file fails whole).
 
@@ -249,14 +255,16 @@ def plain_copy(src: Source, tmpdir: str | None) -> Source:
                 os.fdopen(fd, "wb") as out:
             if fin.read(len(BOM)) != BOM:
                 fin.seek(0)
-            crlf_to_lf(fin, out)
+            crlf_to_lf(fin, out, b" " if container == "jsonl" else b"\r")
     except (OSError, EOFError, zlib.error) as exc:
         os.unlink(name)
         if src.compression == "gzip" and not isinstance(exc, PermissionError):
             raise IngestError(broken_gzip(src.path, exc)) from None
         raise IngestError(f"cannot read {src.path}: {exc}; check the file") from None
     head = src.head[len(BOM):] if src.head.startswith(BOM) else src.head
-    return Source(src.path, Path(name), src.stem, "none", head.replace(b"\r\n", b"\n"), src.truncated)
+    head = head.replace(b"\r\n", b"\n")
+    return Source(src.path, Path(name), src.stem, "none", head.replace(b"\r", b" ") if container == "jsonl" else head,
+                  src.truncated)
 
 
 def broken_gzip(shown: str, exc: Exception) -> str:
