@@ -157,3 +157,18 @@ def test_tau_bench_slice_with_reused_call_ids_pairs_every_result(con):
 def test_tau_bench_full_log(con):
     report = _check_tau(con, TAU_FULL)
     assert report.accepted == 1164
+
+
+def test_the_cli_shows_pairings_by_position(tmp_path):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(_chat(CASES["results without ids"][0])) + "\n")
+    db = tmp_path / "t.duckdb"
+    human = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db)])
+    assert human.exit_code == 0, human.output
+    assert "results paired by position (reused or missing call ids): 2" in human.stdout
+    data = json.loads(CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "--json"]).stdout)
+    assert (data["paired_by_position"], data["files"][0]["paired_by_position"], data["duplicates"]) == (2, 2, 2)
