@@ -101,7 +101,6 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     ensure_id_scheme(con)
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
-    by_position = [0]
     masked_ids = redact_key is not None and not unmasked_ids
 
     def store(table: str, rows: str) -> None:
@@ -117,7 +116,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt)
     try:
-        cut_rows, digest, cut_table = _normalise_and_store(con, slices, store, redact_key, masked_ids, by_position)
+        cut_rows, digest, cut_table, by_position = _normalise_and_store(con, slices, store, redact_key, masked_ids)
     finally:
         slices.close()
     if cut_rows:
@@ -140,25 +139,25 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"])
     out = {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id,
-           "paired_by_position": by_position[0]}
+           "paired_by_position": by_position}
     if counts["rejected"] and not (counts["accepted"] or counts["duplicates"]):
         out["looks_like"] = looks_like(src, container)
     return out
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
-                         redact_key: bytes | None, masked_ids: bool, by_position: list[int]) -> tuple[int, int, str]:
+                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str, int]:
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
-    Returns the rows without a session id, their digest, and the table holding them;
-    adds the good calls whose result was paired by position to ``by_position[0]``.
+    Returns the rows without a session id, their digest, the table holding them, and
+    how many good calls had their result paired by position.
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
     con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
-    cut_rows, digest = 0, 0
+    cut_rows, digest, by_position = 0, 0, 0
     for lo, hi in slices.parts(con):
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
-        by_position[0] += con.execute(f"SELECT count(*) FROM {NORM} WHERE reason IS NULL AND by_position").fetchone()[0]
+        by_position += con.execute(f"SELECT count(*) FROM {NORM} WHERE reason IS NULL AND by_position").fetchone()[0]
         rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
         cut_rows, digest = cut_rows + rows, digest ^ part
         if redact_key is not None:
@@ -172,7 +171,7 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    return cut_rows, digest, cut_table
+    return cut_rows, digest, cut_table, by_position
 
 
 def check_not_misread(src: Source, container: str, fmt: str) -> None:
