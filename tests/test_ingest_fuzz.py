@@ -161,9 +161,11 @@ def _json_records(data: bytes, container: str) -> list | None:
 
 
 def _messages(rec: dict):
+    """The message list: ``messages``, else the first other key holding a list with a role message."""
     for key in MESSAGE_KEYS:
-        if isinstance(rec.get(key), list):
-            return rec[key]
+        value = rec.get(key)
+        if isinstance(value, list) and (key == "messages" or any(isinstance(m, dict) and "role" in m for m in value)):
+            return value
     return None
 
 
@@ -215,7 +217,12 @@ def _csv_rows(data: bytes) -> int | None:
 def _check_counts(data: bytes, fmt: str, container: str, counts: dict, pairing_rejects: int) -> None:
     total = counts["accepted"] + counts["rejected"] + counts["duplicates"]
     if container == "parquet":
-        return  # a Parquet file is read whole by DuckDB, or the ingest fails
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "p.parquet").write_bytes(data)
+            rows = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
+                                            [str(Path(tmp) / "p.parquet")]).fetchone()[0]
+        assert total == rows
+        return
     if container == "csv":
         expected = _csv_rows(data)
         assert expected is None or total == expected, (total, expected)

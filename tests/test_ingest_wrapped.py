@@ -90,3 +90,10 @@ def test_tool_calls_late_in_a_wrapped_file_are_found(con, tmp_path):
     _write(path, quiet + [{"task_id": 99, "trial": 0, "traj": _anthropic(2, "a")}], "json")
     assert detect_format(path) == "anthropic"
     assert ingest_paths(con, [path]).accepted == 2
+
+
+def test_a_list_that_holds_no_messages_is_not_the_conversation(con, tmp_path):
+    path = tmp_path / "r.jsonl"
+    _write(path, [{"task_id": 1, "trial": 0, "history": [1, 2], "turns": _openai(2, "h")}], "jsonl")
+    r = ingest_paths(con, [path])
+    assert (r.accepted, r.rejected) == (2, 0)

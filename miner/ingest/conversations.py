@@ -37,11 +37,20 @@ def messages_expr(j: str) -> str:
     Examples
     --------
     >>> import duckdb
-    >>> duckdb.connect().execute(f"SELECT {messages_expr('j')} FROM (SELECT '{{\\"traj\\": [1]}}'::JSON AS j)").fetchone()[0]
-    '[1]'
+    >>> duckdb.connect().execute(f"SELECT {messages_expr('j')} FROM (SELECT '{{\\"history\\": [1], "
+    ...                          f"\\"turns\\": [{{\\"role\\": \\"user\\"}}]}}'::JSON AS j)").fetchone()[0]
+    '[{"role":"user"}]'
     """
-    whens = " ".join(f"WHEN json_type({j}, '$.{k}') = 'ARRAY' THEN {j} -> '$.{k}'" for k in MESSAGE_KEYS)
+    whens = " ".join(f"WHEN {_holds_messages(j, k)} THEN {j} -> '$.{k}'" for k in MESSAGE_KEYS)
     return f"CASE {whens} END"
+
+
+def _holds_messages(j: str, key: str) -> str:
+    # Under ``messages`` any list is the conversation; under the other keys, a list with a
+    # role message (as detection sees it: a benchmark record may hold other lists as well).
+    if key == "messages":
+        return f"json_type({j}, '$.{key}') = 'ARRAY'"
+    return f"(json_type({j}, '$.{key}') = 'ARRAY' AND len(json_extract({j}, '$.{key}[*].role')) > 0)"
 
 
 def _session_id(j: str) -> str:
@@ -74,7 +83,7 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
 
 def _messages(raw_sql: str) -> str:
     """``WITH`` clause up to ``msgs``: one row per message (``m``) with its position ``mi``."""
-    check = " OR ".join(f"json_type(raw, '$.{k}') = 'ARRAY'" for k in MESSAGE_KEYS)
+    check = " OR ".join(_holds_messages("raw", k) for k in MESSAGE_KEYS)
     return f"""
         WITH {_conversations(raw_sql, check, 'no messages list')},
         ml AS (SELECT *, json_extract({messages_expr('j')}, '$[*]') AS lst FROM good),
