@@ -12,6 +12,7 @@ import pytest
 
 from miner.errors import IngestError
 from miner.ingest import detect_format, ingest_paths
+from miner.ingest.canonical import CONVERSATION
 from miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -308,7 +309,8 @@ def test_forced_format_overrides_detection(con, tmp_path):
     path.write_text((SAMPLES / "anthropic.jsonl").read_text())
     r = ingest_paths(con, [path], format="canonical")
     assert r.accepted == 0 and r.rejected == 2
-    assert {x[0] for x in con.execute("SELECT reason FROM rejects").fetchall()} == {"no tool"}
+    # A conversation read as tool-call records says so, rather than "no tool" or "neither ts nor seq".
+    assert {x[0] for x in con.execute("SELECT reason FROM rejects").fetchall()} == {CONVERSATION}
 
 
 def test_forcing_a_conversation_format_on_csv_is_refused(con):

@@ -11,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 
 from miner.commands.common import db_option, json_option, output, quiet_option, show_progress, stderr_console
+from miner.errors import IngestError
 from miner.ingest import FORMATS, ingest_paths, list_rejects
+from miner.ingest.report import nothing_stored
 from miner.ingest.redact import KEY_ENV
 from miner.store import connect
 
@@ -56,6 +58,7 @@ def ingest(paths, fmt, session_gap, redact, redact_key, columns, show_rejects, d
     stdin; .gz is fine.
 
     Bad rows are kept in the rejects table with a reason; re-ingesting a file adds nothing.
+    An ingest that stores no call and rejects every record exits 1.
 
     Example: chainmine ingest data/samples/canonical.jsonl data/samples/otel.jsonl --show-rejects
     """
@@ -70,6 +73,9 @@ def ingest(paths, fmt, session_gap, redact, redact_key, columns, show_rejects, d
     finally:
         con.close()
     output(data, as_json, _render)
+    failed = nothing_stored(report)
+    if failed is not None:  # the rejects are kept (see --show-rejects), but nothing was loaded: exit 1
+        raise IngestError(failed)
 
 
 def _render(data: dict, console: Console) -> None:
@@ -85,6 +91,9 @@ def _render(data: dict, console: Console) -> None:
     console.print(table)
     if data.get("skipped"):
         console.print(f"skipped {data['skipped']} records that are no tool call (LLM runs, chain spans, ...)",
+                      highlight=False)
+    if data.get("paired_by_position"):
+        console.print(f"results paired by position (reused or missing call ids): {data['paired_by_position']}",
                       highlight=False)
     reasons = list(data.get("reject_reasons", {}).items())
     if reasons:

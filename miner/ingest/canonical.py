@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
+from miner.ingest.conversations import MESSAGE_KEYS
 from miner.ingest.sqltext import not_blank, starts_object
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ _STRUCT = json.dumps({key: "JSON" for keys in ALIASES.values() for key in keys})
 _TEXT_STRUCT = json.dumps({key: "VARCHAR" for keys in (*ALIASES.values(), CONTEXT_KEYS) for key in keys})
 
 
+CONVERSATION = "a conversation, not a tool-call record: ingest it with --format auto, openai or anthropic"
+_CONVERSATION_KEYS = MESSAGE_KEYS + ("items", "resourceSpans")
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -67,6 +72,13 @@ def pre_select(record: str, suffix: str = "") -> str:
     return ",\n".join(cols)
 
 
+def _conversation(s: str, raw: str) -> str:
+    """SQL: a record without time or order (rejected anyway) that holds a conversation's list."""
+    order = ", ".join(f"{s}.{_ident(k)}" for k in ALIASES["ts"] + ALIASES["seq"])
+    lists = " OR ".join(f"json_type({raw}, '$.{k}') = 'ARRAY'" for k in _CONVERSATION_KEYS)
+    return f"(coalesce({order}) IS NULL AND ({lists}))"
+
+
 def canonical_sql(raw_sql: str) -> str:
     """Pre-normalised relation from a ``(line, raw)`` relation of JSON object texts.
 
@@ -81,11 +93,15 @@ def canonical_sql(raw_sql: str) -> str:
     >>> sql = canonical_sql("(SELECT 1 AS line, '{\\"tool_name\\": \\"a\\", \\"latency\\": 0.5}' AS raw)")
     >>> con.execute(f"SELECT tool, latency, pre_reason FROM ({sql})").fetchall()
     [('"a"', '0.5', None)]
+    >>> sql = canonical_sql("(SELECT 1 AS line, '{\\"task_id\\": 1, \\"traj\\": []}' AS raw)")
+    >>> con.execute(f"SELECT pre_reason FROM ({sql})").fetchone()[0] == CONVERSATION
+    True
     """
     return f"""
         SELECT line, raw,
                CASE WHEN s IS NULL THEN 'invalid JSON'
-                    WHEN NOT ({starts_object('raw')}) THEN 'not a JSON object' END AS pre_reason,
+                    WHEN NOT ({starts_object('raw')}) THEN 'not a JSON object'
+                    WHEN {_conversation('s', 'raw')} THEN '{CONVERSATION}' END AS pre_reason,
                {pre_select("s")},
                {pre_select("t", "_text")},
                coalesce({", ".join("t." + _ident(k) for k in CONTEXT_KEYS)}) AS context

@@ -31,7 +31,8 @@ from pathlib import Path
 import zlib
 from typing import BinaryIO, Iterator
 
-from miner.ingest.sources import Source
+from miner.errors import IngestError
+from miner.ingest.sources import Source, broken_gzip, crlf_to_lf
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,13 @@ class LineChunks:
             plain = self.src.local
             if gz:
                 plain = self.workdir / "plain.jsonl"
-                with gzip.open(self.src.local, "rb") as fin, open(plain, "wb") as fout:
-                    shutil.copyfileobj(fin, fout, 1 << 24)
+                try:
+                    with gzip.open(self.src.local, "rb") as fin, open(plain, "wb") as fout:
+                        crlf_to_lf(fin, fout, b" ")  # DuckDB refuses files mixing \r\n and \n line ends
+                except (OSError, EOFError, zlib.error) as exc:
+                    if isinstance(exc, OSError) and exc.errno is not None:
+                        raise  # the disk, not the stream: read the file whole below
+                    raise IngestError(broken_gzip(self.src.path, exc)) from None
                 self.whole = Source(self.src.path, plain, self.src.stem, "none", self.src.head, True)
             os.mkfifo(self.workdir / "probe")  # some file systems hold no pipes
             os.unlink(self.workdir / "probe")

@@ -1,12 +1,16 @@
 """Conversation logs: OpenAI Chat, OpenAI Responses and Anthropic Messages, unnested in SQL.
 
-Each record is one conversation. Its tool calls are unnested (with their positions)
-and joined to their results by call id, giving one pre-normalised row per call:
-``session_id`` from ``id``/``session_id`` (without one the ingest numbers the
+Each record is one conversation (its messages under ``messages``, or under another
+key of :data:`MESSAGE_KEYS` when a benchmark's result record wraps it). Its tool calls
+are unnested (with their positions) and paired with their results turn by turn (see
+:mod:`~miner.ingest.pairing`), giving one pre-normalised row per call:
+``session_id`` from ``id``/``session_id``/``conversation_id``, or ``"{task_id}-{trial}"``
+(without one the ingest numbers the
 conversation: ``session_record`` is its record, see
 :func:`~miner.ingest.normalize.assign_sessions`), ``seq`` the call's position in the conversation, outcome from
-``reward``/``success``. A bad conversation becomes one reject row for its line; a
-bad call (no name, arguments that are not a JSON object) one reject row of its own.
+``reward``/``session_outcome``/``success``/``outcome``. A bad conversation becomes one
+reject row for its line; a bad call (no name, arguments that are not a JSON object),
+and a result that pairs with no call, one reject row of its own.
 """
 
 from __future__ import annotations
@@ -14,12 +18,48 @@ from __future__ import annotations
 import logging
 
 from library.failures import ERROR_KEYS, ERROR_TEXT_PATTERN, MAX_REASON
+from miner.ingest.pairing import pairing_ctes
 from miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
 
 # Columns of the pre relation that conversation formats never fill.
 _UNUSED = ("status", "latency", "cost", "duration_ms")
+
+
+MESSAGE_KEYS = ("messages", "traj", "trajectory", "conversation", "history", "turns")
+"""Keys a conversation record may hold its message list under (the first list wins): a
+benchmark's result records wrap the conversation with ids and rewards around it."""
+
+
+def messages_expr(j: str) -> str:
+    """SQL: the message list of record ``j`` (JSON) under the first :data:`MESSAGE_KEYS` key holding a list.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.connect().execute(f"SELECT {messages_expr('j')} FROM (SELECT '{{\\"history\\": [1], "
+    ...                          f"\\"turns\\": [{{\\"role\\": \\"user\\"}}]}}'::JSON AS j)").fetchone()[0]
+    '[{"role":"user"}]'
+    """
+    whens = " ".join(f"WHEN {_holds_messages(j, k)} THEN {j} -> '$.{k}'" for k in MESSAGE_KEYS)
+    return f"CASE {whens} END"
+
+
+def _holds_messages(j: str, key: str) -> str:
+    # Under ``messages`` any list is the conversation; under the other keys, a list with a
+    # role message (as detection sees it: a benchmark record may hold other lists as well).
+    if key == "messages":
+        return f"json_type({j}, '$.{key}') = 'ARRAY'"
+    return f"(json_type({j}, '$.{key}') = 'ARRAY' AND len(json_extract({j}, '$.{key}[*].role')) > 0)"
+
+
+def _session_id(j: str) -> str:
+    # A benchmark's record: task and trial name the conversation ("{task_id}-{trial}").
+    task = (f"CASE WHEN json_type({j}, '$.task_id') IN ('VARCHAR', 'BIGINT', 'UBIGINT') "
+            f"AND json_type({j}, '$.trial') IN ('VARCHAR', 'BIGINT', 'UBIGINT') "
+            f"THEN to_json(({j} ->> 'task_id') || '-' || ({j} ->> 'trial')) END")
+    return f"coalesce({j} -> 'id', {j} -> 'session_id', {j} -> 'conversation_id', {task})"
 
 
 def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
@@ -35,19 +75,20 @@ def _conversations(raw_sql: str, list_check: str, missing: str) -> str:
             WHERE {not_blank('raw')}),
         good AS (
             SELECT line, j,
-                   coalesce(j -> 'id', j -> 'session_id') AS session_id,
+                   {_session_id('j')} AS session_id,
                    coalesce(j -> 'timestamp', j -> 'created_at', j -> 'created', j -> 'ts') AS conv_ts,
-                   coalesce(j -> 'reward', j -> 'session_outcome', j -> 'success') AS outcome,
+                   coalesce(j -> 'reward', j -> 'session_outcome', j -> 'success', j -> 'outcome') AS outcome,
                    j -> 'agent' AS agent, j -> 'user' AS "user"
             FROM conv WHERE pre_reason IS NULL)"""
 
 
 def _messages(raw_sql: str) -> str:
     """``WITH`` clause up to ``msgs``: one row per message (``m``) with its position ``mi``."""
+    check = " OR ".join(_holds_messages("raw", k) for k in MESSAGE_KEYS)
     return f"""
-        WITH {_conversations(raw_sql, "json_type(raw, '$.messages') = 'ARRAY'", 'no messages list')},
-        msgs AS (SELECT *, unnest(json_extract(j, '$.messages[*]')) AS m,
-                        generate_subscripts(json_extract(j, '$.messages[*]'), 1) AS mi FROM good)"""
+        WITH {_conversations(raw_sql, check, 'no messages list')},
+        ml AS (SELECT *, json_extract({messages_expr('j')}, '$[*]') AS lst FROM good),
+        msgs AS (SELECT * EXCLUDE (lst), unnest(lst) AS m, generate_subscripts(lst, 1) AS mi FROM ml)"""
 
 
 def content_text(expr: str) -> str:
@@ -99,24 +140,28 @@ def _error_text(rt: str) -> str:
 
 
 def _emit(calls: str, results: str, success: str, error: str) -> str:
-    """Final SELECT: calls left-joined to their results, plus reject rows for bad records.
+    """Pairing CTEs and the final SELECT: calls with their results, plus reject rows.
 
-    ``calls`` needs ``line, pos, call_id, tool, args, raw`` plus the ``good`` columns;
-    ``results`` needs ``line, call_id`` and the result fields used by ``success``/``error``.
+    ``calls`` needs ``line, pos, msg, call_id, tool, args, raw`` plus the ``good``
+    columns; ``results`` needs ``line, pos, call_id, raw`` and the result fields used by
+    ``success``/``error`` (see :func:`~miner.ingest.pairing.pairing_ctes`).
     """
     unused = ", ".join(f'NULL::JSON AS "{c}"' for c in _UNUSED)
-    return f"""
+    return f"""{pairing_ctes(calls, results)}
         SELECT c.line, c.raw, NULL AS pre_reason, c.session_id,
                c.conv_ts AS ts,
                to_json(row_number() OVER (PARTITION BY c.line ORDER BY c.pos) - 1) AS seq,
-               c.tool, CASE WHEN r.call_id IS NOT NULL THEN to_json({success}) END AS success,
-               CASE WHEN r.call_id IS NOT NULL AND NOT {success} THEN to_json({error}) END AS error,
+               c.tool, CASE WHEN p.rpos IS NOT NULL THEN to_json({success}) END AS success,
+               CASE WHEN p.rpos IS NOT NULL AND NOT {success} THEN to_json({error}) END AS error,
                c.args, to_json(r.rt) AS result, to_json(c.call_id) AS call_id, c.agent, c."user",
-               c.outcome AS session_outcome, {unused}, c.line AS session_record
+               c.outcome AS session_outcome, {unused}, c.line AS session_record,
+               coalesce(p.by_position, false) AS by_position
         FROM {calls} c
-        LEFT JOIN (SELECT line, call_id, arg_min(rt, pos) AS rt, arg_min(is_error, pos) AS is_error
-                   FROM {results} GROUP BY ALL) r
-               ON r.line = c.line AND r.call_id = c.call_id
+        LEFT JOIN pairs p ON p.line = c.line AND p.cpos = c.pos
+        LEFT JOIN {results} r ON r.line = p.line AND r.pos = p.rpos
+        UNION ALL BY NAME
+        SELECT u.line, left(r.raw, 10000) AS raw, u.reason AS pre_reason
+        FROM unpaired u JOIN {results} r ON r.line = u.line AND r.pos = u.rpos
         UNION ALL BY NAME
         SELECT line, left(raw, 10000) AS raw, pre_reason FROM conv WHERE pre_reason IS NOT NULL
     """
@@ -140,10 +185,10 @@ def openai_chat_sql(raw_sql: str) -> str:
         calls AS (SELECT *, unnest(json_extract(m, '$.tool_calls[*]')) AS tc,
                          generate_subscripts(json_extract(m, '$.tool_calls[*]'), 1) AS ci
                   FROM msgs WHERE json_type(m, '$.tool_calls') = 'ARRAY'),
-        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", mi * 100000 + ci AS pos,
+        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", mi * 100000 + ci AS pos, mi AS msg,
                      tc ->> 'id' AS call_id, tc -> '$.function.name' AS tool,
                      tc -> '$.function.arguments' AS args, tc::VARCHAR AS raw FROM calls),
-        res AS (SELECT line, m ->> 'tool_call_id' AS call_id, mi AS pos,
+        res AS (SELECT line, m ->> 'tool_call_id' AS call_id, mi * 100000 AS pos, m::VARCHAR AS raw,
                        {content_text("m -> 'content'")} AS rt, NULL::BOOLEAN AS is_error
                 FROM msgs WHERE (m ->> 'role') = 'tool')
         {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'))}
@@ -170,13 +215,17 @@ def openai_responses_sql(raw_sql: str) -> str:
              "OR json_type(raw, '$.output') = 'ARRAY'")
     return f"""
         WITH {_conversations(raw_sql, check, 'no items list (items, or input and output)')},
-        its AS (SELECT *, unnest(lst) AS it, generate_subscripts(lst, 1) AS pos
-                FROM (SELECT *, {items} AS lst FROM good)),
-        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", pos,
+        its0 AS (SELECT *, unnest(lst) AS it, generate_subscripts(lst, 1) AS pos
+                 FROM (SELECT *, {items} AS lst FROM good)),
+        -- A message item between two calls ends a turn (see miner.ingest.pairing).
+        its AS (SELECT *, count(*) FILTER (WHERE (it ->> 'type') = 'message')
+                              OVER (PARTITION BY line ORDER BY pos) AS msg FROM its0),
+        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", pos, msg,
                      it ->> 'call_id' AS call_id, it -> 'name' AS tool, it -> 'arguments' AS args,
                      it::VARCHAR AS raw
               FROM its WHERE (it ->> 'type') = 'function_call'),
-        res AS (SELECT line, it ->> 'call_id' AS call_id, pos, {content_text("it -> 'output'")} AS rt,
+        res AS (SELECT line, it ->> 'call_id' AS call_id, pos, it::VARCHAR AS raw,
+                       {content_text("it -> 'output'")} AS rt,
                        NULL::BOOLEAN AS is_error
                 FROM its WHERE (it ->> 'type') = 'function_call_output')
         {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'))}
@@ -202,10 +251,10 @@ def anthropic_sql(raw_sql: str) -> str:
         blocks AS (SELECT *, unnest(json_extract(m, '$.content[*]')) AS b,
                           generate_subscripts(json_extract(m, '$.content[*]'), 1) AS bi
                    FROM msgs WHERE json_type(m, '$.content') = 'ARRAY'),
-        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", mi * 100000 + bi AS pos,
+        c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", mi * 100000 + bi AS pos, mi AS msg,
                      b ->> 'id' AS call_id, b -> 'name' AS tool, b -> 'input' AS args, b::VARCHAR AS raw
               FROM blocks WHERE (b ->> 'type') = 'tool_use'),
-        res AS (SELECT line, b ->> 'tool_use_id' AS call_id, mi * 100000 + bi AS pos,
+        res AS (SELECT line, b ->> 'tool_use_id' AS call_id, mi * 100000 + bi AS pos, b::VARCHAR AS raw,
                        {content_text("b -> 'content'")} AS rt,
                        coalesce((b ->> 'is_error') = 'true', false) AS is_error
                 FROM blocks WHERE (b ->> 'type') = 'tool_result')

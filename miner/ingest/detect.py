@@ -18,6 +18,7 @@ import os
 import duckdb
 
 from miner.errors import IngestError
+from miner.ingest.conversations import MESSAGE_KEYS, messages_expr
 from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
 from miner.ingest.records import table_format
 from miner.ingest.spans import classify_export, classify_otlp, export_evidence
@@ -34,8 +35,8 @@ PEEK_RECORDS = 50
 TOOL_KEYS = ("tool", "tool_name", "name")
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
               ".parquet": "parquet", ".pq": "parquet"}
-_RESPONSES_TYPES = {"function_call", "function_call_output"}
-_ANTHROPIC_TYPES = {"tool_use", "tool_result"}
+_RESPONSES_TYPES = ("function_call", "function_call_output")  # tuples: a type may be any JSON value
+_ANTHROPIC_TYPES = ("tool_use", "tool_result")
 
 
 def _text(head: bytes) -> str:
@@ -49,20 +50,33 @@ def _complete_lines(text: str, truncated: bool) -> list[str]:
     return [ln for ln in lines if ln.strip()]
 
 
-def _parses(line: str) -> bool:
+_BAD = object()
+
+
+def _decode(text: str, pos: int = 0) -> tuple[object, int]:
+    """``raw_decode`` of ``text`` at ``pos``, or ``(_BAD, pos)``: not JSON, or nested too deep for Python."""
     try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return True
+        return json.JSONDecoder().raw_decode(text, pos)
+    except (ValueError, RecursionError):
+        return _BAD, pos
+
+
+def _loads(line: str) -> object:
+    """The JSON value of ``line``, or ``_BAD`` (DuckDB, which reads any depth, decides about those rows)."""
+    stripped = line.strip()
+    value, end = _decode(stripped)
+    return value if end == len(stripped) else _BAD
+
+
+def _parses(line: str) -> bool:
+    return _loads(line) is not _BAD
 
 
 def _leading_value(text: str) -> tuple[object, int] | None:
     """The first JSON value in ``text`` and where it ends, or None if it is cut off or bad."""
     stripped = text.lstrip()
-    try:
-        value, end = json.JSONDecoder().raw_decode(stripped)
-    except ValueError:
+    value, end = _decode(stripped)
+    if value is _BAD:
         return None
     return value, end + len(text) - len(stripped)
 
@@ -129,10 +143,9 @@ def sample_records(head: bytes, container: str, *, truncated: bool = False) -> l
     if container == "jsonl":
         out = []
         for line in _complete_lines(text, truncated)[:PEEK_RECORDS]:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
+            value = _loads(line)
+            if value is not _BAD:
+                out.append(value)
         return out
     leading = _leading_value(text)
     if leading is not None:
@@ -143,7 +156,6 @@ def sample_records(head: bytes, container: str, *, truncated: bool = False) -> l
 
 def _partial_array(text: str) -> list:
     """Elements of a JSON array (or a run of JSON objects) that the peek cut off."""
-    decoder = json.JSONDecoder()
     pos = len(text) - len(text.lstrip())
     if text[pos:pos + 1] == "[":
         pos += 1
@@ -151,9 +163,8 @@ def _partial_array(text: str) -> list:
     while len(out) < PEEK_RECORDS:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except ValueError:
+        value, pos = _decode(text, pos)
+        if value is _BAD:
             break
         out.append(value)
     return out
@@ -181,12 +192,35 @@ def classify_record(record: object) -> str | None:
         return _classify_messages(messages)
     if any(isinstance(record.get(k), str) for k in ("tool", "tool_name")):
         return "canonical"
+    wrapped = message_list(record)
+    if wrapped is not None:
+        return _classify_messages(wrapped)
     items = [record.get("items"), record.get("input"), record.get("output")]
     for seq in items:
         if isinstance(seq, list) and any(isinstance(i, dict) and i.get("type") in _RESPONSES_TYPES for i in seq):
             return "openai-responses"
     if isinstance(record.get("name"), str):
         return "canonical"
+    return None
+
+
+def message_list(record: dict) -> list | None:
+    """The message list of a conversation record: ``messages``, else the first of
+    :data:`~miner.ingest.conversations.MESSAGE_KEYS` holding a list of role messages.
+
+    Examples
+    --------
+    >>> message_list({"task_id": 3, "traj": [{"role": "user", "content": "hi"}]})
+    [{'role': 'user', 'content': 'hi'}]
+    >>> message_list({"turns": [1, 2]}) is None
+    True
+    """
+    if isinstance(record.get("messages"), list):
+        return record["messages"]
+    for key in MESSAGE_KEYS:
+        value = record.get(key)
+        if isinstance(value, list) and any(isinstance(m, dict) and "role" in m for m in value):
+            return value
     return None
 
 
@@ -241,27 +275,28 @@ def definite(records: list) -> str | None:
 
 def _conversation_shape(records: list) -> str:
     blocks = any(isinstance(m, dict) and isinstance(m.get("content"), list)
-                 for r in records if isinstance(r, dict) and isinstance(r.get("messages"), list)
-                 for m in r["messages"])
+                 for r in records if isinstance(r, dict)
+                 for m in message_list(r) or [])
     return "anthropic" if blocks else "openai"
 
 
 # Per format, an SQL predicate on one record ``j`` (JSON): it holds that format's tool calls.
+_MSGS = messages_expr("j")
 _EVIDENCE = {
     "canonical": ("json_type(j, '$.messages') IS NULL AND json_type(j, '$.resourceSpans') IS NULL AND "
                   "json_type(j, '$.run_type') IS NULL AND json_type(j, '$.traceId') IS NULL AND "
                   "json_type(j, '$.sessionId') IS NULL AND json_type(j, '$.context.trace_id') IS NULL AND "
                   "json_type(j, '$.\"context.trace_id\"') IS NULL AND "
                   "(json_type(j, '$.tool') = 'VARCHAR' OR json_type(j, '$.tool_name') = 'VARCHAR' "
-                  "OR json_type(j, '$.name') = 'VARCHAR')"),
-    "openai": ("coalesce(list_bool_or(list_transform(json_extract(j, '$.messages[*].tool_calls'), "
+                  f"OR (json_type(j, '$.name') = 'VARCHAR' AND {_MSGS} IS NULL))"),
+    "openai": (f"coalesce(list_bool_or(list_transform(json_extract({_MSGS}, '$[*].tool_calls'), "
                "lambda c: json_array_length(c) > 0)), false) "
-               "OR coalesce(list_contains(json_extract_string(j, '$.messages[*].role'), 'tool'), false)"),
+               f"OR coalesce(list_contains(json_extract_string({_MSGS}, '$[*].role'), 'tool'), false)"),
     "openai-responses": ("list_has_any(list_concat(coalesce(json_extract_string(j, '$.items[*].type'), []), "
                          "coalesce(json_extract_string(j, '$.input[*].type'), []), "
                          "coalesce(json_extract_string(j, '$.output[*].type'), [])), "
                          "['function_call', 'function_call_output'])"),
-    "anthropic": ("list_has_any(coalesce(json_extract_string(j, '$.messages[*].content[*].type'), []), "
+    "anthropic": (f"list_has_any(coalesce(json_extract_string({_MSGS}, '$[*].content[*].type'), []), "
                   "['tool_use', 'tool_result'])"),
     **export_evidence(),
 }
@@ -410,3 +445,25 @@ def unknown_format_message(name: str) -> str:
     """
     return (f"{name} is not in a known log format (canonical JSONL/JSON/CSV/Parquet, "
             f"{', '.join(FORMATS[1:])}); check the file or pass --format")
+
+
+def looks_like(src: Source, container: str) -> str | None:
+    """The format a file's content suggests (its tool calls first, else its first records), or None.
+
+    Used to tell the user what a file whose every record was rejected seems to be.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> p = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_text('{"traj": [{"role": "user", "content": "hi"}]}\\n')
+    >>> looks_like(open_source(p), "jsonl")
+    'openai'
+    """
+    if container in ("csv", "parquet"):
+        return "canonical"
+    found = best_evidence(tool_evidence(src, container))
+    if found is not None:
+        return found
+    return classify_records(sample_records(src.head, container, truncated=src.truncated))

@@ -12,7 +12,7 @@ import logging
 
 import duckdb
 
-from miner.ingest.sqltext import json_kind, starts_container, starts_object, strip
+from miner.ingest.sqltext import MAX_DEPTH, json_kind, nested_deeper, starts_container, starts_object, strip
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def _reason() -> str:
         ("args_t IS NOT NULL AND args IS NULL", "'args is not a JSON object'"),
         ("session_outcome_t IS NOT NULL AND (session_outcome IS NULL OR NOT isfinite(session_outcome))",
          "'session_outcome is not a bool or number'"),
+        (nested_deeper("args::VARCHAR"), f"'args nested deeper than {MAX_DEPTH} levels'"),
+        (nested_deeper("result::VARCHAR"), f"'result nested deeper than {MAX_DEPTH} levels'"),
     ]
     for f in ("call_id", "agent", "user"):
         name = f'"{f}"' if f == "user" else f
@@ -185,9 +187,10 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     ``raw_text`` renders the ``raw`` column as text
     (for sources whose ``raw`` is a row struct); it runs for rejected rows only. With
     ``records`` the pre relation has a ``session_record`` column (conversations: the
-    record a call's session is when it has no id), passed on; else it is NULL. With
-    ``contexts`` it has a ``context`` text column (the conversation text the agent had
-    read before the call), passed on; else it is NULL.
+    record a call's session is when it has no id) and ``by_position`` (its result was
+    paired by position, see :mod:`~miner.ingest.pairing`), passed on; else they are NULL.
+    With ``contexts`` it has a ``context`` text column (the conversation text the agent
+    had read before the call), passed on; else it is NULL.
 
     Examples
     --------
@@ -198,8 +201,9 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw), texts=True)})").fetchall()
     [('a', datetime.datetime(2023, 11, 14, 22, 13, 20), False, None)]
     """
-    record = "session_record::BIGINT AS session_record" if records else "NULL::BIGINT AS session_record"
-    passed = ", session_record" if records else ""
+    record = ("session_record::BIGINT AS session_record, by_position::BOOLEAN AS by_position" if records
+              else "NULL::BIGINT AS session_record, NULL::BOOLEAN AS by_position")
+    passed = ", session_record, by_position" if records else ""
     context = "left(nullif(trim(context::VARCHAR), ''), 20000) AS context" if contexts else "NULL::VARCHAR AS context"
     passed += ", context" if contexts else ""
     return f"""

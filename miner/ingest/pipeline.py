@@ -18,8 +18,8 @@ import duckdb
 from miner.chains.events import events_fresh
 from miner.errors import IngestError
 from miner.ingest.column_map import parse_map
-from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, tool_evidence,
-                                 unknown_format_message)
+from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, looks_like,
+                                 tool_evidence, unknown_format_message)
 from miner.ingest.ids import ensure_id_scheme
 from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
@@ -28,7 +28,8 @@ from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
-from miner.ingest.sources import Source, content_digest, open_sources
+from miner.ingest.sources import (Source, content_digest, needs_plain_copy, open_sources, plain_copy,
+                                  verify_gzip)
 from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
 from miner.store import transaction
@@ -125,8 +126,8 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
     # No cleanup on errors: the caller's transaction rolls the temporary tables back too.
     slices = plan_slices(con, src, container, fmt, columns=columns)
     try:
-        cut_rows, digest, cut_table, counts["skipped"] = _normalise_and_store(con, slices, store, redact_key,
-                                                                               masked_ids)
+        cut_rows, digest, cut_table, counts["skipped"], by_position = _normalise_and_store(
+            con, slices, store, redact_key, masked_ids)
     finally:
         slices.close()
     if cut_rows:
@@ -148,21 +149,27 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                   rejects_digest=rejects_digest, **{k: v for k, v in counts.items() if k != "skipped"})
     log.info("%s (%s): %d accepted, %d rejected, %d duplicates, %d skipped", src.path, fmt, counts["accepted"],
              counts["rejected"], counts["duplicates"], counts["skipped"])
-    return {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id}
+    out = {"path": src.path, "format": fmt, **counts, "sessions": sessions, "ingest_id": ingest_id,
+           "paired_by_position": by_position}
+    if counts["rejected"] and not (counts["accepted"] or counts["duplicates"]):
+        out["looks_like"] = looks_like(src, container)
+    return out
 
 
 def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: Callable[[str, str], None],
-                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str, int]:
+                         redact_key: bytes | None, masked_ids: bool) -> tuple[int, int, str, int, int]:
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
     Returns the rows without a session id, their digest, the table holding them, and
-    how many records were skipped (no tool call: see :data:`~miner.ingest.records.SKIP`).
+    how many records were skipped (no tool call: see :data:`~miner.ingest.records.SKIP`) and how
+    many good calls had their result paired by position.
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
     con.execute(f"CREATE OR REPLACE TEMP TABLE {BAD} (line BIGINT, raw VARCHAR, reason VARCHAR)")
-    cut_rows, digest, skipped = 0, 0, 0
+    cut_rows, digest, skipped, by_position = 0, 0, 0, 0
     for lo, hi in slices.parts(con):
         normalise_slice(con, slices, lo, hi, hash_ids=not masked_ids)
+        by_position += con.execute(f"SELECT count(*) FROM {NORM} WHERE reason IS NULL AND by_position").fetchone()[0]
         rows, part = slice_digest(con)  # before masking: the same ids with and without --redact
         cut_rows, digest = cut_rows + rows, digest ^ part
         if redact_key is not None:
@@ -179,7 +186,7 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")
-    return cut_rows, digest, cut_table, skipped
+    return cut_rows, digest, cut_table, skipped, by_position
 
 
 def check_not_misread(src: Source, container: str, fmt: str) -> None:
@@ -267,6 +274,11 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     with tempfile.TemporaryDirectory(prefix="chainmine-ingest-") as tmp:
         sources = open_sources(paths, stdin=stdin, tmpdir=tmp)
         plans = [(src, *plan_source(src, format, mapped=bool(mapping))) for src in sources]
+        for src, container, _ in plans:
+            if container in ("json", "csv"):  # JSON Lines are checked as they are decompressed (chunks)
+                verify_gzip(src)
+        plans = [(plain_copy(src, tmp, container) if needs_plain_copy(src, container) else src, container, fmt)
+                 for src, container, fmt in plans]
         files = []
         with transaction(con):
             key = resolve_key(con, redact_key) if redact else None
@@ -286,4 +298,5 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
             refresh_ingest_events(con, ids)
     return IngestReport(accepted=sum(f["accepted"] for f in files), rejected=sum(f["rejected"] for f in files),
                         duplicates=sum(f["duplicates"] for f in files), sessions=sessions,
-                        files=files, reject_reasons=reasons, skipped=sum(f["skipped"] for f in files))
+                        files=files, reject_reasons=reasons, skipped=sum(f["skipped"] for f in files),
+                        paired_by_position=sum(f["paired_by_position"] for f in files))

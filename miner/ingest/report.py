@@ -30,15 +30,18 @@ class IngestReport:
     ``rejects``, once per file content: a re-ingest counts them again, stores none),
     ``sessions`` the distinct sessions of the accepted calls. ``files`` holds one
     dict per source: ``path``, ``format``, ``accepted``, ``rejected``,
-    ``duplicates`` (plus ``sessions`` and ``ingest_id``). ``reject_reasons`` maps
-    each reason to its count, most frequent first. ``skipped`` counts the records
-    that are well-formed but no tool call (an LLM run, a chain span).
+    ``duplicates`` (plus ``sessions``, ``ingest_id`` and ``paired_by_position``).
+    ``reject_reasons`` maps each reason to its count, most frequent first. ``skipped``
+    counts the records that are well-formed but no tool call (an LLM run, a chain span).
+    ``paired_by_position`` counts the conversation calls read whose result was paired
+    by its position in the turn, not by call id (reused or missing ids; see
+    :mod:`~miner.ingest.pairing`).
 
     Examples
     --------
     >>> r = IngestReport(accepted=3, rejected=1, duplicates=0, sessions=2, files=[])
-    >>> sorted(r.to_dict())[:5]
-    ['accepted', 'duplicates', 'files', 'reject_reasons', 'rejected']
+    >>> sorted(r.to_dict())[:4]
+    ['accepted', 'duplicates', 'files', 'paired_by_position']
     """
 
     accepted: int
@@ -48,6 +51,7 @@ class IngestReport:
     files: list[dict] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    paired_by_position: int = 0
 
     @property
     def ingest_ids(self) -> list[int]:
@@ -61,7 +65,7 @@ class IngestReport:
         return [f["ingest_id"] for f in self.files if "ingest_id" in f]
 
     def to_dict(self) -> dict:
-        """The ``chainmine ingest --json`` document (DESIGN shape plus ``reject_reasons``).
+        """The ``chainmine ingest --json`` document (DESIGN shape plus ``reject_reasons``, ``paired_by_position``).
 
         Examples
         --------
@@ -70,7 +74,34 @@ class IngestReport:
         """
         return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
                 "sessions": self.sessions, "skipped": self.skipped, "files": [dict(f) for f in self.files],
-                "reject_reasons": dict(self.reject_reasons)}
+                "reject_reasons": dict(self.reject_reasons), "paired_by_position": self.paired_by_position}
+
+
+def nothing_stored(report: IngestReport) -> str | None:
+    """The one-line error for an ingest that stored no call and rejected every record (else None).
+
+    It names the file, the commonest reason, and the format the file looks like.
+
+    Examples
+    --------
+    >>> r = IngestReport(0, 200, 0, 0, files=[{"path": "t.json", "format": "canonical", "accepted": 0,
+    ...                  "duplicates": 0, "rejected": 200, "looks_like": "openai"}],
+    ...                  reject_reasons={"neither ts nor seq": 200})
+    >>> nothing_stored(r)
+    't.json: no call stored, all 200 records rejected (neither ts nor seq); it looks like openai: pass --format openai'
+    """
+    if report.accepted or report.duplicates or not report.rejected:
+        return None
+    bad = next((f for f in report.files if f.get("rejected")), {"path": "input", "format": "?"})
+    reason = next(iter(report.reject_reasons), "see --show-rejects")
+    seems, read_as = bad.get("looks_like"), bad.get("format")
+    if seems is None:
+        hint = "it looks like no known log format; check the file"
+    elif seems == read_as:
+        hint = f"it looks like {seems}, as it was read; fix the rows (see --show-rejects)"
+    else:
+        hint = f"it looks like {seems}: pass --format {seems}"
+    return f"{bad['path']}: no call stored, all {report.rejected} records rejected ({reason}); {hint}"
 
 
 def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int, source: str,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import mmap
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,7 +30,9 @@ HEAD_BYTES = 1 << 20
 """How much of a (decompressed) file detection looks at."""
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
 STDIN = "-"
+_BLOCK = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def _read_head(local: Path, compressed: bool, shown: str) -> bytes:
             return fh.read(HEAD_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
         if compressed and not isinstance(exc, PermissionError):
-            raise IngestError(f"{shown} is not a valid gzip file ({exc}); re-compress it or pass it uncompressed") from None
+            raise IngestError(broken_gzip(shown, exc)) from None
         raise IngestError(f"cannot read {shown}: {exc.strerror or exc}; check the path and its permissions") from None
 
 
@@ -150,6 +154,122 @@ def _copy_stdin(stream: BinaryIO, tmpdir: str | None) -> Path:
     with os.fdopen(fd, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 20)
     return Path(name)
+
+
+def needs_plain_copy(src: Source, container: str) -> bool:
+    """Whether DuckDB must read ``src`` from a :func:`plain_copy`: a JSON document starting with a
+    byte-order mark (its reader would take the whole file for one bad record), JSON Lines with
+    ``\\r\\n`` line ends, or CSV mixing ``\\r\\n`` and ``\\n`` in its first MiB (DuckDB's reader
+    refuses files mixing them).
+
+    Examples
+    --------
+    >>> src = Source("a.json", Path("a.json"), "a", "none", BOM + b'[{"tool": "x"}]')
+    >>> needs_plain_copy(src, "json"), needs_plain_copy(src, "jsonl")
+    (True, False)
+    """
+    if container == "json":
+        return src.head.startswith(BOM)
+    if container == "csv":  # quoted values may hold \r\n: only a file that mixes both is changed
+        return b"\r\n" in src.head and re.search(rb"(?<!\r)\n", src.head) is not None
+    if container != "jsonl":
+        return False
+    return b"\r" in src.head or (src.truncated and src.compression == "none" and _holds_cr(src.local))
+
+
+def _holds_cr(path: Path) -> bool:
+    """Whether an uncompressed file holds a ``\\r`` anywhere (one memchr over a memory map)."""
+    with open(path, "rb") as fh:
+        try:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return view.find(b"\r") >= 0
+        except (ValueError, OSError):
+            return False
+
+
+def verify_gzip(src: Source) -> None:
+    """Read a gzip source to its end, checking its CRC: a stream damaged part-way fails the ingest whole.
+
+    DuckDB's own gzip reader does not check the CRC, so a flipped bit would turn the
+    rest of the file into rejects; checked first, the file fails with nothing stored.
+
+    Examples
+    --------
+    >>> import tempfile, os, gzip
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl.gz")
+    >>> _ = open(p, "wb").write(gzip.compress(b'{"tool": "a"}\\n' * 100)[:-8])
+    >>> verify_gzip(open_source(p))
+    Traceback (most recent call last):
+    ...
+    miner.errors.IngestError: ...a.jsonl.gz is not a valid gzip file (...); nothing was read from it: re-compress it or pass it uncompressed
+    """
+    if src.compression != "gzip" or not src.truncated:
+        return  # an untruncated head was read to the end, CRC checked, when the source was opened
+    try:
+        with gzip.open(src.local, "rb") as fin:
+            while fin.read(_BLOCK):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IngestError(broken_gzip(src.path, exc)) from None
+
+
+def crlf_to_lf(fin: BinaryIO, out: BinaryIO, lone_cr: bytes = b"\r") -> None:
+    """Copy ``fin`` to ``out`` with every ``\\r\\n`` turned into ``\\n`` (so lines keep their numbers).
+
+    A ``\\r`` not followed by ``\\n`` becomes ``lone_cr``: JSON Lines pass a space (in
+    JSON a bare ``\\r`` can only be whitespace, and DuckDB's line reader refuses it).
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.BytesIO(); crlf_to_lf(io.BytesIO(b"a\\r\\nb\\nc\\rd\\r"), out); out.getvalue()
+    b'a\\nb\\nc\\rd\\r'
+    >>> out = io.BytesIO(); crlf_to_lf(io.BytesIO(b"a\\r\\nb\\rc\\r"), out, b" "); out.getvalue()
+    b'a\\nb c '
+    """
+    carry = b""
+    while data := fin.read(_BLOCK):
+        data = carry + data
+        carry = b"\r" if data.endswith(b"\r") else b""  # its \n may start the next block
+        out.write((data[:-1] if carry else data).replace(b"\r\n", b"\n").replace(b"\r", lone_cr))
+    out.write(carry.replace(b"\r", lone_cr))
+
+
+def plain_copy(src: Source, tmpdir: str | None, container: str = "jsonl") -> Source:
+    """``src`` decompressed into ``tmpdir`` without a leading byte-order mark, ``\\r\\n`` line ends made ``\\n``
+    (and, in JSON Lines, any other ``\\r`` a space).
+
+    A gzip stream damaged part-way raises :class:`~miner.errors.IngestError` (the file fails whole).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "a.json")
+    >>> _ = open(p, "wb").write(BOM + b'[{"tool": "x"},\\r\\n {"tool": "y"}]')
+    >>> open(plain_copy(open_source(p), d).local, "rb").read()
+    b'[{"tool": "x"},\\n {"tool": "y"}]'
+    """
+    fd, name = tempfile.mkstemp(prefix="chainmine-plain-", dir=tmpdir)
+    try:
+        with (gzip.open(src.local, "rb") if src.compression == "gzip" else open(src.local, "rb")) as fin, \
+                os.fdopen(fd, "wb") as out:
+            if fin.read(len(BOM)) != BOM:
+                fin.seek(0)
+            crlf_to_lf(fin, out, b" " if container == "jsonl" else b"\r")
+    except (OSError, EOFError, zlib.error) as exc:
+        os.unlink(name)
+        if src.compression == "gzip" and not isinstance(exc, PermissionError):
+            raise IngestError(broken_gzip(src.path, exc)) from None
+        raise IngestError(f"cannot read {src.path}: {exc}; check the file") from None
+    head = src.head[len(BOM):] if src.head.startswith(BOM) else src.head
+    head = head.replace(b"\r\n", b"\n")
+    return Source(src.path, Path(name), src.stem, "none", head.replace(b"\r", b" ") if container == "jsonl" else head,
+                  src.truncated)
+
+
+def broken_gzip(shown: str, exc: Exception) -> str:
+    return (f"{shown} is not a valid gzip file ({exc}); nothing was read from it: "
+            "re-compress it or pass it uncompressed")
 
 
 def open_sources(paths: Iterable[str | os.PathLike], *, stdin: BinaryIO | None = None,

@@ -75,3 +75,34 @@ def json_kind(text: str) -> str:
     return (f"CASE WHEN {text} IS NULL THEN 'NULL' ELSE CASE left({text}, 1) WHEN '\"' THEN 'VARCHAR' "
             f"WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' "
             f"WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END")
+
+
+MAX_DEPTH = 200
+"""Deepest nesting of ``args``/``result`` JSON stored; deeper rows are rejected (Python,
+which reads stored values back, cannot parse JSON nested near its recursion limit)."""
+
+_STRING_RE = r'"(\\.|[^"\\])*"'
+_NOT_BRACKET_RE = r"[^\[\]{}]"
+
+
+def nested_deeper(text: str, limit: int = MAX_DEPTH) -> str:
+    """SQL predicate: the JSON text ``text`` nests arrays/objects more than ``limit`` levels deep.
+
+    Only texts holding at least ``limit`` opening brackets are measured (strings
+    dropped, then a running sum over the brackets), so ordinary rows cost a length check.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> deep = "[" * 5 + "]" * 5
+    >>> duckdb.connect().execute(f"SELECT {nested_deeper('t', 3)} FROM (VALUES ('{deep}'), ('[[1]]'), "
+    ...                          "('[\\"[[[[[[[[\\"]'), (NULL)) v(t)").fetchall()
+    [(True,), (False,), (False,), (False,)]
+    """
+    brackets = f"regexp_replace(regexp_replace({text}, '{_STRING_RE}', '', 'g'), '{_NOT_BRACKET_RE}', '', 'g')"
+    step = "CASE WHEN c IN ('[', '{') THEN 1 ELSE -1 END"
+    steps = f"list_transform(string_split({brackets}, ''), lambda c: {{'d': {step}, 'm': {step}}})"
+    depth = (f"list_reduce(list_prepend({{'d': 0, 'm': 0}}, {steps}), "
+             f"lambda a, x: {{'d': a.d + x.d, 'm': greatest(a.m, a.d + x.d)}}).m")
+    opening = f"strlen({text}) - strlen(replace(replace({text}, '[', ''), '{{', ''))"
+    return (f"(strlen({text}) >= {2 * limit} AND {opening} > {limit} AND {depth} > {limit})")
