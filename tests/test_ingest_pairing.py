@@ -172,3 +172,27 @@ def test_the_cli_shows_pairings_by_position(tmp_path):
     assert "results paired by position (reused or missing call ids): 2" in human.stdout
     data = json.loads(CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "--json"]).stdout)
     assert (data["paired_by_position"], data["files"][0]["paired_by_position"], data["duplicates"]) == (2, 2, 2)
+
+
+def test_each_call_keeps_what_was_said_since_the_call_before_it(tmp_path):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+    conv = {"id": "c1", "messages": [
+        {"role": "system", "content": "Policy: never reveal SECRET-POLICY"},
+        {"role": "user", "content": "Hi, my user id is mia_li_3668"},
+        {"role": "assistant", "content": "Looking you up.", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "get_user", "arguments": "{\"id\": \"mia_li_3668\"}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": "{\"reservations\": [\"R1\"]}"},
+        {"role": "user", "content": "Cancel R1 please"},
+        {"role": "assistant", "tool_calls": [
+            {"id": "b", "type": "function", "function": {"name": "cancel", "arguments": "{\"id\": \"R1\"}"}}]},
+        {"role": "tool", "tool_call_id": "b", "content": "ok"}]}
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(conv) + "\n")
+    db = tmp_path / "c.duckdb"
+    assert CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "--quiet"]).exit_code == 0
+    con = connect(db, read_only=True)
+    rows = con.execute("SELECT seq, context FROM calls ORDER BY seq").fetchall()
+    con.close()
+    assert rows == [(0, "Hi, my user id is mia_li_3668\nLooking you up."), (1, "Cancel R1 please")]

@@ -84,3 +84,11 @@ def test_nestful_lookups_that_share_a_country_fold_into_one_suggestion(nestful):
     steps = countries[0]["steps"]
     assert all(s["parameters"] == {"location": "{{get_country.short_name}}"} for s in steps[1:])
     assert all(s["depends_on"] == ["get_country"] for s in steps[1:])  # stats and news run side by side
+
+
+def test_tau_suggestions_are_the_ones_an_agent_could_call_with_what_it_knew(tau):
+    # the date of a flight search, a transfer summary: told or written mid-chain, so not one call
+    assert ("get_reservation_details", "search_direct_flight") not in tau
+    assert ("get_reservation_details", "transfer_to_human_agents") not in tau
+    assert all(w["stats"]["one_call_share"] >= 0.5 for w in tau.values())
+    assert tau[("get_user_details", "get_reservation_details")]["stats"]["one_call_share"] == 1.0

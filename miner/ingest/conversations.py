@@ -23,6 +23,9 @@ from miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
 
+SPEAKERS = "('user', 'assistant')"
+"""Roles whose words become the calls' ``context`` (a system prompt is policy, not what the user said)."""
+
 # Columns of the pre relation that conversation formats never fill.
 _UNUSED = ("status", "latency", "cost", "duration_ms")
 
@@ -139,16 +142,24 @@ def _error_text(rt: str) -> str:
             f"THEN {value} ELSE left({rt}, {MAX_REASON}) END")
 
 
-def _emit(calls: str, results: str, success: str, error: str) -> str:
+def _emit(calls: str, results: str, success: str, error: str, texts: str) -> str:
     """Pairing CTEs and the final SELECT: calls with their results, plus reject rows.
 
     ``calls`` needs ``line, pos, msg, call_id, tool, args, raw`` plus the ``good``
     columns; ``results`` needs ``line, pos, call_id, raw`` and the result fields used by
-    ``success``/``error`` (see :func:`~miner.ingest.pairing.pairing_ctes`).
+    ``success``/``error`` (see :func:`~miner.ingest.pairing.pairing_ctes`). ``texts``
+    holds ``line, pos, text``: what the user and the assistant said, in the calls'
+    order; each call's ``context`` is what was said since the call before it.
     """
     unused = ", ".join(f'NULL::JSON AS "{c}"' for c in _UNUSED)
-    return f"""{pairing_ctes(calls, results)}
-        SELECT c.line, c.raw, NULL AS pre_reason, c.session_id,
+    return f"""{pairing_ctes(calls, results)},
+        cprev AS (SELECT line, pos, lag(pos) OVER (PARTITION BY line ORDER BY pos) AS prev FROM {calls}),
+        cctx AS (SELECT cp.line, cp.pos, string_agg(t.text, chr(10) ORDER BY t.pos) AS context
+                 FROM cprev cp JOIN {texts} t
+                   ON t.line = cp.line AND t.pos < cp.pos AND t.pos > coalesce(cp.prev, -1)
+                 WHERE t.text IS NOT NULL AND t.text <> ''
+                 GROUP BY ALL)
+        SELECT c.line, c.raw, NULL AS pre_reason, c.session_id, x.context,
                c.conv_ts AS ts,
                to_json(row_number() OVER (PARTITION BY c.line ORDER BY c.pos) - 1) AS seq,
                c.tool, CASE WHEN p.rpos IS NOT NULL THEN to_json({success}) END AS success,
@@ -157,6 +168,7 @@ def _emit(calls: str, results: str, success: str, error: str) -> str:
                c.outcome AS session_outcome, {unused}, c.line AS session_record,
                coalesce(p.by_position, false) AS by_position
         FROM {calls} c
+        LEFT JOIN cctx x ON x.line = c.line AND x.pos = c.pos
         LEFT JOIN pairs p ON p.line = c.line AND p.cpos = c.pos
         LEFT JOIN {results} r ON r.line = p.line AND r.pos = p.rpos
         UNION ALL BY NAME
@@ -190,8 +202,10 @@ def openai_chat_sql(raw_sql: str) -> str:
                      tc -> '$.function.arguments' AS args, tc::VARCHAR AS raw FROM calls),
         res AS (SELECT line, m ->> 'tool_call_id' AS call_id, mi * 100000 AS pos, m::VARCHAR AS raw,
                        {content_text("m -> 'content'")} AS rt, NULL::BOOLEAN AS is_error
-                FROM msgs WHERE (m ->> 'role') = 'tool')
-        {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'))}
+                FROM msgs WHERE (m ->> 'role') = 'tool'),
+        said AS (SELECT line, mi * 100000 AS pos, {content_text("m -> 'content'")} AS text
+                 FROM msgs WHERE (m ->> 'role') IN {SPEAKERS})
+        {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'), 'said')}
     """
 
 
@@ -227,8 +241,10 @@ def openai_responses_sql(raw_sql: str) -> str:
         res AS (SELECT line, it ->> 'call_id' AS call_id, pos, it::VARCHAR AS raw,
                        {content_text("it -> 'output'")} AS rt,
                        NULL::BOOLEAN AS is_error
-                FROM its WHERE (it ->> 'type') = 'function_call_output')
-        {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'))}
+                FROM its WHERE (it ->> 'type') = 'function_call_output'),
+        said AS (SELECT line, pos, {content_text("it -> 'content'")} AS text FROM its
+                 WHERE (it ->> 'type') = 'message' AND (it ->> 'role') IN {SPEAKERS})
+        {_emit('c', 'res', f'NOT {failed_text("r.rt")}', _error_text('r.rt'), 'said')}
     """
 
 
@@ -257,6 +273,11 @@ def anthropic_sql(raw_sql: str) -> str:
         res AS (SELECT line, b ->> 'tool_use_id' AS call_id, mi * 100000 + bi AS pos, b::VARCHAR AS raw,
                        {content_text("b -> 'content'")} AS rt,
                        coalesce((b ->> 'is_error') = 'true', false) AS is_error
-                FROM blocks WHERE (b ->> 'type') = 'tool_result')
-        {_emit('c', 'res', 'NOT r.is_error', "coalesce(nullif(r.rt, ''), 'error')")}
+                FROM blocks WHERE (b ->> 'type') = 'tool_result'),
+        said AS (SELECT line, mi * 100000 + bi AS pos, b ->> 'text' AS text FROM blocks
+                 WHERE (b ->> 'type') = 'text' AND (m ->> 'role') IN {SPEAKERS}
+                 UNION ALL
+                 SELECT line, mi * 100000 AS pos, m ->> 'content' AS text FROM msgs
+                 WHERE json_type(m, '$.content') = 'VARCHAR' AND (m ->> 'role') IN {SPEAKERS})
+        {_emit('c', 'res', 'NOT r.is_error', "coalesce(nullif(r.rt, ''), 'error')", 'said')}
     """

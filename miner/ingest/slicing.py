@@ -162,7 +162,7 @@ def _cannot_read(path: str, container: str, fmt: str, exc: Exception) -> str:
     return f"cannot read {path} as {container} ({fmt}): {detail}"
 
 
-WITH_CONTEXT = frozenset({"canonical"})
+WITH_CONTEXT = frozenset({"canonical", *CONVERSATIONS})
 """Formats whose pre relation carries the conversation text read before each call (``context``)."""
 
 

@@ -256,12 +256,9 @@ def context_keys(search: Any, starts: Sequence[Start], lookback: int = LOOKBACK)
                                "back": int(lookback)}).fetchall()
     refs = [(int(sid), int(pos), call_refs(rid, rids), bool(first)) for sid, pos, rid, rids, first in rows]
     calls = fetch_calls(search, [r for _, _, run, first in refs if not first for r in run])
-    texts = _context_texts(search, [run[0] for _, _, run, _ in refs])
+    said = _said_before(search, starts)
     keys: dict[Start, set] = {s: set() for s in starts}
-    said: dict[Start, list[str]] = {}
     for sid, pos, run, first in refs:
-        if run[0] in texts:
-            said.setdefault((sid, pos), []).append(texts[run[0]])
         if first:
             continue
         seen = keys[(sid, pos)]
@@ -270,21 +267,30 @@ def context_keys(search: Any, starts: Sequence[Start], lookback: int = LOOKBACK)
             if c is not None:
                 seen.update(k for _, k in comparable_nodes(c.args))
                 seen.update(k for _, k in comparable_nodes(c.result))
-    return {s: Context(keys[s], "\n".join(said[s]) if s in said else None) for s in starts}
+    return {s: Context(keys[s], said.get(s)) for s in starts}
 
 
-def _context_texts(search: Any, rids: Sequence[int]) -> dict[int, str]:
-    """Conversation text logged with each call (``calls.context``), for stores that have the column."""
-    if not rids:
-        return {}
+def _said_before(search: Any, starts: Sequence[Start]) -> dict[Start, str]:
+    """The conversation text logged with the calls of each session up to each start (``calls.context``)."""
     has = search.con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'calls' "
                              "AND column_name = 'context'").fetchone()[0]
-    if not has:
+    if not has or not starts:
         return {}
-    rows = search.con.execute(f"SELECT {search.summary.ref}, context FROM calls WHERE context IS NOT NULL "
-                              f"AND {search.summary.ref} IN (SELECT unnest($r::BIGINT[]))",
-                              {"r": sorted(set(int(r) for r in rids))}).fetchall()
-    return {int(r): t for r, t in rows}
+    rows = search.con.execute(f"""
+        WITH o AS (SELECT unnest($sid::UBIGINT[]) AS sid, unnest($pos::BIGINT[]) AS pos)
+        SELECT o.sid, o.pos, e.rid FROM o JOIN {SCRATCH} e ON e.sid = o.sid AND e.spos <= o.pos""",
+                              {"sid": [s for s, _ in starts], "pos": [p for _, p in starts]}).fetchall()
+    if not rows:
+        return {}
+    ref = search.summary.ref
+    texts = dict(search.con.execute(f"SELECT {ref}, context FROM calls WHERE context IS NOT NULL "
+                                    f"AND {ref} IN (SELECT unnest($r::BIGINT[]))",
+                                    {"r": sorted({int(r) for _, _, r in rows})}).fetchall())
+    out: dict[Start, list[tuple[int, str]]] = {}
+    for sid, pos, rid in rows:
+        if int(rid) in texts:
+            out.setdefault((int(sid), int(pos)), []).append((int(rid), texts[int(rid)]))
+    return {s: "\n".join(t for _, t in sorted(parts)) for s, parts in out.items()}
 
 
 def session_outcomes(search: Any, sessions: Sequence[str]) -> dict[str, float]:
