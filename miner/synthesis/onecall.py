@@ -170,14 +170,15 @@ def input_uses(wf: WorkflowTemplate) -> dict[str, tuple[int, tuple[str, ...]]]:
 def self_chosen(value: Any) -> bool:
     """Whether a value is one an agent picks on its own: a small count or a single short word.
 
-    ``number_of_rooms=1``, ``limit=10`` or ``sort="desc"`` need nothing the chain
-    returns or the user says; ids, dates, names and free text do.
+    ``number_of_rooms=1``, ``limit=10``, ``tax_rate=0.08`` or ``sort="desc"`` need
+    nothing the chain returns or the user says; ids, dates, names, amounts and free
+    text do.
 
     Examples
     --------
     >>> self_chosen(1), self_chosen("2"), self_chosen("economy"), self_chosen(0.08), self_chosen("most_relevant")
     (True, True, True, True, True)
-    >>> self_chosen("2024-05-20"), self_chosen("HAT123"), self_chosen(4590), self_chosen("New York")
+    >>> self_chosen("2024-05-20"), self_chosen("HAT123"), self_chosen(50), self_chosen("New York")
     (False, False, False, False)
     """
     if isinstance(value, bool):
@@ -185,7 +186,8 @@ def self_chosen(value: Any) -> bool:
     if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
         value = float(value)
     if isinstance(value, (int, float)):
-        return abs(value) < 100
+        # a count (rooms, seats, a page size) or a rate; an amount of money is information
+        return (float(value).is_integer() and abs(value) <= 20) or 0 < abs(value) < 1
     return isinstance(value, str) and re.fullmatch(r"[A-Za-z][A-Za-z_-]{0,19}", value.strip()) is not None
 
 
