@@ -236,8 +236,10 @@ def test_build_workflow_wires_parallel_branches_and_validates():
     assert workflow_problems(wf) == []
     assert (wf.status, wf.source) == ("suggested", "mined")
     deps = {s.id: s.depends_on for s in wf.steps}
-    assert deps == {"get_ticket": [], "get_history": ["get_ticket"], "check_sla": ["get_ticket"],
+    # check_sla reads nothing get_ticket returns, and both only read: no wait from log order
+    assert deps == {"get_ticket": [], "get_history": ["get_ticket"], "check_sla": [],
                     "escalate": ["get_history", "check_sla"]}
+    assert wf.step("check_sla").parameters == {"ticket_id": "{{ticket_id}}", "plan": "gold"}
     assert wf.step("get_history").parameters == {"customer_id": "{{get_ticket.customer_id}}"}
     assert wf.step("escalate").parameters == {"ticket_id": "{{ticket_id}}", "priority": "high"}
     assert wf.name == "get_ticket_then_get_history_and_check_sla_then_escalate"

@@ -19,11 +19,12 @@ from miner.chains.model import Chain, slot_positions
 from miner.chains.redundancy import connected
 from miner.synthesis.categories import CategoryClassifier, categorize, namespace
 from miner.synthesis.dataflow import Dataflow, infer_dataflow
+from miner.synthesis.evidence import agrees_across_junction
 from miner.synthesis.index import NodeCache
 from miner.chains.params import MiningParams
 from miner.synthesis.nesting import fold_nested
 from miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures
-from miner.synthesis.roles import Layout, distinct_roles, role_count, split_step
+from miner.synthesis.roles import Layout, could_have_roles, distinct_roles, role_count, split_step
 from miner.synthesis.describe import describe
 from miner.synthesis.naming import distinct_names, step_ids, workflow_name
 from miner.synthesis.sampling import Occurrence, sample_occurrences
@@ -96,7 +97,7 @@ def synthesise_layout(chain: Chain, occurrences: Sequence[Occurrence], cache: No
     for j in reversed(range(len(chain.tools))):
         alone = sum(1 for s in layout.slot_of if s == layout.slot_of[j]) == 1
         m = role_count(layout.occurrences, j) if alone and flow.steps[j].map_over is None else None
-        if m is None:
+        if m is None or not could_have_roles(flow, layout.occurrences, j, m):
             continue
         split = split_step(layout, j, m)
         split_effects = effect_list[:j] + [effect_list[j]] * m + effect_list[j + 1:]
@@ -303,6 +304,7 @@ def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]
     cache = node_cache(search)
     for n, occs in zip(todo, samples):
         if occs:
-            flow = infer_dataflow(step_ids(chains[n].tools), slot_positions(chains[n]), occs, cache=cache)
+            flow = infer_dataflow(step_ids(chains[n].tools), slot_positions(chains[n]), occs, cache=cache,
+                                  agreement=agrees_across_junction)
             out[n] = flow.edges
     return out

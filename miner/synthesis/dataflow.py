@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from library.model import InputSpec, ParameterSource
 from library.templates import escape_literal, format_path, iter_references, parse_reference
@@ -125,7 +125,8 @@ def _priority(src: tuple) -> tuple:
 
 def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences: Sequence[Occurrence],
                    reserved: set[str] | None = None, cache: NodeCache | None = None,
-                   effects: Sequence[str | None] | None = None) -> Dataflow:
+                   effects: Sequence[str | None] | None = None,
+                   agreement: Callable[[int, int], bool] = agrees) -> Dataflow:
     """Bindings, constants, inputs and map steps of a chain, from sampled occurrences.
 
     Parameters
@@ -138,6 +139,8 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     effects : side-effect class of each step (``read``/``write``/``destructive``,
         see :mod:`library.effects`); a read-only step maps over a list the agent
         picked from. ``None`` treats every step as writing.
+    agreement : when ``hits`` of ``n`` occurrences are enough to bind (default
+        :func:`~miner.synthesis.evidence.agrees`).
 
     Returns
     -------
@@ -176,7 +179,7 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     cache = cache if cache is not None else NodeCache()
     ctx = _Context(step_ids, slot_of, occurrences, [[logical_calls(s) for s in o.steps] for o in occurrences],
                    [OccurrenceIndex() for _ in occurrences], {}, taken,
-                   list(effects) if effects is not None else [None] * len(step_ids))
+                   list(effects) if effects is not None else [None] * len(step_ids), agreement)
     flows: list[StepFlow] = []
     for j in range(len(step_ids)):
         flow, templates = _infer_step(ctx, j)
@@ -220,6 +223,7 @@ class _Context:
     inputs: dict[str, InputSpec]
     taken: set[str]
     effects: list[str | None]
+    agrees: Callable[[int, int], bool] = agrees
 
 
 def _infer_step(ctx: _Context, j: int) -> tuple[StepFlow, dict[tuple, tuple[str, str]]]:
@@ -316,7 +320,7 @@ def _detect_items(ctx: _Context, j: int, paths: list[tuple], earlier: set[int], 
             found[path] = hit + ("map",)
             continue
         ranked = sorted(any_pos.items(), key=lambda kv: (-kv[1], -kv[0][0], len(kv[0][1]), len(kv[0][2]), str(kv[0])))
-        if not ranked or not agrees(ranked[0][1], n) or not varied[ranked[0][0]]:
+        if not ranked or not ctx.agrees(ranked[0][1], n) or not varied[ranked[0][0]]:
             continue
         (p, lp, sub), hits = ranked[0]
         if read_only:
@@ -331,7 +335,7 @@ def _positional_map(ctx: _Context, j: int, tally: Counter, matched: dict, n: int
         return None
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], -kv[0][0], len(kv[0][1]), len(kv[0][2]), str(kv[0])))
     for (p, lp, sub), hits in ranked:
-        if not agrees(hits, n):
+        if not ctx.agrees(hits, n):
             break
         if _covers_lists(ctx, j, p, lp, matched[(p, lp, sub)]):
             return (p, lp, sub, round(hits / n, 3))
@@ -350,21 +354,24 @@ def _covers_lists(ctx: _Context, j: int, p: int, lpath: tuple, occ_ids: list[int
     return repeated >= MAP_MIN_REPEATS and (multi == 0 or full >= 0.5 * multi)
 
 
-def _flow_beats_constant(path: tuple, value: Any, src: tuple) -> bool:
+def _flow_beats_constant(ctx: _Context, values: list[tuple[int, Any]], src: tuple) -> bool:
     """Whether a value that never changes is still better explained by where it came from.
 
-    An id (text or number with digits) that an earlier step returned or took is
-    data flow even when a seeded back-end returns the same one every time; so
-    is a value taken from a result field named like the parameter. A word such
-    as ``"USD"`` that merely also appears earlier stays a constant.
+    An id (text or number with digits, no spaces) that an earlier step *returned*
+    is data flow even when a seeded back-end returns the same one every time. A
+    word such as ``"USD"`` that merely appears earlier stays a constant, and so
+    does a value the earlier step was itself given (an echo of its own argument:
+    two runs of one workflow in a session would otherwise look wired together).
     """
     if src[0] == "tmpl":
         return src[3] == "bound"
+    i, value = values[0]
     text = str(value)
-    if any(ch.isdigit() for ch in text) and not any(ch.isspace() for ch in text):
-        return True
-    names = [part for part in src[2] if isinstance(part, str)]
-    return bool(names) and names[-1].lower() == str(path[-1]).lower()
+    if not any(ch.isdigit() for ch in text) or any(ch.isspace() for ch in text):
+        return False
+    producer = representative(ctx.logical[i][src[1]], False).args
+    echoed = isinstance(producer, dict) and any(same_value(v, value) for _, v in arg_leaves(producer))
+    return not echoed
 
 
 def _counter_example(ctx: _Context, odd: tuple[int, Any] | None, secret: bool) -> dict[str, Any]:
@@ -405,9 +412,9 @@ def _decide(ctx: _Context, j: int, path: tuple, earlier: set[int], with_args: li
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], _priority(kv[0])))
     constant = (not secret and constant_holds(count, n, len({ctx.occs[i].session_id for i, v in values
                                                               if raw_key(v) == top})))
-    if ranked and agrees(ranked[0][1], n):
+    if ranked and ctx.agrees(ranked[0][1], n):
         src, hits = ranked[0]
-        if not constant or _flow_beats_constant(path, values[0][1], src):
+        if not constant or _flow_beats_constant(ctx, values, src):
             template = src[2] if src[0] == "tmpl" else "{{" + ctx.step_ids[src[1]] + format_path(src[2]) + "}}"
             kind = "bound" if src[0] == "result" or src[3] == "bound" else "input"
             extra = {"loose_matches": loose[src]} if loose[src] else {}

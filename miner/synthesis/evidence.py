@@ -55,6 +55,25 @@ def agrees(hits: int, n: int) -> bool:
     return n > 0 and hits >= BIND_SHARE * n and wilson_lower(hits, n, z=1.0) >= BIND_LOW
 
 
+JUNCTION_SHARE = 0.9
+"""Share of a small probe sample that must agree before data flow keeps a weak junction."""
+
+
+def agrees_across_junction(hits: int, n: int) -> bool:
+    """Whether a probe sample shows data flowing across a junction the logs do not hold together.
+
+    Stricter than :func:`agrees`: a wrong binding inside a chain that is kept
+    costs one parameter, while a coincidence here keeps a whole chain that glues
+    two workflows together (the same service queried again later in a session).
+
+    Examples
+    --------
+    >>> agrees_across_junction(15, 20), agrees_across_junction(19, 20)
+    (False, True)
+    """
+    return n > 0 and hits >= JUNCTION_SHARE * n and agrees(hits, n)
+
+
 def constant_holds(count: int, n: int, sessions: int) -> bool:
     """Whether a value seen in ``count`` of ``n`` occurrences, in ``sessions`` sessions, is a constant.
 

@@ -81,6 +81,57 @@ def split_step(layout: Layout, j: int, m: int) -> Layout:
     return Layout(tools, slot_of, tuple(occs))
 
 
+def could_have_roles(flow: Dataflow, occurrences: Sequence[Occurrence], j: int, m: int) -> bool:
+    """A cheap test before splitting step ``j``: could its ``m`` calls play different roles at all?
+
+    Only if a later step reads step ``j`` or takes an input (a value a role could
+    feed), or if the k-th call takes the same value in nearly every occurrence
+    while another call takes another (different constants).
+
+    Examples
+    --------
+    >>> from miner.synthesis.dataflow import StepFlow
+    >>> from miner.synthesis.sampling import CallRecord
+    >>> c = lambda **a: CallRecord("s", a, None, True, None, None, None)
+    >>> flat = Dataflow((StepFlow({"q": "{{q}}"}, {}, None, frozenset()), StepFlow({}, {}, None, frozenset())), {})
+    >>> occs = [Occurrence("s", ((c(q=f"a{i}"), c(q=f"b{i}")), (c(),))) for i in range(5)]
+    >>> could_have_roles(flat, occs, 0, 2)
+    False
+    >>> occs = [Occurrence("s", ((c(mode="in", q=f"a{i}"), c(mode="out", q=f"b{i}")), (c(),))) for i in range(5)]
+    >>> could_have_roles(flat, occs, 0, 2)
+    True
+    """
+    for step in flow.steps[j + 1:]:
+        if j in step.references or any(src.kind == "input" for src in step.sources.values()):
+            return True
+    per_role: list[dict[str, Counter]] = [{} for _ in range(m)]
+    seen = 0
+    for o in occurrences:
+        calls = logical_calls(o.steps[j])
+        if len(calls) != m or not all(isinstance(c.args, dict) for c in calls):
+            continue
+        seen += 1
+        for k, c in enumerate(calls):
+            for name, value in c.args.items():
+                per_role[k].setdefault(name, Counter())[repr(value)] += 1
+    if not seen:
+        return False
+    for name in per_role[0]:
+        tops = []
+        for role in per_role:
+            counts = role.get(name)
+            if not counts:
+                break
+            value, n = counts.most_common(1)[0]
+            if n < ROLE_SHARE * seen:
+                break
+            tops.append(value)
+        else:
+            if len(set(tops)) > 1:
+                return True
+    return False
+
+
 def distinct_roles(flow: Dataflow, j: int, m: int) -> bool:
     """Whether the ``m`` steps from ``j`` in a split ``flow`` play different roles.
 
