@@ -92,3 +92,26 @@ def test_tau_suggestions_are_the_ones_an_agent_could_call_with_what_it_knew(tau)
     assert ("get_reservation_details", "transfer_to_human_agents") not in tau
     assert all(w["stats"]["one_call_share"] >= 0.5 for w in tau.values())
     assert tau[("get_user_details", "get_reservation_details")]["stats"]["one_call_share"] == 1.0
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "real-logs" / "tau_airline"
+
+
+@pytest.mark.skipif(not (SHARED / "oneshot.py").exists(), reason="the shared τ-bench replay script is not beside the clone")
+def test_tau_workflows_are_one_call_and_replay_against_the_real_tools():
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    chainmine = shutil.which("chainmine") or str(Path(sys.executable).with_name("chainmine"))
+    out = subprocess.run([sys.executable, str(SHARED / "oneshot.py"), chainmine], capture_output=True, text=True,
+                         timeout=600, check=True).stdout
+    total = re.search(r"one-call (\d+)/(\d+) occurrences .*?(\d+) logged calls replaceable", out)
+    one, occurrences, calls = map(int, total.groups())
+    assert one >= 0.8 * occurrences and calls >= 350, out
+    # every read-only workflow replays; one that cancels runs only with --yes (tests/test_runner_safety.py)
+    for line in out.splitlines():
+        replayed = re.search(r"replayed (\d+)/(\d+)", line)
+        if replayed and "cancel" not in line and not line.startswith("airline:"):
+            assert replayed.group(1) == replayed.group(2), line
