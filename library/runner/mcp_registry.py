@@ -12,7 +12,10 @@ structured content (unwrapped from the SDK's ``{"result": ...}`` wrapper for pla
 return types), else the text content, parsed as JSON when it is JSON. The runner
 then judges that value by the shared failure rule of :mod:`library.failures`
 (``"Error: ..."`` text, an ``{"error": ...}`` object), as ingest judges logged
-results; an MCP server cannot bring its own ``is_failure`` hook.
+results, unless the server is given its own hook:
+``--tools "mcp[is_failure=hooks.py]:COMMAND ARGS"`` (``MODULE``, ``FILE.py``, either
+with ``:FUNCTION``; default function ``is_failure(tool_name, result)``, the hook a
+Python tools module defines for itself).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shlex
 import sys
 import tempfile
@@ -27,9 +31,11 @@ import threading
 from typing import Any, Sequence
 
 from library.runner.errors import RegistryError, ServerGoneError, ToolReturnedError
-from library.runner.registry import IDEMPOTENCY_PARAM, ToolRegistry, ToolSpec
+from library.failures import FailureHook
+from library.runner.registry import IDEMPOTENCY_PARAM, ToolRegistry, ToolSpec, load_failure_hook
 
 log = logging.getLogger(__name__)
+_OPTIONS = re.compile(r"^mcp\[(?P<opts>[^\]]*)\]:")
 _CONNECTION_CLOSED = -32000  # JSON-RPC code the SDK uses when the server's pipe closes
 
 
@@ -59,6 +65,31 @@ def parse_mcp_result(result: Any, wrapped: bool = False) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def split_mcp_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """The command text of an ``mcp:`` spec and its bracketed options.
+
+    Examples
+    --------
+    >>> split_mcp_spec("mcp[is_failure=hooks.py:judge]:python server.py --db x")
+    ('python server.py --db x', {'is_failure': 'hooks.py:judge'})
+    >>> split_mcp_spec("mcp:python server.py")
+    ('python server.py', {})
+    """
+    match = _OPTIONS.match(spec)
+    if match is None:
+        return (spec[4:] if spec.startswith("mcp:") else spec), {}
+    options: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in match["opts"].split(","))):
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not value:
+            raise RegistryError(f"{spec!r}: option {item!r} needs a value, e.g. mcp[is_failure=hooks.py]:COMMAND")
+        if key != "is_failure":
+            raise RegistryError(f"{spec!r}: unknown option {key!r}; the one option is is_failure=MODULE[:FUNCTION]")
+        options[key] = value
+    return spec[match.end():], options
+
+
 def _maybe_json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -80,8 +111,11 @@ class MCPRegistry(ToolRegistry):
     """
 
     def __init__(self, command: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-                 startup_timeout: float = 30.0):
+                 startup_timeout: float = 30.0, is_failure: FailureHook | None = None):
         super().__init__()
+        if is_failure is not None and not callable(is_failure):
+            raise RegistryError("is_failure must be a function (tool_name, result) -> reason or None")
+        self.is_failure = is_failure
         if not command:
             raise RegistryError("mcp: needs a command, e.g. --tools 'mcp:python my_server.py'")
         self.command = list(command)
@@ -103,8 +137,10 @@ class MCPRegistry(ToolRegistry):
 
     @classmethod
     def from_spec(cls, spec: str, **kwargs: Any) -> "MCPRegistry":
-        """Start the server named by ``mcp:COMMAND ARGS`` and list its tools."""
-        text = spec[4:] if spec.startswith("mcp:") else spec
+        """Start the server named by ``mcp:COMMAND ARGS`` (or ``mcp[is_failure=REF]:…``) and list its tools."""
+        text, options = split_mcp_spec(spec)
+        if "is_failure" in options:
+            kwargs.setdefault("is_failure", load_failure_hook(options["is_failure"]))
         try:
             argv = shlex.split(text)
         except ValueError as exc:
@@ -160,7 +196,8 @@ class MCPRegistry(ToolRegistry):
                     keyed = IDEMPOTENCY_PARAM in ((t.input_schema or {}).get("properties") or {})
                     self._tools[t.name] = ToolSpec(name=t.name, invoke=self._invoker(t.name),
                                                    source=self.source, description=t.description or "",
-                                                   annotations=annotations or None, takes_idempotency_key=keyed)
+                                                   annotations=annotations or None, takes_idempotency_key=keyed,
+                                                   is_failure=self.is_failure)
                 self._session = session
                 self._ready.set()
                 await self._stop.wait()

@@ -357,13 +357,16 @@ class CombinedRegistry(ToolRegistry):
             reg.close()
 
 
-def load_python_registry(spec: str) -> PythonRegistry:
-    """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
+def import_tools_module(spec: str) -> ModuleType:
+    """Import a module path (``my_pkg.tools``) or a ``.py`` file, as ``--tools`` names them.
+
+    A file is imported once per process under a name derived from its path, so
+    two files called ``tools.py`` do not shadow each other.
 
     Examples
     --------
-    >>> load_python_registry("json").names()[:2]
-    ['detect_encoding', 'dump']
+    >>> import_tools_module("json").__name__
+    'json'
     """
     path = Path(spec)
     if spec.endswith(".py") or "/" in spec or path.is_file():
@@ -383,15 +386,49 @@ def load_python_registry(spec: str) -> PythonRegistry:
             except Exception as exc:
                 del sys.modules[mod_name]
                 raise RegistryError(f"tools file {spec} failed to import: {type(exc).__name__}: {exc}") from None
-        return PythonRegistry.from_module(module, source=f"python:{spec}")
+        return module
     try:
-        module = importlib.import_module(spec)
+        return importlib.import_module(spec)
     except ModuleNotFoundError as exc:
         raise RegistryError(f"cannot import tools module {spec!r} ({exc}); pass a module path like "
                             "pkg.tools that is importable, or a path to a .py file") from None
     except Exception as exc:
         raise RegistryError(f"tools module {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
-    return PythonRegistry.from_module(module)
+
+
+def load_python_registry(spec: str) -> PythonRegistry:
+    """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
+
+    Examples
+    --------
+    >>> load_python_registry("json").names()[:2]
+    ['detect_encoding', 'dump']
+    """
+    module = import_tools_module(spec)
+    if module.__name__ == spec:
+        return PythonRegistry.from_module(module)
+    return PythonRegistry.from_module(module, source=f"python:{spec}")
+
+
+def load_failure_hook(ref: str) -> FailureHook:
+    """The results judge named by ``MODULE``, ``FILE.py`` or either with ``:FUNCTION``.
+
+    Without ``:FUNCTION`` the module's ``is_failure`` is taken, the same name a
+    tools module uses for its own hook.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> hooks = pathlib.Path(tempfile.mkdtemp()) / "hooks.py"
+    >>> _ = hooks.write_text("def judge(tool, result): return result.get('status') == 'failed'")
+    >>> load_failure_hook(f"{hooks}:judge")("book", {"status": "failed"})
+    True
+    """
+    module_ref, _, attr = ref.rpartition(":") if ":" in ref else (ref, "", FAILURE_HOOK)
+    hook = getattr(import_tools_module(module_ref.strip()), attr.strip() or FAILURE_HOOK, None)
+    if not callable(hook):
+        raise RegistryError(f"{ref}: no function {attr or FAILURE_HOOK}(tool_name, result) to judge results with")
+    return hook
 
 
 def load_registry(spec: str) -> ToolRegistry:
@@ -403,7 +440,7 @@ def load_registry(spec: str) -> ToolRegistry:
     'python:json'
     """
     spec = spec.strip()
-    if spec.startswith("mcp:"):
+    if spec.startswith(("mcp:", "mcp[")):
         from library.runner.mcp_registry import MCPRegistry
         return MCPRegistry.from_spec(spec)
     if not spec:

@@ -42,7 +42,7 @@ def _rate_limits(values: tuple[str, ...]) -> dict[str, float]:
 @click.command()
 @click.argument("name")
 @click.option("--tools", "tools", multiple=True, required=True, metavar="MODULE|FILE.py|'mcp:CMD ARGS'",
-              help="Where tools come from: a module path, a .py file, or an MCP server command. Repeatable.")
+              help="Where tools come from: a module path, a .py file, or an MCP server command ('mcp[is_failure=hooks.py]:CMD' to judge its results with your hook). Repeatable.")
 @click.option("--input", "input_pairs", multiple=True, metavar="NAME=VALUE",
               help="A workflow input; VALUE is read as JSON when it parses. Repeatable.")
 @click.option("--inputs", "inputs_file", type=click.Path(dir_okay=False), default=None,
