@@ -223,7 +223,7 @@ class SparkEngine(DuckEngine):
         schema = ", ".join(f"{c} STRING" for c in names)
         raw = self.spark.createDataFrame([tuple(str(x) for x in row) for row in values], schema)
         raw.createOrReplaceTempView("_cm_frame")
-        cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, (t, _) in columns.items())
+        cols = ", ".join(f"CAST({c} AS {'STRING' if t == 'VARCHAR' else t}) AS {c}" for c, (t, _) in columns.items())
         self.table(name, f"SELECT {cols} FROM _cm_frame")
         self.spark.catalog.dropTempView("_cm_frame")
 

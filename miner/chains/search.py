@@ -232,8 +232,9 @@ def _key_level_sql(engine: DuckEngine, k: int, source: str, codec: KeyCodec, max
                o.ok AND e.ok AS ok, o.n + e.n AS n, o.st, e.et{extra}
         FROM (SELECT sid, spos, r0, key, ok, n, st{payload.extra()},
                      -- INTEGER like spos: a join on mixed types casts every event
-                     CAST(epos + 1 + {engine.offsets(max_gap + 1)} AS INTEGER) AS nxt
-              FROM {source} WHERE true{_member_test('key', grown)}) o
+                     CAST(epos + 1 + g AS INTEGER) AS nxt
+              FROM (SELECT *, {engine.offsets(max_gap + 1)} AS g
+                    FROM {source} WHERE true{_member_test('key', grown)}) u) o
         JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.nxt
         WHERE true{_member_test('e.t', tools)}"""
     if max_gap >= 2:
