@@ -86,7 +86,8 @@ class ChainMiner:
                  max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
                  keep_all: bool = False, sample_size: int = 200, top: int | None = None,
                  min_one_call: float = 0.5, min_outcome: float = 0.0, include_runs: bool = False,
-                 effects: Any = None, engine: str = "duckdb", spark_master: str | None = None):
+                 effects: Any = None, engine: str = "duckdb", spark_master: str | None = None,
+                 spark_progress: bool = False):
         self.min_frequency = min_frequency
         self.min_sessions = min_sessions
         self.min_success_rate = min_success_rate
@@ -105,6 +106,7 @@ class ChainMiner:
         self.effects = effects
         self.engine = engine
         self.spark_master = spark_master
+        self.spark_progress = spark_progress
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters as a dict."""
@@ -124,7 +126,7 @@ class ChainMiner:
         if self.engine == "spark" and isinstance(con, (str, os.PathLike)):
             from miner.lake.spark import LakeEngine, spark_session
 
-            con = LakeEngine(spark_session(self.spark_master), con)
+            con = LakeEngine(spark_session(self.spark_master, progress=self.spark_progress), con)
         classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
         probe = min(PROBE_SAMPLE, params.sample_size)
         overrides = self.effects if isinstance(self.effects, EffectOverrides) else load_overrides(self.effects)

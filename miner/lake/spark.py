@@ -198,8 +198,8 @@ class LakeSearch(ChainSearch):
 
     Examples
     --------
-    >>> LakeSearch.screen_events.__doc__.split(":")[0]
-    'The flow screen'
+    >>> LakeSearch.screen_events.__doc__.startswith("The flow screen")
+    True
     """
 
     def _sampled_events(self) -> list[tuple]:
