@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from typing import Any, Sequence
 
 import duckdb
@@ -38,7 +39,9 @@ SOURCE_COLUMNS = {"session_id": "STRING", "ts": "TIMESTAMP", "seq": "BIGINT", "t
 REQUIRED = ("session_id", "tool")
 """Columns the source must have."""
 LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
-              "spark.sql.session.timeZone": "UTC"}
+              "spark.sql.session.timeZone": "UTC",
+              # chainmine writes no tables; Spark would otherwise leave spark-warehouse/ in the working folder
+              "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "chainmine-spark-warehouse")}
 """Settings of a session chainmine starts itself."""
 
 
