@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $(VENV)/.installed $@
 
 ## Install chainmine into .venv and run the end-to-end demo.
@@ -33,7 +33,7 @@ browser-deps:
 	  else echo "note: chromium is not installed; the browser test will be skipped (sudo apt-get install chromium)"; fi; }
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark,bench]"
 	touch $(VENV)/.installed $(VENV)/.dev-installed $@
 
 ## Benchmarks (figures, not tests): 100k, 1M and 10M calls; SIZES=100k,1M to choose.

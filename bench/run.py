@@ -5,7 +5,7 @@ Every measured step runs as its own process (wall seconds and that process's
 peak resident memory). Results are printed as a table and written to
 ``bench/results/bench.json``.
 
-Usage: ``python -m bench.run [--sizes 100k,1M,10M] [--peers-at 1M] [--skip-peers]``
+Usage: ``python -m bench.run [--sizes 100k,1M,10M] [--peers-at 1M] [--skip-peers] [--spark-at 1M,10M]``
 """
 
 from __future__ import annotations
@@ -106,6 +106,22 @@ def bench_size(label: str, meta: dict, work: Path, env: dict[str, str]) -> dict:
     return row
 
 
+def bench_spark(label: str, row: dict, work: Path, env: dict[str, str]) -> dict:
+    """Export the store to Parquet and mine it on Spark local[2], beside DuckDB's ``mine``.
+
+    The process's resident memory is the Python driver's; Spark's JVM runs as its child.
+    """
+    db, lake = work / f"{label}-parquet.duckdb", work / f"{label}-lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    exported = chainmine("export", "--format", "parquet", "--out", str(lake), "--db", str(db), "--json", env=env)
+    step = chainmine("mine", "--engine", "spark", "--source", str(lake), "--spark-master", "local[2]",
+                     "--json", "--quiet", env=env)
+    same = json.loads(step["output"]) == json.loads(chainmine("mine", "--db", str(db), "--json", "--quiet",
+                                                               env=env)["output"])
+    return {"size": label, "export_seconds": exported["seconds"], "spark_local2_mine_seconds": step["seconds"],
+            "duckdb_mine_seconds": row["mine_seconds"], "same_workflows": same}
+
+
 def bench_peers(label: str, row: dict, work: Path, env: dict[str, str]) -> dict:
     """The plain n-gram counter, pm4py's DFG and PrefixSpan on the same log."""
     py = str(BIN / "python")
@@ -197,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "100k,1M,10M"))
     ap.add_argument("--peers-at", default="1M")
     ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--spark-at", default=os.environ.get("BENCH_SPARK", "1M,10M"),
+                    help="sizes also mined on Spark local[2] (needs pyspark and Java; empty: none)")
     # DuckDB keeps its buffers within the limit; Python and the rest add about 0.2 GB on top.
     ap.add_argument("--memory-limit", default=os.environ.get("CHAINMINE_MEMORY_LIMIT", "2GB"))
     a = ap.parse_args(argv)
@@ -204,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     work = ROOT / "cache" / "work"
     work.mkdir(parents=True, exist_ok=True)
     ratio = calls_per_session()
-    rows, peers = [], []
+    rows, peers, spark = [], [], []
+    spark_sizes = {s.strip() for s in a.spark_at.split(",") if s.strip()}
     for label in [s.strip() for s in a.sizes.split(",") if s.strip()]:
         meta = ensure_logs(label, parse_size(label), ratio)
         print(f"[bench] {label}: {meta['calls']:,} calls", file=sys.stderr, flush=True)
@@ -212,13 +231,15 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         if not a.skip_peers and label == a.peers_at:
             peers.append(bench_peers(label, row, work, env))
+        if label in spark_sizes:
+            spark.append(bench_spark(label, row, work, env))
     runner = runner_overhead()
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
            "memory_limit": a.memory_limit, "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "sizes": rows, "peers": peers, "runner": runner}
+           "sizes": rows, "peers": peers, "spark": spark, "runner": runner}
     (RESULTS / "bench.json").write_text(json.dumps(doc, indent=2))
-    print_table(rows, peers, runner)
+    print_table(rows, peers + spark, runner)
     print(f"\nfigures written to {RESULTS / 'bench.json'}")
 
 

@@ -22,6 +22,7 @@ COMMANDS = [
     ("generate", "generate"),
     ("ingest", "ingest"),
     ("stats", "stats"),
+    ("export", "export"),
     ("mine", "mine"),
     ("library", "library"),
     ("recommend", "recommend"),

@@ -31,6 +31,9 @@ from miner.synthesis.screen import flow_screen
 
 log = logging.getLogger(__name__)
 
+ENGINES = ("duckdb", "spark")
+"""Where the chain search runs: the DuckDB store, or Spark over canonical Parquet."""
+
 
 def _library_workflows(library: Any) -> list:
     if library is None:
@@ -83,7 +86,8 @@ class ChainMiner:
                  max_length: int = 6, max_gap: int = DEFAULT_MAX_GAP, closure: float = 0.9,
                  keep_all: bool = False, sample_size: int = 200, top: int | None = None,
                  min_one_call: float = 0.5, min_outcome: float = 0.0, include_runs: bool = False,
-                 effects: Any = None):
+                 effects: Any = None, engine: str = "duckdb", spark_master: str | None = None,
+                 spark_progress: bool = False):
         self.min_frequency = min_frequency
         self.min_sessions = min_sessions
         self.min_success_rate = min_success_rate
@@ -100,17 +104,29 @@ class ChainMiner:
         self.min_outcome = min_outcome
         self.include_runs = include_runs
         self.effects = effects
+        self.engine = engine
+        self.spark_master = spark_master
+        self.spark_progress = spark_progress
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters as a dict."""
         return {f.name: getattr(self, f.name) for f in fields(MiningParams)}
 
-    def fit(self, con: duckdb.DuckDBPyConnection, library: Any = None) -> "ChainMiner":
+    def fit(self, con: Any, library: Any = None) -> "ChainMiner":
         """Mine the store behind ``con``; ``library`` (path, WorkflowLibrary or workflows) trains categories.
 
+        With ``engine="spark"``, ``con`` is canonical Parquet (a folder, file or glob, as
+        ``chainmine export --format parquet`` writes) searched on Spark at ``spark_master``
+        (``local[N]``, a cluster URL or ``sc://host:port``; see :mod:`miner.lake.spark`).
         Raises :class:`~miner.errors.MiningError` for out-of-range parameters or an empty store.
         """
         params = MiningParams(**self.get_params()).check()
+        if self.engine not in ENGINES:
+            raise MiningError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.engine == "spark" and isinstance(con, (str, os.PathLike)):
+            from miner.lake.spark import LakeEngine, spark_session
+
+            con = LakeEngine(spark_session(self.spark_master, progress=self.spark_progress), con)
         classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
         probe = min(PROBE_SAMPLE, params.sample_size)
         overrides = self.effects if isinstance(self.effects, EffectOverrides) else load_overrides(self.effects)
@@ -153,7 +169,7 @@ class MineReport:
 
 
 def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLike | None = None,
-               save: bool = False, **params: Any) -> MineReport:
+               save: bool = False, source: str | os.PathLike | None = None, **params: Any) -> MineReport:
     """Mine the store at ``db`` (opened read-only) and optionally save the suggestions.
 
     Parameters
@@ -163,6 +179,7 @@ def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLik
         train the category classifier, and ``save`` merges the suggestions into it.
     save : merge the workflows into ``library`` as ``suggested``
         (:meth:`library.store.WorkflowLibrary.merge_suggestions`).
+    source : canonical Parquet to mine instead of ``db`` (with ``engine="spark"``).
     **params : :class:`ChainMiner` parameters.
 
     Examples
@@ -181,13 +198,18 @@ def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLik
     miner = ChainMiner(**params)
     lib = WorkflowLibrary(library) if library is not None else None
     known = lib if lib is not None and lib.path.exists() else None
-    con = connect(db, read_only=True)
-    # DuckDB may draw a progress bar on stdout during long queries, which would corrupt --json.
-    con.execute("SET enable_progress_bar = false")
-    try:
-        miner.fit(con, library=known)
-    finally:
-        con.close()
+    if miner.engine == "spark":
+        if source is None:
+            raise MiningError("the spark engine mines Parquet: pass --source DIR (chainmine export --format parquet)")
+        miner.fit(source, library=known)
+    else:
+        con = connect(db, read_only=True)
+        # DuckDB may draw a progress bar on stdout during long queries, which would corrupt --json.
+        con.execute("SET enable_progress_bar = false")
+        try:
+            miner.fit(con, library=known)
+        finally:
+            con.close()
     saved = lib.merge_suggestions(miner.workflows_) if save and lib is not None else None
     return MineReport(tuple(miner.workflows_), tuple(miner.chains_), dict(miner.stats_), saved,
                       None if lib is None else str(lib.path), tuple(miner.left_out_))

@@ -37,9 +37,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
+from miner.chains.engine import DuckEngine
 from miner.errors import StoreError
 from miner.origins import calls_where, count_calls
 from miner.store import ORDER_BY, transaction
@@ -71,26 +73,26 @@ _COLUMNS = "sid, spos, epos, t, ok, n, cost, st, et, dur, rid, rids"
 # longer runs need a second ordered pass to be grouped.
 _BUILD_SQL = """
 WITH c AS (
-    SELECT hash(session_id) AS sid, {ref} AS rid, tool_id, success,
+    SELECT {hash_sid} AS sid, {ref} AS rid, tool_id, success,
            coalesce(cost, 0.0) AS cost, coalesce(duration_ms, 0.0) AS dur,
-           epoch_ms(ts)::DOUBLE AS ts_ms,
+           {ts_ms} AS ts_ms,
            row_number() OVER w AS pos,
            lag(tool_id) OVER w IS DISTINCT FROM tool_id AS run_first,
            lead(tool_id) OVER w IS DISTINCT FROM tool_id AS run_last
     FROM calls {where}
-    WINDOW w AS (PARTITION BY hash(session_id) ORDER BY {order})
+    WINDOW w AS (PARTITION BY {hash_sid} ORDER BY {order})
 )
-SELECT sid, pos::INTEGER AS spos, pos::INTEGER AS epos, tool_id AS t, success AS ok, 1 AS n, cost,
-       ts_ms AS st, ts_ms + dur AS et, dur, rid, NULL::BIGINT[] AS rids
+SELECT sid, CAST(pos AS INTEGER) AS spos, CAST(pos AS INTEGER) AS epos, tool_id AS t, success AS ok, 1 AS n, cost,
+       ts_ms AS st, ts_ms + dur AS et, dur, rid, {no_rids} AS rids
 FROM c WHERE run_first AND run_last
 UNION ALL
-SELECT sid, min(pos)::INTEGER, max(pos)::INTEGER, any_value(tool_id), bool_and(success), count(*)::INTEGER,
-       sum(cost), min(ts_ms), max(ts_ms + dur), sum(dur), arg_min(rid, pos), list(rid ORDER BY pos)
-FROM (SELECT *, sum(run_first::INTEGER) OVER (PARTITION BY sid ORDER BY pos) AS run
+SELECT sid, CAST(min(pos) AS INTEGER), CAST(max(pos) AS INTEGER), any_value(tool_id), bool_and(success),
+       CAST(count(*) AS INTEGER), sum(cost), min(ts_ms), max(ts_ms + dur), sum(dur), min_by(rid, pos),
+       {rids}
+FROM (SELECT *, sum(CAST(run_first AS INTEGER)) OVER (PARTITION BY sid ORDER BY pos) AS run
       FROM c WHERE NOT (run_first AND run_last))
 GROUP BY sid, run
-ORDER BY sid, spos
-"""
+{order_events}"""
 
 EVENTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS} (
@@ -123,18 +125,22 @@ class EventSummary:
     stored: bool = False
 
 
-def build_sql(ref: str = "rowid", where: str = "") -> str:
+def build_sql(ref: str = "rowid", where: str = "", engine: Any = DuckEngine) -> str:
     """The query producing events from ``calls`` (optionally filtered by ``where``), in stored order.
 
     ``ref`` is how events refer to calls (``"rowid"``); ``where`` is SQL written by
-    this package, never user text.
+    this package, never user text; ``engine`` the dialect (:mod:`miner.chains.engine`).
+    Only DuckDB keeps the events in stored order (the positional search needs it).
 
     Examples
     --------
     >>> "PARTITION BY hash(session_id)" in build_sql()
     True
     """
-    return _BUILD_SQL.format(ref=ref, where=where, order=ORDER_BY)
+    return _BUILD_SQL.format(ref=ref, where=where, order=ORDER_BY, hash_sid=engine.hash("session_id"),
+                             ts_ms=engine.epoch_ms("ts"), no_rids=engine.render("null_list", "BIGINT"),
+                             rids=engine.render("ordered_list", "rid", "pos"),
+                             order_events="ORDER BY sid, spos" if engine.positional else "")
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -62,7 +62,7 @@ class KeyCodec:
             return f"list_append({key_col}, {tool_col}::INTEGER)"
         return f"{key_col} * {self.base} + {tool_col}"
 
-    def prefix_sql(self, key_col: str) -> str:
+    def prefix_sql(self, key_col: str, engine: Any = None) -> str:
         """SQL for the key of ``key_col`` without its last tool (for chains of two or more).
 
         Examples
@@ -72,7 +72,7 @@ class KeyCodec:
         """
         if self.kind == "LIST":
             return f"{key_col}[1:len({key_col}) - 1]"
-        return f"({key_col} // {self.base})"
+        return f"({engine.idiv(key_col, str(self.base))})" if engine is not None else f"({key_col} // {self.base})"
 
     def last_sql(self, key_col: str) -> str:
         """SQL for the last tool id of ``key_col``.
@@ -80,11 +80,11 @@ class KeyCodec:
         Examples
         --------
         >>> KeyCodec(10, "BIGINT").last_sql("k")
-        '(k % 10)::INTEGER'
+        'CAST(k % 10 AS INTEGER)'
         """
         if self.kind == "LIST":
             return f"{key_col}[len({key_col})]"
-        return f"({key_col} % {self.base})::INTEGER"
+        return f"CAST({key_col} % {self.base} AS INTEGER)"
 
     def encode(self, tool_ids: Sequence[int]) -> Any:
         """Python value of the key of ``tool_ids``."""

@@ -14,15 +14,15 @@ from typing import Any, Callable, Sequence
 
 import duckdb
 
+from miner.chains.engine import DuckEngine, engine_of
 from miner.chains.keys import KeyCodec
 from miner.chains.model import Chain, slot_positions, wilson_lower
 from miner.chains.params import MiningParams
 from miner.chains.redundancy import closed_mask, connected, insertion_ratios, junction_confidence
-from miner.chains.search import (EventSummary, Support, build_events, drop_tables, occurrence_relation,
+from miner.chains.search import (EventSummary, Support, drop_tables, occurrence_relation,
                                  search_levels)
 from miner.chains.variants import frequent_patterns, rival_pairs, search_floor, variant_growth
 from miner.errors import EmptyStoreError
-from miner.origins import count_calls
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,12 @@ class ChainSearch:
     notes: dict[str, list[str]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Scratch space for synthesis (parsed calls, screens) shared across samples of this search."""
+    engine: DuckEngine | None = field(default=None, repr=False)
+    """Where the occurrences live (default: DuckDB on ``con``); ``con`` holds the calls synthesis reads."""
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            self.engine = engine_of(self.con)
 
     def _select(self, chains: Sequence[Chain], size: int = 1) -> list[int]:
         """Register the keys of ``chains`` in ``_cm_sel``; return the chain lengths present."""
@@ -101,18 +107,14 @@ class ChainSearch:
         if not sel:
             return []
         cols = list(zip(*sel))
-        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_sel AS
-            SELECT CAST(k AS {self.codec.sql_type}) AS key, cid, variant, level, modulus, cap
-            FROM (SELECT unnest($k::VARCHAR[]) AS k, unnest($cid::INTEGER[]) AS cid,
-                         unnest($variant::INTEGER[]) AS variant, unnest($level::INTEGER[]) AS level,
-                         unnest($modulus::BIGINT[]) AS modulus, unnest($cap::BIGINT[]) AS cap)""",
-                         {"k": list(cols[0]), "cid": list(cols[1]), "variant": list(cols[2]),
-                          "level": list(cols[3]), "modulus": list(cols[4]), "cap": list(cols[5])})
+        types = (self.codec.sql_type, "INTEGER", "INTEGER", "INTEGER", "BIGINT", "BIGINT")
+        names = ("key", "cid", "variant", "level", "modulus", "cap")
+        self.engine.frame("_cm_sel", {n: (t, c) for n, t, c in zip(names, types, cols)})
         return sorted(set(cols[3]))
 
     def _occurrences(self, level: int) -> str:
         """The relation holding every occurrence of the selected chains of length ``level``."""
-        return occurrence_relation(self.con, self.codec, level, f"(SELECT key FROM _cm_sel WHERE level = {int(level)})",
+        return occurrence_relation(self.engine, self.codec, level, f"(SELECT key FROM _cm_sel WHERE level = {int(level)})",
                                    self.params.max_gap)
 
     def session_counts(self, chains: Sequence[Chain]) -> list[int]:
@@ -123,9 +125,8 @@ class ChainSearch:
         """
         counts = [0] * len(chains)
         for level in self._select(chains):
-            rows = self.con.execute(f"""SELECT s.cid, count(DISTINCT o.sid) FROM {self._occurrences(level)} o
-                JOIN _cm_sel s ON o.key = s.key WHERE s.level = $level GROUP BY s.cid""",
-                                    {"level": level}).fetchall()
+            rows = self.engine.rows(f"""SELECT s.cid, count(DISTINCT o.sid) FROM {self._occurrences(level)} o
+                JOIN _cm_sel s ON o.key = s.key WHERE s.level = $level GROUP BY s.cid""", {"level": level})
             for cid, n in rows:
                 counts[cid] = int(n)
         return counts
@@ -149,37 +150,51 @@ class ChainSearch:
         levels = self._select(chains, size)
         if not levels:
             return []
-        self.con.execute("CREATE OR REPLACE TEMP TABLE _cm_smp (cid INTEGER, variant INTEGER, "
-                         "sid UBIGINT, spos BIGINT, epos BIGINT)")
-        window = f"o.r0 // {SAMPLE_WINDOW}"
+        engine = self.engine
+        window = engine.idiv("o.r0", str(SAMPLE_WINDOW))
 
-        def draw(levels: list[int]) -> None:
-            for level in levels:
-                self.con.execute(f"""INSERT INTO _cm_smp
-                    SELECT cid, variant, sid, spos, epos FROM (
-                        SELECT s.cid, s.variant, o.sid, o.spos, o.epos, o.r0, hash({window}) AS wh,
-                               row_number() OVER (PARTITION BY s.cid, {window}
-                                                  ORDER BY hash(o.r0), o.sid, o.spos) <= s.cap AS taken
-                        FROM {self._occurrences(int(level))} o JOIN _cm_sel s ON o.key = s.key
-                        WHERE s.level = $level AND hash({window}) % s.modulus = 0)
-                    WHERE taken
-                    QUALIFY row_number() OVER (PARTITION BY cid ORDER BY wh, r0, sid, spos) <= $size""",
-                                 {"level": int(level), "size": size})
+        def draw(target: str, sel: str, levels: list[int]) -> None:
+            parts = [f"""SELECT cid, variant, sid, spos, epos FROM (
+                    SELECT s.cid, s.variant, o.sid, o.spos, o.epos, o.r0, {engine.hash(window)} AS wh,
+                           row_number() OVER (PARTITION BY s.cid, {window}
+                                              ORDER BY {engine.hash('o.r0')}, o.sid, o.spos) <= s.cap AS taken
+                    FROM {self._occurrences(int(level))} o JOIN {sel} s ON o.key = s.key
+                    WHERE s.level = {int(level)} AND {engine.hash(window)} % s.modulus = 0)
+                WHERE taken
+                QUALIFY row_number() OVER (PARTITION BY cid ORDER BY wh, r0, sid, spos) <= {int(size)}"""
+                     for level in levels]
+            engine.table(target, " UNION ALL ".join(parts))
 
-        draw(levels)
+        draw("_cm_smp", "_cm_sel", levels)
         # Occurrences bunched in few windows can all be thinned away: draw those chains again unthinned.
-        drawn = dict(self.con.execute("SELECT cid, count(*) FROM _cm_smp GROUP BY cid").fetchall())
+        drawn = dict(engine.rows("SELECT cid, count(*) FROM _cm_smp GROUP BY cid"))
         short = [cid for cid, chain in enumerate(chains) if drawn.get(cid, 0) < min(size, chain.frequency)]
         if short:
-            self.con.execute("DELETE FROM _cm_smp WHERE list_contains($c, cid)", {"c": short})
-            self.con.execute("UPDATE _cm_sel SET modulus = 1, cap = $size WHERE list_contains($c, cid)",
-                             {"c": short, "size": size})
-            self.con.execute("DELETE FROM _cm_sel WHERE NOT list_contains($c, cid)", {"c": short})
-            draw(sorted({len(chains[cid].tools) for cid in short}))
-        return self.con.execute("""
+            picked = f"cid IN ({', '.join(str(c) for c in short)})"
+            engine.table("_cm_sel", f"SELECT key, cid, variant, level, CAST(1 AS BIGINT) AS modulus, "
+                                    f"CAST({int(size)} AS BIGINT) AS cap FROM _cm_sel WHERE {picked}")
+            draw("_cm_redraw", "_cm_sel", sorted({len(chains[cid].tools) for cid in short}))
+            engine.table("_cm_drawn", f"SELECT * FROM _cm_smp WHERE NOT {picked} UNION ALL SELECT * FROM _cm_redraw")
+            engine.table("_cm_smp", "SELECT * FROM _cm_drawn")
+            engine.drop(["_cm_redraw", "_cm_drawn"])
+        return self._sampled_events()
+
+    def _sampled_events(self) -> list[tuple]:
+        """The events of the occurrences in ``_cm_smp``, as :meth:`sample_events` returns them."""
+        return self.engine.rows(f"""
             SELECT m.cid, m.variant, m.sid, m.spos, e.spos, e.epos, e.t, e.rid, e.rids
             FROM _cm_smp m JOIN _cm_ev e ON e.sid = m.sid AND e.spos >= m.spos AND e.spos <= m.epos
-            ORDER BY m.cid, hash(m.sid, m.spos), m.sid, m.spos, e.spos""").fetchall()
+            ORDER BY m.cid, {self.engine.hash('m.sid', 'm.spos')}, m.sid, m.spos, e.spos""")
+
+    def screen_events(self, modulus: int, stretch: int) -> list[tuple]:
+        """``(sid, tool id, rid, rids)`` of every event of the sessions whose first call's window of
+        ``stretch`` calls hashes to a multiple of ``modulus``, by session and position (see
+        :func:`miner.synthesis.screen.flow_screen`)."""
+        window = self.engine.idiv("rid", str(int(stretch)))
+        return self.engine.rows(f"""
+            SELECT sid, t, rid, rids FROM _cm_ev
+            WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND {self.engine.hash(window)} % {int(modulus)} = 0)
+            ORDER BY sid, spos""")
 
     def shared_occurrences(self, chains: Sequence[Chain]) -> dict[tuple[int, int], int]:
         """Occurrences two of ``chains`` both hold (same session, same first and last call), by index pair.
@@ -193,11 +208,11 @@ class ChainSearch:
         levels = self._select(chains)
         parts = " UNION ALL ".join(f"""SELECT o.sid, o.spos, o.epos, s.cid FROM {self._occurrences(level)} o
             JOIN _cm_sel s ON o.key = s.key WHERE s.level = {int(level)}""" for level in levels)
-        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_shared AS
-            SELECT sid, spos, epos, list_sort(list(DISTINCT cid)) AS cids FROM ({parts})
+        self.engine.table("_cm_shared", f"""
+            SELECT sid, spos, epos, {self.engine.render('set_list', 'cid')} AS cids FROM ({parts}) u
             GROUP BY sid, spos, epos HAVING count(DISTINCT cid) > 1""")
         out: dict[tuple[int, int], int] = {}
-        for cids, n in self.con.execute("SELECT cids, count(*) FROM _cm_shared GROUP BY cids").fetchall():
+        for cids, n in self.engine.rows("SELECT cids, count(*) FROM _cm_shared GROUP BY cids"):
             for pair in itertools.combinations(cids, 2):
                 out[pair] = out.get(pair, 0) + int(n)
         return out
@@ -208,15 +223,15 @@ class ChainSearch:
         level = len(chain.tools)
         source = self._occurrences(level)
         # Occurrences carry cost and summed duration only when the log has them.
-        have = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        have = self.engine.columns(source)
         cost, dur = ("avg(o.cost)" if "cost" in have else "NULL"), ("avg(o.dur)" if "dur" in have else "NULL")
-        rows = self.con.execute(f"""
+        rows = self.engine.rows(f"""
             SELECT s.variant, count(*), count_if(o.ok), avg(o.n), {cost}, avg(o.et - o.st), {dur},
                    count(DISTINCT o.sid)
             FROM {source} o JOIN _cm_sel s ON o.key = s.key
             WHERE s.cid = $cid AND NOT EXISTS (SELECT 1 FROM _cm_shared x WHERE x.sid = o.sid
-                AND x.spos = o.spos AND x.epos = o.epos AND list_has_any(x.cids, $rivals::INTEGER[]))
-            GROUP BY GROUPING SETS ((s.variant), ())""", {"cid": cid, "rivals": list(rivals)}).fetchall()
+                AND x.spos = o.spos AND x.epos = o.epos AND {self.engine.render('overlaps', 'x.cids', self.engine.int_list(rivals))})
+            GROUP BY GROUPING SETS ((s.variant), ())""", {"cid": cid})
         by_variant = {r[0]: r for r in rows if r[0] is not None}
         out = []
         for vid in range(len(chain.keys)):
@@ -232,9 +247,8 @@ class ChainSearch:
 
     def close(self) -> None:
         """Drop the temporary tables of this search."""
-        drop_tables(self.con, self.params.max_length)
-        for name in ("_cm_sel", "_cm_smp", "_cm_shared"):
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        drop_tables(self.engine, self.params.max_length)
+        self.engine.drop(["_cm_sel", "_cm_smp", "_cm_shared"])
 
 
 def _passes_success(p: MiningParams, successes: int, n: int) -> bool:
@@ -301,7 +315,8 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
 
     Parameters
     ----------
-    con : store connection (read-only is enough).
+    con : store connection (read-only is enough), or an engine holding the calls
+        (:class:`miner.lake.spark.LakeEngine` mines Parquet on Spark).
     params : thresholds; validated here.
     dataflow : callback judging the junctions that fail ``min_confidence``.
     screen : ``screen(search)`` returns ``likely(tool_id, tool_id)``, whether the
@@ -324,19 +339,20 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
     the selection is O(C * 2^k) over C frequent chains of at most k steps.
     """
     p = (params or MiningParams()).check()
-    if count_calls(con, p.include_runs) == 0:
-        runs = 0 if p.include_runs else count_calls(con, include_runs=True)
+    engine = engine_of(con)
+    if engine.count_calls(p.include_runs) == 0:
+        runs = 0 if p.include_runs else engine.count_calls(include_runs=True)
         raise EmptyStoreError("no tool calls yet: run chainmine ingest" if not runs else
                               f"no logged tool calls, only {runs} from workflow runs: ingest logs, "
                               "or pass --include-runs to mine the runs")
-    summary = build_events(con, p.include_runs)
-    codec = KeyCodec.for_tools(summary.max_tool_id, p.max_length)
-    names = dict(con.execute("SELECT tool_id, tool FROM tools").fetchall())
-    search = ChainSearch(con, p, codec, summary, {v: k for k, v in names.items()})
+    summary = engine.prepare_events(p.include_runs)
+    codec = engine.codec(summary.max_tool_id, p.max_length)
+    names = dict(engine.tool_names())
+    search = engine.new_search(p, codec, summary, {v: k for k, v in names.items()})
     likely = screen(search) if screen is not None else None
     # Orders of one workflow are counted apart; the search goes low enough to see every order
     # that could merge, and only grows the rarer ones while their family is frequent.
-    found = search_levels(con, codec, min_frequency=search_floor(p.min_frequency), min_sessions=p.min_sessions,
+    found = search_levels(engine, codec, min_frequency=search_floor(p.min_frequency), min_sessions=p.min_sessions,
                           max_length=p.max_length, max_gap=p.max_gap,
                           extend=variant_growth(p.min_frequency, growth_rule(p.min_confidence, likely)))
     supports = {tools: s for tools, s in found.values()}

@@ -37,7 +37,8 @@ from typing import Callable
 
 import duckdb
 
-from miner.chains.events import EventSummary, drop_temp, prepare_events
+from miner.chains.engine import DuckEngine, engine_of
+from miner.chains.events import EventSummary, prepare_events
 from miner.chains.keys import KeyCodec
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def shift_patterns(k: int, max_gap: int) -> list[tuple[int, ...]]:
     return [tuple(itertools.accumulate(steps)) for steps in itertools.product(range(1, max_gap + 2), repeat=k - 1)]
 
 
-def by_position(k: int, max_gap: int) -> bool:
+def by_position(k: int, max_gap: int, engine: DuckEngine = DuckEngine) -> bool:
     """Whether level ``k`` is searched by position (few shift patterns, no duplicate paths).
 
     With a gap of two or more, two paths from one start can spell the same
@@ -149,7 +150,8 @@ def by_position(k: int, max_gap: int) -> bool:
     >>> [by_position(k, 1) for k in (2, 3, 4)], by_position(6, 0), by_position(2, 2)
     ([True, False, False], True, False)
     """
-    return k >= 2 and max_gap <= MAX_GAP_SHIFTED and (max_gap + 1) ** (k - 1) <= MAX_SHIFT_PATTERNS
+    return engine.positional and k >= 2 and max_gap <= MAX_GAP_SHIFTED and \
+        (max_gap + 1) ** (k - 1) <= MAX_SHIFT_PATTERNS
 
 
 @dataclass(frozen=True)
@@ -167,19 +169,22 @@ class _Payload:
         return "".join(f", {prefix}{c}" for c in ("cost", "dur") if getattr(self, c))
 
 
-def _payload(con: duckdb.DuckDBPyConnection) -> _Payload:
+def _payload(engine: DuckEngine) -> _Payload:
     # Summed durations only matter where a start time is missing (else end - start is used).
-    cost, dur = con.execute("SELECT coalesce(bool_or(cost <> 0), false), coalesce(bool_or(st IS NULL), false) "
-                            "FROM _cm_ev").fetchone()
+    cost, dur = engine.one("SELECT coalesce(bool_or(cost <> 0), false), coalesce(bool_or(st IS NULL), false) "
+                           "FROM _cm_ev")
     return _Payload(bool(cost), bool(dur))
 
 
-def _make_shifts(con: duckdb.DuckDBPyConnection, offsets: set[int], payload: _Payload) -> None:
+def _make_shifts(engine: DuckEngine, offsets: set[int], payload: _Payload) -> None:
     """Narrow copies of the events shifted up by each offset, read side by side with ``_cm_ev``.
 
     Plain tables let DuckDB scan them in lockstep (a positional scan) instead of
     buffering a shifted subquery for every pattern of every query.
     """
+    if not offsets:
+        return
+    con = engine.con
     cols = ", ".join(payload.columns())
     con.execute("SET preserve_insertion_order = true")
     for off in sorted(offsets):
@@ -219,26 +224,26 @@ def _position_level_sql(k: int, codec: KeyCodec, max_gap: int, payload: _Payload
     return f"CREATE OR REPLACE TEMP {'TABLE' if table else 'VIEW'} _cm_occ{k} AS {body}"
 
 
-def _key_level_sql(k: int, source: str, codec: KeyCodec, max_gap: int, payload: _Payload, grown: str,
-                   tools: str, target: str | None = None) -> str:
+def _key_level_sql(engine: DuckEngine, k: int, source: str, codec: KeyCodec, max_gap: int, payload: _Payload,
+                   grown: str, tools: str) -> str:
     extra = (", o.cost + e.cost AS cost" if payload.cost else "") + (", o.dur + e.dur AS dur" if payload.dur else "")
     body = f"""
         SELECT o.sid, o.spos, e.epos, o.r0, {codec.extend_sql('o.key', 'e.t')} AS key,
                o.ok AND e.ok AS ok, o.n + e.n AS n, o.st, e.et{extra}
         FROM (SELECT sid, spos, r0, key, ok, n, st{payload.extra()},
                      -- INTEGER like spos: a join on mixed types casts every event
-                     (epos + 1 + unnest(range({max_gap + 1})))::INTEGER AS nxt
-              FROM {source} WHERE true{_member_test('key', grown)}) o
+                     CAST(epos + 1 + g AS INTEGER) AS nxt
+              FROM (SELECT *, {engine.offsets(max_gap + 1)} AS g
+                    FROM {source} WHERE true{_member_test('key', grown)}) u) o
         JOIN _cm_ev e ON e.sid = o.sid AND e.spos = o.nxt
         WHERE true{_member_test('e.t', tools)}"""
     if max_gap >= 2:
         # Two same-tool events can then both lie within reach; keep the tightest match.
         body = f"SELECT * FROM ({body}) QUALIFY row_number() OVER (PARTITION BY sid, spos, key ORDER BY epos) = 1"
-    return f"CREATE OR REPLACE TEMP TABLE {target or f'_cm_occ{k}'} AS {body}"
+    return body
 
 
 _SUPPORT_SQL = """
-CREATE OR REPLACE TEMP TABLE _cm_freq{k} AS
 SELECT key, count(*) AS f, {sessions} AS s, count_if(ok) AS ok_n,
        avg(n) AS calls, {cost} AS cost, avg(et - st) AS e2e, {dur} AS dur
 FROM _cm_occ{k} GROUP BY key
@@ -250,7 +255,7 @@ _FEW_SESSIONS = "CASE WHEN min(sid) = max(sid) THEN 1 ELSE 2 END"
 _ALL_SESSIONS = "count(DISTINCT sid)"
 
 
-def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_frequency: int,
+def search_levels(con: duckdb.DuckDBPyConnection | DuckEngine, codec: KeyCodec, *, min_frequency: int,
                   min_sessions: int, max_length: int, max_gap: int,
                   extend: Callable[[tuple[int, ...], dict], bool] | None = None) -> dict:
     """Find every chain of up to ``max_length`` events meeting both supports.
@@ -259,7 +264,7 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
 
     Parameters
     ----------
-    con : the connection holding ``_cm_ev``.
+    con : the connection holding ``_cm_ev``, or the engine (:mod:`miner.chains.engine`) holding it.
     codec : how tool sequences are packed into keys.
     min_frequency, min_sessions : support thresholds (occurrences, distinct sessions).
         With ``min_sessions <= 2`` a support's ``sessions`` is only 1 or 2 (one
@@ -291,12 +296,13 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     occurrences with the events and one ``GROUP BY``: O(sum over levels of
     surviving occurrences), never a loop per call.
     """
+    engine = engine_of(con)
     params = {"min_f": min_frequency, "min_s": min_sessions}
-    payload = _payload(con)
-    shifted = {off for k in range(2, max_length + 1) if by_position(k, max_gap)
+    payload = _payload(engine)
+    shifted = {off for k in range(2, max_length + 1) if by_position(k, max_gap, engine)
                for p in shift_patterns(k, max_gap) for off in p}
-    _make_shifts(con, shifted, payload)
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW _cm_occ1 AS
+    _make_shifts(engine, shifted, payload)
+    engine.view("_cm_occ1", f"""
         SELECT sid, spos, epos, rid AS r0, {codec.start_sql('t')} AS key, ok, n, st, et{payload.extra()}
         FROM _cm_ev""")
     sessions = _FEW_SESSIONS if min_sessions <= 2 else _ALL_SESSIONS
@@ -307,14 +313,15 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     grown_sql = tools_sql = ""
     for k in range(1, max_length + 1):
         started = time.perf_counter()
-        if by_position(k, max_gap):
+        if by_position(k, max_gap, engine):
             # Counted straight from the shifted scans, never stored whole.
-            con.execute(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=False))
+            engine.run(_position_level_sql(k, codec, max_gap, payload, grown_sql, tools_sql, table=False))
         elif k > 1:
-            con.execute(_key_level_sql(k, _kept(con, k - 1), codec, max_gap, payload, grown_sql, tools_sql))
-        con.execute(support_sql.format(k=k), params)
-        rows = con.execute(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}").fetchall()
-        if k == 1 and len(rows) < con.execute("SELECT count(DISTINCT t) FROM _cm_ev").fetchone()[0]:
+            engine.table(f"_cm_occ{k}", _key_level_sql(engine, k, _kept(engine, k - 1), codec, max_gap, payload,
+                                                         grown_sql, tools_sql))
+        engine.table(f"_cm_freq{k}", support_sql.format(k=k), params)
+        rows = engine.rows(f"SELECT key, f, s, ok_n, calls, cost, e2e, dur FROM _cm_freq{k}")
+        if k == 1 and len(rows) < engine.one("SELECT count(DISTINCT t) FROM _cm_ev")[0]:
             tools_sql = "(" + ", ".join(str(codec.decode(r[0], 1)[0]) for r in rows) + ")" if rows else "(NULL)"
         for key, f, s, ok_n, calls, cost, e2e, dur in rows:
             duration = e2e if e2e is not None else dur
@@ -328,13 +335,12 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
         if extend is not None and k < max_length:
             grown = [r for r in rows if extend(codec.decode(r[0], k), frequency)]
         texts = [codec.to_text(r[0]) for r in grown]
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_grow{k} AS
-            SELECT CAST(x AS {codec.sql_type}) AS key FROM unnest($keys::VARCHAR[]) u(x)""", {"keys": texts})
+        engine.frame(f"_cm_grow{k}", {"key": (codec.sql_type, texts)})
         # At level 1 every frequent tool grows: no test needed when that is every tool.
         grown_sql = tools_sql if k == 1 else _members(k, texts)
-        if grown and 1 < k < max_length and not by_position(k + 1, max_gap):
-            positional = by_position(k, max_gap)
-            _keep_growing(con, k, grown_sql, positional, drop_shifts=shifted if positional and k == 2 else set())
+        if grown and 1 < k < max_length and not by_position(k + 1, max_gap, engine):
+            positional = by_position(k, max_gap, engine)
+            _keep_growing(engine, k, grown_sql, positional, drop_shifts=shifted if positional and k == 2 else set())
         log.info("level %d: %d frequent chains, %d grown, in %.2fs", k, len(rows), len(grown),
                  time.perf_counter() - started)
         if not grown:
@@ -342,18 +348,12 @@ def search_levels(con: duckdb.DuckDBPyConnection, codec: KeyCodec, *, min_freque
     return found
 
 
-def _kept(con: duckdb.DuckDBPyConnection, level: int) -> str:
+def _kept(engine: DuckEngine, level: int) -> str:
     """The relation holding the occurrences of level ``level``'s grown keys (the source of the next level)."""
-    return f"_cm_keep{level}" if level > 1 and _exists(con, f"_cm_keep{level}") else f"_cm_occ{level}"
+    return f"_cm_keep{level}" if level > 1 and engine.exists(f"_cm_keep{level}") else f"_cm_occ{level}"
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("""SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() WHERE temporary
-                          UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary) WHERE n = ?""",
-                       [name]).fetchone()[0] > 0
-
-
-def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, positional: bool,
+def _keep_growing(engine: DuckEngine, k: int, grown_sql: str, positional: bool,
                   drop_shifts: set[int]) -> None:
     """Store only the occurrences of level ``k`` that the next (keyed) level extends.
 
@@ -362,17 +362,14 @@ def _keep_growing(con: duckdb.DuckDBPyConnection, k: int, grown_sql: str, positi
     :func:`occurrence_relation`). A level counted by position keeps its view until
     the shifted copies it reads are dropped (they are needed by nothing else).
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_keep{k} AS SELECT * FROM _cm_occ{k} "
-                f"WHERE true{_member_test('key', grown_sql)}")
+    engine.table(f"_cm_keep{k}", f"SELECT * FROM _cm_occ{k} WHERE true{_member_test('key', grown_sql)}")
     if drop_shifts:
-        con.execute(f"DROP VIEW IF EXISTS _cm_occ{k}")
-        for off in sorted(drop_shifts):
-            con.execute(f"DROP TABLE IF EXISTS _cm_sh{off}")
+        engine.drop([f"_cm_occ{k}"] + [f"_cm_sh{off}" for off in sorted(drop_shifts)])
     elif not positional:
-        con.execute(f"DROP TABLE IF EXISTS _cm_occ{k}")
+        engine.drop([f"_cm_occ{k}"])
 
 
-def occurrence_relation(con: duckdb.DuckDBPyConnection, codec: KeyCodec, level: int, keys: str,
+def occurrence_relation(con: duckdb.DuckDBPyConnection | DuckEngine, codec: KeyCodec, level: int, keys: str,
                         max_gap: int) -> str:
     """A relation holding every occurrence of the chains of length ``level`` whose keys ``keys`` lists.
 
@@ -394,26 +391,26 @@ def occurrence_relation(con: duckdb.DuckDBPyConnection, codec: KeyCodec, level: 
     -----
     A lookup, or one keyed join restricted to the prefixes of the missing keys.
     """
+    engine = engine_of(con)
     keep, whole = f"_cm_keep{level}", f"_cm_occ{level}"
-    if not _exists(con, keep):
+    if not engine.exists(keep):
         return whole
     missing = f"(SELECT key FROM {keys} WHERE key NOT IN (SELECT key FROM _cm_grow{level}))"
-    if not con.execute(f"SELECT count(*) FROM {missing}").fetchone()[0]:
+    if not engine.one(f"SELECT count(*) FROM {missing}")[0]:
         return keep
-    if _exists(con, whole):
+    if engine.exists(whole):
         return whole
-    payload = _payload(con)
-    prefixes = f"(SELECT DISTINCT {codec.prefix_sql('key')} FROM {missing})"
+    payload = _payload(engine)
+    prefixes = f"(SELECT DISTINCT {codec.prefix_sql('key', engine)} FROM {missing})"
     tools = f"(SELECT DISTINCT {codec.last_sql('key')} FROM {missing})"
-    con.execute(_key_level_sql(level, _kept(con, level - 1), codec, max_gap, payload, prefixes, tools,
-                               target="_cm_extra"))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_pick{level} AS
-        SELECT * FROM {keep} UNION ALL SELECT * FROM _cm_extra WHERE key IN {missing}""")
-    con.execute("DROP TABLE IF EXISTS _cm_extra")
+    engine.table("_cm_extra", _key_level_sql(engine, level, _kept(engine, level - 1), codec, max_gap, payload,
+                                             prefixes, tools))
+    engine.table(f"_cm_pick{level}", f"SELECT * FROM {keep} UNION ALL SELECT * FROM _cm_extra WHERE key IN {missing}")
+    engine.drop(["_cm_extra"])
     return f"_cm_pick{level}"
 
 
-def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
+def drop_tables(con: duckdb.DuckDBPyConnection | DuckEngine, max_length: int) -> None:
     """Drop the temporary tables and views of a search (safe to call twice).
 
     Examples
@@ -422,4 +419,4 @@ def drop_tables(con: duckdb.DuckDBPyConnection, max_length: int) -> None:
     """
     names = [f"_cm_{kind}{k}" for k in range(1, max_length + 1) for kind in ("occ", "keep", "pick", "freq", "grow")]
     names += [f"_cm_sh{off}" for off in range(1, (max_length - 1) * (MAX_GAP_SHIFTED + 1) + 1)]
-    drop_temp(con, names + ["_cm_tools", "_cm_calls", "_cm_ev"])
+    engine_of(con).drop(names + ["_cm_tools", "_cm_calls", "_cm_ev"])

@@ -68,6 +68,13 @@ def _spinner(quiet: bool) -> Iterator[None]:
                    "default: effects.toml or effects.json beside the library.")
 @click.option("--save", is_flag=True, help="Merge the workflows into the library as suggested.")
 @click.option("--include-runs", is_flag=True, help="Also mine the calls of recorded workflow runs (left out by default).")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the chain search runs: the DuckDB store, or Apache Spark over --source.")
+@click.option("--source", default=None, metavar="PATH_OR_GLOB",
+              help="Canonical Parquet to mine with --engine spark (chainmine export --format parquet writes it).")
+@click.option("--spark-master", default=None, metavar="URL",
+              help="Spark master: local[N], spark://host:port, yarn, or sc://host:port for Spark Connect "
+                   "(default $CHAINMINE_SPARK_MASTER or local[*]).")
 @db_option
 @library_option
 @json_option
@@ -83,10 +90,18 @@ def mine(db: str | None, library_path: str | None, as_json: bool, quiet: bool, s
     if params["min_length"] > params["max_length"]:
         raise click.BadParameter(f"--min-length ({params['min_length']}) must not exceed --max-length "
                                  f"({params['max_length']})", param_hint="--min-length")
+    if params["engine"] != "spark" and (params["source"] or params["spark_master"]):
+        raise click.BadParameter("--source and --spark-master go with --engine spark", param_hint="--engine")
+    if params["engine"] == "spark" and not params["source"]:
+        raise click.BadParameter("--engine spark mines Parquet: pass --source DIR", param_hint="--source")
     library = resolve_library(library_path)
     effects = effects_path if effects_path is not None else overrides_beside(library)
-    with _spinner(quiet):
-        report = mine_store(db, library=library, save=save, effects=effects, **params)
+    source = params.pop("source")
+    if params["engine"] == "spark":
+        # Spark draws its own stage progress on stderr.
+        params["spark_progress"] = show_progress(quiet)
+    with _spinner(quiet or params["engine"] == "spark"):
+        report = mine_store(db, library=library, save=save, effects=effects, source=source, **params)
     if as_json:
         output(report.to_json(), True, _render)
         if report.saved is not None and not quiet:

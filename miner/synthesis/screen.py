@@ -96,10 +96,7 @@ def flow_screen(search: ChainSearch, sample_events: int = SCREEN_EVENTS) -> Flow
     # Whole sessions, picked by the window of calls they start in, so the calls read
     # lie in a few stretches of the log (see ChainSearch.sample_events).
     stretch = max(1, min(SAMPLE_WINDOW, search.summary.calls // (SCREEN_WINDOWS * modulus)))
-    rows = search.con.execute("""
-        SELECT sid, t, rid, rids FROM _cm_ev
-        WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND hash(rid // $w) % $m = 0)
-        ORDER BY sid, spos""", {"m": modulus, "w": stretch}).fetchall()
+    rows = search.screen_events(modulus, stretch)
     refs = [call_refs(row[2], row[3]) for row in rows]
     calls = fetch_calls(search, [r for run in refs for r in run])
     nodes = node_cache(search)

@@ -1,0 +1,241 @@
+"""Mining canonical Parquet on Apache Spark: the search on the cluster, synthesis on the driver.
+
+:class:`LakeEngine` runs the chain search's SQL (the same text DuckDB runs, see
+:mod:`miner.chains.engine`) on Spark SQL over a ``calls`` view of the Parquet
+source. Synthesis reads calls: only the sessions of sampled occurrences (and of
+the flow screen's sampled sessions) are fetched, into an in-memory DuckDB store
+with the store's schema, and the existing synthesis runs on it unchanged.
+
+pyspark is an optional extra (``pip install 'chainmine[spark]'``); nothing here
+is imported unless ``--engine spark`` is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any, Sequence
+
+import duckdb
+
+from miner.chains.engine import SparkEngine
+from miner.chains.events import EventSummary, build_sql
+from miner.chains.keys import KeyCodec
+from miner.chains.mine import ChainSearch
+from miner.errors import MiningError
+from miner.origins import calls_where
+from miner.store import init_schema
+
+log = logging.getLogger(__name__)
+
+SOURCE_COLUMNS = {"session_id": "STRING", "ts": "TIMESTAMP", "seq": "BIGINT", "tool": "STRING",
+                  "success": "BOOLEAN", "error": "STRING", "duration_ms": "DOUBLE", "cost": "DOUBLE",
+                  "args": "STRING", "result": "STRING", "call_id": "STRING", "agent": "STRING",
+                  "user": "STRING", "session_outcome": "DOUBLE", "origin": "STRING", "context": "STRING",
+                  "ingest_id": "INT", "line": "BIGINT"}
+"""Canonical Parquet columns and their Spark types; columns a lake lacks read as NULL (``origin`` as 'log')."""
+REQUIRED = ("session_id", "tool")
+"""Columns the source must have."""
+LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+              "spark.sql.session.timeZone": "UTC",
+              # chainmine writes no tables; Spark would otherwise leave spark-warehouse/ in the working folder
+              "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "chainmine-spark-warehouse")}
+"""Settings of a session chainmine starts itself."""
+
+
+def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
+    """A SparkSession on ``master``: ``sc://host:port`` (Spark Connect), a cluster URL, or ``local[N]``.
+
+    Raises :class:`~miner.errors.MiningError` with one line when pyspark (or, for
+    a session run here, Java) is missing.
+
+    Examples
+    --------
+    >>> spark_session.__name__
+    'spark_session'
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise MiningError("the spark engine needs pyspark: pip install 'chainmine[spark]'") from None
+    master = master or os.environ.get("CHAINMINE_SPARK_MASTER") or "local[*]"
+    if master.startswith("sc://"):
+        try:
+            return SparkSession.builder.remote(master).getOrCreate()
+        except ImportError as exc:
+            raise MiningError(f"Spark Connect needs pyspark's connect extra ({exc}): "
+                              "pip install 'chainmine[spark]'") from None
+    if not _java_found():
+        raise MiningError("the spark engine needs Java 17 or later: install it, or set JAVA_HOME to it")
+    builder = SparkSession.builder.master(master).appName("chainmine")
+    for key, value in {**LOCAL_CONF, "spark.ui.showConsoleProgress": str(progress).lower()}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _java_found() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return os.path.exists(os.path.join(home, "bin", "java"))
+    return shutil.which("java") is not None
+
+
+class LakeEngine(SparkEngine):
+    """Spark SQL over the canonical Parquet at ``source``, with the driver's store of fetched sessions.
+
+    Parameters
+    ----------
+    spark : a SparkSession (see :func:`spark_session`).
+    source : a Parquet folder (``day=`` partitions are read as such), file or glob.
+
+    Examples
+    --------
+    >>> LakeEngine.positional
+    False
+    """
+
+    def __init__(self, spark: Any, source: str | os.PathLike):
+        super().__init__(spark)
+        self.source = str(source)
+        try:
+            frame = spark.read.parquet(self.source)
+        except Exception as exc:  # noqa: BLE001 - Spark raises its own analysis errors
+            raise MiningError(f"cannot read Parquet at {self.source}: {str(exc).splitlines()[0]}") from None
+        have = set(frame.columns)
+        missing = [c for c in REQUIRED if c not in have]
+        if missing:
+            raise MiningError(f"{self.source} has no {', '.join(missing)} column: export it with "
+                              "chainmine export --format parquet, or add the canonical columns")
+        frame.createOrReplaceTempView("_cm_src")
+        cols = [f"CAST({'`' + c + '`' if c in have else _absent(c)} AS {t}) AS `{c}`"
+                for c, t in SOURCE_COLUMNS.items()]
+        self.view("_cm_calls_src", f"SELECT {', '.join(cols)} FROM _cm_src")
+        names = [r[0] for r in self.rows("SELECT DISTINCT tool FROM _cm_calls_src WHERE tool IS NOT NULL "
+                                         "ORDER BY tool")]
+        self.tools = list(enumerate(names, 1))
+        self.frame("_cm_tool_ids", {"tool_id": ("INTEGER", [i for i, _ in self.tools]),
+                                    "tool": ("VARCHAR", names)})
+        # Calls are referred to by a hash of what orders them: rowids are DuckDB's alone.
+        self.view("calls", """SELECT c.*, t.tool_id,
+                                xxhash64(c.session_id, c.ts, c.seq, c.ingest_id, c.line, c.tool) AS rid
+                              FROM _cm_calls_src c JOIN _cm_tool_ids t ON t.tool = c.tool""")
+        self.local = duckdb.connect()
+        init_schema(self.local)
+        self.local.execute("SET enable_progress_bar = false")
+        self.local.executemany("INSERT INTO tools VALUES (?, ?)", self.tools)
+        self.fetched: set[str] = set()
+
+    def count_calls(self, include_runs: bool = False) -> int:
+        return int(self.one(f"SELECT count(*) FROM calls WHERE {calls_where(include_runs)}")[0])
+
+    def prepare_events(self, include_runs: bool = False) -> EventSummary:
+        where = "" if include_runs else "WHERE " + calls_where(False)
+        self.include_runs = include_runs
+        self.table("_cm_ev", build_sql("rid", where, self))
+        events, calls, max_tool, has_cost = self.one(
+            "SELECT count(*), coalesce(sum(n), 0), coalesce(max(t), 0), coalesce(bool_or(cost <> 0), false) "
+            "FROM _cm_ev")
+        log.info("spark events: %d calls -> %d events", calls, events)
+        return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost), ref="rowid")
+
+    def codec(self, max_tool_id: int, max_length: int) -> KeyCodec:
+        codec = KeyCodec.for_tools(max_tool_id, max_length)
+        if codec.kind != "BIGINT":
+            raise MiningError(f"the spark engine packs chains into 64-bit keys: {max_tool_id} tools allow "
+                              f"chains of at most {_longest(max_tool_id)} steps; lower --max-length")
+        return codec
+
+    def tool_names(self) -> list[tuple[int, str]]:
+        return list(self.tools)
+
+    def new_search(self, params: Any, codec: Any, summary: Any, tool_ids: dict[str, int]) -> "LakeSearch":
+        return LakeSearch(self.local, params, codec, summary, tool_ids, engine=self)
+
+    def fetch_sessions(self, sids_sql: str) -> None:
+        """Copy to the driver's store every call of the sessions whose hashed ids ``sids_sql`` selects.
+
+        Sessions fetched before are not read again; the driver's ``_cm_ev`` is then rebuilt
+        (a few thousand sessions: milliseconds).
+        """
+        wanted = [r[0] for r in self.rows(f"SELECT DISTINCT session_id FROM calls "
+                                          f"WHERE xxhash64(session_id) IN ({sids_sql})")]
+        new = sorted(set(wanted) - self.fetched)
+        if not new:
+            return
+        self.frame("_cm_want", {"session_id": ("VARCHAR", new)})
+        where = "" if self.include_runs else "AND " + calls_where(False)
+        cols = ", ".join(f"`{c}`" for c in SOURCE_COLUMNS)
+        table = self.spark.sql(f"SELECT {cols} FROM _cm_calls_src WHERE session_id IN "
+                               f"(SELECT session_id FROM _cm_want) {where}").toArrow()
+        self.drop(["_cm_want"])
+        first = self.local.execute("SELECT coalesce(max(id), 0) FROM calls").fetchall()[0][0]
+        self.local.register("_cm_fetched", table)
+        names = [c for c in SOURCE_COLUMNS if c != "tool"]
+        self.local.execute(f"""INSERT INTO calls (id, tool_id, {', '.join(f'"{c}"' for c in names)})
+            SELECT {int(first)} + row_number() OVER (), t.tool_id, {', '.join(f'f."{c}"' for c in names)}
+            FROM _cm_fetched f JOIN tools t ON t.tool = f.tool""")
+        self.local.unregister("_cm_fetched")
+        self.fetched.update(new)
+        self.local.execute("CREATE OR REPLACE TEMP TABLE _cm_ev AS " + build_sql())
+        log.info("fetched %d sessions (%d calls) to the driver", len(new), table.num_rows)
+
+
+def _absent(column: str) -> str:
+    return "'log'" if column == "origin" else "NULL"
+
+
+def _longest(max_tool_id: int) -> int:
+    length = 1
+    while KeyCodec.for_tools(max_tool_id, length + 1).kind == "BIGINT":
+        length += 1
+    return length
+
+
+class LakeSearch(ChainSearch):
+    """A :class:`~miner.chains.mine.ChainSearch` whose occurrences live on Spark and whose sampled
+    sessions' calls are fetched to ``con``, the driver's store, for synthesis.
+
+    Examples
+    --------
+    >>> LakeSearch.screen_events.__doc__.startswith("The flow screen")
+    True
+    """
+
+    def _sampled_events(self) -> list[tuple]:
+        engine = self.engine
+        engine.fetch_sessions("SELECT sid FROM _cm_smp")
+        rows = engine.rows("""SELECT m.cid, m.variant, s.session_id, m.spos, m.epos FROM _cm_smp m
+            JOIN (SELECT DISTINCT xxhash64(session_id) AS sid, session_id FROM calls
+                  WHERE xxhash64(session_id) IN (SELECT sid FROM _cm_smp)) s ON s.sid = m.sid""")
+        return self._local_rows("cid INTEGER, variant INTEGER, session_id VARCHAR, spos BIGINT, epos BIGINT", rows)
+
+    def _local_rows(self, schema: str, rows: Sequence[tuple]) -> list[tuple]:
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_smp ({schema})")
+        if rows:
+            con.executemany(f"INSERT INTO _cm_smp VALUES ({', '.join('?' * len(rows[0]))})", list(rows))
+        out = con.execute("""
+            SELECT m.cid, m.variant, e.sid, m.spos, e.spos, e.epos, e.t, e.rid, e.rids
+            FROM _cm_smp m JOIN _cm_ev e ON e.sid = hash(m.session_id) AND e.spos >= m.spos AND e.spos <= m.epos
+            ORDER BY m.cid, hash(e.sid, m.spos), e.sid, m.spos, e.spos""").fetchall()
+        con.execute("DROP TABLE _cm_smp")
+        return out
+
+    def screen_events(self, modulus: int, stretch: int) -> list[tuple]:
+        """The flow screen's sampled sessions, chosen on Spark and read from the driver's store."""
+        window = self.engine.idiv("rid", str(int(stretch)))
+        picked = f"SELECT sid FROM _cm_ev WHERE spos = 1 AND {self.engine.hash(window)} % {int(modulus)} = 0"
+        self.engine.fetch_sessions(picked)
+        sessions = [r[0] for r in self.engine.rows(f"""SELECT DISTINCT session_id FROM calls
+            WHERE xxhash64(session_id) IN ({picked})""")]
+        return self.con.execute("""SELECT sid, t, rid, rids FROM _cm_ev
+            WHERE sid IN (SELECT hash(unnest($s::VARCHAR[]))) ORDER BY sid, spos""", {"s": sessions}).fetchall()
+
+    def close(self) -> None:
+        super().close()
+        drop = ["_cm_ev", "calls", "_cm_calls_src", "_cm_src", "_cm_tool_ids"]
+        self.engine.drop(drop)
