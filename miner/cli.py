@@ -27,6 +27,7 @@ COMMANDS = [
     ("recommend", "recommend"),
     ("evaluate", "evaluate"),
     ("run", "run"),
+    ("validate", "validate"),
     ("runs", "runs"),
     ("dashboard", "dashboard"),
     ("mcp", "mcp"),

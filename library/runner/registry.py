@@ -357,8 +357,12 @@ class CombinedRegistry(ToolRegistry):
             reg.close()
 
 
-def load_python_registry(spec: str) -> PythonRegistry:
+def load_python_registry(spec: str, fresh: bool = False) -> PythonRegistry:
     """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
+
+    ``fresh=True`` executes the module again instead of reusing the imported
+    one, so tools that keep state in module globals start from their initial
+    data (replaying logged sessions one after another needs that).
 
     Examples
     --------
@@ -371,7 +375,7 @@ def load_python_registry(spec: str) -> PythonRegistry:
             raise RegistryError(f"tools file {spec} does not exist; pass a .py file or a module path like pkg.tools")
         digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
         mod_name = f"chainmine_tools_{path.stem}_{digest}"
-        module = sys.modules.get(mod_name)
+        module = None if fresh else sys.modules.get(mod_name)
         if module is None:
             loader_spec = importlib.util.spec_from_file_location(mod_name, path)
             if loader_spec is None or loader_spec.loader is None:
@@ -386,6 +390,8 @@ def load_python_registry(spec: str) -> PythonRegistry:
         return PythonRegistry.from_module(module, source=f"python:{spec}")
     try:
         module = importlib.import_module(spec)
+        if fresh:
+            module = importlib.reload(module)
     except ModuleNotFoundError as exc:
         raise RegistryError(f"cannot import tools module {spec!r} ({exc}); pass a module path like "
                             "pkg.tools that is importable, or a path to a .py file") from None
@@ -394,8 +400,11 @@ def load_python_registry(spec: str) -> PythonRegistry:
     return PythonRegistry.from_module(module)
 
 
-def load_registry(spec: str) -> ToolRegistry:
+def load_registry(spec: str, fresh: bool = False) -> ToolRegistry:
     """One registry from a ``--tools`` value: ``mcp:COMMAND ARGS``, a module path or a file.
+
+    ``fresh`` re-executes a Python module (see :func:`load_python_registry`); an
+    MCP server is a new process on every load anyway.
 
     Examples
     --------
@@ -408,11 +417,13 @@ def load_registry(spec: str) -> ToolRegistry:
         return MCPRegistry.from_spec(spec)
     if not spec:
         raise RegistryError("--tools needs a module path, a .py file, or mcp:COMMAND")
-    return load_python_registry(spec)
+    return load_python_registry(spec, fresh=fresh)
 
 
-def load_registries(specs: Iterable[str]) -> CombinedRegistry:
+def load_registries(specs: Iterable[str], fresh: bool = False) -> CombinedRegistry:
     """All ``--tools`` values as one registry; closes what was started if one fails.
+
+    ``fresh`` loads Python modules anew (their module-level state starts over).
 
     Examples
     --------
@@ -423,7 +434,7 @@ def load_registries(specs: Iterable[str]) -> CombinedRegistry:
     loaded: list[ToolRegistry] = []
     try:
         for spec in specs:
-            loaded.append(load_registry(spec))
+            loaded.append(load_registry(spec, fresh=fresh))
     except BaseException:
         for reg in loaded:
             reg.close()
