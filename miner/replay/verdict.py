@@ -74,12 +74,11 @@ def _args(call: CallRecord, logged: dict[str, Any] | None = None) -> dict[str, A
     return args
 
 
-def _latest_per_args(calls: list[CallRecord]) -> list[CallRecord]:
-    # a retried call counts once, as its last attempt
-    latest: dict[str, CallRecord] = {}
-    for call in calls:
-        latest[args_key(_args(call))] = call
-    return list(latest.values())
+def _without_retried(calls: list[CallRecord]) -> list[CallRecord]:
+    # a failed attempt that was tried again with the same arguments counts once, as its last attempt;
+    # map items that legitimately repeat arguments all stay
+    keys = [args_key(_args(c)) for c in calls]
+    return [c for i, c in enumerate(calls) if c.success or keys[i] not in keys[i + 1:]]
 
 
 class _Judge:
@@ -175,7 +174,7 @@ def judge_occurrence(workflow: WorkflowTemplate, occurrence: Occurrence, calls: 
     judge = _Judge(occurrence, set(answered_tools), ignore)
     for step in workflow.steps:
         tools = {step.tool_name, step.fallback_tool}
-        replayed = _latest_per_args([c for c in calls if c.step_id == step.id and c.tool in tools])
+        replayed = _without_retried([c for c in calls if c.step_id == step.id and c.tool in tools])
         outcome = result.steps.get(step.id) if result is not None else None
         judge.step(step, occurrence.calls_of(step.id), replayed, outcome)
     if judge.first is None and result is not None and result.status != "completed":
