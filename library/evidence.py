@@ -83,6 +83,8 @@ def replay_text(wf: WorkflowTemplate, with_disagreement: bool = True) -> str:
     text += f", {record.get('compared', 0)} calls compared"
     if record.get("skipped_writes"):
         text += f", {record['skipped_writes']} write calls answered from the log"
+    if record.get("ignored"):
+        text += f", differences in {', '.join(record['ignored'])} ignored"
     if record.get("at"):
         text += f", on {record['at']}"
     text += "."

@@ -256,7 +256,23 @@ def test_tau_mined_workflows_replay_against_the_real_tau_bench_tools(tmp_path):
     # where the logged ones said address.province, so the results differ
     assert lookup["replayed"] == 20 and lookup["args_pass_rate"] == 1.0
     assert lookup["first_disagreement"]["field"] == "result.address.province"
+    ignoring = runner.invoke(cli, ["validate", lookup["workflow"], "--tools", str(REAL_TOOLS), "--db", db,
+                                   "--library", lib, "--json", "--ignore", "result.address.*"])
+    assert json.loads(ignoring.stdout)["workflows"][0]["pass_rate"] == 1.0
     cancel = reports[("get_reservation_details", "cancel_reservation")]
     # agents often cancelled another reservation than the one looked up just before
     assert 0.2 < cancel["pass_rate"] < 0.8 and cancel["first_disagreement"]["field"] == "args.reservation_id"
     assert cancel["skipped_writes"] > 0
+    # a copy reading each reservation by the user's e-mail address instead of the listed ids scores 0
+    wrong = WorkflowLibrary(lib).get(lookup["workflow"]).to_dict()
+    wrong.update(name="miswired_lookup", origin_signature=None)
+    wrong["steps"][1]["parameters"]["reservation_id"] = "{{get_user.email}}"
+    WorkflowLibrary(lib).register(library_workflow(wrong))
+    result = runner.invoke(cli, ["validate", "miswired_lookup", "--tools", str(REAL_TOOLS), "--db", db,
+                                 "--library", lib, "--json"])
+    bad = json.loads(result.stdout)["workflows"][0]
+    assert bad["pass_rate"] == 0.0 and bad["args_pass_rate"] == 0.0
+    assert (bad["first_disagreement"]["step"], bad["first_disagreement"]["field"]) == (
+        "get_reservation", "args.reservation_id")
+    assert "replays identically in only 0%" in runner.invoke(
+        cli, ["library", "accept", "miswired_lookup", "--library", lib]).stderr

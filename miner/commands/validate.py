@@ -34,13 +34,16 @@ def _rate(value: float | None) -> str:
 
 
 def _render(doc: dict[str, Any], console: Console) -> None:
-    table = Table("workflow", "occurrences", "replayed", "compared calls", "writes from log", "pass rate",
-                  "args agree", "first disagreement", title="replay on logged occurrences")
+    table = Table("workflow", "seen", "replayed", "calls compared", "writes from log", "pass rate", "args agree",
+                  title="replay on logged occurrences")
     for r in doc["workflows"]:
         table.add_row(escape(r["workflow"]), str(r["occurrences"]), str(r["replayed"]), str(r["compared"]),
-                      str(r["skipped_writes"]), _rate(r["pass_rate"]), _rate(r["args_pass_rate"]),
-                      escape(disagreement_text(r["first_disagreement"]) or "-"))
+                      str(r["skipped_writes"]), _rate(r["pass_rate"]), _rate(r["args_pass_rate"]))
     console.print(table)
+    for r in doc["workflows"]:
+        first = disagreement_text(r["first_disagreement"])
+        if first:
+            console.print(f"[bold]{escape(r['workflow'])}[/] first disagreement: {escape(first)}")
     for name, reason in doc["errors"].items():
         console.print(f"[yellow]not validated:[/] {escape(name)}: {escape(reason)}")
     if doc.get("stored"):

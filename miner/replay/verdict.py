@@ -7,6 +7,9 @@ pair must agree on success and, when both succeeded, on the result — except
 for writes answered from the log, whose results are the log's own. Replayed
 calls the log does not have are a disagreement too, except in a map step that
 only reads: agents often looked at some of the items a workflow looks at.
+
+The disagreement reported is the first on arguments or calls (the wiring) when
+there is one, else the first on success or results, in step order.
 """
 
 from __future__ import annotations
@@ -88,15 +91,22 @@ class _Judge:
         self.ignore = list(ignore)
         self.compared = self.answered = self.extra = 0
         self.first: Disagreement | None = None
+        self.first_args: Disagreement | None = None
         self.args_agreed = True
 
     def disagree(self, step: str, field: str, logged: Any, replayed: Any) -> None:
         if any(fnmatch.fnmatchcase(field, pattern) for pattern in self.ignore):
             return
+        found = Disagreement(self.occurrence.session_id, step, field, shown(logged), shown(replayed))
         if field.startswith(("args", "call")):
             self.args_agreed = False
-        if self.first is None:
-            self.first = Disagreement(self.occurrence.session_id, step, field, shown(logged), shown(replayed))
+            self.first_args = self.first_args or found
+        self.first = self.first or found
+
+    @property
+    def disagreement(self) -> Disagreement | None:
+        # a wrong argument says the wiring is wrong, which matters more than a result that moved on
+        return self.first_args or self.first
 
     def pair(self, step: WorkflowStep, logged: LoggedCall, replayed: CallRecord) -> None:
         if replayed.tool in self.answered_tools:
@@ -181,4 +191,4 @@ def judge_occurrence(workflow: WorkflowTemplate, occurrence: Occurrence, calls: 
         failed = next((s for s in result.steps.values() if s.status == "failed"), None)
         judge.disagree(failed.step_id if failed else "-", "run", "completed",
                        f"{result.status}: {result.error or (failed.error if failed else '')}")
-    return Verdict(judge.compared, judge.answered, judge.extra, judge.first, judge.args_agreed)
+    return Verdict(judge.compared, judge.answered, judge.extra, judge.disagreement, judge.args_agreed)
