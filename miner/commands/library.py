@@ -205,10 +205,11 @@ def show(library_path, as_json, name) -> None:
     output(wf.to_dict(), as_json, lambda _, c: render_workflow(wf, c, lib.path))
 
 
-def _review(library_path, as_json, names, status, force=False, reason=None) -> None:
+def _review(library_path, as_json, names, status, force=False, reason=None) -> list[WorkflowTemplate]:
     changed = _open(library_path).review(names, status, force=force, reason=reason)
     output([wf.to_dict() for wf in changed], as_json,
            lambda _, c: c.print(f"{status}: " + escape(", ".join(wf.name for wf in changed))))
+    return changed
 
 
 @library.command("accept")
@@ -226,12 +227,11 @@ def accept(library_path, as_json, force, min_pass_rate, names) -> None:
 
     Example: chainmine library accept lookup_user_reservations open_pr
     """
-    lib = _open(library_path)
-    for name in dict.fromkeys(names):
-        warning = replay_warning(lib.get(name), min_pass_rate)
+    changed = _review(library_path, as_json, names, "accepted", force=force)
+    for wf in changed:  # only once accepted: a refused accept stays one error line
+        warning = replay_warning(wf, min_pass_rate)
         if warning:
             click.echo(f"warning: {warning}", err=True)
-    _review(library_path, as_json, names, "accepted", force=force)
 
 
 @library.command("reject")
