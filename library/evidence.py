@@ -68,6 +68,8 @@ def replay_text(wf: WorkflowTemplate, with_disagreement: bool = True) -> str:
     ...     "first_disagreement": None}})
     >>> replay_text(wf)
     'Replay: 9 of 10 logged occurrences replayed identically (90%), 31 calls compared, on 2026-12-07T04:00:00+00:00.'
+    >>> replay_text(wf.model_copy(update={"version": 2, "evidence": {"replay": {"pass_rate": 1.0, "workflow_version": 1}}}))
+    'Replay: pass rate 100%, 0 calls compared (of version 1; this is version 2, validate it again).'
     """
     record = replay_evidence(wf)
     if record is None:
@@ -87,6 +89,9 @@ def replay_text(wf: WorkflowTemplate, with_disagreement: bool = True) -> str:
         text += f", differences in {', '.join(record['ignored'])} ignored"
     if record.get("at"):
         text += f", on {record['at']}"
+    version = record.get("workflow_version")
+    if version is not None and version != wf.version:
+        text += f" (of version {version}; this is version {wf.version}, validate it again)"
     text += "."
     first = record.get("first_disagreement")
     if with_disagreement and first:
@@ -105,6 +110,9 @@ def replay_warning(wf: WorkflowTemplate, min_pass_rate: float = DEFAULT_MIN_PASS
     'w has no replay evidence; check it with `chainmine validate w --tools ...`'
     >>> replay_warning(wf.model_copy(update={"evidence": {"replay": {"pass_rate": 0.95}}})) is None
     True
+    >>> replay_warning(wf.model_copy(update={"version": 2, "evidence": {"replay": {"pass_rate": 1.0,
+    ...                                                                       "workflow_version": 1}}}))
+    "w's replay evidence is for version 1, not this version 2; validate it again"
     """
     record = replay_evidence(wf)
     if record is None:
@@ -112,6 +120,10 @@ def replay_warning(wf: WorkflowTemplate, min_pass_rate: float = DEFAULT_MIN_PASS
     rate = record.get("pass_rate")
     if rate is None:
         return f"{wf.name} has replay evidence but no occurrence could be replayed"
+    version = record.get("workflow_version")
+    if version is not None and version != wf.version:
+        return (f"{wf.name}'s replay evidence is for version {version}, not this version {wf.version}; "
+                f"validate it again")
     if rate < min_pass_rate:
         first = disagreement_text(record.get("first_disagreement"))
         return (f"{wf.name} replays identically in only {_percent(rate)} of its logged occurrences "

@@ -276,3 +276,12 @@ def test_tau_mined_workflows_replay_against_the_real_tau_bench_tools(tmp_path):
         "get_reservation", "args.reservation_id")
     assert "replays identically in only 0%" in runner.invoke(
         cli, ["library", "accept", "miswired_lookup", "--library", lib]).stderr
+
+
+def test_evidence_of_an_older_version_asks_to_validate_again(env):
+    validate_json(env, "lookup_orders")
+    env["library"].edit("lookup_orders", options={"get_user": {"max_retries": 2}})
+    shown = env["runner"].invoke(cli, ["library", "show", "lookup_orders", "--library", env["lib"]])
+    assert "(of version 1; this is version 2, validate it again)" in " ".join(shown.output.split())
+    accepted = env["runner"].invoke(cli, ["library", "accept", "lookup_orders", "--library", env["lib"]])
+    assert accepted.exit_code == 0 and "replay evidence is for version 1" in accepted.stderr

@@ -257,6 +257,7 @@ def sample_occurrences(con: duckdb.DuckDBPyConnection, workflow: WorkflowTemplat
     tools = sorted({t for s in workflow.steps for t in (s.tool_name, s.fallback_tool) if t})
     frame = _calls_frame(con, picked.astype({"occ": "int64", "start_pos": "int64", "end_pos": "int64"}), tools)
     by_occ: dict[int, list[LoggedCall]] = {}
+    # only the calls of the sampled occurrences (at most ``sessions`` × their length) reach Python
     for row in frame.itertuples(index=False):
         args = _json(row.args)
         by_occ.setdefault(int(row.occ), []).append(LoggedCall(

@@ -33,7 +33,7 @@ from library.model import WorkflowTemplate, utc_now
 from library.runner import WorkflowExecutor
 from library.runner.recorder import MemoryRecorder
 from library.runner.resilience import ToolGuards
-from library.runner.safety import as_overrides, resolve_effects
+from library.runner.safety import as_overrides, resolve_effects, tool_effect
 from library.store import WorkflowLibrary
 from miner.errors import ChainmineError
 from miner.replay.logged import Occurrence, logged_inputs, sample_occurrences
@@ -164,7 +164,6 @@ class ReplayReport:
 
 
 def _write_tools(wf: WorkflowTemplate, overrides: Any, registry: Any) -> set[str]:
-    from library.runner.safety import tool_effect
     tools = {t for s in wf.steps if s.effect in WRITES for t in (s.tool_name, s.fallback_tool) if t}
     for s in wf.steps:
         if s.compensation is not None and tool_effect(s.compensation.tool_name, registry, overrides)[0] in WRITES:
