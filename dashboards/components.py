@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboards.graphs import workflow_dot
 from library.errors import ValidationError
+from library.evidence import disagreement_text, replay_evidence
 from library.model import WorkflowTemplate
 from miner import views
 from miner.analytics import CallFilter
@@ -180,6 +181,17 @@ def workflow_detail(wf: WorkflowTemplate, library_path: Any = None) -> None:
                     "Success": _pct(stats.success_rate), "Success, worst case": _pct(stats.success_rate_low),
                     "Avg duration": "–" if stats.avg_duration_ms is None else f"{stats.avg_duration_ms:.0f} ms",
                     "Score": "–" if extra.get("score") is None else f"{float(extra['score']):.3g}"})
+    replay = replay_evidence(wf)
+    if replay is not None:
+        st.markdown("**Replay** on logged occurrences (`chainmine validate`): the workflow re-run with the inputs "
+                    "those sessions had, every call and result compared with the log")
+        metric_row({"Replay pass rate": _pct(replay.get("pass_rate")),
+                    "Arguments agree": _pct(replay.get("args_pass_rate")),
+                    "Replayed": f"{replay.get('passed', '–')}/{replay.get('replayed', '–')}",
+                    "Calls compared": replay.get("compared", 0),
+                    "Writes from log": replay.get("skipped_writes", 0)})
+        first = disagreement_text(replay.get("first_disagreement"))
+        st.caption((f"First disagreement: {first}. " if first else "") + f"Validated {replay.get('at', '')}")
     st.markdown("**Steps** (arrows show which step feeds which; dashed arrows come from inputs)")
     draw_dot(workflow_dot(wf), stretch=False)
     if wf.inputs:

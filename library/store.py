@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from library.errors import DuplicateNameError, NotFoundError, ValidationError
 from library.fileio import DEFAULT_LOCK_TIMEOUT, read_json
@@ -211,6 +211,28 @@ class WorkflowLibrary:
                 "origin_signature": wf.origin_signature or wf.signature()})
             state[wf.name] = new
             return new
+
+        return self._file.update(change)
+
+    def set_evidence(self, key: str, values: Mapping[str, Any]) -> list[WorkflowTemplate]:
+        """Store ``values[name]`` as ``evidence[key]`` of each named workflow, in one write (all or none).
+
+        Other evidence is kept. Evidence describes checks of a workflow, not the
+        workflow itself, so neither ``version`` nor ``updated_at`` changes.
+
+        Examples
+        --------
+        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
+        >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "t").build())
+        >>> lib.set_evidence("replay", {"w": {"pass_rate": 1.0}})[0].evidence, lib.get("w").version
+        ({'replay': {'pass_rate': 1.0}}, 1)
+        """
+        def change(state: State) -> list[WorkflowTemplate]:
+            found = [self._file.find(state, name) for name in values]
+            for old in found:
+                state[old.name] = old.model_copy(update={"evidence": {**(old.evidence or {}), key: values[old.name]}})
+            return [state[wf.name] for wf in found]
 
         return self._file.update(change)
 

@@ -28,6 +28,7 @@ COMMANDS = [
     ("recommend", "recommend"),
     ("evaluate", "evaluate"),
     ("run", "run"),
+    ("validate", "validate"),
     ("runs", "runs"),
     ("dashboard", "dashboard"),
     ("mcp", "mcp"),

@@ -169,3 +169,19 @@ def test_drift_shows_each_workflow_per_window_and_recommends(loaded, mined):
     at.text_input(key="rec_prefix").set_value(mined[0].tools[0]).run()
     recs = table(at, "workflow", "score", "why")
     assert mined[0].name in set(recs["workflow"])
+
+
+def test_library_detail_shows_the_replay_evidence(library):
+    lib = WorkflowLibrary(library.path)
+    lib.set_evidence("replay", {"support_lookup_reservations": {
+        "pass_rate": 0.25, "args_pass_rate": 0.5, "replayed": 4, "passed": 1, "compared": 9, "skipped_writes": 0,
+        "at": "2026-12-07T04:00:00+00:00",
+        "first_disagreement": {"session": "s7", "step": "get_reservations", "field": "args.reservation_id",
+                               "logged": '"A1"', "replayed": '"B2"'}}})
+    at = open_page("library")
+    assert table(at, "name", "replay_pass_rate").set_index("name")["replay_pass_rate"][
+        "support_lookup_reservations"] == 0.25
+    at.selectbox(key="lib_detail").set_value("support_lookup_reservations").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Replay pass rate"] == "25%" and metrics["Replayed"] == "1/4"
+    assert any("step get_reservations, args.reservation_id" in c.value for c in at.caption)

@@ -229,6 +229,22 @@ def test_list_tools_exposes_accepted_workflows_with_schemas(library, mode):
     assert "success rate 96%" in tool.description
 
 
+def test_list_tools_describes_the_replay_pass_rate(tmp_path):
+    path = tmp_path / "workflows.json"
+    replay = {"pass_rate": 0.9, "replayed": 20, "passed": 18, "compared": 82, "at": "2026-12-07T04:00:00+00:00",
+              "first_disagreement": {"session": "s1", "step": "get_user", "field": "result.x", "logged": "1",
+                                     "replayed": "2"}}
+    write_library(path, [lookup_workflow(evidence={"replay": replay})])
+
+    async def main():
+        async with Client(make_server(path)) as client:
+            return (await client.list_tools()).tools
+
+    description = run(main)[0].description
+    assert "Replay: 18 of 20 logged occurrences replayed identically (90%), 82 calls compared" in description
+    assert "success rate 96%" in description
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_call_returns_outputs_as_structured_content_and_json_text(library, mode):
     runner = FakeRunner()

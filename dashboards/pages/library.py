@@ -46,7 +46,9 @@ if not hits:
     st.info("No workflow matches these filters; clear the search box or set the filters back to (any).")
 else:
     show_table(views.hit_rows(hits), column_config={
-        "success_rate": st.column_config.ProgressColumn("success", min_value=0.0, max_value=1.0, format="percent")})
+        "success_rate": st.column_config.ProgressColumn("success", min_value=0.0, max_value=1.0, format="percent"),
+        "replay_pass_rate": st.column_config.ProgressColumn("replay", min_value=0.0, max_value=1.0, format="percent",
+                                                            help="Pass rate of `chainmine validate`")})
     names = [h.workflow.name for h in hits]
     chosen = st.selectbox("Show workflow", names, key="lib_detail")
     wf = next(h.workflow for h in hits if h.workflow.name == chosen)

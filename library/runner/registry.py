@@ -357,11 +357,14 @@ class CombinedRegistry(ToolRegistry):
             reg.close()
 
 
-def import_tools_module(spec: str) -> ModuleType:
+def import_tools_module(spec: str, fresh: bool = False) -> ModuleType:
     """Import a module path (``my_pkg.tools``) or a ``.py`` file, as ``--tools`` names them.
 
     A file is imported once per process under a name derived from its path, so
-    two files called ``tools.py`` do not shadow each other.
+    two files called ``tools.py`` do not shadow each other. ``fresh=True``
+    executes the module again instead of reusing the imported one, so tools that
+    keep state in module globals start from their initial data (replaying logged
+    sessions one after another needs that).
 
     Examples
     --------
@@ -374,7 +377,7 @@ def import_tools_module(spec: str) -> ModuleType:
             raise RegistryError(f"tools file {spec} does not exist; pass a .py file or a module path like pkg.tools")
         digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
         mod_name = f"chainmine_tools_{path.stem}_{digest}"
-        module = sys.modules.get(mod_name)
+        module = None if fresh else sys.modules.get(mod_name)
         if module is None:
             loader_spec = importlib.util.spec_from_file_location(mod_name, path)
             if loader_spec is None or loader_spec.loader is None:
@@ -388,7 +391,8 @@ def import_tools_module(spec: str) -> ModuleType:
                 raise RegistryError(f"tools file {spec} failed to import: {type(exc).__name__}: {exc}") from None
         return module
     try:
-        return importlib.import_module(spec)
+        module = importlib.import_module(spec)
+        return importlib.reload(module) if fresh else module
     except ModuleNotFoundError as exc:
         raise RegistryError(f"cannot import tools module {spec!r} ({exc}); pass a module path like "
                             "pkg.tools that is importable, or a path to a .py file") from None
@@ -396,15 +400,17 @@ def import_tools_module(spec: str) -> ModuleType:
         raise RegistryError(f"tools module {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
 
 
-def load_python_registry(spec: str) -> PythonRegistry:
+def load_python_registry(spec: str, fresh: bool = False) -> PythonRegistry:
     """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
+
+    ``fresh=True`` loads the module anew (see :func:`import_tools_module`).
 
     Examples
     --------
     >>> load_python_registry("json").names()[:2]
     ['detect_encoding', 'dump']
     """
-    module = import_tools_module(spec)
+    module = import_tools_module(spec, fresh=fresh)
     if module.__name__ == spec:
         return PythonRegistry.from_module(module)
     return PythonRegistry.from_module(module, source=f"python:{spec}")
@@ -431,8 +437,11 @@ def load_failure_hook(ref: str) -> FailureHook:
     return hook
 
 
-def load_registry(spec: str) -> ToolRegistry:
+def load_registry(spec: str, fresh: bool = False) -> ToolRegistry:
     """One registry from a ``--tools`` value: ``mcp:COMMAND ARGS``, a module path or a file.
+
+    ``fresh`` re-executes a Python module (see :func:`load_python_registry`); an
+    MCP server is a new process on every load anyway.
 
     Examples
     --------
@@ -445,11 +454,13 @@ def load_registry(spec: str) -> ToolRegistry:
         return MCPRegistry.from_spec(spec)
     if not spec:
         raise RegistryError("--tools needs a module path, a .py file, or mcp:COMMAND")
-    return load_python_registry(spec)
+    return load_python_registry(spec, fresh=fresh)
 
 
-def load_registries(specs: Iterable[str]) -> CombinedRegistry:
+def load_registries(specs: Iterable[str], fresh: bool = False) -> CombinedRegistry:
     """All ``--tools`` values as one registry; closes what was started if one fails.
+
+    ``fresh`` loads Python modules anew (their module-level state starts over).
 
     Examples
     --------
@@ -460,7 +471,7 @@ def load_registries(specs: Iterable[str]) -> CombinedRegistry:
     loaded: list[ToolRegistry] = []
     try:
         for spec in specs:
-            loaded.append(load_registry(spec))
+            loaded.append(load_registry(spec, fresh=fresh))
     except BaseException:
         for reg in loaded:
             reg.close()

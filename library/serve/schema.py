@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from jsonschema import Draft202012Validator
 
+from library.evidence import replay_text
 from library.model import InputSpec, WorkflowTemplate
 from library.runner.safety import change_summary, destructive_steps
 from library.serve.errors import ArgumentError
@@ -237,10 +238,13 @@ def evidence_text(wf: WorkflowTemplate) -> str:
     ...                         avg_duration_ms=840))
     >>> evidence_text(wf)
     'Evidence: seen 97 times in 60 sessions; success rate 96% (lower bound 90%); about 840 ms per run.'
+    >>> evidence_text(wf.model_copy(update={"stats": None, "evidence": {"replay": {"pass_rate": 1.0, "compared": 4}}}))
+    'Replay: pass rate 100%, 4 calls compared.'
     """
     stats = wf.stats
+    replay = replay_text(wf, with_disagreement=False)
     if stats is None or not (stats.frequency or stats.sessions or stats.success_rate is not None):
-        return ""
+        return replay
     parts = [f"seen {stats.frequency} times in {stats.sessions} sessions"]
     if stats.success_rate is not None:
         rate = f"success rate {_percent(stats.success_rate)}"
@@ -256,7 +260,8 @@ def evidence_text(wf: WorkflowTemplate) -> str:
         parts.append(f"about {stats.avg_duration_ms:.0f} ms per run")
     if stats.avg_cost:
         parts.append(f"about {stats.avg_cost:.4g} cost per run")
-    return "Evidence: " + "; ".join(parts) + "."
+    text = "Evidence: " + "; ".join(parts) + "."
+    return f"{text} {replay}" if replay else text
 
 
 def steps_text(wf: WorkflowTemplate) -> str:

@@ -22,6 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from library.evidence import (DEFAULT_MIN_PASS_RATE, disagreement_text, replay_evidence, replay_text,
+                              replay_warning)
 from library.fileio import atomic_write_text
 from library.merge import MergeReport
 from library.model import STATUSES, WorkflowTemplate
@@ -137,6 +139,12 @@ def render_workflow(wf: WorkflowTemplate, console: Console, library_path: str | 
         if s.avg_duration_ms is not None:
             parts.append(f"avg {s.avg_duration_ms:.0f} ms")
         tree.add("evidence: " + ", ".join(parts))
+    replay = replay_text(wf, with_disagreement=False)
+    if replay:
+        node = tree.add(escape(replay))
+        first = disagreement_text((replay_evidence(wf) or {}).get("first_disagreement"))
+        if first:
+            node.add("first disagreement: " + escape(first))
     console.print(tree)
 
 
@@ -197,23 +205,33 @@ def show(library_path, as_json, name) -> None:
     output(wf.to_dict(), as_json, lambda _, c: render_workflow(wf, c, lib.path))
 
 
-def _review(library_path, as_json, names, status, force=False, reason=None) -> None:
+def _review(library_path, as_json, names, status, force=False, reason=None) -> list[WorkflowTemplate]:
     changed = _open(library_path).review(names, status, force=force, reason=reason)
     output([wf.to_dict() for wf in changed], as_json,
            lambda _, c: c.print(f"{status}: " + escape(", ".join(wf.name for wf in changed))))
+    return changed
 
 
 @library.command("accept")
 @library_option
 @json_option
 @click.option("--force", is_flag=True, help="Also accept workflows that were rejected.")
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=DEFAULT_MIN_PASS_RATE, show_default=True,
+              help="Warn when a workflow's replay pass rate (chainmine validate) is below this, or missing.")
 @click.argument("names", nargs=-1, required=True)
-def accept(library_path, as_json, force, names) -> None:
+def accept(library_path, as_json, force, min_pass_rate, names) -> None:
     """Accept suggested workflows so they can run (all or none).
+
+    A workflow without replay evidence, or with a low pass rate, is accepted
+    with a warning on stderr.
 
     Example: chainmine library accept lookup_user_reservations open_pr
     """
-    _review(library_path, as_json, names, "accepted", force=force)
+    changed = _review(library_path, as_json, names, "accepted", force=force)
+    for wf in changed:  # only once accepted: a refused accept stays one error line
+        warning = replay_warning(wf, min_pass_rate)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
 
 
 @library.command("reject")

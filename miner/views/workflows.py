@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from library.effects import overrides_beside
 from library.errors import ReviewError
+from library.evidence import replay_evidence
 from library.model import WorkflowTemplate
 from library.runner.safety import resolve_effects
 from library.search import SearchHit
@@ -73,6 +74,7 @@ def workflow_row(wf: WorkflowTemplate, score: float | None = None) -> dict[str, 
         "tools": " → ".join(wf.tools), "steps": len(wf.steps), "inputs": ", ".join(wf.inputs),
         "frequency": stats.get("frequency"), "sessions": stats.get("sessions"),
         "success_rate": stats.get("success_rate"), "score": stats.get("score") if score is None else score,
+        "replay_pass_rate": (replay_evidence(wf) or {}).get("pass_rate"),
     }
 
 
