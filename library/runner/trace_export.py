@@ -63,7 +63,8 @@ def check_trace_file(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise RunError(f"cannot write trace file {target}: folder {folder} does not exist")
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise RunError(f"cannot write trace file {target}: folder {folder} {why}")
     if target.is_dir():
         raise RunError(f"cannot write trace file {target}: it is a folder; name a file")
     try:
