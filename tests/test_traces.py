@@ -159,6 +159,10 @@ def test_trace_ingests_back_as_one_run_kept_out_of_mining(env):
     assert [(r["run_id"], r["workflow"], r["status"]) for r in runs] == [(run_id, "lookup", "completed")]
     shown = json.loads(chainmine("runs", "show", run_id, "--db", "fresh.duckdb", "--json").stdout)
     assert shown["calls"] == 3 and shown["inputs"] == {"user_id": "mia", "token": "***"}
+    assert [(s["id"], s["tool"], s["status"], s["attempts"]) for s in shown["steps"]] == [
+        ("user", "get_user", "completed", 1), ("res", "get_reservation", "completed", 2)]
+    assert shown["steps"][1]["result"] == [{"id": "R1", "status": "booked"}, {"id": "R2", "status": "booked"}]
+    assert shown["outputs"]["user"]["reservations"] == ["R1", "R2"]
     # again: nothing new; into the store that recorded the run live: not stored twice
     assert json.loads(chainmine("ingest", "trace.jsonl", "--db", "fresh.duckdb", "--json").stdout)["duplicates"] == 3
     again = json.loads(chainmine("ingest", "trace.jsonl", "--db", "run.duckdb", "--json").stdout)
@@ -185,6 +189,9 @@ def test_failing_step_span_is_an_error_and_secrets_stay_out(env):
     assert rows[0][:2] == ("get_user", True)
     assert rows[1][0] == "cancel" and rows[1][1] is False and "is locked" in rows[1][2]
     assert query(env / "fresh.duckdb", "SELECT status FROM runs") == [("failed",)]
+    steps = query(env / "fresh.duckdb", "SELECT step_id, status, error FROM run_steps ORDER BY started_at")
+    assert [s[:2] for s in steps] == [("user", "completed"), ("cancel", "failed")]
+    assert "is locked" in steps[1][2]
 
 
 def test_no_trace_content_leaves_arguments_and_results_out(env):
@@ -192,7 +199,8 @@ def test_no_trace_content_leaves_arguments_and_results_out(env):
     spans = spans_of(env / "trace.jsonl")
     assert len(spans) == 4
     for span in spans:
-        assert not {"gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "chainmine.run.inputs"} & set(span["attrs"])
+        assert not {"gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "chainmine.run.inputs",
+                    "chainmine.run.outputs"} & set(span["attrs"])
     assert "R1" not in (env / "trace.jsonl").read_text()
 
 

@@ -16,7 +16,10 @@ current GenAI semantic conventions:
   item), in call order ``chainmine.call.seq``, because each one is a real call
   with its own arguments, result and time.
 - a failure sets ``error.type`` (the error's class) and the span status ERROR
-  with the one-line message.
+  with the one-line message;
+- each step's final state is a ``chainmine.step`` event on the run's span (id,
+  status, tool, attempts, duration, cost, error; parameters and result with the
+  content), so a trace read back lists the run's steps as ``chainmine runs show`` does.
 
 ``chainmine.run_id`` (on every span) and the instrumentation scope ``chainmine``
 are what ``chainmine ingest`` recognises a run's trace by. Sub-workflow runs are
@@ -33,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from library.runner.recorder import CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun
@@ -46,6 +49,7 @@ OPERATION = "gen_ai.operation.name"
 INVOKE_WORKFLOW = "invoke_workflow"
 EXECUTE_TOOL = "execute_tool"
 RUN_ID = "chainmine.run_id"
+STEP_EVENT = "chainmine.step"
 MASK = "***"
 _MIN_SECRET_SUBSTRING = 4  # shorter secrets are masked only where they are a whole value
 
@@ -113,6 +117,7 @@ def _json(value: Any) -> str:
 class _OpenRun:
     span: Any
     secrets: frozenset
+    steps: dict[str, StepRecord] = field(default_factory=dict)  # each step's latest record
 
 
 class SpanRecorder:
@@ -167,7 +172,14 @@ class SpanRecorder:
             self._runs[run.run_id] = _OpenRun(span, secrets)
 
     def record_step(self, step: StepRecord) -> None:
-        """Steps are not spans of their own: their calls are."""
+        """Keep the step's latest state; it becomes an event of the run's span when the run ends.
+
+        Steps are not spans of their own: their calls are.
+        """
+        with self._lock:
+            run = self._runs.get(step.run_id)
+            if run is not None:
+                run.steps[step.step_id] = step
 
     def record_call(self, call: CallRecord) -> None:
         """Emit one finished ``execute_tool`` span for ``call``."""
@@ -198,19 +210,42 @@ class SpanRecorder:
         span.end(end_time=None if start is None else start + int((call.duration_ms or 0.0) * 1_000_000))
 
     def finish_run(self, run: RunRecord) -> None:
-        """Close the run's span with its status, cost and, when it did not complete, its error."""
+        """Close the run's span with its steps, status, cost, outputs and, when it did not complete, its error."""
         from opentelemetry.trace import Status, StatusCode
         with self._lock:
             open_run = self._runs.pop(run.run_id, None)
         if open_run is None:
             return
         span = open_run.span
+        for step in open_run.steps.values():
+            span.add_event(STEP_EVENT, self._step_attributes(step, open_run.secrets),
+                           timestamp=_ns(step.started_at if step.started_at is not None else run.finished_at))
         span.set_attribute("chainmine.run.status", run.status)
         span.set_attribute("chainmine.run.cost", float(run.total_cost or 0.0))
+        if self.content and run.outputs is not None:
+            span.set_attribute("chainmine.run.outputs", _json(mask(run.outputs, open_run.secrets)))
         if run.status != "completed":
             span.set_attribute("error.type", run.status)
             span.set_status(Status(StatusCode.ERROR, mask(run.error or run.status, open_run.secrets)))
         span.end(end_time=_ns(run.finished_at))
+
+    def _step_attributes(self, step: StepRecord, secrets: frozenset) -> dict[str, Any]:
+        attrs: dict[str, Any] = {"chainmine.step.id": step.step_id, "chainmine.step.status": step.status,
+                                 "chainmine.step.attempts": int(step.attempts or 0)}
+        if step.tool is not None:
+            attrs["gen_ai.tool.name"] = step.tool
+        if step.duration_ms is not None:
+            attrs["chainmine.step.duration_ms"] = float(step.duration_ms)
+        if step.cost is not None:
+            attrs["chainmine.step.cost"] = float(step.cost)
+        if step.error:
+            attrs["chainmine.step.error"] = mask(step.error, secrets)
+        if self.content:
+            if step.parameters is not None:
+                attrs["chainmine.step.parameters"] = _json(mask(step.parameters, secrets))
+            if step.result is not None:
+                attrs["chainmine.step.result"] = _json(mask(step.result, secrets))
+        return attrs
 
     def load_run(self, run_id: str) -> StoredRun | None:
         """Spans cannot be read back here; resuming uses the durable recorder."""
