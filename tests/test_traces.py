@@ -331,3 +331,26 @@ def test_untraced_run_does_not_load_the_sdk(env):
     out = subprocess.run([sys.executable, "-c", code], cwd=env, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
     assert out.stdout.split() == ["completed", "False"]
+
+
+def test_sub_workflow_run_is_nested_under_its_parent(env):
+    from library.store import WorkflowLibrary
+    exporter, provider = _memory_provider()
+    outer = WorkflowTemplate.from_dict({
+        "name": "outer", "status": "accepted",
+        "inputs": {"user_id": {"type": "string"}, "token": {"type": "string", "secret": True}},
+        "steps": [{"id": "inner", "tool_name": "workflow:lookup",
+                   "parameters": {"user_id": "{{user_id}}", "token": "{{token}}"}}]})
+    tools = {"get_user": lambda user_id: {"reservations": ["A"]},
+             "get_reservation": lambda reservation_id, token: {"id": reservation_id, "token": token}}
+    result = run_workflow(outer, {"user_id": "u", "token": SECRET}, tools=tools, tracer_provider=provider,
+                          library=WorkflowLibrary(env / "workflows.json"))
+    assert result.status == "completed", result.error
+    spans = exporter.get_finished_spans()
+    name_of = {s.context.span_id: s.name for s in spans}
+    parents = [(s.name, name_of.get(s.parent.span_id) if s.parent else None) for s in spans]
+    assert parents == [("execute_tool get_user", "invoke_workflow lookup"),
+                       ("execute_tool get_reservation", "invoke_workflow lookup"),
+                       ("invoke_workflow lookup", "invoke_workflow outer"), ("invoke_workflow outer", None)]
+    assert len({s.context.trace_id for s in spans}) == 1
+    assert all(SECRET not in json.dumps(dict(s.attributes)) for s in spans)  # the child's secret input too
