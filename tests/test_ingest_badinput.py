@@ -172,6 +172,27 @@ def test_values_of_the_wrong_type_in_detection_are_not_a_crash(con, tmp_path, re
     assert ingest_paths(con, [path]).accepted == 1
 
 
+def _otlp(**span_fields) -> dict:
+    span = {"name": "execute_tool f", "traceId": "t", "spanId": "s", "startTimeUnixNano": "1", **span_fields}
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+
+
+@pytest.mark.parametrize("record", [
+    _otlp(attributes=[{"key": ["gen_ai.tool.name"], "value": {"stringValue": "f"}}]),   # a list as a key
+    _otlp(attributes=7),
+    _otlp(attributes={"gen_ai.tool.name": "f"}),
+    {"resourceSpans": [{"scopeSpans": "spans"}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": 3}]}]},
+    {"resourceSpans": 5},
+])
+def test_otlp_spans_of_the_wrong_shape_are_refused_never_a_crash(tmp_path, record):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    result = run(path, "--db", tmp_path / "t.duckdb", "--json")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    assert result.exit_code in (0, 1)
+
+
 @pytest.mark.parametrize("text", [b'{"tool":"a","seq":1}\n{"tool":"b","seq":2}\r',
                                   b'{"tool":"a","seq":1}\r\n{"tool":"b",\r"seq":2}\n'])
 def test_a_lone_carriage_return_in_json_lines_is_whitespace(con, tmp_path, text):

@@ -14,7 +14,7 @@ observations (``traceId`` + ``type``), Claude Code transcripts (``sessionId`` +
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -22,20 +22,25 @@ OPENINFERENCE_KIND = "openinference.span.kind"
 MCP_METHOD = "mcp.method.name"
 
 
+def _items(obj: Any, key: str) -> list:
+    """``obj[key]`` when obj is an object and that is a list, else nothing: sniffing never trusts shapes."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def _spans(record: dict) -> Iterator[dict]:
-    for rs in record.get("resourceSpans") or []:
-        for ss in (rs.get("scopeSpans") or []) if isinstance(rs, dict) else []:
-            for span in (ss.get("spans") or []) if isinstance(ss, dict) else []:
+    for rs in _items(record, "resourceSpans"):
+        for ss in _items(rs, "scopeSpans"):
+            for span in _items(ss, "spans"):
                 if isinstance(span, dict):
                     yield span
 
 
 def _attributes(span: dict) -> dict:
     out = {}
-    for a in span.get("attributes") or []:
-        if isinstance(a, dict) and isinstance(a.get("value"), dict):
-            value = a["value"]
-            out[a.get("key")] = next(iter(value.values()), None)
+    for a in _items(span, "attributes"):
+        if isinstance(a, dict) and isinstance(a.get("key"), str) and isinstance(a.get("value"), dict):
+            out[a["key"]] = next(iter(a["value"].values()), None)
     return out
 
 
