@@ -16,6 +16,7 @@ at the end of the run or every ``flush_every`` calls.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -35,6 +36,7 @@ from library.runner.plan import Plan
 from library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
                                      StoredRun)
 from library.runner.safety import change_summary, destructive_steps, require_confirmation
+from library.runner.trace_export import shutdown, tracer_provider_for
 from library.store import WorkflowLibrary
 from miner.errors import ChainmineError
 from miner.origins import RUN, run_calls_where
@@ -313,7 +315,8 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
                        allow_unreviewed: bool = False, events: EventBus | None = None,
                        default_timeout: float | None = 300.0,
                        rate_limits: Mapping[str, float] | None = None, effects: Any = None,
-                       confirm: bool | Callable[[str], bool] = False) -> RunResult:
+                       confirm: bool | Callable[[str], bool] = False, trace_file: str | None = None,
+                       otlp_endpoint: str | None = None, trace_content: bool = True) -> RunResult:
     """Run (or resume) library workflow ``name`` and record it in the DuckDB store.
 
     Inputs come from ``inputs_file`` (a JSON object) overlaid with
@@ -326,6 +329,12 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
     of what would change that returns whether to go on; otherwise
     :class:`~library.runner.safety.ConfirmationRequiredError` is raised and
     nothing runs.
+
+    Tracing: with ``trace_file`` (appended OTLP/JSON lines), ``otlp_endpoint`` (an
+    OTLP/HTTP base URL) or the ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables the run is
+    also emitted as OpenTelemetry GenAI spans (:mod:`library.runner.tracing`), with
+    tool arguments and results unless ``trace_content`` is False. A trace file that
+    cannot be written fails before anything runs.
 
     Examples
     --------
@@ -342,13 +351,17 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
         raise ResumeError("--resume reuses the run's stored inputs; drop --input/--inputs")
     inputs: dict[str, Any] = load_inputs_file(inputs_file) if inputs_file else {}
     inputs.update(parse_input_pairs(pairs, workflow.inputs))
-    with load_registries(tools) as registry:
+    provider = tracer_provider_for(trace_file, otlp_endpoint)
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutdown, provider)  # after the tools close: every span is finished by then
+        registry = stack.enter_context(load_registries(tools))
         con = connect(db)
         recorder = DuckDBRecorder(con)
         try:
             executor = WorkflowExecutor(registry, max_concurrency, recorder, events, budget, library=lib,
                                         allow_unreviewed=allow_unreviewed, default_timeout=default_timeout,
-                                        rate_limits=rate_limits, effects=_effects(effects, library_path))
+                                        rate_limits=rate_limits, effects=_effects(effects, library_path),
+                                        tracer_provider=provider, trace_content=trace_content)
             confirmed = _confirmed(executor.plan(workflow).workflow, confirm)
             if resume:
                 return executor.resume(resume, workflow_name=name, confirm=confirmed)

@@ -248,4 +248,5 @@ class ToolCaller:
             return
         self.record(CallRecord(self.run_id, step_id, spec.name, self.seq, ts, exc is None,
                                describe_error(exc) if exc is not None else None,
-                               duration_ms, cost, params, value))
+                               duration_ms, cost, params, value,
+                               type(exc).__name__ if exc is not None else None))

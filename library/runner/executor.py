@@ -38,6 +38,7 @@ from library.runner.registry import ToolRegistry, as_registry
 from library.runner.resilience import ToolGuards, default_guards
 from library.runner.results import RunResult
 from library.runner.safety import as_overrides, require_confirmation, resolve_effects
+from library.runner.tracing import SpanRecorder, TeeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ class WorkflowExecutor:
     effects : path, dict or EffectOverrides, optional
         Side-effect overrides (``{tool_or_glob: "read"|"write"|"destructive"}``), winning
         over MCP annotations and tool names.
+    tracer_provider : opentelemetry TracerProvider, optional
+        Emit every run as OpenTelemetry GenAI spans there (see :mod:`library.runner.tracing`);
+        pass your own provider to get the spans in your OTel setup.
+    trace_content : bool
+        Put tool arguments, results and run inputs on the spans (secret inputs are always masked).
 
     Examples
     --------
@@ -89,7 +95,7 @@ class WorkflowExecutor:
                  rate_limits: Mapping[str, float] | None = None, default_timeout: float | None = 300.0,
                  max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES, allow_unreviewed: bool = False,
                  retry_jitter: float = 0.25, max_retry_delay: float = 30.0, seed: int | None = None,
-                 effects: Any = None):
+                 effects: Any = None, tracer_provider: Any = None, trace_content: bool = True):
         if max_concurrency < 1:
             raise RunError("max_concurrency must be at least 1")
         if budget is not None and budget < 0:
@@ -99,6 +105,10 @@ class WorkflowExecutor:
         self._owned = self.tool_registry if not isinstance(tool_registry, ToolRegistry) else None
         self.max_concurrency = int(max_concurrency)
         self.recorder = recorder
+        # What the engine writes through: the recorder, plus the span emitter when tracing.
+        self._sink: RunRecorder | None = recorder
+        if tracer_provider is not None:
+            self._sink = TeeRecorder(recorder, [SpanRecorder(tracer_provider, content=trace_content)])
         self.events = events if events is not None else EventBus()
         self.budget = budget
         self.library = library
@@ -255,9 +265,9 @@ class WorkflowExecutor:
         if caller is None:
             caller = ToolCaller(run_id, self.guards, asyncio.Semaphore(self.max_concurrency),
                                 default_timeout=self.default_timeout, max_result_bytes=self.max_result_bytes,
-                                record=self.recorder.record_call if self.recorder is not None else None,
+                                record=self._sink.record_call if self._sink is not None else None,
                                 rng=self._rng)
-        engine = RunEngine(plan, ctx, run_id, caller, recorder=self.recorder, events=self.events,
+        engine = RunEngine(plan, ctx, run_id, caller, recorder=self._sink, events=self.events,
                            budget=budget, jitter=self.retry_jitter, max_retry_delay=self.max_retry_delay,
                            executor=self, resumed=resumed)
         if caller.emit is None:

@@ -78,6 +78,9 @@ class StepRecord:
 class CallRecord:
     """One tool call (one attempt, one map item, a fallback or a compensation).
 
+    ``error_type`` is the class of the failure (``ValueError``, ``ToolTimeoutError``),
+    where ``error`` is its one-line message.
+
     Examples
     --------
     >>> CallRecord("r1", "get_user", "get_user_details", seq=0, ts=0.0, success=True).success
@@ -95,6 +98,7 @@ class CallRecord:
     cost: float | None = None
     args: Any = None
     result: Any = None
+    error_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from library.model import WorkflowTemplate
 from library.runner import (CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun, ToolRegistry,
                             WorkflowExecutor, load_registries)
 from library.runner.safety import resolve_effects
+from library.runner.trace_export import shutdown, tracer_provider_for
 from library.serve.errors import ServeError, one_line
 from library.serve.mcp_server import RunWorkflow, WorkflowServer
 from library.serve.transport import HttpAddress, run_server
@@ -151,7 +152,8 @@ def executor_runner(executor: WorkflowExecutor, recorder: ScopedRecorder | None 
 
 def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *,
                  open_recorder: RecorderFactory | None = None, poll_interval: float | None = 1.0,
-                 max_concurrency: int = 10, effects: Any = None) -> WorkflowServer:
+                 max_concurrency: int = 10, effects: Any = None, tracer_provider: Any = None,
+                 trace_content: bool = True) -> WorkflowServer:
     """A server for the accepted workflows at ``library_path``, running them against ``registry``.
 
     Runs are recorded through ``open_recorder``, opened for each run (see
@@ -159,7 +161,9 @@ def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *
     tool no registry offers is left out with a warning. ``workflow:NAME``
     steps find their sub-workflows in the same library. Step effects come from
     ``effects`` (an override file or dict; default: the one beside the
-    library), the backing MCP tools' annotations and the tool names.
+    library), the backing MCP tools' annotations and the tool names. With
+    ``tracer_provider`` every run is also emitted as OpenTelemetry GenAI spans, as
+    ``chainmine run`` does (see :mod:`library.runner.tracing`).
 
     Examples
     --------
@@ -177,7 +181,8 @@ def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *
     library = WorkflowLibrary(library_path)
     recorder = ScopedRecorder(open_recorder) if open_recorder is not None else None
     executor = WorkflowExecutor(registry, max_concurrency=max_concurrency, recorder=recorder, library=library,
-                                effects=effects if effects is not None else overrides_beside(library_path))
+                                effects=effects if effects is not None else overrides_beside(library_path),
+                                tracer_provider=tracer_provider, trace_content=trace_content)
     catalog = WorkflowCatalog(library_path, check=executor.plan)
     catalog.check_exists()
     return WorkflowServer(catalog, executor_runner(executor, recorder), poll_interval=poll_interval,
@@ -187,22 +192,29 @@ def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *
 def serve_workflows(library_path: str | os.PathLike[str], tool_specs: Iterable[str], *,
                     open_recorder: RecorderFactory | None = None, http: HttpAddress | None = None,
                     poll_interval: float | None = 1.0, max_concurrency: int = 10, effects: Any = None,
-                    on_start: Callable[[WorkflowServer], None] | None = None) -> None:
+                    on_start: Callable[[WorkflowServer], None] | None = None, trace_file: str | None = None,
+                    otlp_endpoint: str | None = None, trace_content: bool = True) -> None:
     """Serve the accepted workflows over stdio (or streamable HTTP at ``http``) until stopped.
 
     ``tool_specs`` are ``--tools`` values: Python modules or files and
     ``mcp:COMMAND ARGS`` servers, all started before serving and closed after.
     ``on_start`` sees the server just before it starts answering (the CLI
-    announces what it serves there).
+    announces what it serves there). Runs are traced when ``trace_file``,
+    ``otlp_endpoint`` or the ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables say where
+    to (see :func:`library.runner.trace_export.tracer_provider_for`).
 
     Examples
     --------
     >>> serve_workflows("workflows.json", ["mcp:python airline_server.py"])  # doctest: +SKIP
     """
     WorkflowCatalog(library_path).check_exists()  # before starting any tool server
-    with load_registries(tool_specs) as registry:
+    provider = tracer_provider_for(trace_file, otlp_endpoint)
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutdown, provider)
+        registry = stack.enter_context(load_registries(tool_specs))
         server = build_server(library_path, registry, open_recorder=open_recorder, poll_interval=poll_interval,
-                              max_concurrency=max_concurrency, effects=effects)
+                              max_concurrency=max_concurrency, effects=effects, tracer_provider=provider,
+                              trace_content=trace_content)
         server.catalog.refresh()
         if on_start is not None:
             on_start(server)

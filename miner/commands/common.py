@@ -27,6 +27,31 @@ library_option = click.option(
     help="Workflow library JSON file (default: $CHAINMINE_LIBRARY or ./workflows.json).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Hide progress output.")
+
+
+def trace_options(command: Callable) -> Callable:
+    """``--trace-file``, ``--otlp-endpoint`` and ``--trace-content/--no-trace-content`` for a command that runs workflows.
+
+    Examples
+    --------
+    >>> cmd = trace_options(click.command()(lambda **kw: None))
+    >>> sorted(p.name for p in cmd.params)
+    ['otlp_endpoint', 'trace_content', 'trace_file']
+    """
+    for option in reversed((
+            click.option("--trace-file", "trace_file", type=click.Path(dir_okay=False), default=None,
+                         help="Append runs as OpenTelemetry GenAI spans (OTLP/JSON lines) to this file; "
+                              "`chainmine ingest` reads it back as runs."),
+            click.option("--otlp-endpoint", "otlp_endpoint", metavar="URL", default=None,
+                         help="Send run spans to this OTLP/HTTP collector (base URL, e.g. http://127.0.0.1:4318; "
+                              "default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT)."),
+            click.option("--trace-content/--no-trace-content", "trace_content", default=True, show_default=True,
+                         help="Put tool arguments, results and run inputs on the spans (secret inputs are "
+                              "always masked)."))):
+        command = option(command)
+    return command
+
+
 include_runs_option = click.option(
     "--include-runs", is_flag=True,
     help="Also count the calls of recorded workflow runs (left out by default; `chainmine runs` shows them).")

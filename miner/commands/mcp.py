@@ -18,7 +18,7 @@ import click
 
 from library.serve.transport import HttpAddress, parse_http_address
 from miner.commands import common
-from miner.commands.common import db_option, library_option
+from miner.commands.common import db_option, library_option, trace_options
 from miner.runs import DuckDBRecorder
 from miner.store import connect, resolve_db_path
 
@@ -92,8 +92,10 @@ def mcp() -> None:
 @click.option("--effects", "effects", type=click.Path(dir_okay=False, exists=True), default=None,
               help="TOML/JSON file mapping tool names or globs to read, write or destructive "
                    "(default: effects.toml or effects.json beside the library).")
+@trace_options
 def serve(library_path: str | None, db: str | None, tools: tuple[str, ...], http: str | None,
-          allow_remote: bool, poll: float, max_concurrency: int, effects: str | None) -> None:
+          allow_remote: bool, poll: float, max_concurrency: int, effects: str | None, trace_file: str | None,
+          otlp_endpoint: str | None, trace_content: bool) -> None:
     """Serve every accepted workflow as an MCP tool (stdio, or --http on 127.0.0.1).
 
     Example: chainmine mcp serve --tools "mcp:python airline_server.py" --library workflows.json
@@ -105,4 +107,5 @@ def serve(library_path: str | None, db: str | None, tools: tuple[str, ...], http
     library = common.library_path(library_path)
     serve_workflows(library, tools, open_recorder=duckdb_recorder_opener(db), http=address,
                     poll_interval=poll or None, max_concurrency=max_concurrency, effects=effects,
-                    on_start=_announce(library, address))
+                    on_start=_announce(library, address), trace_file=trace_file, otlp_endpoint=otlp_endpoint,
+                    trace_content=trace_content)

@@ -20,7 +20,7 @@ from rich.table import Table
 from library.runner.events import Event, EventBus
 from miner.commands import common
 from miner.commands.common import (db_option, json_option, library_option, output, quiet_option, show_progress,
-                                   stderr_console)
+                                   stderr_console, trace_options)
 from miner.runs import plan_named_workflow, run_named_workflow
 
 
@@ -64,12 +64,14 @@ def _rate_limits(values: tuple[str, ...]) -> dict[str, float]:
                    "(default: effects.toml or effects.json beside the library).")
 @click.option("--yes", "-y", "yes", is_flag=True,
               help="Confirm a workflow with destructive steps without asking (needed when stdin is not a terminal).")
+@trace_options
 @db_option
 @library_option
 @json_option
 @quiet_option
 def run(name, tools, input_pairs, inputs_file, dry_run, budget, resume, max_concurrency, default_timeout,
-        rate_limits, allow_unreviewed, effects, yes, db, library_path, as_json, quiet) -> None:
+        rate_limits, allow_unreviewed, effects, yes, trace_file, otlp_endpoint, trace_content, db, library_path,
+        as_json, quiet) -> None:
     """Run library workflow NAME, recording the run in the database.
 
     Example: chainmine run lookup_user_reservations --tools demo_tools.py --input user_id=mia_li_3668
@@ -93,7 +95,8 @@ def run(name, tools, input_pairs, inputs_file, dry_run, budget, resume, max_conc
                                     inputs_file=inputs_file, budget=budget, resume=resume,
                                     max_concurrency=max_concurrency, allow_unreviewed=allow_unreviewed,
                                     events=events, default_timeout=default_timeout, rate_limits=limits,
-                                    effects=effects, confirm=True if yes else _ask if sys.stdin.isatty() else False)
+                                    effects=effects, confirm=True if yes else _ask if sys.stdin.isatty() else False,
+                                    trace_file=trace_file, otlp_endpoint=otlp_endpoint, trace_content=trace_content)
     finally:
         if progress is not None:
             progress.stop()

@@ -173,7 +173,7 @@ def _reason() -> str:
 
 
 def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw_text: str = "raw",
-                  contexts: bool = False,
+                  contexts: bool = False, origins: bool = False,
                   records: bool = False) -> str:
     """SQL turning a pre relation into typed rows with a ``reason`` for bad ones.
 
@@ -190,7 +190,9 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     record a call's session is when it has no id) and ``by_position`` (its result was
     paired by position, see :mod:`~miner.ingest.pairing`), passed on; else they are NULL.
     With ``contexts`` it has a ``context`` text column (the conversation text the agent
-    had read before the call), passed on; else it is NULL.
+    had read before the call), passed on; else it is NULL. With ``origins`` it has an
+    ``origin`` column (``'run'`` for a chainmine run's own calls, else NULL: a log call),
+    passed on; else it is NULL.
 
     Examples
     --------
@@ -206,12 +208,14 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     passed = ", session_record, by_position" if records else ""
     context = "left(nullif(trim(context::VARCHAR), ''), 20000) AS context" if contexts else "NULL::VARCHAR AS context"
     passed += ", context" if contexts else ""
+    origin = "origin::VARCHAR AS origin" if origins else "NULL::VARCHAR AS origin"
+    passed += ", origin" if origins else ""
     return f"""
         SELECT line, reason, CASE WHEN reason IS NOT NULL THEN left({raw_text}, {MAX_RAW}) END AS raw,
                session_id, ts, seq, tool,
                coalesce(success_b, status_b, error IS NULL) AS success,
                error, coalesce(duration_n, latency_n * 1000) AS duration_ms, cost, args, result,
-               call_id, agent, "user", session_outcome, {record}, {context}
+               call_id, agent, "user", session_outcome, {record}, {context}, {origin}
         FROM (SELECT *, {_reason()} AS reason
               FROM (SELECT *, {_values(types)}
                     FROM (SELECT *, {_ts_number()} AS ts_num, {_parsed()}

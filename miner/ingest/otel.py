@@ -19,6 +19,13 @@ session is ``gen_ai.conversation.id`` (1.37+: a conversation spans traces) when 
 else the trace. On a
 failed span an ``exception`` event's ``exception.message`` is the error when
 ``error.type`` is missing.
+
+A chainmine run's own trace (``chainmine run --trace-file``) is recognised span by
+span: instrumentation scope ``chainmine`` and a ``chainmine.run_id`` attribute.
+Its calls get ``origin = 'run'`` (mining leaves them out unless ``--include-runs``),
+their error is the span's status message (``error.type`` is only the class) and
+their cost ``chainmine.cost``; the run itself comes from its ``invoke_workflow``
+root span (:mod:`miner.ingest.run_traces`). Any other trace's calls are log calls.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from miner.ingest.sqltext import not_blank
 log = logging.getLogger(__name__)
 
 SPANS_PATH = "$.resourceSpans[*].scopeSpans[*].spans[*]"
+RUN_SCOPE = "chainmine"
+"""Instrumentation scope of the spans ``chainmine run`` emits (:mod:`library.runner.tracing`)."""
+RUN_ID = "chainmine.run_id"
+RUN_COST = "chainmine.cost"
 
 
 def attribute(key: str, attrs: str = "attrs") -> str:
@@ -103,6 +114,7 @@ def otel_sql(raw_sql: str) -> str:
     failed = (f"(coalesce(({code} ->> '$') IN ('2', 'STATUS_CODE_ERROR'), false) "
               f"OR {attribute('error.type')} IS NOT NULL)")
     start, end = "sp ->> 'startTimeUnixNano'", "sp ->> 'endTimeUnixNano'"
+    is_run = f"(scope = '{RUN_SCOPE}' AND {attribute(RUN_ID)} IS NOT NULL)"
     tool_msg = "list_filter(coalesce(json_extract(sp, '$.events[*]'), []), lambda e: (e ->> 'name') = 'gen_ai.tool.message')[1]"
     exc = "list_filter(coalesce(json_extract(sp, '$.events[*]'), []), lambda e: (e ->> 'name') = 'exception')[1]"
     msg_attrs = f"json_extract({tool_msg}, '$.attributes[*]')"
@@ -116,11 +128,14 @@ def otel_sql(raw_sql: str) -> str:
                              THEN 'no resourceSpans list' END AS pre_reason
             FROM {raw_sql} AS r
             WHERE {not_blank('raw')}),
-        spans AS (
-            SELECT line, unnest(json_extract(raw, '{SPANS_PATH}')) AS sp
+        scopes AS (
+            SELECT line, unnest(json_extract(raw, '$.resourceSpans[*].scopeSpans[*]')) AS ss
             FROM lines WHERE pre_reason IS NULL),
+        spans AS (
+            SELECT line, ss ->> '$.scope.name' AS scope, unnest(json_extract(ss, '$.spans[*]')) AS sp
+            FROM scopes),
         tools AS (
-            SELECT line, sp, json_extract(sp, '$.attributes[*]') AS attrs FROM spans),
+            SELECT line, sp, json_extract(sp, '$.attributes[*]') AS attrs, scope FROM spans),
         calls AS (
             SELECT * FROM tools
             WHERE coalesce({op} ->> '$', '') = 'execute_tool'
@@ -131,18 +146,20 @@ def otel_sql(raw_sql: str) -> str:
                coalesce({attribute('gen_ai.tool.name')},
                         to_json(nullif(regexp_extract(sp ->> 'name', '^execute_tool\\s+(.+)$', 1), ''))) AS tool,
                to_json(NOT {failed}) AS success, NULL::JSON AS status,
-               CASE WHEN {failed} THEN coalesce({attribute('error.type')},
+               CASE WHEN {failed} AND {is_run} THEN coalesce(nullif(sp -> '$.status.message', '""'),
+                                                             {attribute('error.type')})
+                    WHEN {failed} THEN coalesce({attribute('error.type')},
                                                 {attribute('exception.message', f"json_extract({exc}, '$.attributes[*]')")},
                                                 nullif(sp -> '$.status.message', '""'), to_json('error')) END AS error,
                to_json((try_cast({end} AS HUGEINT) - try_cast({start} AS HUGEINT)) / 1e6) AS duration_ms,
-               NULL::JSON AS latency, NULL::JSON AS cost,
+               NULL::JSON AS latency, {attribute(RUN_COST)} AS cost,
                coalesce({attribute('gen_ai.tool.call.arguments')}, {attribute('gen_ai.tool.input')}) AS args,
                coalesce({attribute('gen_ai.tool.call.result')}, {attribute('gen_ai.tool.output')},
                         {attribute('content', msg_attrs)}, {body} -> 'content') AS result,
                coalesce({attribute('gen_ai.tool.call.id')}, {attribute('id', msg_attrs)}, {body} -> 'id',
                         sp -> 'spanId') AS call_id,
                {attribute('gen_ai.agent.name')} AS agent, NULL::JSON AS "user",
-               NULL::JSON AS session_outcome
+               NULL::JSON AS session_outcome, CASE WHEN {is_run} THEN 'run' END AS origin
         FROM calls
         UNION ALL BY NAME
         SELECT line, left(raw, 10000) AS raw, pre_reason FROM lines WHERE pre_reason IS NOT NULL

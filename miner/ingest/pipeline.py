@@ -25,6 +25,7 @@ from miner.ingest.normalize import assign_sessions
 from miner.ingest.readers import drop_read_tables
 from miner.ingest.records import SKIP, TABLE_FORMATS
 from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
+from miner.ingest.run_traces import store_run_roots
 from miner.ingest.report import IngestReport, reject_reasons, store_rejects
 from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
@@ -183,6 +184,8 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
         con.execute(f"INSERT INTO {BAD} SELECT line, raw, reason FROM {NORM} "
                     "WHERE reason IS NOT NULL AND NOT starts_with(reason, $skip) ORDER BY line", {"skip": SKIP})
         store(NORM, f"NOT {CUT}")
+        if slices.runs is not None:
+            store_run_roots(con, slices.runs, slices.values_for(lo, hi))
         if cut_table == DEFERRED:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {DEFERRED} AS FROM {NORM} LIMIT 0; "
                         f"INSERT INTO {DEFERRED} FROM {NORM} WHERE reason IS NULL AND {CUT}")

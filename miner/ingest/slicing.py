@@ -33,6 +33,7 @@ from miner.ingest.langsmith import langsmith_sql
 from miner.ingest.mcp_spans import mcp_sql
 from miner.ingest.openinference import openinference_sql
 from miner.ingest.otel import otel_sql
+from miner.ingest.run_traces import run_roots_sql
 from miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
                                   table_relation)
 from miner.ingest.sources import Source
@@ -91,6 +92,21 @@ class Slices:
     format: str
     chunks: LineChunks | None = None
     """A JSON Lines file read in chunks (:meth:`parts` loads each); ``ranges`` is then unused."""
+    runs: str | None = None
+    """SQL over the same lines finding the runs of a chainmine run trace (:mod:`~miner.ingest.run_traces`)."""
+
+    def values_for(self, lo: int, hi: int, sql: str | None = None) -> dict:
+        """The parameters of line range ``lo``..``hi`` (only those ``sql`` names, when given).
+
+        Examples
+        --------
+        >>> Slices("SELECT $lo", {"path": "a"}, ((1, 10),), None, "a", "jsonl", "otel").values_for(1, 10, "SELECT $lo")
+        {'lo': 1}
+        """
+        values = {**self.values, "lo": lo, "hi": hi}
+        if self.chunks is not None:
+            values["first"] = lo  # the loaded chunk starts at line lo (see Slices.parts)
+        return values if sql is None else {k: v for k, v in values.items() if f"${k}" in sql}
 
     @property
     def count(self) -> int:
@@ -164,11 +180,13 @@ def _cannot_read(path: str, container: str, fmt: str, exc: Exception) -> str:
 
 WITH_CONTEXT = frozenset({"canonical", *CONVERSATIONS})
 """Formats whose pre relation carries the conversation text read before each call (``context``)."""
+WITH_ORIGIN = frozenset({"otel"})
+"""Formats whose pre relation tells a chainmine run's own calls apart (``origin``)."""
 
 
 def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str, size: int,
           columns: dict[str, str]) -> Slices:
-    line_rejects = None
+    line_rejects, runs = None, None
     if container in ("csv", "parquet"):
         table_sql, values = table_relation(con, src, container)
         sliced = f"(SELECT * FROM {table_sql} WHERE {LINE} BETWEEN $lo AND $hi)"
@@ -177,7 +195,8 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
             sql = normalize_sql(pre, texts=True, types=True, raw_text=RAW_TEXT)
         else:  # an export's rows as JSON records, read like its JSON Lines
             rows = f"(SELECT s.{LINE} AS line, {RAW_TEXT.replace('raw', 's')} AS raw FROM {sliced} AS s)"
-            sql = normalize_sql(IMPORTERS[fmt](rows))
+            sql = normalize_sql(IMPORTERS[fmt](rows), origins=fmt in WITH_ORIGIN)
+            runs = run_roots_sql(rows) if fmt in WITH_ORIGIN else None
     else:
         chunks = LineChunks(src, size, spill=_spill_folder(con)).open() if container == "jsonl" else None
         whole = chunks is None or chunks.chunks is None
@@ -198,9 +217,10 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
             sliced, renames = renamed_records(sliced, columns)
             values = {**values, **renames}
         sql = normalize_sql(IMPORTERS[fmt](sliced), texts=fmt == "canonical", records=fmt in CONVERSATIONS,
-                            contexts=fmt in WITH_CONTEXT)
+                            contexts=fmt in WITH_CONTEXT, origins=fmt in WITH_ORIGIN)
+        runs = run_roots_sql(sliced) if fmt in WITH_ORIGIN else None
         if chunks is not None:
-            return Slices(sql, values, (), line_rejects_sql(container), src.path, container, fmt, chunks)
+            return Slices(sql, values, (), line_rejects_sql(container), src.path, container, fmt, chunks, runs)
     if container == "parquet":
         last = con.execute("SELECT count(*) FROM read_parquet($path)", {"path": values["path"]}).fetchone()[0]
     elif container in ("csv", "jsonl"):
@@ -209,7 +229,7 @@ def _plan(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt: str,
                            f"(SELECT max(line) FROM {LINE_REJECTS}))").fetchone()[0] or 0
     else:
         last, size = 0, 1
-    return Slices(sql, values, _ranges(last, size), line_rejects, src.path, container, fmt)
+    return Slices(sql, values, _ranges(last, size), line_rejects, src.path, container, fmt, runs=runs)
 
 
 def _spill_folder(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -246,9 +266,7 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
     [(1, 't', None, False, True), (2, None, 'invalid JSON', True, False), (3, 'u', None, True, True)]
     """
     ident = f"CASE WHEN reason IS NULL THEN {_row_id()} END" if hash_ids else "NULL"
-    values = {**slices.values, "lo": lo, "hi": hi}
-    if slices.chunks is not None:
-        values["first"] = lo  # the loaded chunk starts at line lo (see Slices.parts)
+    values = slices.values_for(lo, hi)
     sql = (f"CREATE OR REPLACE TEMP TABLE {NORM} AS SELECT *, session_id IS NULL AS {CUT}, "
            f"({ident})::UHUGEINT AS {CONTENT_ID}, NULL::VARCHAR AS session_source, NULL::BOOLEAN AS unmasked_id "
            f"FROM ({slices.sql})")

@@ -14,6 +14,7 @@ import duckdb
 
 from miner.chains.events import refresh_after_commit
 from miner.errors import StoreError
+from miner.origins import RUN
 from miner.ingest.ids import call_id_sql, content_equal_sql, ensure_id_scheme, identity_columns
 from miner.store import ensure_tools
 
@@ -24,10 +25,11 @@ RECORD_COLUMNS: dict[str, str] = {
     "success": "BOOLEAN", "error": "VARCHAR", "duration_ms": "DOUBLE", "cost": "DOUBLE",
     "args": "JSON", "result": "JSON", "call_id": "VARCHAR", "agent": "VARCHAR", "user": "VARCHAR",
     "session_outcome": "DOUBLE", "line": "BIGINT", "session_source": "VARCHAR", "unmasked_id": "BOOLEAN",
-    "context": "VARCHAR",
+    "context": "VARCHAR", "origin": "VARCHAR",
 }
-"""Columns :func:`store_records` reads (missing optional ones count as NULL; the last two
-are the ingest's, see :mod:`~miner.ingest.ids`)."""
+"""Columns :func:`store_records` reads (missing optional ones count as NULL; ``session_source``
+and ``unmasked_id`` are the ingest's, see :mod:`~miner.ingest.ids`; a row's own ``origin``
+wins over the batch's)."""
 
 _ROWS = "_ing_store_rows"
 _CHECK = "_ing_store_check"
@@ -148,18 +150,19 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     try:
         # One pass over the rows answers whether any id repeats in the batch or is
         # already stored; new data (the usual case) then goes in without a dedupe join.
-        total, distinct, seen = con.execute(f"""
+        total, distinct, seen, runs = con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {_CHECK} AS
             SELECT count(*) AS total, count(DISTINCT id) AS ids, list(DISTINCT tool) AS tools,
                    -- the batch's ids are the hash side, so a big store is only scanned
-                   (SELECT count(*) FROM calls WHERE id IN (SELECT id FROM {_ROWS})) AS seen
+                   (SELECT count(*) FROM calls WHERE id IN (SELECT id FROM {_ROWS})) AS seen,
+                   coalesce(bool_or(origin = '{RUN}'), false) AS runs
             FROM {_ROWS};
-            SELECT total, ids, seen FROM {_CHECK}""").fetchone()
+            SELECT total, ids, seen, runs FROM {_CHECK}""").fetchone()
         ensure_tools(con, f"(SELECT unnest(tools) AS tool FROM {_CHECK})")
         if distinct == total and not seen:
-            accepted = _insert(con, _ROWS, "", origin, ingest_id)
+            accepted = _insert(con, _ROWS, "", origin, ingest_id, runs)
         else:
-            accepted = _insert_checked(con, origin, ingest_id)
+            accepted = _insert_checked(con, origin, ingest_id, runs)
     except duckdb.ConstraintException as exc:
         raise StoreError(f"cannot store calls from {relation_name}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -192,22 +195,27 @@ def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_ids: list[int])
     return refresh_after_commit(con, f"(SELECT session_id FROM calls WHERE ingest_id IN ({ids}))")
 
 
-def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str, ingest_id: int) -> int:
+def _insert(con: duckdb.DuckDBPyConnection, source: str, where: str, origin: str, ingest_id: int,
+            runs: bool = False) -> int:
+    if runs:  # a run the runner recorded live is the authority on its calls: its trace adds none again
+        recorded = (f"(s.origin IS DISTINCT FROM '{RUN}' OR s.session_id NOT IN "
+                    f"(SELECT session_id FROM calls WHERE origin = '{RUN}' AND ingest_id IS NULL))")
+        where = f"{where} AND {recorded}" if where else f"WHERE {recorded}"
     return con.execute(f"""
         INSERT INTO calls ({_TARGET})
         SELECT s.id, s.session_id, s.ts, s.seq, t.tool_id, s.success, s.error, s.duration_ms, s.cost, s.args,
-               s.result, s.call_id, s.agent, s."user", s.session_outcome, ?, ?, s.line, s.session_source,
-               s.unmasked_id, s.context
+               s.result, s.call_id, s.agent, s."user", s.session_outcome, coalesce(s.origin, ?), ?, s.line,
+               s.session_source, s.unmasked_id, s.context
         FROM {source} s JOIN tools t ON t.tool = s.tool {where}
     """, [origin, ingest_id]).fetchone()[0]
 
 
-def _insert_checked(con: duckdb.DuckDBPyConnection, origin: str, ingest_id: int) -> int:
+def _insert_checked(con: duckdb.DuckDBPyConnection, origin: str, ingest_id: int, runs: bool) -> int:
     """Insert the rows of :data:`_ROWS` that are new by content, the first (by line) of equal rows."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {_SUSPECT} AS
                     WITH g AS (SELECT id, count(*) AS n FROM {_ROWS} GROUP BY id)
                     SELECT id FROM g WHERE n > 1 OR id IN (SELECT id FROM calls)""")
-    accepted = _insert(con, _ROWS, f"WHERE s.id NOT IN (SELECT id FROM {_SUSPECT})", origin, ingest_id)
+    accepted = _insert(con, _ROWS, f"WHERE s.id NOT IN (SELECT id FROM {_SUSPECT})", origin, ingest_id, runs)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {_CANDIDATES} AS
                     SELECT * FROM {_ROWS} WHERE id IN (SELECT id FROM {_SUSPECT})
                     QUALIFY row_number() OVER (PARTITION BY {identity_columns()} ORDER BY coalesce(line, 0)) = 1""")
@@ -215,7 +223,7 @@ def _insert_checked(con: duckdb.DuckDBPyConnection, origin: str, ingest_id: int)
                  WHERE c.id IN (SELECT id FROM {_SUSPECT}))"""
     return accepted + _insert(con, _CANDIDATES, f"""WHERE NOT EXISTS (SELECT 1 FROM {stored} c
                                                     WHERE c.id = s.id AND {content_equal_sql('s', 'c')})""",
-                              origin, ingest_id)
+                              origin, ingest_id, runs)
 
 
 def session_count(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> int:
