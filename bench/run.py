@@ -43,7 +43,7 @@ def parse_size(text: str) -> int:
 
 def calls_per_session() -> float:
     """Average calls per generated session, measured on a small sample."""
-    from miner.generate import generate_records
+    from chainmine.miner.generate import generate_records
 
     n = sum(1 for _ in generate_records(sessions=2000, seed=SEED))
     return n / 2000
@@ -51,7 +51,7 @@ def calls_per_session() -> float:
 
 def ensure_logs(label: str, calls: int, ratio: float) -> dict:
     """Generate (once per generator log version) JSONL and Parquet logs of about ``calls`` calls."""
-    from miner.generate.writer import LOG_VERSION
+    from chainmine.miner.generate.writer import LOG_VERSION
 
     CACHE.mkdir(parents=True, exist_ok=True)
     meta_path = CACHE / f"{label}.meta.json"

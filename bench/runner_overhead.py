@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from library.model import WorkflowTemplate  # noqa: E402
-from library.runner import EventBus, MemoryRecorder, ToolGuards, WorkflowExecutor  # noqa: E402
-from library.runner.plan import build_plan  # noqa: E402
-from library.runner.registry import PythonRegistry  # noqa: E402
+from chainmine.library.model import WorkflowTemplate  # noqa: E402
+from chainmine.library.runner import EventBus, MemoryRecorder, ToolGuards, WorkflowExecutor  # noqa: E402
+from chainmine.library.runner.plan import build_plan  # noqa: E402
+from chainmine.library.runner.registry import PythonRegistry  # noqa: E402
 
 LATENCY_S = 0.001
 

@@ -1,7 +1,7 @@
 """chainmine dashboard: the entry script ``streamlit run dashboards/app.py`` runs.
 
 Start it with ``chainmine dashboard``; the database, library and tool
-registries come from that command line (see :func:`miner.views.dashboard_config`).
+registries come from that command line (see :func:`chainmine.miner.views.dashboard_config`).
 Each page only lays out widgets and calls public functions of ``miner`` and
 ``library``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import config
+from chainmine.dashboards.components import config
 
 st.set_page_config(page_title="chainmine", page_icon=":material/account_tree:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Widgets shared by the dashboard pages: errors, empty states, graphs, filters.
 
-Only layout lives here; data comes from :mod:`miner.views` and the public
+Only layout lives here; data comes from :mod:`chainmine.miner.views` and the public
 functions of :mod:`miner` and :mod:`library`.
 """
 
@@ -12,15 +12,15 @@ from typing import Any, Callable, TypeVar
 
 import streamlit as st
 
-from dashboards.graphs import workflow_dot
-from library.errors import ValidationError
-from library.evidence import disagreement_text, replay_evidence
-from library.model import WorkflowTemplate
-from miner import views
-from miner.analytics import CallFilter
-from miner.errors import USER_ERRORS, StoreLockedError
-from miner.views import DashboardConfig, dashboard_config
-from miner.views.workflows import as_text, parameter_evidence, step_effects
+from chainmine.dashboards.graphs import workflow_dot
+from chainmine.library.errors import ValidationError
+from chainmine.library.evidence import disagreement_text, replay_evidence
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner import views
+from chainmine.miner.analytics import CallFilter
+from chainmine.miner.errors import USER_ERRORS, StoreLockedError
+from chainmine.miner.views import DashboardConfig, dashboard_config
+from chainmine.miner.views.workflows import as_text, parameter_evidence, step_effects
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

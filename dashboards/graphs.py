@@ -12,8 +12,8 @@ from typing import Any
 
 import networkx as nx
 
-from library.model import WorkflowTemplate
-from library.templates import format_path, iter_references, parse_reference
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.templates import format_path, iter_references, parse_reference
 
 FAIL_COLOUR = "#d62728"
 WARN_COLOUR = "#ff7f0e"
@@ -112,7 +112,7 @@ def workflow_dot(wf: WorkflowTemplate) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep, InputSpec
+    >>> from chainmine.library.model import WorkflowStep, InputSpec
     >>> wf = WorkflowTemplate(name="w", inputs={"uid": InputSpec()}, steps=[
     ...     WorkflowStep(id="a", tool_name="get_user", parameters={"id": "{{uid}}"}),
     ...     WorkflowStep(id="b", tool_name="get_order", parameters={"o": "{{a.orders}}"},

@@ -1,7 +1,7 @@
 """Writing workflows by hand: a fluent :class:`WorkflowBuilder`.
 
 Each call returns the builder; :meth:`WorkflowBuilder.build` checks the
-whole workflow at once and raises :class:`library.errors.ValidationError`
+whole workflow at once and raises :class:`chainmine.library.errors.ValidationError`
 listing every problem. A step given no ``depends_on`` depends on the steps
 its templates, ``map_over`` and ``condition`` refer to.
 """
@@ -15,10 +15,10 @@ from typing import Any
 import networkx as nx
 from pydantic import ValidationError as PydanticError
 
-from library.errors import ValidationError
-from library.model import WorkflowStep, WorkflowTemplate
-from library.review import STEP_OPTIONS
-from library.validate import referenced_names, workflow_from_data
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
+from chainmine.library.review import STEP_OPTIONS
+from chainmine.library.validate import referenced_names, workflow_from_data
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class WorkflowBuilder:
         >>> WorkflowBuilder("w").add_step("a", "t", x="{{nope}}").build()
         Traceback (most recent call last):
         ...
-        library.errors.ValidationError: workflow 'w' is invalid: steps[0].parameters.x: {{nope}} refers to unknown name 'nope' (not an input or step id)
+        chainmine.library.errors.ValidationError: workflow 'w' is invalid: steps[0].parameters.x: {{nope}} refers to unknown name 'nope' (not an input or step id)
         """
         wf, problems = workflow_from_data(self.to_dict())
         if problems or wf is None:

@@ -5,7 +5,7 @@ Only comparisons, ``and``/``or``/``not``, ``in``/``not in``, ``is [not]``
 with ``null``/``true``/``false``/``skipped`` (identity means nothing for other
 values: use ``==``), literals (numbers, strings, ``true``/``false``/``null``,
 lists) and ``{{...}}`` references are allowed. A quoted string may hold an
-escaped ``{{`` (``'Hi {{"{{"}}name}}'``, see :data:`library.templates.LITERAL_BRACES`).
+escaped ``{{`` (``'Hi {{"{{"}}name}}'``, see :data:`chainmine.library.templates.LITERAL_BRACES`).
 Python's parser is used only to build the tree; nothing is ever executed.
 """
 
@@ -16,8 +16,8 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from library.errors import ConditionError, TemplateError
-from library.templates import ESCAPE_RE, TEMPLATE_RE, Reference, lookup, parse_path
+from chainmine.library.errors import ConditionError, TemplateError
+from chainmine.library.templates import ESCAPE_RE, TEMPLATE_RE, Reference, lookup, parse_path
 
 
 class _Skipped:

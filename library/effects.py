@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
-from library.errors import LibraryFileError
+from chainmine.library.errors import LibraryFileError
 
 Effect = Literal["read", "write", "destructive"]
 EffectSource = Literal["mcp", "name", "override"]

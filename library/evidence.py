@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from library.model import WorkflowTemplate
+from chainmine.library.model import WorkflowTemplate
 
 REPLAY_KEY = "replay"
 DEFAULT_MIN_PASS_RATE = 0.8
@@ -23,7 +23,7 @@ def replay_evidence(wf: WorkflowTemplate) -> dict[str, Any] | None:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> replay_evidence(wf) is None
     True
@@ -62,7 +62,7 @@ def replay_text(wf: WorkflowTemplate, with_disagreement: bool = True) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")], evidence={"replay": {
     ...     "pass_rate": 0.9, "replayed": 10, "passed": 9, "compared": 31, "at": "2026-12-07T04:00:00+00:00",
     ...     "first_disagreement": None}})
@@ -104,7 +104,7 @@ def replay_warning(wf: WorkflowTemplate, min_pass_rate: float = DEFAULT_MIN_PASS
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> replay_warning(wf)
     'w has no replay evidence; check it with `chainmine validate w --tools ...`'

@@ -5,7 +5,7 @@ Agents' tools often report failure in what they return instead of raising:
 is the rule, applied to a result as the runner receives it and, through the
 same constants, by the ingest of conversation logs (which builds its SQL from
 :data:`ERROR_PREFIXES` and :data:`ERROR_KEYS`, see
-:func:`miner.ingest.conversations.failed_text`), so a call mined as failed is
+:func:`chainmine.miner.ingest.conversations.failed_text`), so a call mined as failed is
 the call the runner fails:
 
 * text whose first non-blank characters are one of :data:`ERROR_PREFIXES`;
@@ -136,4 +136,4 @@ def classify(result: Any, tool: str = "", hook: FailureHook | None = None) -> Fa
     if isinstance(verdict, Failure):
         return verdict
     raise TypeError(f"is_failure hook for tool {tool!r} returned {type(verdict).__name__}; "
-                    "return None, a bool, a reason string or library.failures.Failure")
+                    "return None, a bool, a reason string or chainmine.library.failures.Failure")

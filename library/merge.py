@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Container, Iterable, Literal
 
-from library.model import WorkflowTemplate, utc_now
+from chainmine.library.model import WorkflowTemplate, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def merge_workflows(existing: Iterable[WorkflowTemplate], incoming: Iterable[Wor
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> a = WorkflowTemplate(name="a", steps=[WorkflowStep(id="s", tool_name="t")])
     >>> merged, report = merge_workflows([a], [a.model_copy(update={"name": "other"})])
     >>> [w.name for w in merged], report.unchanged

@@ -3,7 +3,7 @@
 Field names follow the workflow format in the project's design (``name``,
 ``steps``, ``tool_name``, ``parameters``, ``depends_on`` ...). Records are
 pydantic models so a library file is checked field by field on load; rules
-that span several fields (references, cycles) live in :mod:`library.validate`.
+that span several fields (references, cycles) live in :mod:`chainmine.library.validate`.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class WorkflowStep(BaseModel):
     duration_estimate_ms: float | None = Field(default=None, ge=0)
     sources: dict[str, ParameterSource] = Field(default_factory=dict)
     effect: Effect | None = None
-    """The tool's side-effect class (see :mod:`library.effects`); ``None`` when not yet classified."""
+    """The tool's side-effect class (see :mod:`chainmine.library.effects`); ``None`` when not yet classified."""
     effect_source: EffectSource | None = None
 
     @field_validator("id")

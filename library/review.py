@@ -14,9 +14,9 @@ import json
 import logging
 from typing import Any, Iterable, Mapping
 
-from library.errors import ReviewError, ValidationError
-from library.model import STATUSES, WorkflowStep, WorkflowTemplate, utc_now
-from library.validate import workflow_from_data
+from chainmine.library.errors import ReviewError, ValidationError
+from chainmine.library.model import STATUSES, WorkflowStep, WorkflowTemplate, utc_now
+from chainmine.library.validate import workflow_from_data
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
-from library.errors import LibraryFileError, ValidationError
-from library.model import SLUG_RE, WorkflowTemplate
-from library.validate import library_problems, workflow_from_data
+from chainmine.library.errors import LibraryFileError, ValidationError
+from chainmine.library.model import SLUG_RE, WorkflowTemplate
+from chainmine.library.validate import library_problems, workflow_from_data
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def dump_library(workflows: Iterable[WorkflowTemplate]) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> print(dump_library([WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])]).splitlines()[2])
       "workflows": [
     """

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
-from library.errors import ValidationError
-from library.model import STATUSES, WorkflowTemplate
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import STATUSES, WorkflowTemplate
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class SearchHit:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf, score = SearchHit(WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")]), 0.5)
     >>> wf.name, score
     ('w', 0.5)
@@ -66,7 +66,7 @@ class SearchHit:
 
         Examples
         --------
-        >>> from library.model import WorkflowStep
+        >>> from chainmine.library.model import WorkflowStep
         >>> SearchHit(WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")]), 0.5).to_dict()["score"]
         0.5
         """
@@ -113,7 +113,7 @@ def workflow_tokens(wf: WorkflowTemplate) -> list[str]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> workflow_tokens(WorkflowTemplate(name="w", category="dev", steps=[WorkflowStep(id="a", tool_name="list_repos")]))
     ['w', 'w', 'list', 'repo', 'repository', 'list', 'repo', 'repository', 'dev']
     """
@@ -136,7 +136,7 @@ def text_scores(workflows: Sequence[WorkflowTemplate], query: str) -> list[float
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> a = WorkflowTemplate(name="open_pr", steps=[WorkflowStep(id="s", tool_name="github_create_pr")])
     >>> b = WorkflowTemplate(name="notify", steps=[WorkflowStep(id="s", tool_name="slack_send_message")])
     >>> [round(s, 2) > 0 for s in text_scores([a, b], "create pull request")]
@@ -176,7 +176,7 @@ def matches_tool(wf: WorkflowTemplate, pattern: str) -> bool:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="github_create_pr")])
     >>> matches_tool(wf, "github_*"), matches_tool(wf, "github"), matches_tool(wf, "GitHub_create_pr")
     (True, False, True)
@@ -213,7 +213,7 @@ def search(workflows: Iterable[WorkflowTemplate], query: str | None = None, tool
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> a = WorkflowTemplate(name="open_pr", steps=[WorkflowStep(id="s", tool_name="github_create_pr")])
     >>> b = WorkflowTemplate(name="notify", steps=[WorkflowStep(id="s", tool_name="slack_send_message")])
     >>> [h.workflow.name for h in search([a, b], query="send a message")]
@@ -274,7 +274,7 @@ def suggest_for_tools(workflows: Iterable[WorkflowTemplate], tools: Sequence[str
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> def wf(name, *tools):
     ...     return WorkflowTemplate(name=name, steps=[WorkflowStep(id=f"s{i}", tool_name=t) for i, t in enumerate(tools)])
     >>> [(w.name, s) for w, s in suggest_for_tools([wf("ab", "a", "b"), wf("ba", "b", "a")], ["a", "b"])]

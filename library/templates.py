@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from library.errors import TemplateError
+from chainmine.library.errors import TemplateError
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _SEGMENT = r"(?:\.[^.\[\]{}\s]+|\[-?\d+\])"

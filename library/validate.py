@@ -11,10 +11,10 @@ from typing import Any, Iterable
 import networkx as nx
 from pydantic import ValidationError as PydanticError
 
-from library.conditions import parse_condition
-from library.errors import ConditionError, TemplateError, ValidationError
-from library.model import SLUG_RE, WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
-from library.templates import iter_references, malformed_templates, parse_reference
+from chainmine.library.conditions import parse_condition
+from chainmine.library.errors import ConditionError, TemplateError, ValidationError
+from chainmine.library.model import SLUG_RE, WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
+from chainmine.library.templates import iter_references, malformed_templates, parse_reference
 
 
 def _strings(value, path):
@@ -38,7 +38,7 @@ def workflow_problems(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[
     ...     WorkflowStep(id="a", tool_name="t", parameters={"x": "{{nope}}"})])
     >>> workflow_problems(wf)
@@ -215,7 +215,7 @@ def validate_workflow(wf: WorkflowTemplate, known_tools: Iterable[str] | None = 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> validate_workflow(WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])).name
     'w'
     """
@@ -281,7 +281,7 @@ def library_problems(workflows: Iterable[WorkflowTemplate]) -> list[str]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> w = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> library_problems([w, w])
     ["workflows[1].name: duplicate workflow name 'w' (also workflows[0])"]

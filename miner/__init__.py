@@ -1,10 +1,10 @@
 """miner: logs in DuckDB -> mined tool chains -> suggested workflows.
 
-Names are imported on first use, so ``import miner`` stays cheap.
+Names are imported on first use, so ``import chainmine.miner`` stays cheap.
 
 Examples
 --------
->>> from miner import ChainMiner
+>>> from chainmine.miner import ChainMiner
 >>> ChainMiner(min_frequency=5).min_frequency
 5
 """
@@ -16,14 +16,14 @@ from typing import Any
 
 _EXPORTS = {
     # mining and synthesis
-    "ChainMiner": "miner.patterns",
-    "PatternDetector": "miner.patterns",
-    "ToolSequence": "miner.patterns",
-    "MineReport": "miner.patterns",
-    "mine_store": "miner.patterns",
-    "Chain": "miner.chains",
-    "MiningParams": "miner.chains",
-    "find_chains": "miner.chains",
+    "ChainMiner": "chainmine.miner.estimator",
+    "PatternDetector": "chainmine.miner.estimator",
+    "ToolSequence": "chainmine.miner.estimator",
+    "MineReport": "chainmine.miner.estimator",
+    "mine_store": "chainmine.miner.estimator",
+    "Chain": "chainmine.miner.chains",
+    "MiningParams": "chainmine.miner.chains",
+    "find_chains": "chainmine.miner.chains",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -32,5 +32,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'miner' has no attribute {name!r}")
+        raise AttributeError(f"module 'chainmine.miner' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

@@ -1,6 +1,6 @@
 """The ``chainmine`` command line: one console script, one module per command.
 
-Errors that come from bad input (:data:`miner.errors.USER_ERRORS`) print one
+Errors that come from bad input (:data:`chainmine.miner.errors.USER_ERRORS`) print one
 line on stderr and exit 1; usage errors exit 2 (click's convention).
 """
 
@@ -12,11 +12,11 @@ import sys
 
 import click
 
-from miner.errors import USER_ERRORS
+from chainmine.miner.errors import USER_ERRORS
 
 log = logging.getLogger(__name__)
 
-# (module under miner.commands, attribute holding the click command or group)
+# (module under chainmine.miner.commands, attribute holding the click command or group)
 COMMANDS = [
     ("demo", "demo"),
     ("generate", "generate"),
@@ -58,9 +58,9 @@ class ChainmineGroup(click.Group):
         attr = dict(COMMANDS).get(name)
         if name not in self.commands and attr is not None:
             try:
-                self.add_command(getattr(importlib.import_module(f"miner.commands.{name}"), attr))
+                self.add_command(getattr(importlib.import_module(f"chainmine.miner.commands.{name}"), attr))
             except ModuleNotFoundError as exc:  # a command whose module is not there yet
-                if exc.name != f"miner.commands.{name}":
+                if exc.name != f"chainmine.miner.commands.{name}":
                     raise
         return super().get_command(ctx, name)
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from library.model import WorkflowTemplate
-from library.store import WorkflowLibrary
-from miner.errors import MiningError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.errors import MiningError
 
 log = logging.getLogger(__name__)
 
-DEMO_TOOLS = "miner.generate.tools"
+DEMO_TOOLS = "chainmine.miner.generate.tools"
 """The Python tool registry the demo runs against (it behaves like the generated logs)."""
 
 
@@ -52,7 +52,7 @@ def example_inputs(wf: WorkflowTemplate) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from library.model import InputSpec, WorkflowStep
+    >>> from chainmine.library.model import InputSpec, WorkflowStep
     >>> wf = WorkflowTemplate(name="w", inputs={"user_id": InputSpec(example="u1")},
     ...                       steps=[WorkflowStep(id="a", tool_name="t", parameters={"x": "{{user_id}}"})])
     >>> example_inputs(wf)
@@ -67,7 +67,7 @@ def pick_runnable(workflows: list[WorkflowTemplate], tools: set[str]) -> Workflo
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> pick_runnable([wf], {"t"}).name, pick_runnable([wf], set())
     ('w', None)
@@ -94,12 +94,12 @@ def run_demo(folder: str | Path = "chainmine-demo", *, sessions: int = 3000, see
     >>> report.run["status"]  # doctest: +SKIP
     'completed'
     """
-    from library.runner.registry import load_registry
-    from miner import ChainMiner
-    from miner.generate import generate_logs
-    from miner.ingest import ingest_paths
-    from miner.runs import run_named_workflow
-    from miner.store import connect
+    from chainmine.library.runner.loading import load_registry
+    from chainmine.miner import ChainMiner
+    from chainmine.miner.generate import generate_logs
+    from chainmine.miner.ingest import ingest_paths
+    from chainmine.miner.run_store import run_named_workflow
+    from chainmine.miner.store import connect
 
     note = stage or (lambda _label: None)
     root = Path(folder)

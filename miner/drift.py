@@ -1,7 +1,7 @@
 """Drift: each workflow's success rate per time window, flagging a recent drop.
 
 Occurrences of the workflows are found in the stored calls
-(:mod:`miner.evaluation.occurrences`); an occurrence succeeds when all its calls
+(:mod:`chainmine.miner.evaluation.occurrences`); an occurrence succeeds when all its calls
 did, and belongs to the window holding its first call. The *latest* window is
 the one holding the newest logged call in the store
 (calls of recorded workflow runs count only with ``include_runs``). A workflow is flagged when its
@@ -24,13 +24,13 @@ from typing import Any, Sequence
 
 import duckdb
 
-from library.model import WorkflowTemplate
-from miner.chains.params import DEFAULT_MAX_GAP
-from miner.errors import MiningError
-from miner.chains.model import wilson_lower
-from miner.evaluation.metrics import binomial_tail
-from miner.evaluation.occurrences import OCCURRENCES, match_occurrences
-from miner.origins import calls_where
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP
+from chainmine.miner.errors import MiningError
+from chainmine.miner.chains.model import wilson_lower
+from chainmine.miner.evaluation.metrics import binomial_tail
+from chainmine.miner.evaluation.occurrences import OCCURRENCES, match_occurrences
+from chainmine.miner.origins import calls_where
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def parse_window(window: str | int) -> tuple[str, int]:
     >>> parse_window("fortnight")
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: unknown window 'fortnight': use day, week or a number of hours such as '6 hours'
+    chainmine.miner.errors.MiningError: unknown window 'fortnight': use day, week or a number of hours such as '6 hours'
     """
     text = str(window).strip().lower()
     if text in ("day", "daily", "1 day"):
@@ -181,8 +181,8 @@ def workflow_drift(con: duckdb.DuckDBPyConnection, workflows: Sequence[WorkflowT
 
     Examples
     --------
-    >>> from miner.store import init_schema
-    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from chainmine.miner.store import init_schema
+    >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
     >>> con = duckdb.connect(); init_schema(con)
     >>> [r.reason for r in workflow_drift(con, [W(name="w", steps=[S(id="a", tool_name="a")])])]
     ['no occurrences in the logs']

@@ -6,7 +6,7 @@ prints it as is and exits with code 1.
 
 from __future__ import annotations
 
-from library.errors import LibraryError
+from chainmine.library.errors import LibraryError
 
 
 class ChainmineError(Exception):

@@ -1,7 +1,7 @@
 """Where a stored call came from: the agents' logs, or chainmine's own workflow runs.
 
 ``calls.origin`` is ``'log'`` for ingested calls and ``'run'`` for the calls
-``chainmine run`` made (see :mod:`miner.runs`); older versions wrote
+``chainmine run`` made (see :mod:`chainmine.miner.run_store`); older versions wrote
 ``'runner'``, which is read as a run everywhere and rewritten to ``'run'`` when
 the store is opened for writing (:func:`migrate_run_origin`). Runs are the
 user's own tests and uses of accepted workflows: counted as evidence they
@@ -65,7 +65,7 @@ def count_calls(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> i
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("INSERT INTO calls (id, session_id, tool_id, success, origin) "
     ...                 "VALUES (1, 's', 1, true, 'log'), (2, 'r', 1, true, 'run')")
@@ -82,7 +82,7 @@ def migrate_run_origin(con: duckdb.DuckDBPyConnection) -> int:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> migrate_run_origin(con)
     0

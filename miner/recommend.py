@@ -1,6 +1,6 @@
 """Recommend the library workflows most likely to start after the calls made so far.
 
-The model is :class:`miner.evaluation.nexttool.NextToolModel`, a back-off
+The model is :class:`chainmine.miner.evaluation.nexttool.NextToolModel`, a back-off
 n-gram over tools and workflow starts learned from the stored logs (fit it
 once and pass it in for repeated calls); :func:`recommend` picks the
 candidate workflows from a library and explains an empty answer.
@@ -13,10 +13,10 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from library.model import WorkflowTemplate
-from miner.errors import MiningError
-from miner.evaluation.nexttool import Agent, NextToolModel, Recommendation, collapse, describe_context
-from miner.store import ORDER_BY
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner.errors import MiningError
+from chainmine.miner.evaluation.nexttool import Agent, NextToolModel, Recommendation, collapse, describe_context
+from chainmine.miner.store import ORDER_BY
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def library_workflows(library: Any, include_suggested: bool = False) -> list[Wor
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
     >>> wfs = [W(name="a", status="accepted", steps=[S(id="s", tool_name="t")]),
     ...        W(name="b", steps=[S(id="s", tool_name="t")])]
     >>> [w.name for w in library_workflows(wfs, include_suggested=True)]
@@ -70,12 +70,12 @@ def session_prefix(con: duckdb.DuckDBPyConnection, session_id: str) -> tuple[lis
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> session_prefix(con, "s1")
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: no session 's1' in the store: check the id (`chainmine stats` counts sessions) or pass --tools
+    chainmine.miner.errors.MiningError: no session 's1' in the store: check the id (`chainmine stats` counts sessions) or pass --tools
     """
     rows = con.execute(f"SELECT tool, agent FROM calls_v WHERE session_id = ? ORDER BY {ORDER_BY}",
                        [session_id]).fetchall()
@@ -120,7 +120,7 @@ def recommend(prefix: Sequence[str], library: Any, *, model: NextToolModel | Non
     >>> recommend(["a"], [], model=NextToolModel())
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: the workflow library is empty: run `chainmine mine --save` to fill it with suggestions, then `chainmine library accept NAME`
+    chainmine.miner.errors.MiningError: the workflow library is empty: run `chainmine mine --save` to fill it with suggestions, then `chainmine library accept NAME`
 
     Notes
     -----

@@ -4,13 +4,13 @@ Tables
 ------
 ``tools``    dictionary of tool names (``tool_id`` → ``tool``); calls store the integer.
 ``calls``    one row per tool call, ``id`` is a content hash (re-ingest adds nothing; see
-           :mod:`miner.ingest.ids` for ``session_source`` and ``unmasked_id``);
+           :mod:`chainmine.miner.ingest.ids` for ``session_source`` and ``unmasked_id``);
            ``args``/``result`` are zstd-compressed (half the write cost and size of the default).
 ``ingests``  one row per ingested source with its counts.
 ``rejects``  every bad input row with its source, line, raw text and reason, stored once per
            ``rejects_digest`` (the source's content; ``ingests.rejects_digest`` links each ingest).
 ``runs`` / ``run_steps``  workflow runs recorded by the runner; their calls are in ``calls``
-           with ``origin = 'run'`` (logged calls have ``'log'``, see :mod:`miner.origins`).
+           with ``origin = 'run'`` (logged calls have ``'log'``, see :mod:`chainmine.miner.origins`).
 Views: ``calls_v`` (calls with tool names), ``sessions``.
 
 The order of calls inside a session is ``ORDER_BY`` below: start time, then
@@ -29,8 +29,8 @@ from typing import Iterator
 
 import duckdb
 
-from miner.errors import StoreError, StoreLockedError
-from miner.origins import migrate_run_origin
+from chainmine.miner.errors import StoreError, StoreLockedError
+from chainmine.miner.origins import migrate_run_origin
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import pytest
 
-from miner.analytics import (AnalyticsError, CallFilter, calls_over_time, filter_options, overview, parse_time,
+from chainmine.miner.analytics import (AnalyticsError, CallFilter, calls_over_time, filter_options, overview, parse_time,
                              session_variants, stats_report, tool_stats, top_errors, transition_graph, transitions)
-from miner.errors import StoreError
-from miner.ingest import ingest_paths
-from miner.store import connect
+from chainmine.miner.errors import StoreError
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.store import connect
 
 DAY1 = datetime(2026, 1, 5)
 DAY2 = datetime(2026, 1, 6)
@@ -228,7 +228,7 @@ def test_database_without_chainmine_tables_is_a_clear_error(tmp_path):
 
 
 def test_report_on_generated_logs_agrees_with_the_records(tmp_path):
-    from miner.generate import generate_logs, generate_records
+    from chainmine.miner.generate import generate_logs, generate_records
 
     out = tmp_path / "g.jsonl"
     generate_logs(out, sessions=150, seed=9)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 
 pytestmark = pytest.mark.browser
 
@@ -51,16 +51,16 @@ def dashboard(tmp_path):
     port = free_port()
     db, library = tmp_path / "store.duckdb", tmp_path / "workflows.json"
     chainmine = Path(sys.executable).with_name("chainmine")
-    command = [str(chainmine)] if chainmine.exists() else [sys.executable, "-m", "miner.cli"]
+    command = [str(chainmine)] if chainmine.exists() else [sys.executable, "-m", "chainmine.miner.cli"]
     log = open(tmp_path / "dashboard.log", "w")
     server = subprocess.Popen(command + ["dashboard", "--db", str(db), "--library", str(library),
-                                         "--tools", "miner.generate.tools", "--port", str(port), "--no-browser"],
+                                         "--tools", "chainmine.miner.generate.tools", "--port", str(port), "--no-browser"],
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         if not views.wait_until_healthy(url, timeout_s=90):
             pytest.fail(f"the dashboard did not answer on {url}: {(tmp_path / 'dashboard.log').read_text()}")
-        yield url, views.DashboardConfig(db, library, ("miner.generate.tools",))
+        yield url, views.DashboardConfig(db, library, ("chainmine.miner.generate.tools",))
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the command and the streamlit server it started
         try:

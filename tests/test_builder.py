@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from library.builder import WorkflowBuilder
-from library.errors import ValidationError
-from library.model import WorkflowTemplate
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import WorkflowTemplate
 
 
 def reservations():

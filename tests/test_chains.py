@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 import pytest
 
-from miner.chains import Chain, MiningParams, chain_score, find_chains, wilson_lower
-from miner.chains.keys import KeyCodec
-from miner.chains.redundancy import closed_mask, connected, group_variants, junction_confidence, plain
-from miner.errors import EmptyStoreError, MiningError
-from miner.store import connect, ensure_tools
+from chainmine.miner.chains import Chain, MiningParams, chain_score, find_chains, wilson_lower
+from chainmine.miner.chains.keys import KeyCodec
+from chainmine.miner.chains.redundancy import closed_mask, connected, group_variants, junction_confidence, plain
+from chainmine.miner.errors import EmptyStoreError, MiningError
+from chainmine.miner.store import connect, ensure_tools
 
 BASE = datetime(2026, 1, 5, 8, 0, 0)
 
@@ -289,9 +289,9 @@ def test_samples_are_spread_over_many_windows_that_the_chains_share():
     """Each sample spans SAMPLE_SPREAD windows or more, and different chains read the same windows."""
     import duckdb
 
-    from miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, find_chains
-    from miner.chains.params import MiningParams
-    from miner.store import init_schema
+    from chainmine.miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, find_chains
+    from chainmine.miner.chains.params import MiningParams
+    from chainmine.miner.store import init_schema
 
     con = duckdb.connect()
     init_schema(con)
@@ -320,9 +320,9 @@ def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
     """Window thinning must not leave short a chain whose occurrences all sit in one window."""
     import duckdb
 
-    from miner.chains.mine import SAMPLE_WINDOW, find_chains, sample_plan
-    from miner.chains.params import MiningParams
-    from miner.store import init_schema
+    from chainmine.miner.chains.mine import SAMPLE_WINDOW, find_chains, sample_plan
+    from chainmine.miner.chains.params import MiningParams
+    from chainmine.miner.store import init_schema
 
     con = duckdb.connect()
     init_schema(con)
@@ -389,7 +389,7 @@ def test_a_fragment_keeps_the_occurrences_no_better_chain_holds(tmp_path):
 @pytest.mark.parametrize("max_gap", [1, 2])
 def test_occurrences_of_chains_that_were_not_grown_are_drawn_again_on_demand(max_gap):
     """The search stores only what the next level extends; any other counted chain can still be sampled."""
-    from miner.chains.search import build_events, occurrence_relation, search_levels, toy_store
+    from chainmine.miner.chains.search import build_events, occurrence_relation, search_levels, toy_store
 
     con = toy_store("abcab", 6)
     build_events(con)

@@ -6,9 +6,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import ChainmineGroup
-from miner.errors import StoreError
-from library.errors import NotFoundError
+from chainmine.miner.cli import ChainmineGroup
+from chainmine.miner.errors import StoreError
+from chainmine.library.errors import NotFoundError
 
 
 @click.group(cls=ChainmineGroup)
@@ -43,7 +43,7 @@ def test_bugs_are_not_disguised_as_user_errors():
 
 
 def test_usage_errors_exit_2():
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
 
@@ -53,7 +53,7 @@ def test_tables_never_cut_the_names_users_copy_into_the_next_command():
 
     from rich.table import Table
 
-    from miner.commands.common import CliConsole
+    from chainmine.miner.commands.common import CliConsole
 
     table = Table("name", "status", "description")
     table.add_row("get_user_then_each_get_reservation", "suggested", "a long description " * 5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from library.conditions import SKIPPED, parse_condition
-from library.errors import ConditionError
+from chainmine.library.conditions import SKIPPED, parse_condition
+from chainmine.library.errors import ConditionError
 
 SCOPE = {"check": {"ok": False, "code": 404}, "n": 5, "tags": ["vip", "eu"], "name": "mia", "prev": SKIPPED}
 
@@ -101,8 +101,8 @@ def test_is_with_any_other_operand_is_refused_with_a_hint(text, hint):
 
 
 def test_validation_reports_an_identity_test_on_a_number():
-    from library.model import WorkflowStep, WorkflowTemplate
-    from library.validate import workflow_problems
+    from chainmine.library.model import WorkflowStep, WorkflowTemplate
+    from chainmine.library.validate import workflow_problems
 
     wf = WorkflowTemplate(name="w", inputs={"n": {}}, steps=[WorkflowStep(id="a", tool_name="t", condition="{{n}} is 100000")])
     (problem,) = workflow_problems(wf)

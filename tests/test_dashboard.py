@@ -13,10 +13,10 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from library.model import InputSpec, ParameterSource, WorkflowStats, WorkflowStep, WorkflowTemplate
-from library.store import WorkflowLibrary
-from miner import views
-from miner.generate import generate_logs
+from chainmine.library.model import InputSpec, ParameterSource, WorkflowStats, WorkflowStep, WorkflowTemplate
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
+from chainmine.miner.generate import generate_logs
 
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
 
@@ -229,7 +229,7 @@ def test_the_sidebar_filter_narrows_every_view_and_is_kept_across_pages(loaded):
 
 
 def test_runs_are_left_out_until_the_sidebar_includes_them(loaded, log_bytes):
-    from miner.store import connect
+    from chainmine.miner.store import connect
     con = connect(loaded.db)
     con.execute("""INSERT INTO calls (id, session_id, ts, seq, tool_id, success, agent, origin)
                    SELECT 10**9 + i, 'run-' || (i // 3), now()::TIMESTAMP, i, (SELECT min(tool_id) FROM tools),

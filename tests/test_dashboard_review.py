@@ -7,9 +7,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from library.model import WorkflowTemplate
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 from test_dashboard import (APP, env, ingested_db, library, loaded, log_bytes, open_page,  # noqa: F401 (fixtures)
                             table, texts)
 

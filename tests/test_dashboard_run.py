@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 from test_dashboard import env, library, lookup_workflow, open_page, table, texts, weather_workflow  # noqa: F401
 
 
@@ -21,7 +21,7 @@ def test_run_page_without_tools_explains_how_to_start(library):
 
 @pytest.fixture
 def with_tools(env, monkeypatch):
-    monkeypatch.setenv(views.TOOLS_ENV, json.dumps(["miner.generate.tools"]))
+    monkeypatch.setenv(views.TOOLS_ENV, json.dumps(["chainmine.miner.generate.tools"]))
 
 
 def test_run_page_without_accepted_workflows_points_to_review(env, with_tools):

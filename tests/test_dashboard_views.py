@@ -17,16 +17,16 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from dashboards.graphs import FAIL_COLOUR, OK_COLOUR, WARN_COLOUR, transition_dot, workflow_dot
-from library.errors import LibraryError, ReviewError
-from library.model import InputSpec, WorkflowStep, WorkflowTemplate
-from library.runner.errors import InputError
-from library.runner.events import Event
-from library.store import WorkflowLibrary
-from miner import views
-from miner.cli import cli
-from miner.errors import IngestError, StoreLockedError
-from miner.store import connect
+from chainmine.dashboards.graphs import FAIL_COLOUR, OK_COLOUR, WARN_COLOUR, transition_dot, workflow_dot
+from chainmine.library.errors import LibraryError, ReviewError
+from chainmine.library.model import InputSpec, WorkflowStep, WorkflowTemplate
+from chainmine.library.runner.errors import InputError
+from chainmine.library.runner.events import Event
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import IngestError, StoreLockedError
+from chainmine.miner.store import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "dashboards").rglob("*.py"))
@@ -52,11 +52,11 @@ def test_views_never_import_streamlit(path):
 
 def test_env_round_trips_to_config(tmp_path):
     env = views.dashboard_env(tmp_path / "a.duckdb", tmp_path / "w.json",
-                              ["miner.generate.tools", "python -m my_mcp_server --flag"], base={})
+                              ["chainmine.miner.generate.tools", "python -m my_mcp_server --flag"], base={})
     cfg = views.dashboard_config(env)
     assert cfg.db == tmp_path / "a.duckdb"
     assert cfg.library == tmp_path / "w.json"
-    assert cfg.tools == ("miner.generate.tools", "python -m my_mcp_server --flag")
+    assert cfg.tools == ("chainmine.miner.generate.tools", "python -m my_mcp_server --flag")
     assert cfg.has_tools
 
 
@@ -90,13 +90,13 @@ def test_dashboard_command_starts_streamlit_with_paths_and_tools(tmp_path, monke
     monkeypatch.setattr(subprocess, "Popen", FakeServer)
     monkeypatch.setattr(signal, "signal", lambda *a: None)
     result = CliRunner().invoke(cli, ["dashboard", "--db", str(tmp_path / "x.duckdb"), "--library",
-                                      str(tmp_path / "w.json"), "--tools", "miner.generate.tools",
+                                      str(tmp_path / "w.json"), "--tools", "chainmine.miner.generate.tools",
                                       "--port", "8765", "--no-browser"])
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:8765" in result.stderr
     assert "--server.port=8765" in seen["argv"]
     assert seen["env"]["CHAINMINE_DB"] == str(tmp_path / "x.duckdb")
-    assert json.loads(seen["env"][views.TOOLS_ENV]) == ["miner.generate.tools"]
+    assert json.loads(seen["env"][views.TOOLS_ENV]) == ["chainmine.miner.generate.tools"]
 
 
 def test_dashboard_command_rejects_a_bad_port():

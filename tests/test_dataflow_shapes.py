@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from library.validate import workflow_problems
-from miner.chains import Chain
-from miner.synthesis import build_workflow, infer_dataflow
-from miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
+from chainmine.library.validate import workflow_problems
+from chainmine.miner.chains import Chain
+from chainmine.miner.synthesis import build_workflow, infer_dataflow
+from chainmine.miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
 from test_synthesis import occ, rec
 
 
@@ -156,8 +156,8 @@ def test_a_repeated_step_is_represented_by_its_last_call():
 
 # --- what an agent can do with a suggestion: one call, savings, outcomes, nesting -------------------------
 
-from miner.patterns import ChainMiner  # noqa: E402
-from miner.store import connect  # noqa: E402
+from chainmine.miner.estimator import ChainMiner  # noqa: E402
+from chainmine.miner.store import connect  # noqa: E402
 from test_chains import call, make_store  # noqa: E402
 
 

@@ -6,10 +6,10 @@ import json
 
 from click.testing import CliRunner
 
-from library.store import WorkflowLibrary
-from miner.cli import cli
-from miner.runs import list_runs
-from miner.store import connect
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
+from chainmine.miner.run_store import list_runs
+from chainmine.miner.store import connect
 
 
 def test_demo_runs_end_to_end_and_can_be_repeated(tmp_path):

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from miner.drift import parse_window, workflow_drift
-from miner.errors import MiningError
+from chainmine.miner.drift import parse_window, workflow_drift
+from chainmine.miner.errors import MiningError
 from test_recommend import T0, chain, lookup, make_store
 
 WORKFLOWS = [lookup(), chain("booking", "search", "book", "pay")]
@@ -106,10 +106,10 @@ def test_a_workflow_absent_lately_or_never_is_not_flagged(tmp_path):
 
 
 def test_drift_on_generator_logs_flags_the_workflow_that_starts_failing(tmp_path):
-    from miner.generate import generate_logs
-    from miner.ingest import ingest_paths
-    from miner.patterns import ChainMiner
-    from miner.store import connect
+    from chainmine.miner.generate import generate_logs
+    from chainmine.miner.ingest import ingest_paths
+    from chainmine.miner.estimator import ChainMiner
+    from chainmine.miner.store import connect
 
     report = generate_logs(tmp_path / "logs.jsonl", sessions=1500, seed=11, scenario="mixed")
     con = connect(tmp_path / "gen.duckdb")
@@ -130,7 +130,7 @@ def test_drift_on_generator_logs_flags_the_workflow_that_starts_failing(tmp_path
 
 @pytest.fixture
 def drift_cli(tmp_path):
-    from library.store import WorkflowLibrary
+    from chainmine.library.store import WorkflowLibrary
 
     sessions, failing = week_of_sessions(broken_from_day=13)
     make_store(tmp_path / "d.duckdb", sessions, failing).close()
@@ -142,7 +142,7 @@ def drift_cli(tmp_path):
 
 def stats(args):
     from click.testing import CliRunner
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
 
     return CliRunner().invoke(cli, ["stats", "--drift", *args])
 
@@ -196,6 +196,6 @@ def test_stats_drift_bad_input_is_one_line(drift_cli, tmp_path, extra, fragment)
     (0, 2000, 0.99, 0.0),                    # far in the tail, no underflow error
 ])
 def test_binomial_tail_is_the_chance_of_so_few_successes(successes, total, rate, expected):
-    from miner.evaluation import binomial_tail
+    from chainmine.miner.evaluation import binomial_tail
 
     assert binomial_tail(successes, total, rate) == pytest.approx(expected, abs=1e-12)

@@ -9,13 +9,13 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowStep as Step
-from library.model import WorkflowTemplate as Workflow
-from miner.cli import cli
-from miner.errors import MiningError
-from miner.evaluate import backtest, split_sessions
-from miner.evaluation import find_occurrences, ranking_scores
-from miner.store import connect
+from chainmine.library.model import WorkflowStep as Step
+from chainmine.library.model import WorkflowTemplate as Workflow
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import MiningError
+from chainmine.miner.evaluation.backtest import backtest, split_sessions
+from chainmine.miner.evaluation import find_occurrences, ranking_scores
+from chainmine.miner.store import connect
 from test_recommend import T0, chain, lookup, make_store
 
 
@@ -224,8 +224,8 @@ def test_cli_bad_options_are_usage_errors(tmp_path, args):
 
 @pytest.fixture(scope="module")
 def generated_db(tmp_path_factory):
-    from miner.generate import generate_logs
-    from miner.ingest import ingest_paths
+    from chainmine.miner.generate import generate_logs
+    from chainmine.miner.ingest import ingest_paths
 
     tmp = tmp_path_factory.mktemp("gen")
     report = generate_logs(tmp / "logs.jsonl", sessions=1500, seed=11, scenario="mixed")

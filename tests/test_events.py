@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from miner.chains import MiningParams, find_chains
-from miner.chains.events import EVENTS, build_sql, prepare_events, refresh_events
-from miner.cli import cli
-from miner.ingest import ingest_paths
-from miner.store import connect, transaction
+from chainmine.miner.chains import MiningParams, find_chains
+from chainmine.miner.chains.events import EVENTS, build_sql, prepare_events, refresh_events
+from chainmine.miner.cli import cli
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.store import connect, transaction
 
 BASE = datetime(2026, 3, 1, 9, 0, 0)
 WORKFLOW = ["find_user", "get_orders", "get_orders", "ship_order"]
@@ -199,7 +199,7 @@ def test_refreshing_inside_the_transaction_that_stored_the_calls_is_refused(tmp_
     before = events_of(con, EVENTS)
     con.execute("BEGIN TRANSACTION")
     con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success) VALUES (4242, 'late', 1, 1, true)")
-    from miner.errors import StoreError
+    from chainmine.miner.errors import StoreError
     with pytest.raises(StoreError, match="after the calls are committed"):
         refresh_events(con, "(SELECT 'late' AS session_id)")
     con.execute("ROLLBACK")
@@ -209,7 +209,7 @@ def test_refreshing_inside_the_transaction_that_stored_the_calls_is_refused(tmp_
 
 def test_an_ingest_whose_event_refresh_fails_still_stores_its_calls(tmp_path, monkeypatch):
     """The events are the miner's cache: losing the refresh costs the next mine time, not the ingest."""
-    import miner.chains.events as ev
+    import chainmine.miner.chains.events as ev
 
     db = tmp_path / "t.duckdb"
     ingest(db, write_log(tmp_path / "a.jsonl", noisy_sessions(30, 11)))

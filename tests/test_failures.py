@@ -1,4 +1,4 @@
-"""The one failure rule (library.failures): ingest and the runner judge results alike; hooks override it."""
+"""The one failure rule (chainmine.library.failures): ingest and the runner judge results alike; hooks override it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from library.failures import Failure, classify, is_failure
-from library.model import WorkflowTemplate
-from library.runner import MemoryRecorder, ToolGuards, WorkflowExecutor
-from library.runner.registry import PythonRegistry, load_registry
-from miner.cli import cli
-from miner.ingest import ingest_paths
-from miner.store import init_schema
+from chainmine.library.failures import Failure, classify, is_failure
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import MemoryRecorder, ToolGuards, WorkflowExecutor
+from chainmine.library.runner.registry import PythonRegistry
+from chainmine.library.runner.loading import load_registry
+from chainmine.miner.cli import cli
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.store import init_schema
 
 TOOLS = Path(__file__).parent / "tools"
 FAILURE_TOOLS = TOOLS / "failure_tools.py"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from library.runner.errors import RegistryError
-from library.runner.mcp_registry import split_mcp_spec
-from miner.cli import cli
+from chainmine.library.runner.errors import RegistryError
+from chainmine.library.runner.mcp_registry import split_mcp_spec
+from chainmine.miner.cli import cli
 
 SERVER = Path(__file__).parent / "mcp_fixtures" / "status_server.py"
 HOOKS = '''

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from library.templates import lookup, parse_path
-from miner.cli import cli
-from miner.generate import (FIELDS, SCENARIOS, GenerateError, LogGenerator, generate_logs, generate_records,
+from chainmine.library.templates import lookup, parse_path
+from chainmine.miner.cli import cli
+from chainmine.miner.generate import (FIELDS, SCENARIOS, GenerateError, LogGenerator, generate_logs, generate_records,
                             truth_path_for)
-from miner.generate.tools import TOOLS
+from chainmine.miner.generate.tools import TOOLS
 
 SESSIONS = 1500
 
@@ -510,8 +510,8 @@ STORED = ("id", "session_id", "ts", "seq", "tool", "success", "error", "duration
 
 
 def _ingested(path, db) -> list[tuple]:
-    from miner.ingest import ingest_paths
-    from miner.store import connect
+    from chainmine.miner.ingest import ingest_paths
+    from chainmine.miner.store import connect
 
     con = connect(db)
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli
-from miner.errors import IngestError
-from miner.ingest import ingest_paths
-from miner.ingest.sqltext import MAX_DEPTH
-from miner.store import connect
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.ingest.sqltext import MAX_DEPTH
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 DEEP = "[" * 5000 + "]" * 5000  # far past Python's recursion limit

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import miner.ingest.chunks as chunks
-import miner.ingest.slicing as slicing
-from miner.ingest import ingest_paths
-from miner.ingest.chunks import LineChunks, cut_points
-from miner.ingest.sources import open_source
-from miner.store import connect
+import chainmine.miner.ingest.chunks as chunks
+import chainmine.miner.ingest.slicing as slicing
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.ingest.chunks import LineChunks, cut_points
+from chainmine.miner.ingest.sources import open_source
+from chainmine.miner.store import connect
 
 # (byte-order marks have their own test: cuts step over them)
 line_text = st.text(alphabet=st.characters(blacklist_characters="\r\n\ufeff", blacklist_categories=("Cs",)),
@@ -119,7 +119,7 @@ def test_a_file_renamed_while_it_is_read_in_chunks_is_still_read(tmp_path):
     """The file is opened once: log rotation between planning and reading loses nothing and hangs nothing."""
     import duckdb
 
-    from miner.ingest.readers import ROWS, load_lines
+    from chainmine.miner.ingest.readers import ROWS, load_lines
 
     path = tmp_path / "a.jsonl"
     path.write_bytes(b"".join(_rec(i) + b"\n" for i in range(50)))
@@ -134,7 +134,7 @@ def test_a_file_renamed_while_it_is_read_in_chunks_is_still_read(tmp_path):
 def test_a_file_cut_short_while_it_is_read_fails_in_one_line_and_stores_nothing(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
 
     path = tmp_path / "live.jsonl"
     path.write_bytes(b"".join(_rec(i) + b"\n" for i in range(40)))
@@ -161,7 +161,7 @@ def test_a_file_cut_short_while_it_is_read_fails_in_one_line_and_stores_nothing(
 def test_a_damaged_big_gzip_file_is_handled_as_when_read_whole(tmp_path, monkeypatch, damage):
     from click.testing import CliRunner
 
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
 
     data = gzip.compress(b"".join(_rec(i) + b"," + b"x" * 300 + b"\n" for i in range(8000)))
     if damage == "truncated":

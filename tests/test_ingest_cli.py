@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli
+from chainmine.miner.cli import cli
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli
-from miner.errors import IngestError
-from miner.ingest import detect_format, ingest_paths
-from miner.store import connect
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import detect_format, ingest_paths
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from miner.errors import IngestError
-from miner.ingest import detect_format, ingest_paths
-from miner.ingest.canonical import CONVERSATION
-from miner.store import connect
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import detect_format, ingest_paths
+from chainmine.miner.ingest.canonical import CONVERSATION
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 

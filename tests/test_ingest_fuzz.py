@@ -26,9 +26,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from miner.cli import cli
-from miner.ingest.conversations import MESSAGE_KEYS
-from miner.ingest.pairing import AMBIGUOUS, BEFORE_ANY_CALL, NO_CALL
+from chainmine.miner.cli import cli
+from chainmine.miner.ingest.conversations import MESSAGE_KEYS
+from chainmine.miner.ingest.pairing import AMBIGUOUS, BEFORE_ANY_CALL, NO_CALL
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 TAU = Path(__file__).resolve().parent / "data" / "tau_airline_gpt4o_slice.json.gz"

@@ -8,11 +8,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import miner.ingest.writer as writer
-from miner.chains.events import EVENTS, STORED_REF, refresh_events
-from miner.ingest import ingest_paths, store_records
-from miner.ingest.ids import META_ENGINE, META_HASH, call_id_sql, ensure_id_scheme, fingerprint
-from miner.store import connect, transaction
+import chainmine.miner.ingest.writer as writer
+from chainmine.miner.chains.events import EVENTS, STORED_REF, refresh_events
+from chainmine.miner.ingest import ingest_paths, store_records
+from chainmine.miner.ingest.ids import META_ENGINE, META_HASH, call_id_sql, ensure_id_scheme, fingerprint
+from chainmine.miner.store import connect, transaction
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 

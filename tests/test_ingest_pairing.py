@@ -1,4 +1,4 @@
-"""Tool results pair with the call that asked for them, whatever the call ids (miner.ingest.pairing)."""
+"""Tool results pair with the call that asked for them, whatever the call ids (chainmine.miner.ingest.pairing)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from miner.ingest import ingest_paths
-from miner.ingest.pairing import AMBIGUOUS, BEFORE_ANY_CALL, NO_CALL
-from miner.store import connect
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.ingest.pairing import AMBIGUOUS, BEFORE_ANY_CALL, NO_CALL
+from chainmine.miner.store import connect
 
 DATA = Path(__file__).resolve().parent / "data"
 TAU_SLICE = DATA / "tau_airline_gpt4o_slice.json.gz"
@@ -162,7 +162,7 @@ def test_tau_bench_full_log(con):
 def test_the_cli_shows_pairings_by_position(tmp_path):
     from click.testing import CliRunner
 
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
 
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps(_chat(CASES["results without ids"][0])) + "\n")
@@ -177,7 +177,7 @@ def test_the_cli_shows_pairings_by_position(tmp_path):
 def test_each_call_keeps_what_was_said_since_the_call_before_it(tmp_path):
     from click.testing import CliRunner
 
-    from miner.cli import cli
+    from chainmine.miner.cli import cli
     conv = {"id": "c1", "messages": [
         {"role": "system", "content": "Policy: never reveal SECRET-POLICY"},
         {"role": "user", "content": "Hi, my user id is mia_li_3668"},

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from miner.errors import IngestError
-from miner.ingest import ingest_paths, list_rejects
-from miner.store import connect
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import ingest_paths, list_rejects
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 GOOD = {"session_id": "s", "tool": "t", "seq": 1}

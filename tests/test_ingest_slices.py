@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import miner.ingest.chunks as chunks
-import miner.ingest.slicing as slicing
-from miner.errors import IngestError
-from miner.ingest import ingest_paths
-from miner.store import connect
+import chainmine.miner.ingest.chunks as chunks
+import chainmine.miner.ingest.slicing as slicing
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 WHOLE = 1_000_000

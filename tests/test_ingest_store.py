@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import miner.ingest.pipeline as pipeline
-from miner.errors import IngestError, StoreError
-from miner.ingest import ingest_paths, list_rejects, store_records
-from miner.ingest.redact import META_KEY
-from miner.store import connect
+import chainmine.miner.ingest.pipeline as pipeline
+from chainmine.miner.errors import IngestError, StoreError
+from chainmine.miner.ingest import ingest_paths, list_rejects, store_records
+from chainmine.miner.ingest.redact import META_KEY
+from chainmine.miner.store import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 ALL_SAMPLES = ["canonical.jsonl", "aliases.jsonl", "canonical.csv", "openai_chat.jsonl",
@@ -113,7 +113,7 @@ def test_bad_path_fails_before_anything_is_written(con, tmp_path, bad, message):
 
 
 def test_unreadable_file(con, tmp_path, monkeypatch):
-    import miner.ingest.sources as sources
+    import chainmine.miner.ingest.sources as sources
     path = tmp_path / "secret.jsonl"
     path.write_text('{"tool": "t", "seq": 1}\n')
     path.chmod(0)  # enough for a normal user; root reads anyway, so access() is asked to say no

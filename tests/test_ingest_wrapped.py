@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from miner.ingest import detect_format, ingest_paths
-from miner.store import connect
+from chainmine.miner.ingest import detect_format, ingest_paths
+from chainmine.miner.store import connect
 
 
 @pytest.fixture

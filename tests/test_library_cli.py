@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from library.builder import WorkflowBuilder
-from library.model import WorkflowStats
-from library.store import WorkflowLibrary
-from miner.cli import cli
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.model import WorkflowStats
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
 
 
 @pytest.fixture

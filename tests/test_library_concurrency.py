@@ -7,13 +7,13 @@ import subprocess
 import sys
 import textwrap
 
-from library.fileio import backup_path
-from library.store import WorkflowLibrary
+from chainmine.library.store.atomic import backup_path
+from chainmine.library.store import WorkflowLibrary
 
 WORKER = textwrap.dedent("""
     import sys
-    from library.builder import WorkflowBuilder
-    from library.store import WorkflowLibrary
+    from chainmine.library.builder import WorkflowBuilder
+    from chainmine.library.store import WorkflowLibrary
 
     path, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     lib = WorkflowLibrary(path)

@@ -7,10 +7,10 @@ import stat
 
 import pytest
 
-from library.builder import WorkflowBuilder
-from library.errors import LibraryFileError
-from library.fileio import atomic_write_text, backup_path, file_lock, keep_backup, lock_path, read_json
-from library.store import WorkflowLibrary
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.errors import LibraryFileError
+from chainmine.library.store.atomic import atomic_write_text, backup_path, file_lock, keep_backup, lock_path, read_json
+from chainmine.library.store import WorkflowLibrary
 
 
 def test_a_held_lock_makes_a_writer_give_up_with_a_clear_message_and_write_nothing(tmp_path):

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from library.builder import WorkflowBuilder
-from library.errors import ValidationError
-from library.merge import MergeOutcome, merge_workflows
-from library.model import WorkflowStats
-from library.store import WorkflowLibrary
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.errors import ValidationError
+from chainmine.library.merge import MergeOutcome, merge_workflows
+from chainmine.library.model import WorkflowStats
+from chainmine.library.store import WorkflowLibrary
 
 
 def mined(name, user_param="{{user_id}}", frequency=10, tools=("get_user_details", "get_reservation_details")):

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from library.builder import WorkflowBuilder
-from library.errors import DuplicateNameError, LibraryFileError, NotFoundError, ReviewError, ValidationError
-from library.fileio import backup_path
-from library.model import WorkflowStats
-from library.schema import dump_library, parse_library
-from library.store import WorkflowLibrary
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.errors import DuplicateNameError, LibraryFileError, NotFoundError, ReviewError, ValidationError
+from chainmine.library.store.atomic import backup_path
+from chainmine.library.model import WorkflowStats
+from chainmine.library.schema import dump_library, parse_library
+from chainmine.library.store import WorkflowLibrary
 
 
 def lookup(name="lookup_user", frequency=10):

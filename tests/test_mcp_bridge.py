@@ -18,15 +18,15 @@ import duckdb
 import pytest
 from mcp import Client
 
-from library.model import InputSpec, WorkflowStats, WorkflowStep, WorkflowTemplate
-from library.runner import load_registries
-from library.serve.app import build_server
-from library.serve.errors import ArgumentError, ServeError
-from library.serve.mcp_server import WorkflowServer, run_result
-from library.serve.schema import check_arguments, input_schema, output_schema, tool_description
-from library.serve.transport import HttpAddress, parse_http_address
-from library.serve.watch import WorkflowCatalog
-from miner.commands.mcp import duckdb_recorder_opener
+from chainmine.library.model import InputSpec, WorkflowStats, WorkflowStep, WorkflowTemplate
+from chainmine.library.runner import load_registries
+from chainmine.library.serve.app import build_server
+from chainmine.library.serve.errors import ArgumentError, ServeError
+from chainmine.library.serve.mcp_server import WorkflowServer, run_result
+from chainmine.library.serve.schema import check_arguments, input_schema, output_schema, tool_description
+from chainmine.library.serve.transport import HttpAddress, parse_http_address
+from chainmine.library.serve.watch import WorkflowCatalog
+from chainmine.miner.commands.mcp import duckdb_recorder_opener
 
 MODES = ["legacy", "auto"]
 
@@ -184,7 +184,7 @@ def test_catalog_keeps_last_good_library_when_file_breaks(library, caplog):
     catalog = WorkflowCatalog(library)
     catalog.refresh()
     library.write_text('{"schema_version": 1, "workflows": [')
-    with caplog.at_level(logging.WARNING, logger="library.serve.watch"):
+    with caplog.at_level(logging.WARNING, logger="chainmine.library.serve.watch"):
         assert catalog.refresh() is False
         library.write_text('{"schema_version": 1, "workflows": [{"name": "bad name!"')
         catalog.refresh()
@@ -200,7 +200,7 @@ def test_catalog_skips_a_workflow_that_breaks_the_rules(library, caplog):
     broken = lookup_workflow("broken_flow")
     broken.steps[0].parameters["user_id"] = "{{nobody}}"  # refers to an unknown name
     catalog = WorkflowCatalog(library, loader=lambda p: [lookup_workflow(), broken])
-    with caplog.at_level(logging.WARNING, logger="library.serve.watch"):
+    with caplog.at_level(logging.WARNING, logger="chainmine.library.serve.watch"):
         catalog.refresh()
     assert sorted(catalog.workflows) == ["lookup_user_reservations"]
     assert "not serving workflow 'broken_flow'" in caplog.text
@@ -360,7 +360,7 @@ def test_a_broken_library_while_serving_keeps_tools(library, caplog):
             library.write_text("not json at all")
             return [t.name for t in (await client.list_tools()).tools]
 
-    with caplog.at_level(logging.WARNING, logger="library.serve.watch"):
+    with caplog.at_level(logging.WARNING, logger="chainmine.library.serve.watch"):
         names = run(main)
     assert names == ["lookup_user_reservations"]
     assert "cannot be used" in caplog.text

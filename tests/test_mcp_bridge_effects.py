@@ -18,7 +18,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_types import ElicitResult
 
-from library.store import WorkflowLibrary
+from chainmine.library.store import WorkflowLibrary
 from test_mcp_bridge import lookup_workflow
 
 ROOT = Path(__file__).resolve().parent.parent

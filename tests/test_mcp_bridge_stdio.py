@@ -25,8 +25,8 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from library.store import WorkflowLibrary
-from miner.cli import cli
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
 from test_mcp_bridge import lookup_workflow, runs_table
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowTemplate
-from library.store import WorkflowLibrary
-from miner.cli import cli
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
 from test_chains import call, lookup_sessions, make_store
 
 
@@ -153,8 +153,8 @@ def test_logged_text_holding_braces_is_mined_as_a_literal_constant(tmp_path):
 
 @pytest.mark.parametrize("as_json", [True, False])
 def test_a_chain_whose_workflow_is_invalid_is_left_out_with_a_note(store, tmp_path, monkeypatch, as_json):
-    import miner.synthesis.build as build
-    from library.errors import ValidationError
+    import chainmine.miner.synthesis.build as build
+    from chainmine.library.errors import ValidationError
 
     real = build._build
 

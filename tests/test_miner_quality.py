@@ -17,11 +17,11 @@ from collections import Counter
 
 import pytest
 
-from library.templates import format_path, parse_path
-from miner.generate import generate_logs
-from miner.ingest import ingest_paths
-from miner.patterns import ChainMiner
-from miner.store import connect
+from chainmine.library.templates import format_path, parse_path
+from chainmine.miner.generate import generate_logs
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.estimator import ChainMiner
+from chainmine.miner.store import connect
 
 CASES = [("mixed", 1500, 7), ("mixed", 1500, 23), ("mixed", 1200, 31), ("commerce", 1000, 5), ("travel", 600, 11)]
 

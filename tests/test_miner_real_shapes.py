@@ -17,10 +17,10 @@ from collections import Counter
 
 import pytest
 
-from miner.generate import generate_logs
-from miner.ingest import ingest_paths
-from miner.patterns import ChainMiner
-from miner.store import connect
+from chainmine.miner.generate import generate_logs
+from chainmine.miner.ingest import ingest_paths
+from chainmine.miner.estimator import ChainMiner
+from chainmine.miner.store import connect
 
 SEEDS = (3, 17)
 SESSIONS = 400

@@ -1,4 +1,4 @@
-"""Runs kept apart (miner.origins): the calls of `chainmine run` never change what the logs say, unless asked."""
+"""Runs kept apart (chainmine.miner.origins): the calls of `chainmine run` never change what the logs say, unless asked."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowTemplate
-from library.runner.registry import load_registry
-from miner.chains.events import prepare_events
-from miner.cli import cli
-from miner.demo import DEMO_TOOLS, example_inputs, pick_runnable
-from miner.origins import count_calls, migrate_run_origin
-from miner.store import connect, init_schema
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner.loading import load_registry
+from chainmine.miner.chains.events import prepare_events
+from chainmine.miner.cli import cli
+from chainmine.miner.demo import DEMO_TOOLS, example_inputs, pick_runnable
+from chainmine.miner.origins import count_calls, migrate_run_origin
+from chainmine.miner.store import connect, init_schema
 
 RUNS = 20
 

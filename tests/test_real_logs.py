@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli
+from chainmine.miner.cli import cli
 
 REAL = Path(__file__).parent / "data" / "real"
 

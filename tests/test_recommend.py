@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowStep as Step
-from library.model import WorkflowTemplate as Workflow
-from library.store import WorkflowLibrary
-from miner.cli import cli
-from miner.errors import MiningError
-from miner.recommend import NextToolModel, collapse, recommend, session_prefix
-from miner.store import connect, ensure_tools
+from chainmine.library.model import WorkflowStep as Step
+from chainmine.library.model import WorkflowTemplate as Workflow
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import MiningError
+from chainmine.miner.recommend import NextToolModel, collapse, recommend, session_prefix
+from chainmine.miner.store import connect, ensure_tools
 
 T0 = dt.datetime(2026, 3, 2)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli, main
+from chainmine.miner.cli import cli, main
 
 TOOLS_DIR = Path(__file__).parent / "tools"
 TOOLS_FILE = TOOLS_DIR / "runner_tools.py"
@@ -222,7 +222,7 @@ def test_live_progress_goes_to_stderr_when_it_is_a_terminal(env, monkeypatch):
 
     from rich.console import Console
 
-    import miner.commands.run as run_command
+    import chainmine.miner.commands.run as run_command
     buffer = io.StringIO()
     monkeypatch.setattr(run_command, "show_progress", lambda quiet: not quiet)
     monkeypatch.setattr(run_command, "stderr_console", lambda: Console(file=buffer, force_terminal=True, width=120))

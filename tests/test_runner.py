@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from library.errors import LibraryError, ValidationError
-from library.model import WorkflowTemplate
-from library.runner import (EventBus, MemoryRecorder, ToolGuards, WorkflowContext, WorkflowExecutor,
+from chainmine.library.errors import LibraryError, ValidationError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import (EventBus, MemoryRecorder, ToolGuards, WorkflowContext, WorkflowExecutor,
                             run_workflow)
-from library.runner.errors import InputError, UnreviewedWorkflowError
+from chainmine.library.runner.errors import InputError, UnreviewedWorkflowError
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowTemplate
-from library.runner import ToolGuards, WorkflowExecutor
-from library.runner.errors import ResumeError
-from miner.cli import cli
-from miner.runs import DuckDBRecorder, get_run, list_runs
-from miner.store import connect
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import ToolGuards, WorkflowExecutor
+from chainmine.library.runner.errors import ResumeError
+from chainmine.miner.cli import cli
+from chainmine.miner.run_store import DuckDBRecorder, get_run, list_runs
+from chainmine.miner.store import connect
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)
@@ -146,7 +146,7 @@ def test_a_killed_run_resumes_without_repeating_completed_steps(tmp_path, monkey
     args = ["run", "chain", "--tools", str(TOOLS_FILE), "--input", "uid=kim", "--db", str(db),
             "--library", str(lib), "--quiet", "--json"]
     env = {**os.environ, "RUNNER_TEST_LOG": str(log)}
-    proc = subprocess.Popen([sys.executable, "-c", "from miner.cli import main; main()", *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", "from chainmine.miner.cli import main; main()", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: log.exists() and "hang go" in log.read_text(), "the run to reach its third step")
@@ -180,7 +180,7 @@ def test_ctrl_c_cancels_cleanly_compensates_and_records_cancelled(tmp_path):
         {"id": "wait", "tool_name": "hang", "parameters": {"release_file": str(release)}, "depends_on": ["hold"]}]}
     lib.write_text(json.dumps({"schema_version": 1, "workflows": [wf]}))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from miner.cli import main; main()", "run", "held", "--tools", str(TOOLS_FILE),
+        [sys.executable, "-c", "from chainmine.miner.cli import main; main()", "run", "held", "--tools", str(TOOLS_FILE),
          "--db", str(db), "--library", str(lib), "--json", "--quiet"],
         env={**os.environ, "RUNNER_TEST_LOG": str(log)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -202,8 +202,8 @@ def test_ctrl_c_cancels_cleanly_compensates_and_records_cancelled(tmp_path):
 
 
 def test_a_recorded_run_keeps_the_miners_events_fresh_and_stays_out_of_them(registry, calls, tmp_path):
-    from miner.chains.events import EVENTS, LOGGED, build_sql, prepare_events
-    from miner.ingest import ingest_paths
+    from chainmine.miner.chains.events import EVENTS, LOGGED, build_sql, prepare_events
+    from chainmine.miner.ingest import ingest_paths
 
     db = tmp_path / "runs.duckdb"
     con = connect(db)

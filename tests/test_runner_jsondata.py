@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel
 
-from library.model import WorkflowTemplate
-from library.runner import ToolGuards, run_workflow
-from library.runner.errors import ResultNotJSONError
-from library.runner.jsondata import normalise_result
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import ToolGuards, run_workflow
+from chainmine.library.runner.errors import ResultNotJSONError
+from chainmine.library.runner.jsondata import normalise_result
 
 UTC = datetime.timezone.utc
 

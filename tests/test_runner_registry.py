@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from library.errors import ValidationError
-from library.model import WorkflowTemplate
-from library.runner import ToolGuards, WorkflowExecutor, load_registries, load_registry, tool
-from library.runner.errors import RegistryError, ToolReturnedError, UnknownToolError
-from library.runner.registry import PythonRegistry
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import ToolGuards, WorkflowExecutor, load_registries, load_registry, tool
+from chainmine.library.runner.errors import RegistryError, ToolReturnedError, UnknownToolError
+from chainmine.library.runner.registry import PythonRegistry
 
 TOOLS_DIR = Path(__file__).parent / "tools"
 SERVER = TOOLS_DIR / "runner_mcp_server.py"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from library.model import WorkflowTemplate
-from library.runner import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, WorkflowExecutor
-from library.runner.errors import CircuitOpenError, NonRetryableError, RetryableError, ToolTimeoutError
-from library.runner.resilience import is_retryable
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, WorkflowExecutor
+from chainmine.library.runner.errors import CircuitOpenError, NonRetryableError, RetryableError, ToolTimeoutError
+from chainmine.library.runner.resilience import is_retryable
 
 sys.path.insert(0, str(Path(__file__).parent / "tools"))
 from runner_fixtures import TOOLS_FILE, calls, registry  # noqa: E402,F401  (fixtures)

@@ -1,4 +1,4 @@
-"""Side effects, confirmation, default outputs and idempotency keys of runs (library.runner.safety)."""
+"""Side effects, confirmation, default outputs and idempotency keys of runs (chainmine.library.runner.safety)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from library.model import WorkflowTemplate
-from library.runner import MemoryRecorder, PythonRegistry, ToolGuards, WorkflowExecutor, run_workflow
-from library.runner.registry import ToolSpec
-from library.runner.safety import ConfirmationRequiredError, resolve_effects, tool_hints
-from miner.cli import cli
-from miner.runs import DuckDBRecorder, run_named_workflow
-from miner.store import connect
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import MemoryRecorder, PythonRegistry, ToolGuards, WorkflowExecutor, run_workflow
+from chainmine.library.runner.registry import ToolSpec
+from chainmine.library.runner.safety import ConfirmationRequiredError, resolve_effects, tool_hints
+from chainmine.miner.cli import cli
+from chainmine.miner.run_store import DuckDBRecorder, run_named_workflow
+from chainmine.miner.store import connect
 
 TOOLS_FILE = Path(__file__).parent / "tools" / "runner_tools.py"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from library.builder import WorkflowBuilder
-from library.errors import ValidationError
-from library.model import WorkflowStats
-from library.search import SearchHit, common_subsequence_length, search, suggest_for_tools, tokenize
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import WorkflowStats
+from chainmine.library.search import SearchHit, common_subsequence_length, search, suggest_for_tools, tokenize
 
 
 def wf(name, tools, category="general", status="suggested", frequency=0, description="", tags=()):

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from miner import ChainMiner
-from miner.cli import cli
-from miner.errors import MiningError
+from chainmine.miner import ChainMiner
+from chainmine.miner.cli import cli
+from chainmine.miner.errors import MiningError
 
 REAL = Path(__file__).parent / "data" / "real"
 
@@ -23,7 +23,7 @@ def _spark_or_skip():
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'chainmine[spark]')")
     if shutil.which("java") is None:
         pytest.skip("no java on PATH: the spark engine needs Java 17 or later")
-    from miner.lake.spark import spark_session
+    from chainmine.miner.lake.spark import spark_session
 
     return spark_session("local[2]")
 
@@ -91,7 +91,7 @@ def test_spark_mine_of_a_real_log_slice_matches_duckdb(tmp_path, spark):
     db, lake = _store_and_lake(tmp_path, log)
     con = duckdb.connect(str(db), read_only=True)
     local = ChainMiner().fit(con)
-    from miner.lake.spark import LakeEngine
+    from chainmine.miner.lake.spark import LakeEngine
 
     remote = ChainMiner(engine="spark").fit(LakeEngine(spark, lake))
     assert local.workflows_, "the real slice yields suggestions"
@@ -100,7 +100,7 @@ def test_spark_mine_of_a_real_log_slice_matches_duckdb(tmp_path, spark):
 
 
 def test_missing_pyspark_is_one_line_naming_the_extra(monkeypatch):
-    from miner.lake.spark import spark_session
+    from chainmine.miner.lake.spark import spark_session
 
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(MiningError, match=r"needs pyspark: pip install 'chainmine\[spark\]'"):
@@ -109,7 +109,7 @@ def test_missing_pyspark_is_one_line_naming_the_extra(monkeypatch):
 
 def test_missing_java_names_java_home(monkeypatch):
     pytest.importorskip("pyspark")
-    from miner.lake.spark import spark_session
+    from chainmine.miner.lake.spark import spark_session
 
     monkeypatch.setenv("JAVA_HOME", "/nonexistent/jdk")
     with pytest.raises(MiningError, match="JAVA_HOME"):
@@ -120,7 +120,7 @@ def test_an_sc_url_builds_a_spark_connect_session(monkeypatch):
     pytest.importorskip("pyspark")
     from pyspark.sql import SparkSession
 
-    from miner.lake.spark import spark_session
+    from chainmine.miner.lake.spark import spark_session
 
     asked = []
 

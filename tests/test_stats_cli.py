@@ -8,9 +8,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import cli
-from miner.generate import generate_logs, generate_records
-from miner.store import connect
+from chainmine.miner.cli import cli
+from chainmine.miner.generate import generate_logs, generate_records
+from chainmine.miner.store import connect
 
 SESSIONS = 120
 

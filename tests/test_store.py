@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from miner.errors import StoreError, StoreLockedError
-from miner.store import call_count, connect, ensure_tools, transaction
+from chainmine.miner.errors import StoreError, StoreLockedError
+from chainmine.miner.store import call_count, connect, ensure_tools, transaction
 
 
 def test_schema_is_created_once_and_reopened(tmp_path):

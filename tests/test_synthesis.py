@@ -8,20 +8,20 @@ import random
 import pandas as pd
 import pytest
 
-from library.builder import WorkflowBuilder
-from library.store import WorkflowLibrary
-from library.templates import resolve
-from library.validate import workflow_problems
-from miner.chains import Chain
-from miner.errors import MiningError
-from miner.patterns import ChainMiner, PatternDetector
-from miner.store import connect
-from miner.synthesis import (CallRecord, CategoryClassifier, Occurrence, build_workflow, categorize,
+from chainmine.library.builder import WorkflowBuilder
+from chainmine.library.store import WorkflowLibrary
+from chainmine.library.templates import resolve
+from chainmine.library.validate import workflow_problems
+from chainmine.miner.chains import Chain
+from chainmine.miner.errors import MiningError
+from chainmine.miner.estimator import ChainMiner, PatternDetector
+from chainmine.miner.store import connect
+from chainmine.miner.synthesis import (CallRecord, CategoryClassifier, Occurrence, build_workflow, categorize,
                              infer_dataflow, step_ids, workflow_name)
-from miner.synthesis.categories import namespace
-from miner.synthesis.describe import describe, phrase
-from miner.synthesis.naming import distinct_names, slugify
-from miner.synthesis.values import arg_leaves, comparable_nodes, json_type, parse_text, value_key
+from chainmine.miner.synthesis.categories import namespace
+from chainmine.miner.synthesis.describe import describe, phrase
+from chainmine.miner.synthesis.naming import distinct_names, slugify
+from chainmine.miner.synthesis.values import arg_leaves, comparable_nodes, json_type, parse_text, value_key
 from test_chains import call, lookup_sessions, make_store
 
 
@@ -372,10 +372,10 @@ def test_the_flow_screen_looks_back_as_far_as_a_chain_can_reach(sessions, apart,
     """A value handed on ``apart`` calls later counts only within one chain's span ((max_length - 1) steps here)."""
     import duckdb
 
-    from miner.chains.mine import find_chains
-    from miner.chains.params import MiningParams
-    from miner.store import init_schema
-    from miner.synthesis.screen import flow_screen
+    from chainmine.miner.chains.mine import find_chains
+    from chainmine.miner.chains.params import MiningParams
+    from chainmine.miner.store import init_schema
+    from chainmine.miner.synthesis.screen import flow_screen
 
     con = duckdb.connect()
     init_schema(con)

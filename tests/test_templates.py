@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from library.errors import TemplateError
-from library.templates import (LITERAL_BRACES, escape_literal, escape_text, format_path, iter_references, lookup,
+from chainmine.library.errors import TemplateError
+from chainmine.library.templates import (LITERAL_BRACES, escape_literal, escape_text, format_path, iter_references, lookup,
                                malformed_templates, needs_resolving, parse_path, parse_reference, resolve)
 
 SCOPE = {

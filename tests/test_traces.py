@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from library.model import WorkflowTemplate
-from library.runner import PythonRegistry, run_workflow
-from library.serve.app import build_server
-from miner.cli import cli
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import PythonRegistry, run_workflow
+from chainmine.library.serve.app import build_server
+from chainmine.miner.cli import cli
 
 TOOLS = '''
 def get_user(user_id):
@@ -323,7 +323,7 @@ def test_another_agents_trace_still_ingests_as_log_calls(env):
 
 
 def test_untraced_run_does_not_load_the_sdk(env):
-    code = ("import sys; from miner.runs import run_named_workflow; "
+    code = ("import sys; from chainmine.miner.run_store import run_named_workflow; "
             "r = run_named_workflow('lookup', ['tools.py'], library_path='workflows.json', db='plain.duckdb', "
             "input_pairs=['user_id=u', 'token=t']); "
             "print(r.status, 'opentelemetry.sdk.trace' in sys.modules)")
@@ -334,7 +334,7 @@ def test_untraced_run_does_not_load_the_sdk(env):
 
 
 def test_sub_workflow_run_is_nested_under_its_parent(env):
-    from library.store import WorkflowLibrary
+    from chainmine.library.store import WorkflowLibrary
     exporter, provider = _memory_provider()
     outer = WorkflowTemplate.from_dict({
         "name": "outer", "status": "accepted",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError as PydanticError
 
-from library.errors import ValidationError
-from library.model import InputSpec, WorkflowStep, WorkflowTemplate
-from library.validate import validate_workflow, workflow_problems
+from chainmine.library.errors import ValidationError
+from chainmine.library.model import InputSpec, WorkflowStep, WorkflowTemplate
+from chainmine.library.validate import validate_workflow, workflow_problems
 
 
 def wf(steps, inputs=None, **kw):

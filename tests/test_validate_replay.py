@@ -9,12 +9,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from library.errors import LibraryFileError
-from library.fileio import file_lock
-from library.serve.schema import evidence_text
-from library.store import WorkflowLibrary
-from miner.cli import cli
-from miner.replay import validate_library
+from chainmine.library.errors import LibraryFileError
+from chainmine.library.store.atomic import file_lock
+from chainmine.library.serve.schema import evidence_text
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.cli import cli
+from chainmine.miner.replay import validate_library
 
 USERS = {
     "u1": {"user_id": "u1", "name": "Mia", "orders": ["o1", "o2"], "last_order": "o2"},
@@ -110,7 +110,7 @@ def env(tmp_path):
 
 
 def library_workflow(data: dict):
-    from library.model import WorkflowTemplate
+    from chainmine.library.model import WorkflowTemplate
     return WorkflowTemplate.from_dict(data)
 
 
@@ -221,7 +221,7 @@ def test_a_workflow_with_no_logged_occurrence_is_an_error(env):
 
 
 def test_a_locked_library_fails_before_replaying_and_keeps_the_file(env, monkeypatch):
-    import miner.commands.validate as command
+    import chainmine.miner.commands.validate as command
     monkeypatch.setattr(command, "LOCK_CHECK_S", 0.05)
     before = Path(env["lib"]).read_text()
     with file_lock(env["lib"]):

@@ -11,9 +11,9 @@ import time
 
 
 def main(db: str) -> dict:
-    """Time :func:`miner.analytics.transitions` on a read-only store."""
-    from miner.analytics import transitions
-    from miner.store import connect
+    """Time :func:`chainmine.miner.analytics.transitions` on a read-only store."""
+    from chainmine.miner.analytics import transitions
+    from chainmine.miner.store import connect
 
     started = time.perf_counter()
     con = connect(db, read_only=True)

@@ -14,20 +14,20 @@ import time
 
 
 def main(db: str) -> dict:
-    """Time :func:`miner.chains.find_chains` with default parameters on a read-only store.
+    """Time :func:`chainmine.miner.chains.find_chains` with default parameters on a read-only store.
 
     Examples
     --------
     >>> import os, tempfile
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> path = os.path.join(tempfile.mkdtemp(), "t.duckdb")
     >>> con = toy_store("ab", 5)
     >>> _ = con.execute(f"ATTACH '{path}' AS t; COPY FROM DATABASE memory TO t; DETACH t")
     >>> main(path)["chains"]
     1
     """
-    from miner.chains import MiningParams, find_chains
-    from miner.store import connect
+    from chainmine.miner.chains import MiningParams, find_chains
+    from chainmine.miner.store import connect
 
     started = time.perf_counter()
     con = connect(db, read_only=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import NO_RESULT, attempt, config, include_runs_toggle, require_calls, show_table
-from miner import views
+from chainmine.dashboards.components import NO_RESULT, attempt, config, include_runs_toggle, require_calls, show_table
+from chainmine.miner import views
 
 cfg = config()
 st.title("Drift and recommendations")

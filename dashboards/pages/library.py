@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, action, attempt, config, empty_state, flash, show_table,
+from chainmine.dashboards.components import (NO_RESULT, action, attempt, config, empty_state, flash, show_table,
                                    workflow_detail)
-from library.model import STATUSES
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.library.model import STATUSES
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 
 ANY = "(any)"
 

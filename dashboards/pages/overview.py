@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, attempt, config, draw_dot, metric_row, require_calls, show_table,
+from chainmine.dashboards.components import (NO_RESULT, attempt, config, draw_dot, metric_row, require_calls, show_table,
                                    sidebar_filter)
-from dashboards.graphs import FAIL_COLOUR, transition_dot
-from miner import views
+from chainmine.dashboards.graphs import FAIL_COLOUR, transition_dot
+from chainmine.miner import views
 
 cfg = config()
 st.title("Overview")

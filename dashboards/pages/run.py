@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import NO_RESULT, attempt, config, empty_state, metric_row, show_table
-from library.runner.events import Event
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.dashboards.components import NO_RESULT, attempt, config, empty_state, metric_row, show_table
+from chainmine.library.runner.events import Event
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 
 cfg = config()
 st.title("Run a workflow")
@@ -32,7 +32,7 @@ def _run_section() -> None:
     if not cfg.has_tools:
         st.info("This dashboard was started without tools, so it can show workflows but not run them. Stop "
                 "it and start it again with the module, file or MCP server that provides your tools, e.g.\n\n"
-                "`chainmine dashboard --tools miner.generate.tools` (the demo tools behind the sample log)\n\n"
+                "`chainmine dashboard --tools chainmine.miner.generate.tools` (the demo tools behind the sample log)\n\n"
                 "`chainmine dashboard --tools ./my_tools.py --tools 'mcp:python -m my_server'`",
                 icon=":material/build:")
         return

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, flash, include_runs_toggle,
+from chainmine.dashboards.components import (NO_RESULT, WidgetValue, action, attempt, config, flash, include_runs_toggle,
                                    require_calls, show_table, workflow_detail)
-from library.store import WorkflowLibrary
-from miner import views
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner import views
 
 cfg = config()
 st.title("Suggested workflows")

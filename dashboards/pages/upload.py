@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.components import NO_RESULT, attempt, config, metric_row, show_table
-from miner import views
-from miner.ingest import FORMATS
+from chainmine.dashboards.components import NO_RESULT, attempt, config, metric_row, show_table
+from chainmine.miner import views
+from chainmine.miner.ingest import FORMATS
 
 cfg = config()
 limit_mb = int(st.get_option("server.maxUploadSize"))

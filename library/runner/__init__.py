@@ -7,23 +7,23 @@ compensation on failure, live events and durable records.
 
 Examples
 --------
->>> from library.model import WorkflowTemplate, WorkflowStep
+>>> from chainmine.library.model import WorkflowTemplate, WorkflowStep
 >>> wf = WorkflowTemplate(name="greet", status="accepted", inputs={"name": {"type": "string"}},
 ...     steps=[WorkflowStep(id="hello", tool_name="hello", parameters={"who": "{{name}}"})])
 >>> run_workflow(wf, {"name": "Ada"}, tools={"hello": lambda who: f"hi {who}"}).outputs
 {'hello': 'hi Ada'}
 """
 
-from library.runner.context import WorkflowContext
-from library.runner.errors import NonRetryableError, RetryableError
-from library.runner.events import Event, EventBus
-from library.runner.executor import WorkflowExecutor, run_workflow
-from library.runner.plan import Plan, build_plan
-from library.runner.recorder import CallRecord, MemoryRecorder, RunRecord, RunRecorder, StepRecord, StoredRun
-from library.runner.registry import (CombinedRegistry, PythonRegistry, ToolRegistry, ToolSpec, load_registries,
-                                     load_registry, tool)
-from library.runner.resilience import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, default_guards
-from library.runner.results import RunResult, StepResult
+from chainmine.library.runner.context import WorkflowContext
+from chainmine.library.runner.errors import NonRetryableError, RetryableError
+from chainmine.library.runner.events import Event, EventBus
+from chainmine.library.runner.executor import WorkflowExecutor, run_workflow
+from chainmine.library.runner.plan import Plan, build_plan
+from chainmine.library.runner.recorder import CallRecord, MemoryRecorder, RunRecord, RunRecorder, StepRecord, StoredRun
+from chainmine.library.runner.registry import CombinedRegistry, PythonRegistry, ToolRegistry, ToolSpec, tool
+from chainmine.library.runner.loading import load_registries, load_registry
+from chainmine.library.runner.resilience import CircuitBreaker, RateLimiter, RetryPolicy, ToolGuards, default_guards
+from chainmine.library.runner.results import RunResult, StepResult
 
 __all__ = [
     "WorkflowExecutor", "WorkflowContext", "run_workflow", "RunResult", "StepResult", "Plan", "build_plan",

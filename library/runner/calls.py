@@ -4,10 +4,10 @@ Every attempt is one recorded call. A result must be JSON: the common values
 JSON cannot hold natively (datetimes, Decimals, sets, dataclasses, pydantic
 models ...) are converted faithfully and the step records a note saying so;
 anything else, NaN/Infinity and circular structures fail the call with a
-message naming the tool and the type (see :mod:`library.runner.jsondata`).
+message naming the tool and the type (see :mod:`chainmine.library.runner.jsondata`).
 A result larger than ``max_result_bytes`` (10 MB by default) fails the call, and
 so does a result the failure rule calls a failure (``"Error: ..."``, ``{"error": ...}``;
-:mod:`library.failures`, or the tools module's ``is_failure`` hook): the call is
+:mod:`chainmine.library.failures`, or the tools module's ``is_failure`` hook): the call is
 recorded with its result and the reason, and retried only if the hook says so.
 
 Idempotency. Each call of a step gets a stable key, :func:`idempotency_key`
@@ -26,13 +26,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from library.failures import classify
-from library.runner.errors import CircuitOpenError, FailedResultError, ToolTimeoutError
-from library.runner.events import STEP_RETRYING
-from library.runner.jsondata import DEFAULT_MAX_RESULT_BYTES, normalise_result
-from library.runner.recorder import CallRecord
-from library.runner.registry import IDEMPOTENCY_PARAM, ToolSpec
-from library.runner.resilience import RetryPolicy, ToolGuards, is_retryable
+from chainmine.library.failures import classify
+from chainmine.library.runner.errors import CircuitOpenError, FailedResultError, ToolTimeoutError
+from chainmine.library.runner.events import STEP_RETRYING
+from chainmine.library.runner.jsondata import DEFAULT_MAX_RESULT_BYTES, normalise_result
+from chainmine.library.runner.recorder import CallRecord
+from chainmine.library.runner.registry import IDEMPOTENCY_PARAM, ToolSpec
+from chainmine.library.runner.resilience import RetryPolicy, ToolGuards, is_retryable
 
 
 class CallFailed(Exception):
@@ -108,7 +108,7 @@ def describe_error(exc: BaseException) -> str:
     ('ValueError: bad id', "tool 'x' timed out")
     """
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if type(exc).__module__.startswith("library."):
+    if type(exc).__module__.startswith("chainmine.library."):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -133,7 +133,7 @@ class ToolCaller:
 
     Examples
     --------
-    >>> from library.runner.registry import PythonRegistry
+    >>> from chainmine.library.runner.registry import PythonRegistry
     >>> spec = PythonRegistry.from_mapping({"neg": lambda x: -x}).get("neg")
     >>> caller = ToolCaller("r1", ToolGuards(), asyncio.Semaphore(4))
     >>> asyncio.run(caller.call(spec, {"x": 2}, "s", RetryPolicy())).value

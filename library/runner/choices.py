@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from library.errors import TemplateError
-from library.model import WorkflowStep, WorkflowTemplate
-from library.templates import iter_references, resolve
+from chainmine.library.errors import TemplateError
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
+from chainmine.library.templates import iter_references, resolve
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -29,7 +29,7 @@ def choice_problem(wf: WorkflowTemplate, step: WorkflowStep, scope: Mapping[str,
 
     Examples
     --------
-    >>> from library.model import InputSpec
+    >>> from chainmine.library.model import InputSpec
     >>> wf = WorkflowTemplate(name="w", inputs={"rid": InputSpec(choices="{{get_user.reservations}}")}, steps=[
     ...     WorkflowStep(id="get_user", tool_name="get_user"),
     ...     WorkflowStep(id="cancel", tool_name="cancel", parameters={"id": "{{rid}}"}, depends_on=["get_user"])])

@@ -2,15 +2,15 @@
 
 Step ids and input names share one namespace (validation rejects a
 collision), so templates and conditions resolve against a single dict.
-A step skipped by its condition holds :data:`library.conditions.SKIPPED`.
+A step skipped by its condition holds :data:`chainmine.library.conditions.SKIPPED`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from library.conditions import SKIPPED
-from library.templates import lookup, parse_path
+from chainmine.library.conditions import SKIPPED
+from chainmine.library.templates import lookup, parse_path
 
 
 class WorkflowContext:
@@ -73,7 +73,7 @@ class WorkflowContext:
         """The result of ``step_id``, or the value at ``path`` inside it (``"orders[0].id"``).
 
         Raises ``KeyError`` for a step without a result and
-        :class:`library.errors.TemplateError` for a missing path.
+        :class:`chainmine.library.errors.TemplateError` for a missing path.
 
         Examples
         --------

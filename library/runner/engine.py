@@ -16,7 +16,7 @@ skipped step (``depends_on``) still runs.
 
 A failing step stops the run: running steps are cancelled, nothing new starts,
 and the compensations of completed steps run in reverse completion order
-(:mod:`library.runner.saga`).
+(:mod:`chainmine.library.runner.saga`).
 """
 
 from __future__ import annotations
@@ -27,20 +27,20 @@ import logging
 import time
 from typing import Any, Mapping
 
-from library.conditions import SKIPPED
-from library.errors import LibraryError
-from library.runner import saga
-from library.runner.calls import CallFailed, ToolCaller, describe_error, idempotency_key
-from library.runner.context import ItemScope, WorkflowContext
-from library.runner.events import (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED, STEP_STARTED,
+from chainmine.library.conditions import SKIPPED
+from chainmine.library.errors import LibraryError
+from chainmine.library.runner import saga
+from chainmine.library.runner.calls import CallFailed, ToolCaller, describe_error, idempotency_key
+from chainmine.library.runner.context import ItemScope, WorkflowContext
+from chainmine.library.runner.events import (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED, STEP_STARTED,
                                    WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED, Event,
                                    EventBus)
-from library.runner.plan import Plan, PlannedStep
-from library.runner.recorder import RunRecord, RunRecorder, StepRecord
-from library.runner.resilience import RetryPolicy
-from library.runner.results import RunResult, StepResult
-from library.runner.choices import choice_problem
-from library.templates import TEMPLATE_RE, resolve
+from chainmine.library.runner.plan import Plan, PlannedStep
+from chainmine.library.runner.recorder import RunRecord, RunRecorder, StepRecord
+from chainmine.library.runner.resilience import RetryPolicy
+from chainmine.library.runner.results import RunResult, StepResult
+from chainmine.library.runner.choices import choice_problem
+from chainmine.library.templates import TEMPLATE_RE, resolve
 
 log = logging.getLogger(__name__)
 FINISHED = frozenset({"completed", "failed", "skipped", "cancelled", "budget_exceeded", "not_run"})
@@ -88,11 +88,11 @@ class StepStopped(Exception):
 
 
 class RunEngine:
-    """Runs one plan to the end; built and driven by :class:`library.runner.executor.WorkflowExecutor`.
+    """Runs one plan to the end; built and driven by :class:`chainmine.library.runner.executor.WorkflowExecutor`.
 
     Examples
     --------
-    >>> from library.runner import WorkflowExecutor
+    >>> from chainmine.library.runner import WorkflowExecutor
     >>> ex = WorkflowExecutor({"t": lambda: 1})
     >>> plan = ex.plan({"name": "w", "steps": [{"id": "a", "tool_name": "t"}]})
     >>> engine = ex._engine(plan, WorkflowContext(), "r1", None)
@@ -142,7 +142,7 @@ class RunEngine:
         """Run every step that is not finished yet; compensate on failure; return the result."""
         started_at, t0 = time.time(), time.perf_counter()
         self._done = asyncio.Event()
-        self._emit(WORKFLOW_STARTED, None, {"steps": len(self.plan.order), "resumed": self.resumed})
+        self.emit(WORKFLOW_STARTED, None, {"steps": len(self.plan.order), "resumed": self.resumed})
         self._safe_record(lambda r: r.start_run(self._run_record("running", started_at)))
         for sid in self.plan.order:
             self.remaining[sid] = sum(1 for d in self.plan.steps[sid].deps
@@ -174,7 +174,7 @@ class RunEngine:
         for sid, st in self.states.items():
             if st.status in ("pending", "running"):
                 st.status = "not_run"
-                self._record_step(sid)
+                self.record_step(sid)
         return self._finish(status, outputs, started_at, (time.perf_counter() - t0) * 1000)
 
     def stop(self, reason: str, error: str) -> None:
@@ -206,7 +206,7 @@ class RunEngine:
         st = self.states[sid]
         if st.status in ("pending", "running"):  # cancelled before it could say so
             st.status = "cancelled" if st.status == "running" else "not_run"
-            self._record_step(sid)
+            self.record_step(sid)
         self.finished += 1
         if st.status == "failed":
             self.stop("failed", st.error or f"step {sid!r} failed")
@@ -238,8 +238,8 @@ class RunEngine:
             if ps.subplan is None:  # journaled, so a resumed run can show it reuses the keys
                 key = idempotency_key(self.run_id, sid)
                 st.details["idempotency_key"] = key if items is None else [f"{key}:{i}" for i in range(len(items))]
-            self._emit(STEP_STARTED, sid, {"tool": st.tool, "items": None if items is None else len(items)})
-            self._record_step(sid)
+            self.emit(STEP_STARTED, sid, {"tool": st.tool, "items": None if items is None else len(items)})
+            self.record_step(sid)
             try:
                 if ps.subplan is not None:
                     value, cost, attempts = await self._subflow(ps, params)
@@ -264,7 +264,7 @@ class RunEngine:
             self.ctx.set_result(sid, value)
             self.completion_order.append(sid)
             st.details["order"] = len(self.completion_order)
-            self._emit(STEP_COMPLETED, sid, {"tool": st.tool, "duration_ms": st.duration_ms, "cost": cost,
+            self.emit(STEP_COMPLETED, sid, {"tool": st.tool, "duration_ms": st.duration_ms, "cost": cost,
                                             "attempts": attempts})
         except StepStopped as exc:
             st.status, st.error = exc.status, str(exc)
@@ -273,18 +273,18 @@ class RunEngine:
                 st.details["reason"] = str(exc)
                 st.error = None
                 self.ctx.mark_skipped(sid)
-                self._emit(STEP_SKIPPED, sid, {"reason": str(exc)})
+                self.emit(STEP_SKIPPED, sid, {"reason": str(exc)})
             else:
-                self._emit(STEP_FAILED, sid, {"error": str(exc), "status": exc.status})
+                self.emit(STEP_FAILED, sid, {"error": str(exc), "status": exc.status})
         except CallFailed as exc:
             st.status, st.error, st.attempts = "failed", f"step {sid!r}: {exc}", exc.attempts
-            self._emit(STEP_FAILED, sid, {"error": st.error, "attempts": exc.attempts})
+            self.emit(STEP_FAILED, sid, {"error": st.error, "attempts": exc.attempts})
         except LibraryError as exc:  # templates, conditions, sub-workflow inputs
             st.status, st.error = "failed", f"step {sid!r}: {exc}"
-            self._emit(STEP_FAILED, sid, {"error": st.error})
+            self.emit(STEP_FAILED, sid, {"error": st.error})
         except asyncio.CancelledError:
             st.status, st.error = "cancelled", "cancelled: the run stopped while this step was running"
-        self._record_step(sid)
+        self.record_step(sid)
 
     def _prepare(self, ps: PlannedStep) -> tuple[list | None, dict[str, Any]]:
         """Apply the skip rule and the condition, then resolve ``map_over`` and parameters."""
@@ -399,7 +399,7 @@ class RunEngine:
         self._safe_record(lambda r: r.finish_run(self._run_record(status, started_at, result)))
         if self.record_errors:
             result = dataclasses.replace(result, record_errors=self.record_errors)
-        self._emit(WORKFLOW_COMPLETED if status == "completed" else WORKFLOW_FAILED, None,
+        self.emit(WORKFLOW_COMPLETED if status == "completed" else WORKFLOW_FAILED, None,
                    {"status": status, "error": result.error, "duration_ms": duration_ms,
                     "total_cost": result.total_cost})
         return result
@@ -415,11 +415,15 @@ class RunEngine:
             duration_ms=result.duration_ms if result else None, total_cost=result.total_cost if result else 0.0)
 
     # ----------------------------------------------------------------- plumbing
-    def _emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
+    def emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
+        """Publish one run event to the subscribers, if any."""
+        """Publish one run event to the subscribers, if any."""
         if self.events is not None and self.events.has_subscribers:
             self.events.emit(Event(kind, self.run_id, self.wf.name, step_id, data))
 
-    def _record_step(self, sid: str) -> None:
+    def record_step(self, sid: str) -> None:
+        """Write step ``sid``'s current state to the recorder, if any."""
+        """Write step ``sid``'s current state to the recorder, if any."""
         if self.recorder is None:
             return
         st = self.states[sid]

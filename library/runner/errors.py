@@ -5,13 +5,13 @@ Two families live here. Tools raise :class:`RetryableError` or
 the runner's own call failures (timeouts, oversized results, open circuits,
 dead MCP servers) subclass one of them so the retry rule stays in one place.
 Errors that stop a run before it starts (unknown tool, bad input, corrupt run
-record) subclass :class:`library.errors.RunError`, so the CLI prints them as
+record) subclass :class:`chainmine.library.errors.RunError`, so the CLI prints them as
 one line and exits 1.
 """
 
 from __future__ import annotations
 
-from library.errors import RunError
+from chainmine.library.errors import RunError
 
 
 class RetryableError(Exception):
@@ -55,7 +55,7 @@ class ToolReturnedError(NonRetryableError):
 
 
 class FailedResultError(Exception):
-    """A tool returned a result that the failure rule calls a failure (:mod:`library.failures`).
+    """A tool returned a result that the failure rule calls a failure (:mod:`chainmine.library.failures`).
 
     ``result`` is what the tool returned; ``retryable`` says whether another attempt
     may help (only a tools module's ``is_failure`` hook can say so).

@@ -4,14 +4,14 @@ An executor holds what runs share — the tool registry, the concurrency
 bound, the recorder, the event bus, the budget and the per-tool guards — and
 runs workflows with :meth:`~WorkflowExecutor.execute` (sync) or
 :meth:`~WorkflowExecutor.execute_async`. Every run is planned first
-(:func:`library.runner.plan.build_plan`), so a workflow naming an unknown tool
+(:func:`chainmine.library.runner.plan.build_plan`), so a workflow naming an unknown tool
 or a bad reference fails before any tool is called. Only ``accepted``
 workflows run unless ``allow_unreviewed=True``.
 
 Planning also settles each step's side-effect class
-(:func:`library.runner.safety.resolve_effects`, with the ``effects`` override
+(:func:`chainmine.library.runner.safety.resolve_effects`, with the ``effects`` override
 file). A workflow with a destructive step runs only with ``confirm=True``;
-without it :class:`~library.runner.safety.ConfirmationRequiredError` is raised
+without it :class:`~chainmine.library.runner.safety.ConfirmationRequiredError` is raised
 and nothing is called.
 """
 
@@ -24,21 +24,22 @@ import threading
 import uuid
 from typing import Any, Mapping
 
-from library.errors import RunError
-from library.model import WorkflowTemplate
-from library.runner.calls import DEFAULT_MAX_RESULT_BYTES, ToolCaller
-from library.runner.context import WorkflowContext
-from library.runner.engine import RunEngine, StepState
-from library.runner.errors import ResumeError, UnreviewedWorkflowError
-from library.runner.events import EventBus
-from library.runner.inputs import check_inputs
-from library.runner.plan import Plan, WorkflowSource, build_plan
-from library.runner.recorder import RunRecorder, StoredRun
-from library.runner.registry import ToolRegistry, as_registry
-from library.runner.resilience import ToolGuards, default_guards
-from library.runner.results import RunResult
-from library.runner.safety import as_overrides, require_confirmation, resolve_effects
-from library.runner.tracing import SpanRecorder, TeeRecorder
+from chainmine.library.errors import RunError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner.calls import DEFAULT_MAX_RESULT_BYTES, ToolCaller
+from chainmine.library.runner.context import WorkflowContext
+from chainmine.library.runner.engine import RunEngine, StepState
+from chainmine.library.runner.errors import ResumeError, UnreviewedWorkflowError
+from chainmine.library.runner.events import EventBus
+from chainmine.library.runner.inputs import check_inputs
+from chainmine.library.runner.plan import Plan, WorkflowSource, build_plan
+from chainmine.library.runner.recorder import RunRecorder, StoredRun
+from chainmine.library.runner.registry import ToolRegistry
+from chainmine.library.runner.loading import as_registry
+from chainmine.library.runner.resilience import ToolGuards, default_guards
+from chainmine.library.runner.results import RunResult
+from chainmine.library.runner.safety import as_overrides, require_confirmation, resolve_effects
+from chainmine.library.runner.tracing import SpanRecorder, TeeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,14 @@ class WorkflowExecutor:
         Side-effect overrides (``{tool_or_glob: "read"|"write"|"destructive"}``), winning
         over MCP annotations and tool names.
     tracer_provider : opentelemetry TracerProvider, optional
-        Emit every run as OpenTelemetry GenAI spans there (see :mod:`library.runner.tracing`);
+        Emit every run as OpenTelemetry GenAI spans there (see :mod:`chainmine.library.runner.tracing`);
         pass your own provider to get the spans in your OTel setup.
     trace_content : bool
         Put tool arguments, results and run inputs on the spans (secret inputs are always masked).
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="double", status="accepted", inputs={"n": {"type": "integer"}},
     ...     steps=[WorkflowStep(id="twice", tool_name="mul", parameters={"a": "{{n}}", "b": 2})])
     >>> result = WorkflowExecutor({"mul": lambda a, b: a * b}).execute(wf, {"n": 21})
@@ -131,7 +132,7 @@ class WorkflowExecutor:
 
         Examples
         --------
-        >>> from library.model import WorkflowStep
+        >>> from chainmine.library.model import WorkflowStep
         >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t", cost_estimate=0.1)])
         >>> WorkflowExecutor({"t": lambda: 1}).plan(wf).estimated_cost
         0.1
@@ -271,7 +272,7 @@ class WorkflowExecutor:
                            budget=budget, jitter=self.retry_jitter, max_retry_delay=self.max_retry_delay,
                            executor=self, resumed=resumed)
         if caller.emit is None:
-            caller.emit = engine._emit
+            caller.emit = engine.emit
         return engine
 
     async def _drive(self, engine: RunEngine) -> RunResult:
@@ -305,13 +306,13 @@ def run_workflow(workflow: WorkflowTemplate | Mapping[str, Any], inputs: Mapping
 
     ``options`` are :class:`WorkflowExecutor` parameters, plus ``confirm``:
     a workflow with a destructive step raises
-    :class:`~library.runner.safety.ConfirmationRequiredError` (and calls
+    :class:`~chainmine.library.runner.safety.ConfirmationRequiredError` (and calls
     nothing) unless ``confirm=True``. ``outputs`` holds the workflow's declared
     outputs, or else every step's result by step id.
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", status="accepted",
     ...                       steps=[WorkflowStep(id="hello", tool_name="hello")])
     >>> run_workflow(wf, tools={"hello": lambda: "hi"}).outputs
@@ -383,7 +384,7 @@ def _preset_from_record(engine: RunEngine, stored: StoredRun) -> None:
 
 
 def _result_from_record(stored: StoredRun) -> RunResult:
-    from library.runner.results import StepResult
+    from chainmine.library.runner.results import StepResult
     run = stored.run
     steps = {sid: StepResult(sid, r.tool or "", r.status, r.result, r.attempts, r.duration_ms, r.cost, r.error,
                              r.started_at, r.finished_at, r.parameters, dict(r.details or {}))

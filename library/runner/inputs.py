@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from library.model import InputSpec
-from library.runner.errors import InputError
+from chainmine.library.model import InputSpec
+from chainmine.library.runner.errors import InputError
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),

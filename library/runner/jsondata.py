@@ -28,7 +28,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Mapping
 
-from library.runner.errors import ResultNotJSONError, ResultTooLargeError
+from chainmine.library.runner.errors import ResultNotJSONError, ResultTooLargeError
 
 DEFAULT_MAX_RESULT_BYTES = 10 * 1024 * 1024
 _HINT = ("return a dict, list, str, number, bool or None (datetime, Decimal, UUID, Enum, set, tuple, UTF-8 bytes, "
@@ -68,11 +68,11 @@ def normalise_result(value: Any, max_bytes: int = DEFAULT_MAX_RESULT_BYTES, *,
     >>> normalise_result({"x": object()}, tool="report")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    library.runner.errors.ResultNotJSONError: tool 'report' returned an object (at x), which is not JSON data: ...
+    chainmine.library.runner.errors.ResultNotJSONError: tool 'report' returned an object (at x), which is not JSON data: ...
     >>> normalise_result("x" * 20, max_bytes=10)
     Traceback (most recent call last):
     ...
-    library.runner.errors.ResultTooLargeError: result is 22 bytes of JSON, over the 10-byte limit
+    chainmine.library.runner.errors.ResultTooLargeError: result is 22 bytes of JSON, over the 10-byte limit
 
     Notes
     -----

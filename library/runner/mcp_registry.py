@@ -10,7 +10,7 @@ tail is quoted when the server fails to start or dies.
 Results: ``is_error`` (``isError`` in SDK 1.x) → :class:`ToolReturnedError`; otherwise the
 structured content (unwrapped from the SDK's ``{"result": ...}`` wrapper for plain
 return types), else the text content, parsed as JSON when it is JSON. The runner
-then judges that value by the shared failure rule of :mod:`library.failures`
+then judges that value by the shared failure rule of :mod:`chainmine.library.failures`
 (``"Error: ..."`` text, an ``{"error": ...}`` object), as ingest judges logged
 results, unless the server is given its own hook:
 ``--tools "mcp[is_failure=hooks.py]:COMMAND ARGS"`` (``MODULE``, ``FILE.py``, either
@@ -30,9 +30,9 @@ import tempfile
 import threading
 from typing import Any, Sequence
 
-from library.runner.errors import RegistryError, ServerGoneError, ToolReturnedError
-from library.failures import FailureHook
-from library.runner.registry import IDEMPOTENCY_PARAM, ToolRegistry, ToolSpec, load_failure_hook
+from chainmine.library.runner.errors import RegistryError, ServerGoneError, ToolReturnedError
+from chainmine.library.failures import FailureHook
+from chainmine.library.runner.registry import IDEMPOTENCY_PARAM, ToolRegistry, ToolSpec
 
 log = logging.getLogger(__name__)
 _OPTIONS = re.compile(r"^mcp\[(?P<opts>[^\]]*)\]:")
@@ -137,10 +137,11 @@ class MCPRegistry(ToolRegistry):
 
     @classmethod
     def from_spec(cls, spec: str, **kwargs: Any) -> "MCPRegistry":
-        """Start the server named by ``mcp:COMMAND ARGS`` (or ``mcp[is_failure=REF]:…``) and list its tools."""
+        """Start the server named by ``mcp:COMMAND ARGS`` and list its tools (``is_failure=`` its hook)."""
         text, options = split_mcp_spec(spec)
-        if "is_failure" in options:
-            kwargs.setdefault("is_failure", load_failure_hook(options["is_failure"]))
+        if options:
+            raise RegistryError(f"{spec!r}: options are read by chainmine.library.runner.loading.load_registry; "
+                                "pass the hook as is_failure=")
         try:
             argv = shlex.split(text)
         except ValueError as exc:

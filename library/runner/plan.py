@@ -1,10 +1,10 @@
 """Plan before running: validate a workflow against a registry and fix the schedule.
 
 :func:`build_plan` checks everything that can be checked without calling a
-tool — the workflow rules of :mod:`library.validate` (references, cycles),
+tool — the workflow rules of :mod:`chainmine.library.validate` (references, cycles),
 registry coverage of every tool, fallback and compensation, sub-workflows
 (found in the library, inputs matching, no recursion) — and raises one
-:class:`library.errors.ValidationError` listing every problem. The resulting
+:class:`chainmine.library.errors.ValidationError` listing every problem. The resulting
 :class:`Plan` holds each step's full dependency set (``depends_on`` plus the
 steps its templates and condition read), cost and duration estimates and the
 critical path used by ``--dry-run``.
@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from library.conditions import Condition, parse_condition
-from library.errors import LibraryError, ValidationError
-from library.model import WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
-from library.runner.registry import ToolRegistry, ToolSpec
-from library.templates import iter_references, needs_resolving, parse_reference
-from library.validate import workflow_problems
+from chainmine.library.conditions import Condition, parse_condition
+from chainmine.library.errors import LibraryError, ValidationError
+from chainmine.library.model import WORKFLOW_TOOL_PREFIX, WorkflowStep, WorkflowTemplate
+from chainmine.library.runner.registry import ToolRegistry, ToolSpec
+from chainmine.library.templates import iter_references, needs_resolving, parse_reference
+from chainmine.library.validate import workflow_problems
 
 
 class WorkflowSource(Protocol):
@@ -50,7 +50,7 @@ class PlannedStep:
 
     Examples
     --------
-    >>> from library.runner.registry import PythonRegistry
+    >>> from chainmine.library.runner.registry import PythonRegistry
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> build_plan(wf, PythonRegistry.from_mapping({"t": lambda: 1})).steps["a"].deps
     ()
@@ -83,7 +83,7 @@ class Plan:
 
     Examples
     --------
-    >>> from library.runner.registry import PythonRegistry
+    >>> from chainmine.library.runner.registry import PythonRegistry
     >>> wf = WorkflowTemplate(name="w", steps=[
     ...     WorkflowStep(id="a", tool_name="t", cost_estimate=0.5, duration_estimate_ms=100),
     ...     WorkflowStep(id="b", tool_name="t", depends_on=["a"], duration_estimate_ms=50)])
@@ -134,7 +134,7 @@ def build_plan(workflow: WorkflowTemplate, registry: ToolRegistry, library: Work
                _stack: tuple[str, ...] = ()) -> Plan:
     """Validate ``workflow`` against ``registry`` (and ``library`` for sub-workflows) and plan it.
 
-    Raises :class:`library.errors.ValidationError` listing every problem.
+    Raises :class:`chainmine.library.errors.ValidationError` listing every problem.
 
     Parameters
     ----------
@@ -151,7 +151,7 @@ def build_plan(workflow: WorkflowTemplate, registry: ToolRegistry, library: Work
 
     Examples
     --------
-    >>> from library.runner.registry import PythonRegistry
+    >>> from chainmine.library.runner.registry import PythonRegistry
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="nope")])
     >>> try:
     ...     build_plan(wf, PythonRegistry.from_mapping({"t": lambda: 1}))
@@ -162,7 +162,7 @@ def build_plan(workflow: WorkflowTemplate, registry: ToolRegistry, library: Work
     Notes
     -----
     O(S + E + P) for S steps, E dependencies and P parameter strings, plus the
-    validation of :func:`library.validate.workflow_problems` and of each sub-workflow.
+    validation of :func:`chainmine.library.validate.workflow_problems` and of each sub-workflow.
     """
     stack = _stack + (workflow.name,)
     problems = workflow_problems(workflow, known_tools=registry.names())

@@ -2,7 +2,7 @@
 
 The runner reports every run, every step (as it starts and as it ends) and
 every tool call through a recorder. :class:`MemoryRecorder` keeps them in
-dictionaries (tests, notebooks); ``miner.runs.DuckDBRecorder`` writes them to
+dictionaries (tests, notebooks); ``chainmine.miner.run_store.DuckDBRecorder`` writes them to
 the ``runs``, ``run_steps`` and ``calls`` tables so an interrupted run can be
 resumed and runs feed later mining.
 

@@ -5,9 +5,9 @@ A Python registry is a module (``my_pkg.tools``) or a file
 its tools, unless it defines ``TOOLS: dict[str, callable]``, which then is the
 whole registry. :func:`tool` names a function and declares its cost and retry
 behaviour. A module may also define ``is_failure(tool_name, result)``, which then
-judges its tools' results instead of the shared rule of :mod:`library.failures`
+judges its tools' results instead of the shared rule of :mod:`chainmine.library.failures`
 (it is not a tool). MCP registries (``mcp:COMMAND ARGS``) live in
-:mod:`library.runner.mcp_registry`; :func:`load_registries` combines any mix.
+:mod:`chainmine.library.runner.mcp_registry`; :mod:`chainmine.library.runner.loading` turns ``--tools`` values into registries.
 
 Sync tools run in a worker thread of the registry, so a slow or hanging sync
 tool cannot block the event loop; a timed-out sync call is abandoned (Python
@@ -19,30 +19,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import hashlib
-import importlib
-import importlib.util
 import inspect
 import logging
 import queue
-import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
-from library.failures import FailureHook
-from library.runner.errors import RegistryError, UnknownToolError
-from library.runner.resilience import Retryable
+from chainmine.library.failures import FailureHook
+from chainmine.library.runner.errors import RegistryError, UnknownToolError
+from chainmine.library.runner.resilience import Retryable
 
 log = logging.getLogger(__name__)
 
 TOOL_ATTR = "__chainmine_tool__"
 FAILURE_HOOK = "is_failure"
-"""Module-level name of a tools module's result judge (see :func:`library.failures.classify`)."""
+"""Module-level name of a tools module's result judge (see :func:`chainmine.library.failures.classify`)."""
 IDEMPOTENCY_PARAM = "idempotency_key"
-"""A tool with a parameter of this name is passed a stable key per call (see :mod:`library.runner.calls`)."""
+"""A tool with a parameter of this name is passed a stable key per call (see :mod:`chainmine.library.runner.calls`)."""
 Invoke = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -92,7 +87,7 @@ class ToolSpec:
 
     ``invoke(params)`` is a coroutine function calling the tool with the
     parameters as keyword arguments. ``is_failure`` is its module's hook judging
-    results (``None``: the shared rule of :mod:`library.failures`).
+    results (``None``: the shared rule of :mod:`chainmine.library.failures`).
     ``annotations`` are the MCP tool
     annotations the tool's server declared (``readOnlyHint``, ...), used to
     classify its side effects; ``takes_idempotency_key`` says whether the tool
@@ -210,7 +205,7 @@ class PythonRegistry(ToolRegistry):
     @classmethod
     def from_mapping(cls, functions: Mapping[str, Callable], source: str = "python",
                      is_failure: FailureHook | None = None) -> "PythonRegistry":
-        """A registry of ``{name: callable}``; ``is_failure`` judges their results (see :mod:`library.failures`)."""
+        """A registry of ``{name: callable}``; ``is_failure`` judges their results (see :mod:`chainmine.library.failures`)."""
         return cls(functions, source=source, is_failure=is_failure)
 
     @classmethod
@@ -355,149 +350,3 @@ class CombinedRegistry(ToolRegistry):
         """Close every member registry."""
         for reg in self.registries:
             reg.close()
-
-
-def import_tools_module(spec: str, fresh: bool = False) -> ModuleType:
-    """Import a module path (``my_pkg.tools``) or a ``.py`` file, as ``--tools`` names them.
-
-    A file is imported once per process under a name derived from its path, so
-    two files called ``tools.py`` do not shadow each other. ``fresh=True``
-    executes the module again instead of reusing the imported one, so tools that
-    keep state in module globals start from their initial data (replaying logged
-    sessions one after another needs that).
-
-    Examples
-    --------
-    >>> import_tools_module("json").__name__
-    'json'
-    """
-    path = Path(spec)
-    if spec.endswith(".py") or "/" in spec or path.is_file():
-        if not path.is_file():
-            raise RegistryError(f"tools file {spec} does not exist; pass a .py file or a module path like pkg.tools")
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-        mod_name = f"chainmine_tools_{path.stem}_{digest}"
-        module = None if fresh else sys.modules.get(mod_name)
-        if module is None:
-            loader_spec = importlib.util.spec_from_file_location(mod_name, path)
-            if loader_spec is None or loader_spec.loader is None:
-                raise RegistryError(f"cannot load tools file {spec}")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[mod_name] = module
-            try:
-                loader_spec.loader.exec_module(module)
-            except Exception as exc:
-                del sys.modules[mod_name]
-                raise RegistryError(f"tools file {spec} failed to import: {type(exc).__name__}: {exc}") from None
-        return module
-    try:
-        module = importlib.import_module(spec)
-        return importlib.reload(module) if fresh else module
-    except ModuleNotFoundError as exc:
-        raise RegistryError(f"cannot import tools module {spec!r} ({exc}); pass a module path like "
-                            "pkg.tools that is importable, or a path to a .py file") from None
-    except Exception as exc:
-        raise RegistryError(f"tools module {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
-
-
-def load_python_registry(spec: str, fresh: bool = False) -> PythonRegistry:
-    """Import a module path (``my_pkg.tools``) or a ``.py`` file and make it a registry.
-
-    ``fresh=True`` loads the module anew (see :func:`import_tools_module`).
-
-    Examples
-    --------
-    >>> load_python_registry("json").names()[:2]
-    ['detect_encoding', 'dump']
-    """
-    module = import_tools_module(spec, fresh=fresh)
-    if module.__name__ == spec:
-        return PythonRegistry.from_module(module)
-    return PythonRegistry.from_module(module, source=f"python:{spec}")
-
-
-def load_failure_hook(ref: str) -> FailureHook:
-    """The results judge named by ``MODULE``, ``FILE.py`` or either with ``:FUNCTION``.
-
-    Without ``:FUNCTION`` the module's ``is_failure`` is taken, the same name a
-    tools module uses for its own hook.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> hooks = pathlib.Path(tempfile.mkdtemp()) / "hooks.py"
-    >>> _ = hooks.write_text("def judge(tool, result): return result.get('status') == 'failed'")
-    >>> load_failure_hook(f"{hooks}:judge")("book", {"status": "failed"})
-    True
-    """
-    module_ref, _, attr = ref.rpartition(":") if ":" in ref else (ref, "", FAILURE_HOOK)
-    hook = getattr(import_tools_module(module_ref.strip()), attr.strip() or FAILURE_HOOK, None)
-    if not callable(hook):
-        raise RegistryError(f"{ref}: no function {attr or FAILURE_HOOK}(tool_name, result) to judge results with")
-    return hook
-
-
-def load_registry(spec: str, fresh: bool = False) -> ToolRegistry:
-    """One registry from a ``--tools`` value: ``mcp:COMMAND ARGS``, a module path or a file.
-
-    ``fresh`` re-executes a Python module (see :func:`load_python_registry`); an
-    MCP server is a new process on every load anyway.
-
-    Examples
-    --------
-    >>> load_registry("json").source
-    'python:json'
-    """
-    spec = spec.strip()
-    if spec.startswith(("mcp:", "mcp[")):
-        from library.runner.mcp_registry import MCPRegistry
-        return MCPRegistry.from_spec(spec)
-    if not spec:
-        raise RegistryError("--tools needs a module path, a .py file, or mcp:COMMAND")
-    return load_python_registry(spec, fresh=fresh)
-
-
-def load_registries(specs: Iterable[str], fresh: bool = False) -> CombinedRegistry:
-    """All ``--tools`` values as one registry; closes what was started if one fails.
-
-    ``fresh`` loads Python modules anew (their module-level state starts over).
-
-    Examples
-    --------
-    >>> with load_registries(["json", "base64"]) as reg:
-    ...     "b64encode" in reg and "dumps" in reg
-    True
-    """
-    loaded: list[ToolRegistry] = []
-    try:
-        for spec in specs:
-            loaded.append(load_registry(spec, fresh=fresh))
-    except BaseException:
-        for reg in loaded:
-            reg.close()
-        raise
-    if not loaded:
-        raise RegistryError("no tools given; pass --tools MODULE, --tools path/to/tools.py or --tools 'mcp:COMMAND'")
-    return CombinedRegistry(loaded)
-
-
-def as_registry(tools: Any) -> ToolRegistry:
-    """Accept a registry, a ``{name: callable}`` dict, a module, a spec string or a list of those.
-
-    Examples
-    --------
-    >>> as_registry({"f": lambda: 1}).names()
-    ['f']
-    """
-    if isinstance(tools, ToolRegistry):
-        return tools
-    if isinstance(tools, Mapping):
-        return PythonRegistry.from_mapping(tools)
-    if isinstance(tools, ModuleType):
-        return PythonRegistry.from_module(tools)
-    if isinstance(tools, str):
-        return load_registry(tools)
-    if isinstance(tools, (list, tuple)):
-        return CombinedRegistry([as_registry(t) for t in tools])
-    raise RegistryError(f"cannot use {type(tools).__name__} as a tool registry; pass a dict of "
-                        "functions, a module, a registry or a --tools string")

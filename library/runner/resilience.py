@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from library.runner.errors import FailedResultError, NonRetryableError, RetryableError
+from chainmine.library.runner.errors import FailedResultError, NonRetryableError, RetryableError
 
 Retryable = bool | tuple[type[BaseException], ...] | None
 

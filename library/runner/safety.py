@@ -9,7 +9,7 @@ order of trust:
 2. a class a reviewer wrote into the step (``effect_source: "override"``);
 3. the MCP tool annotations the tool's server declares now;
 4. the class already stored with the step;
-5. the verbs in the tool's name (see :mod:`library.effects`).
+5. the verbs in the tool's name (see :mod:`chainmine.library.effects`).
 
 A step with a ``fallback_tool`` is as strong as the stronger of the two tools,
 and a ``workflow:NAME`` step as its strongest sub-step. A workflow with a
@@ -24,9 +24,9 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from library.effects import EffectOverrides, classify_tool, effect_from_annotations, load_overrides, strongest
-from library.errors import LibraryError, RunError
-from library.model import WorkflowStep, WorkflowTemplate
+from chainmine.library.effects import EffectOverrides, classify_tool, effect_from_annotations, load_overrides, strongest
+from chainmine.library.errors import LibraryError, RunError
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def require_confirmation(workflow: WorkflowTemplate, confirm: bool, how: str = "
     >>> require_confirmation(wf, False)
     Traceback (most recent call last):
     ...
-    library.runner.safety.ConfirmationRequiredError: workflow 'w' has destructive steps (step d calls delete_user); nothing was run: pass confirm=True to run it
+    chainmine.library.runner.safety.ConfirmationRequiredError: workflow 'w' has destructive steps (step d calls delete_user); nothing was run: pass confirm=True to run it
     """
     steps = destructive_steps(workflow)
     if steps and not confirm:

@@ -13,20 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from library.errors import LibraryError
-from library.runner.calls import CallFailed, describe_error, idempotency_key
-from library.runner.events import COMPENSATION_COMPLETED, COMPENSATION_FAILED, COMPENSATION_STARTED
-from library.templates import resolve
+from chainmine.library.errors import LibraryError
+from chainmine.library.runner.calls import CallFailed, describe_error, idempotency_key
+from chainmine.library.runner.events import COMPENSATION_COMPLETED, COMPENSATION_FAILED, COMPENSATION_STARTED
+from chainmine.library.templates import resolve
 
-if TYPE_CHECKING:  # pragma: no cover
-    from library.runner.engine import RunEngine
+
+
+class CompensableRun(Protocol):
+    """What compensation needs of a stopped run (:class:`chainmine.library.runner.engine.RunEngine` is one)."""
+
+    run_id: str
+    plan: Any
+    ctx: Any
+    caller: Any
+    states: dict[str, Any]
+    policies: dict[str, Any]
+    completion_order: list[str]
+
+    def emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None: ...
+
+    def record_step(self, sid: str) -> None: ...
 
 log = logging.getLogger(__name__)
 
 
-async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
+async def compensate(engine: CompensableRun) -> tuple[bool, bool]:
     """Run the compensations of ``engine``'s completed steps, newest first.
 
     Returns ``(any_ran, all_succeeded)``. Called by the engine itself once no
@@ -34,8 +48,8 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
 
     Parameters
     ----------
-    engine : RunEngine
-        The stopped run.
+    engine : CompensableRun
+        The stopped run (the engine itself).
 
     Returns
     -------
@@ -44,8 +58,8 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
     Examples
     --------
     >>> import asyncio
-    >>> from library.model import WorkflowTemplate, WorkflowStep
-    >>> from library.runner import WorkflowExecutor, MemoryRecorder
+    >>> from chainmine.library.model import WorkflowTemplate, WorkflowStep
+    >>> from chainmine.library.runner import WorkflowExecutor, MemoryRecorder
     >>> wf = WorkflowTemplate(name="w", status="accepted", steps=[
     ...     WorkflowStep(id="book", tool_name="book",
     ...                  compensation={"tool_name": "cancel", "parameters": {"ref": "{{book.ref}}"}}),
@@ -69,7 +83,7 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
         if comp is None or ps.compensation is None or st.status != "completed":
             continue
         ran = True
-        engine._emit(COMPENSATION_STARTED, sid, {"tool": comp.tool_name})
+        engine.emit(COMPENSATION_STARTED, sid, {"tool": comp.tool_name})
         record = {"tool": comp.tool_name, "status": "failed"}
         try:
             params = resolve(comp.parameters, engine.ctx.scope, where=f"compensation of step {sid!r}")
@@ -80,15 +94,15 @@ async def compensate(engine: "RunEngine") -> tuple[bool, bool]:
             all_ok = False
             record["error"] = describe_error(exc)
             log.warning("compensation of step %r in run %s failed: %s", sid, engine.run_id, record["error"])
-            engine._emit(COMPENSATION_FAILED, sid, {"tool": comp.tool_name, "error": record["error"]})
+            engine.emit(COMPENSATION_FAILED, sid, {"tool": comp.tool_name, "error": record["error"]})
         except asyncio.CancelledError:
             record["error"] = "cancelled before it finished"
             st.details["compensation"] = record
-            engine._record_step(sid)
+            engine.record_step(sid)
             raise
         else:
             record.update(status="completed", result=out.value, attempts=out.attempts, cost=out.cost)
-            engine._emit(COMPENSATION_COMPLETED, sid, {"tool": comp.tool_name, "attempts": out.attempts})
+            engine.emit(COMPENSATION_COMPLETED, sid, {"tool": comp.tool_name, "attempts": out.attempts})
         st.details["compensation"] = record
-        engine._record_step(sid)
+        engine.record_step(sid)
     return ran, all_ok

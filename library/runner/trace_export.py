@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from library.errors import RunError
+from chainmine.library.errors import RunError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def check_trace_file(path: str | os.PathLike[str]) -> Path:
     >>> check_trace_file("/no/such/folder/trace.jsonl")
     Traceback (most recent call last):
     ...
-    library.errors.RunError: cannot write trace file /no/such/folder/trace.jsonl: folder /no/such/folder does not exist
+    chainmine.library.errors.RunError: cannot write trace file /no/such/folder/trace.jsonl: folder /no/such/folder does not exist
     """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")

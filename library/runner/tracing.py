@@ -39,7 +39,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from library.runner.recorder import CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun
+from chainmine.library.runner.recorder import CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class _OpenRun:
 
 
 class SpanRecorder:
-    """A :class:`~library.runner.RunRecorder` that emits each run as OpenTelemetry GenAI spans.
+    """A :class:`~chainmine.library.runner.RunRecorder` that emits each run as OpenTelemetry GenAI spans.
 
     Parameters
     ----------
@@ -146,7 +146,7 @@ class SpanRecorder:
     """
 
     def __init__(self, tracer_provider: Any, content: bool = True):
-        from library.runner.trace_export import chainmine_version
+        from chainmine.library.runner.trace_export import chainmine_version
         self.tracer = tracer_provider.get_tracer(SCOPE, chainmine_version())
         self.content = content
         self._lock = threading.Lock()
@@ -259,7 +259,7 @@ class TeeRecorder:
 
     Examples
     --------
-    >>> from library.runner.recorder import MemoryRecorder
+    >>> from chainmine.library.runner.recorder import MemoryRecorder
     >>> primary, seen = MemoryRecorder(), MemoryRecorder()
     >>> tee = TeeRecorder(primary, [seen])
     >>> tee.start_run(RunRecord("r1", "w"))

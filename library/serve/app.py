@@ -1,7 +1,7 @@
 """Put the pieces together: library catalog + runner + tool registries + transport.
 
-:func:`build_server` makes a :class:`~library.serve.mcp_server.WorkflowServer`
-whose calls run through a :class:`~library.runner.WorkflowExecutor`, and
+:func:`build_server` makes a :class:`~chainmine.library.serve.mcp_server.WorkflowServer`
+whose calls run through a :class:`~chainmine.library.runner.WorkflowExecutor`, and
 :func:`serve_workflows` is what ``chainmine mcp serve`` calls: it starts the
 tool registries (Python modules, other MCP servers), serves until stopped and
 closes them again.
@@ -16,17 +16,17 @@ from typing import Any, AsyncIterator, Callable, Iterable
 
 import anyio
 
-from library.effects import overrides_beside
-from library.model import WorkflowTemplate
-from library.runner import (CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun, ToolRegistry,
+from chainmine.library.effects import overrides_beside
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import (CallRecord, RunRecord, RunRecorder, StepRecord, StoredRun, ToolRegistry,
                             WorkflowExecutor, load_registries)
-from library.runner.safety import resolve_effects
-from library.runner.trace_export import shutdown, tracer_provider_for
-from library.serve.errors import ServeError, one_line
-from library.serve.mcp_server import RunWorkflow, WorkflowServer
-from library.serve.transport import HttpAddress, run_server
-from library.serve.watch import WorkflowCatalog
-from library.store import WorkflowLibrary
+from chainmine.library.runner.safety import resolve_effects
+from chainmine.library.runner.trace_export import shutdown, tracer_provider_for
+from chainmine.library.serve.errors import ServeError, one_line
+from chainmine.library.serve.mcp_server import RunWorkflow, WorkflowServer
+from chainmine.library.serve.transport import HttpAddress, run_server
+from chainmine.library.serve.watch import WorkflowCatalog
+from chainmine.library.store import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ RecorderFactory = Callable[[], contextlib.AbstractContextManager[RunRecorder]]
 
 
 class ScopedRecorder:
-    """A :class:`~library.runner.RunRecorder` that holds the real recorder only while runs are in flight.
+    """A :class:`~chainmine.library.runner.RunRecorder` that holds the real recorder only while runs are in flight.
 
     A DuckDB file admits one writing process, and an MCP server lives as
     long as the agent that started it; keeping the store open all that time
@@ -47,7 +47,7 @@ class ScopedRecorder:
     Examples
     --------
     >>> import anyio, contextlib
-    >>> from library.runner import MemoryRecorder, RunRecord
+    >>> from chainmine.library.runner import MemoryRecorder, RunRecord
     >>> memory, opened = MemoryRecorder(), []
     >>> @contextlib.contextmanager
     ... def open_memory():
@@ -134,7 +134,7 @@ def executor_runner(executor: WorkflowExecutor, recorder: ScopedRecorder | None 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", status="accepted",
     ...                       steps=[WorkflowStep(id="s", tool_name="t", parameters={"x": 2})])
     >>> run = executor_runner(WorkflowExecutor({"t": lambda x: x * 21}))
@@ -163,13 +163,13 @@ def build_server(library_path: str | os.PathLike[str], registry: ToolRegistry, *
     ``effects`` (an override file or dict; default: the one beside the
     library), the backing MCP tools' annotations and the tool names. With
     ``tracer_provider`` every run is also emitted as OpenTelemetry GenAI spans, as
-    ``chainmine run`` does (see :mod:`library.runner.tracing`).
+    ``chainmine run`` does (see :mod:`chainmine.library.runner.tracing`).
 
     Examples
     --------
     >>> import json, tempfile, anyio
     >>> from pathlib import Path
-    >>> from library.runner import PythonRegistry
+    >>> from chainmine.library.runner import PythonRegistry
     >>> path = Path(tempfile.mkdtemp()) / "w.json"
     >>> _ = path.write_text(json.dumps({"schema_version": 1, "workflows": [
     ...     {"name": "w", "status": "accepted", "steps": [{"id": "s", "tool_name": "t"}]},
@@ -201,7 +201,7 @@ def serve_workflows(library_path: str | os.PathLike[str], tool_specs: Iterable[s
     ``on_start`` sees the server just before it starts answering (the CLI
     announces what it serves there). Runs are traced when ``trace_file``,
     ``otlp_endpoint`` or the ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables say where
-    to (see :func:`library.runner.trace_export.tracer_provider_for`).
+    to (see :func:`chainmine.library.runner.trace_export.tracer_provider_for`).
 
     Examples
     --------

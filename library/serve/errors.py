@@ -6,7 +6,7 @@ prints them as they are and exits 1.
 
 from __future__ import annotations
 
-from library.errors import LibraryError
+from chainmine.library.errors import LibraryError
 
 
 def one_line(exc: BaseException) -> str:

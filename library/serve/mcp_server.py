@@ -3,8 +3,8 @@
 :class:`WorkflowServer` is an :class:`mcp.server.mcpserver.MCPServer` whose
 tool list is not a set of decorated Python functions but the accepted
 workflows of a library file: ``tools/list`` and ``tools/call`` are answered
-from a :class:`~library.serve.watch.WorkflowCatalog`, with JSON Schemas from
-:mod:`library.serve.schema`. Running a workflow is delegated to one async
+from a :class:`~chainmine.library.serve.watch.WorkflowCatalog`, with JSON Schemas from
+:mod:`chainmine.library.serve.schema`. Running a workflow is delegated to one async
 callable (``run_workflow(workflow, arguments) -> run result dict``), which
 the command line builds from the runner and the tool registries.
 
@@ -40,12 +40,12 @@ from mcp_types import CallToolResult, ListToolsResult, TextContent, ToolAnnotati
 from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field
 
-from library.errors import LibraryError
-from library.model import WorkflowTemplate
-from library.serve.errors import ArgumentError
-from library.runner.safety import change_summary, destructive_steps, resolve_effects, tool_hints
-from library.serve.schema import CONFIRM, check_arguments, input_schema, output_schema, tool_description
-from library.serve.watch import WorkflowCatalog, poll_library
+from chainmine.library.errors import LibraryError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.serve.errors import ArgumentError
+from chainmine.library.runner.safety import change_summary, destructive_steps, resolve_effects, tool_hints
+from chainmine.library.serve.schema import CONFIRM, check_arguments, input_schema, output_schema, tool_description
+from chainmine.library.serve.watch import WorkflowCatalog, poll_library
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def workflow_tool(wf: WorkflowTemplate, elicitation: bool = False) -> MCPTool:
 
     Examples
     --------
-    >>> from library.model import InputSpec, WorkflowStep
+    >>> from chainmine.library.model import InputSpec, WorkflowStep
     >>> tool = workflow_tool(resolve_effects(WorkflowTemplate(name="w", steps=[
     ...     WorkflowStep(id="s", tool_name="get_user")], inputs={"q": InputSpec()})))
     >>> tool.name, tool.input_schema["required"], tool.output_schema["required"], tool.annotations.read_only_hint
@@ -109,7 +109,7 @@ def unconfirmed_result(wf: WorkflowTemplate, declined: bool = False) -> CallTool
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = resolve_effects(WorkflowTemplate(name="w", steps=[WorkflowStep(id="c", tool_name="cancel_order")]))
     >>> unconfirmed_result(wf).content[0].text
     "workflow 'w' was not run: it makes destructive changes (step c calls cancel_order); ask the user, then call it again with confirm: true"
@@ -174,7 +174,7 @@ def run_result(wf: WorkflowTemplate, result: Mapping[str, Any]) -> CallToolResul
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")])
     >>> ok = run_result(wf, {"run_id": "r1", "status": "completed", "outputs": {"s": 1}})
     >>> ok.is_error, ok.structured_content
@@ -228,7 +228,7 @@ class WorkflowServer(MCPServer):
     --------
     >>> import anyio, tempfile
     >>> from pathlib import Path
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", status="accepted", steps=[WorkflowStep(id="s", tool_name="t")])
     >>> path = Path(tempfile.mkdtemp()) / "w.json"
     >>> _ = path.write_text("{}")

@@ -15,12 +15,12 @@ from typing import Any, Mapping
 
 from jsonschema import Draft202012Validator
 
-from library.evidence import replay_text
-from library.model import InputSpec, WorkflowTemplate
-from library.runner.safety import change_summary, destructive_steps
-from library.serve.errors import ArgumentError
-from library.templates import TEMPLATE_RE, parse_reference
-from library.validate import referenced_names
+from chainmine.library.evidence import replay_text
+from chainmine.library.model import InputSpec, WorkflowTemplate
+from chainmine.library.runner.safety import change_summary, destructive_steps
+from chainmine.library.serve.errors import ArgumentError
+from chainmine.library.templates import TEMPLATE_RE, parse_reference
+from chainmine.library.validate import referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def confirm_property(wf: WorkflowTemplate) -> dict[str, Any] | None:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="c", tool_name="cancel_order", effect="destructive")])
     >>> confirm_property(wf)["description"]
     'Must be true: this workflow makes destructive changes (step c calls cancel_order). Ask the user first.'
@@ -103,7 +103,7 @@ def input_schema(wf: WorkflowTemplate, confirm_required: bool = True) -> dict[st
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
     ...                       inputs={"user_id": InputSpec(example="u1")})
     >>> schema = input_schema(wf)
@@ -134,7 +134,7 @@ def may_skip(wf: WorkflowTemplate) -> set[str]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t", condition="1 == 2"),
     ...     WorkflowStep(id="b", tool_name="t", parameters={"x": "{{a}}"}), WorkflowStep(id="c", tool_name="t")])
     >>> sorted(may_skip(wf))
@@ -177,7 +177,7 @@ def sink_steps(wf: WorkflowTemplate) -> list[str]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[
     ...     WorkflowStep(id="a", tool_name="t"),
     ...     WorkflowStep(id="b", tool_name="t", parameters={"x": "{{a.id}}"}),
@@ -206,7 +206,7 @@ def output_schema(wf: WorkflowTemplate) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
     ...                       inputs={"n": InputSpec(type="integer")},
     ...                       outputs={"user": "{{s}}", "n": "{{n}}"})
@@ -232,7 +232,7 @@ def evidence_text(wf: WorkflowTemplate) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStats, WorkflowStep
+    >>> from chainmine.library.model import WorkflowStats, WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
     ...     stats=WorkflowStats(frequency=97, sessions=60, success_rate=0.96, success_rate_low=0.9,
     ...                         avg_duration_ms=840))
@@ -269,7 +269,7 @@ def steps_text(wf: WorkflowTemplate) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[
     ...     WorkflowStep(id="get_user", tool_name="get_user_details"),
     ...     WorkflowStep(id="get_res", tool_name="get_reservation_details",
@@ -293,7 +293,7 @@ def tool_description(wf: WorkflowTemplate) -> str:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", description="Look a user up.",
     ...                       steps=[WorkflowStep(id="s", tool_name="get_user")])
     >>> print(tool_description(wf))
@@ -316,7 +316,7 @@ def check_arguments(wf: WorkflowTemplate, arguments: Mapping[str, Any] | None) -
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")],
     ...     inputs={"n": InputSpec(type="integer"), "mode": InputSpec(default="fast")})
     >>> check_arguments(wf, {"n": 2})
@@ -324,7 +324,7 @@ def check_arguments(wf: WorkflowTemplate, arguments: Mapping[str, Any] | None) -
     >>> check_arguments(wf, {"n": "two"})
     Traceback (most recent call last):
     ...
-    library.serve.errors.ArgumentError: invalid arguments for workflow 'w': n: 'two' is not of type 'integer' (expected: n (integer), mode (string))
+    chainmine.library.serve.errors.ArgumentError: invalid arguments for workflow 'w': n: 'two' is not of type 'integer' (expected: n (integer), mode (string))
 
     Notes
     -----

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from library.serve.errors import ServeError
+from chainmine.library.serve.errors import ServeError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def parse_http_address(text: str, *, allow_remote: bool = False) -> HttpAddress:
     >>> parse_http_address("0.0.0.0:8765")
     Traceback (most recent call last):
     ...
-    library.serve.errors.ServeError: refusing to serve on 0.0.0.0: it is not a loopback address and anyone who can reach it could run your workflows; use 127.0.0.1, or pass --allow-remote if you mean it
+    chainmine.library.serve.errors.ServeError: refusing to serve on 0.0.0.0: it is not a loopback address and anyone who can reach it could run your workflows; use 127.0.0.1, or pass --allow-remote if you mean it
     """
     raw = text.strip()
     host, sep, port_text = raw.rpartition(":")

@@ -16,10 +16,10 @@ from typing import Any, Awaitable, Callable, Iterable
 
 import anyio
 
-from library.errors import LibraryError
-from library.model import WorkflowTemplate
-from library.serve.errors import ServeError, one_line
-from library.validate import validate_workflow
+from chainmine.library.errors import LibraryError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.serve.errors import ServeError, one_line
+from chainmine.library.validate import validate_workflow
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ Loader = Callable[[Path], Iterable[WorkflowTemplate]]
 """Reads a library file and returns its accepted workflows."""
 
 Check = Callable[[WorkflowTemplate], Any]
-"""Raises :class:`~library.errors.LibraryError` when a workflow cannot be served."""
+"""Raises :class:`~chainmine.library.errors.LibraryError` when a workflow cannot be served."""
 
 FileSignature = tuple[int, int, int]
 
 
 def load_accepted(path: Path) -> list[WorkflowTemplate]:
-    """The accepted workflows of the library file at ``path`` (through :mod:`library.store`).
+    """The accepted workflows of the library file at ``path`` (through :mod:`chainmine.library.store`).
 
     Examples
     --------
@@ -45,7 +45,7 @@ def load_accepted(path: Path) -> list[WorkflowTemplate]:
     >>> [wf.name for wf in load_accepted(p)]
     ['a']
     """
-    from library.store import WorkflowLibrary  # imported late: the store imports much more
+    from chainmine.library.store import WorkflowLibrary  # imported late: the store imports much more
 
     return list(WorkflowLibrary(path).list_all(status="accepted"))
 
@@ -82,9 +82,9 @@ class WorkflowCatalog:
     loader
         Reads a file into its accepted workflows; :func:`load_accepted` by default.
     check
-        Raises a :class:`~library.errors.LibraryError` for a workflow that cannot
+        Raises a :class:`~chainmine.library.errors.LibraryError` for a workflow that cannot
         be served, which is then left out with a warning; by default the
-        workflow rules (:func:`library.validate.validate_workflow`). A server
+        workflow rules (:func:`chainmine.library.validate.validate_workflow`). A server
         passes its runner's planner, so a workflow needing a tool that no
         registry offers is not listed.
 
@@ -125,7 +125,7 @@ class WorkflowCatalog:
         >>> WorkflowCatalog("/no/such/w.json").check_exists()
         Traceback (most recent call last):
         ...
-        library.serve.errors.ServeError: no workflow library at /no/such/w.json: accept workflows first (chainmine mine --save, then chainmine library accept NAME) or pass --library
+        chainmine.library.serve.errors.ServeError: no workflow library at /no/such/w.json: accept workflows first (chainmine mine --save, then chainmine library accept NAME) or pass --library
         """
         if not self.path.is_file():
             raise ServeError(f"no workflow library at {self.path}: accept workflows first "

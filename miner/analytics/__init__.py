@@ -6,19 +6,19 @@ the integer ``tool_id`` with names joined at the end. An empty store gives
 zeros and empty lists.
 
 >>> import duckdb
->>> from miner.store import init_schema
+>>> from chainmine.miner.store import init_schema
 >>> con = duckdb.connect(); init_schema(con)
 >>> stats_report(con)["calls"]
 0
 """
 
-from miner.analytics.filters import AnalyticsError, CallFilter, iso, parse_time
-from miner.analytics.overview import BUCKETS, Overview, calls_over_time, filter_options, overview, reject_count
-from miner.analytics.report import DEFAULT_TOP, stats_report
-from miner.analytics.tools import ErrorCount, ToolStats, tool_stats, top_errors
-from miner.analytics.sequences import SequenceFigures, sequence_figures
-from miner.analytics.transitions import Transition, graph_from_figures, transition_graph, transitions
-from miner.analytics.variants import Variant, session_variants
+from chainmine.miner.analytics.filters import AnalyticsError, CallFilter, iso, parse_time
+from chainmine.miner.analytics.overview import BUCKETS, Overview, calls_over_time, filter_options, overview, reject_count
+from chainmine.miner.analytics.report import DEFAULT_TOP, stats_report
+from chainmine.miner.analytics.tools import ErrorCount, ToolStats, tool_stats, top_errors
+from chainmine.miner.analytics.sequences import SequenceFigures, sequence_figures
+from chainmine.miner.analytics.transitions import Transition, graph_from_figures, transition_graph, transitions
+from chainmine.miner.analytics.variants import Variant, session_variants
 
 __all__ = ["AnalyticsError", "BUCKETS", "CallFilter", "DEFAULT_TOP", "ErrorCount", "Overview", "SequenceFigures",
            "ToolStats", "Transition", "Variant", "calls_over_time", "filter_options", "graph_from_figures", "iso",

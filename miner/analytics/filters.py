@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from miner.errors import ChainmineError
-from miner.origins import calls_where
+from chainmine.miner.errors import ChainmineError
+from chainmine.miner.origins import calls_where
 
 __all__ = ["AnalyticsError", "CallFilter", "iso", "limit_value", "parse_time", "resolve"]
 
@@ -49,7 +49,7 @@ class CallFilter:
     apply the tool filter to what they report, not to the sequences
     themselves, so a tool's neighbours stay real neighbours. The calls of
     recorded workflow runs are left out unless ``include_runs`` (see
-    :mod:`miner.origins`).
+    :mod:`chainmine.miner.origins`).
 
     Examples
     --------

@@ -9,9 +9,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from miner.analytics.filters import AnalyticsError, CallFilter, iso, resolve
-from miner.errors import StoreError
-from miner.origins import calls_where
+from chainmine.miner.analytics.filters import AnalyticsError, CallFilter, iso, resolve
+from chainmine.miner.errors import StoreError
+from chainmine.miner.origins import calls_where
 
 
 def require_calls_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -22,7 +22,7 @@ def require_calls_table(con: duckdb.DuckDBPyConnection) -> None:
     >>> require_calls_table(duckdb.connect())
     Traceback (most recent call last):
     ...
-    miner.errors.StoreError: this database has no chainmine tables: run `chainmine ingest` to create them
+    chainmine.miner.errors.StoreError: this database has no chainmine tables: run `chainmine ingest` to create them
     """
     found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('calls', 'tools')").fetchone()[0]
     if found < 2:
@@ -64,7 +64,7 @@ def overview(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None) -> O
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> overview(con).calls
     0
@@ -90,7 +90,7 @@ def filter_options(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> filter_options(con)
     {'agents': [], 'tools': [], 'first_ts': None, 'last_ts': None}
@@ -112,7 +112,7 @@ def reject_count(con: duckdb.DuckDBPyConnection) -> int:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); reject_count(con)
     0
     """
@@ -129,7 +129,7 @@ def calls_over_time(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = Non
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> list(calls_over_time(con, bucket="day").columns)
     ['bucket', 'calls', 'errors', 'error_rate', 'sessions', 'cost']

@@ -6,12 +6,12 @@ from typing import Any
 
 import duckdb
 
-from miner.analytics.filters import CallFilter, iso, resolve
-from miner.analytics.overview import overview, reject_count
-from miner.analytics.tools import tool_stats, top_errors
-from miner.analytics.sequences import sequence_figures
-from miner.analytics.transitions import Transition
-from miner.analytics.variants import Variant
+from chainmine.miner.analytics.filters import CallFilter, iso, resolve
+from chainmine.miner.analytics.overview import overview, reject_count
+from chainmine.miner.analytics.tools import tool_stats, top_errors
+from chainmine.miner.analytics.sequences import sequence_figures
+from chainmine.miner.analytics.transitions import Transition
+from chainmine.miner.analytics.variants import Variant
 
 DEFAULT_TOP = 10
 
@@ -30,7 +30,7 @@ def stats_report(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None, 
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> r = stats_report(con)
     >>> r["calls"], r["tools"], r["transitions"], r["time_range"]

@@ -19,8 +19,8 @@ from typing import Any
 
 import duckdb
 
-from miner.analytics.filters import CallFilter, limit_value
-from miner.store import ORDER_BY
+from chainmine.miner.analytics.filters import CallFilter, limit_value
+from chainmine.miner.store import ORDER_BY
 
 PARTS = ("edges", "nodes", "variants")
 
@@ -63,7 +63,7 @@ def sequence_figures(con: duckdb.DuckDBPyConnection, flt: CallFilter, parts: tup
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> sequence_figures(con, CallFilter()).variants
     []

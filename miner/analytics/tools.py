@@ -8,8 +8,8 @@ from typing import Any
 
 import duckdb
 
-from miner.analytics.filters import CallFilter, iso, limit_value, resolve
-from miner.analytics.overview import require_calls_table
+from chainmine.miner.analytics.filters import CallFilter, iso, limit_value, resolve
+from chainmine.miner.analytics.overview import require_calls_table
 
 NO_MESSAGE = "(no message)"
 """How a failed call without an error message is counted."""
@@ -53,7 +53,7 @@ def tool_stats(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None) ->
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); tool_stats(con)
     []
 
@@ -110,7 +110,7 @@ def top_errors(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None, to
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); top_errors(con)
     []
 

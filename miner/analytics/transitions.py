@@ -1,6 +1,6 @@
 """Directly-follows transitions between tools inside sessions, as rows or as a graph.
 
-Calls are ordered within a session by :data:`miner.store.ORDER_BY`; a
+Calls are ordered within a session by :data:`chainmine.miner.store.ORDER_BY`; a
 transition ``a → b`` is a call of ``b`` right after a call of ``a``. Its
 probability is ``count / (all transitions out of a)``, so the probabilities
 out of each tool sum to 1 (a session's last call has no transition).
@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import networkx as nx
 
-from miner.analytics.filters import CallFilter, resolve
-from miner.analytics.overview import require_calls_table
-from miner.analytics.sequences import SequenceFigures, sequence_figures
+from chainmine.miner.analytics.filters import CallFilter, resolve
+from chainmine.miner.analytics.overview import require_calls_table
+from chainmine.miner.analytics.sequences import SequenceFigures, sequence_figures
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def transitions(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = None,
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); transitions(con)
     []
 
@@ -73,7 +73,7 @@ def transition_graph(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = No
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> transition_graph(con).number_of_nodes()
     0

@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 
-from miner.analytics.filters import CallFilter, resolve
-from miner.analytics.overview import require_calls_table
-from miner.analytics.sequences import sequence_figures
+from chainmine.miner.analytics.filters import CallFilter, resolve
+from chainmine.miner.analytics.overview import require_calls_table
+from chainmine.miner.analytics.sequences import sequence_figures
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,14 @@ def session_variants(con: duckdb.DuckDBPyConnection, flt: CallFilter | None = No
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); session_variants(con)
     []
 
     Notes
     -----
     One window sort of the filtered calls, O(n log n), then a group-by over
-    an order-sensitive fingerprint per session (see :mod:`miner.analytics.sequences`).
+    an order-sensitive fingerprint per session (see :mod:`chainmine.miner.analytics.sequences`).
     """
     require_calls_table(con)
     figures = sequence_figures(con, resolve(flt), ("variants",), variants_top=top,

@@ -13,9 +13,9 @@ Examples
 1
 """
 
-from miner.chains.mine import ChainSearch, find_chains
-from miner.chains.model import Chain, chain_score, round_trips_saved, wilson_lower
-from miner.chains.params import DEFAULT_MAX_GAP, RANGES, MiningParams, describe_range
+from chainmine.miner.chains.mine import ChainSearch, find_chains
+from chainmine.miner.chains.model import Chain, chain_score, round_trips_saved, wilson_lower
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP, RANGES, MiningParams, describe_range
 
 __all__ = ["Chain", "ChainSearch", "DEFAULT_MAX_GAP", "MiningParams", "RANGES", "chain_score",
            "describe_range", "find_chains", "round_trips_saved", "wilson_lower"]

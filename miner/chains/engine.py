@@ -1,14 +1,14 @@
 """Where the chain search's SQL runs: DuckDB (a store connection) or Spark (a SparkSession).
 
-The search (:mod:`miner.chains.events`, :mod:`miner.chains.search`,
-:class:`miner.chains.mine.ChainSearch`) is written once, as SQL text over
+The search (:mod:`chainmine.miner.chains.events`, :mod:`chainmine.miner.chains.search`,
+:class:`chainmine.miner.chains.mine.ChainSearch`) is written once, as SQL text over
 ``calls`` and its own temporary relations. An engine runs that text and
 renders the few constructs the two dialects spell differently (hashing,
 integer division, a list of offsets, registering a small key set, a
 temporary table). Everything else is SQL both accept as written.
 
 :class:`DuckEngine` runs on a DuckDB connection; :class:`SparkEngine`
-(see :mod:`miner.lake.spark` for how the session is made) on Spark SQL,
+(see :mod:`chainmine.miner.lake.spark` for how the session is made) on Spark SQL,
 where a "temporary table" is a temporary view over a checkpointed result.
 """
 
@@ -25,6 +25,11 @@ _INT_TYPES = ("INTEGER", "BIGINT")
 
 class DuckEngine:
     """The search's SQL on a DuckDB connection (the store, or an in-memory copy).
+
+    It runs SQL and spells the dialect; what a search does with a store (its
+    events, key codec and search object) is added by
+    :class:`chainmine.miner.chains.mine.StoreEngine`, so this module imports none
+    of the search's.
 
     Examples
     --------
@@ -72,8 +77,6 @@ class DuckEngine:
 
     def drop(self, names: Sequence[str]) -> None:
         """Drop the temporary views and tables among ``names`` (safe to call twice)."""
-        from miner.chains.events import drop_temp
-
         drop_temp(self.con, list(names))
 
     def columns(self, name: str) -> set[str]:
@@ -88,33 +91,9 @@ class DuckEngine:
         self.table(name, f"SELECT {cols}", {c: [int(x) for x in v] if c in ints else [str(x) for x in v]
                                             for c, (_, v) in columns.items()})
 
-    def count_calls(self, include_runs: bool = False) -> int:
-        """Calls to mine: logged ones, plus those of recorded runs when ``include_runs``."""
-        from miner.origins import count_calls
-
-        return count_calls(self.con, include_runs)
-
-    def prepare_events(self, include_runs: bool = False) -> Any:
-        """Make ``_cm_ev`` the events of the calls; returns their :class:`~miner.chains.events.EventSummary`."""
-        from miner.chains.events import prepare_events
-
-        return prepare_events(self.con, include_runs)
-
-    def codec(self, max_tool_id: int, max_length: int) -> Any:
-        """The key codec for this many tools and steps (see :class:`~miner.chains.keys.KeyCodec`)."""
-        from miner.chains.keys import KeyCodec
-
-        return KeyCodec.for_tools(max_tool_id, max_length)
-
     def tool_names(self) -> list[tuple[int, str]]:
         """``(tool id, tool name)`` of every tool."""
         return self.rows("SELECT tool_id, tool FROM tools")
-
-    def new_search(self, params: Any, codec: Any, summary: Any, tool_ids: dict[str, int]) -> Any:
-        """The :class:`~miner.chains.mine.ChainSearch` of one search on this engine."""
-        from miner.chains.mine import ChainSearch
-
-        return ChainSearch(self.con, params, codec, summary, tool_ids, engine=self)
 
     SQL = {"hash": "hash({0})", "idiv": "{0} // {1}", "offsets": "unnest(range({0}))",
            "epoch_ms": "epoch_ms({0})::DOUBLE", "ordered_list": "list({0} ORDER BY {1})",
@@ -242,3 +221,19 @@ def engine_of(con: Any) -> DuckEngine:
     'duckdb'
     """
     return con if isinstance(con, DuckEngine) else DuckEngine(con)
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """Drop the temporary views and tables among ``names`` (whichever kind each is; safe to call twice).
+
+    Examples
+    --------
+    >>> con = duckdb.connect(); _ = con.execute("CREATE TEMP TABLE a AS SELECT 1 x")
+    >>> drop_temp(con, ["a", "b"]); drop_temp(con, ["a"])
+    """
+    kinds = con.execute("""SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND list_contains($n, view_name)
+                           UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()
+                           WHERE temporary AND list_contains($n, table_name)""", {"n": names}).fetchall()
+    # Views first: they read the tables.
+    for kind, name in sorted(kinds, key=lambda r: r[0] != "VIEW"):
+        con.execute(f"DROP {kind} IF EXISTS {name}")

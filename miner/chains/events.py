@@ -11,7 +11,7 @@ so a writable store keeps them in the ``events`` table: :func:`refresh_events`
 rebuilds the events of the sessions an ingest touched, once its calls are
 committed, and records in ``meta`` how many calls they cover. The table holds
 logged calls only: the calls of ``chainmine run`` (``origin = 'run'``, see
-:mod:`miner.origins`) never enter it, and since the watermark counts logged
+:mod:`chainmine.miner.origins`) never enter it, and since the watermark counts logged
 calls only, recording a run leaves the table fresh. Mining with runs included
 builds its events in a temporary table instead.
 :func:`prepare_events` then uses the table when that count matches ``calls``
@@ -41,10 +41,10 @@ from typing import Any
 
 import duckdb
 
-from miner.chains.engine import DuckEngine
-from miner.errors import StoreError
-from miner.origins import calls_where, count_calls
-from miner.store import ORDER_BY, transaction
+from chainmine.miner.chains.engine import DuckEngine, drop_temp
+from chainmine.miner.errors import StoreError
+from chainmine.miner.origins import calls_where, count_calls
+from chainmine.miner.store import ORDER_BY, transaction
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def build_sql(ref: str = "rowid", where: str = "", engine: Any = DuckEngine) -> 
     """The query producing events from ``calls`` (optionally filtered by ``where``), in stored order.
 
     ``ref`` is how events refer to calls (``"rowid"``); ``where`` is SQL written by
-    this package, never user text; ``engine`` the dialect (:mod:`miner.chains.engine`).
+    this package, never user text; ``engine`` the dialect (:mod:`chainmine.miner.chains.engine`).
     Only DuckDB keeps the events in stored order (the positional search needs it).
 
     Examples
@@ -153,7 +153,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
     """Rebuild, in one transaction of its own, the stored events of the sessions in ``sessions.column``.
 
     Call it after the transaction that stored the calls has committed (see the
-    module docstring); inside one it raises :class:`~miner.errors.StoreError`.
+    module docstring); inside one it raises :class:`~chainmine.miner.errors.StoreError`.
     ``sessions`` is a table, view or parenthesised query written by the caller
     (never user text). When the stored events did not cover every call before (a
     database from before this table, calls inserted by hand, a refresh that was
@@ -170,7 +170,7 @@ def refresh_events(con: duckdb.DuckDBPyConnection, sessions: str, column: str = 
 
     Examples
     --------
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> con = toy_store("abb", 2)
     >>> refresh_events(con, "(SELECT 's1' AS session_id)")
     True
@@ -220,7 +220,7 @@ def refresh_after_commit(con: duckdb.DuckDBPyConnection, sessions: str, column: 
 
     Examples
     --------
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> refresh_after_commit(toy_store("ab", 1), "(SELECT 's0' AS session_id)")
     True
     """
@@ -277,7 +277,7 @@ def events_fresh(con: duckdb.DuckDBPyConnection) -> bool:
 
     Examples
     --------
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> con = toy_store("ab", 2)
     >>> events_fresh(con), refresh_events(con, "(SELECT 's0' AS session_id)"), events_fresh(con)
     (False, True, True)
@@ -299,7 +299,7 @@ def prepare_events(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -
 
     Examples
     --------
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> s = prepare_events(toy_store("abbb", 1))
     >>> s.events, s.calls, s.stored
     (2, 4, False)
@@ -324,22 +324,6 @@ def prepare_events(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -
     log.info("events: %d calls -> %d events (%s) in %.2fs", calls, events,
              "stored" if stored else "built", time.perf_counter() - started)
     return EventSummary(int(calls), int(events), int(max_tool), bool(has_cost), stored=stored)
-
-
-def drop_temp(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Drop the temporary views and tables among ``names`` (whichever kind each is; safe to call twice).
-
-    Examples
-    --------
-    >>> con = duckdb.connect(); _ = con.execute("CREATE TEMP TABLE a AS SELECT 1 x")
-    >>> drop_temp(con, ["a", "b"]); drop_temp(con, ["a"])
-    """
-    kinds = con.execute("""SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND list_contains($n, view_name)
-                           UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables()
-                           WHERE temporary AND list_contains($n, table_name)""", {"n": names}).fetchall()
-    # Views first: they read the tables.
-    for kind, name in sorted(kinds, key=lambda r: r[0] != "VIEW"):
-        con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
 def drop_events(con: duckdb.DuckDBPyConnection) -> None:

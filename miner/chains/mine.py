@@ -14,15 +14,17 @@ from typing import Any, Callable, Sequence
 
 import duckdb
 
-from miner.chains.engine import DuckEngine, engine_of
-from miner.chains.keys import KeyCodec
-from miner.chains.model import Chain, slot_positions, wilson_lower
-from miner.chains.params import MiningParams
-from miner.chains.redundancy import closed_mask, connected, insertion_ratios, junction_confidence
-from miner.chains.search import (EventSummary, Support, drop_tables, occurrence_relation,
+from chainmine.miner.chains.engine import DuckEngine, engine_of
+from chainmine.miner.chains.events import prepare_events
+from chainmine.miner.chains.keys import KeyCodec
+from chainmine.miner.chains.model import Chain, slot_positions, wilson_lower
+from chainmine.miner.chains.params import MiningParams
+from chainmine.miner.chains.redundancy import closed_mask, connected, insertion_ratios, junction_confidence
+from chainmine.miner.chains.search import (EventSummary, Support, drop_tables, occurrence_relation,
                                  search_levels)
-from miner.chains.variants import frequent_patterns, rival_pairs, search_floor, variant_growth
-from miner.errors import EmptyStoreError
+from chainmine.miner.chains.variants import frequent_patterns, rival_pairs, search_floor, variant_growth
+from chainmine.miner.errors import EmptyStoreError
+from chainmine.miner.origins import count_calls
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,46 @@ def sample_plan(calls: int, occurrences: int, size: int) -> tuple[int, int]:
 DataflowCheck = Callable[["ChainSearch", list[Chain], list[set[int]]], list[set[tuple[int, int]]]]
 """Given candidate chains and the weak junctions of each, return the ``(earlier, later)`` step
 pairs (indices into ``Chain.tools``) between which data flows."""
+
+
+class StoreEngine(DuckEngine):
+    """A search over a DuckDB store: :class:`DuckEngine` plus the store's events, codec and search.
+
+    Examples
+    --------
+    >>> from chainmine.miner.chains.search import toy_store
+    >>> search_engine(toy_store("ab", 3)).count_calls()
+    6
+    """
+
+    def count_calls(self, include_runs: bool = False) -> int:
+        """Calls to mine: logged ones, plus those of recorded runs when ``include_runs``."""
+        return count_calls(self.con, include_runs)
+
+    def prepare_events(self, include_runs: bool = False) -> Any:
+        """Make ``_cm_ev`` the events of the calls; returns their :class:`~chainmine.miner.chains.events.EventSummary`."""
+        return prepare_events(self.con, include_runs)
+
+    def codec(self, max_tool_id: int, max_length: int) -> Any:
+        """The key codec for this many tools and steps (see :class:`~chainmine.miner.chains.keys.KeyCodec`)."""
+        return KeyCodec.for_tools(max_tool_id, max_length)
+
+    def new_search(self, params: Any, codec: Any, summary: Any, tool_ids: dict[str, int]) -> Any:
+        """The :class:`~chainmine.miner.chains.mine.ChainSearch` of one search on this engine."""
+        return ChainSearch(self.con, params, codec, summary, tool_ids, engine=self)
+
+
+def search_engine(con: Any) -> DuckEngine:
+    """The engine a search runs on: ``con`` itself when it brings its own (Spark), else a store's.
+
+    Examples
+    --------
+    >>> type(search_engine(duckdb.connect())).__name__
+    'StoreEngine'
+    """
+    if isinstance(con, DuckEngine) and type(con) is not DuckEngine:
+        return con
+    return StoreEngine(con.con if isinstance(con, DuckEngine) else con)
 
 
 @dataclass
@@ -189,7 +231,7 @@ class ChainSearch:
     def screen_events(self, modulus: int, stretch: int) -> list[tuple]:
         """``(sid, tool id, rid, rids)`` of every event of the sessions whose first call's window of
         ``stretch`` calls hashes to a multiple of ``modulus``, by session and position (see
-        :func:`miner.synthesis.screen.flow_screen`)."""
+        :func:`chainmine.miner.synthesis.screen.flow_screen`)."""
         window = self.engine.idiv("rid", str(int(stretch)))
         return self.engine.rows(f"""
             SELECT sid, t, rid, rids FROM _cm_ev
@@ -300,23 +342,23 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
 
     Stages: frequent chains (both supports, the frequency counted over a
     chain's orders together; only chains passing :func:`growth_rule` are grown,
-    see :func:`~miner.chains.variants.variant_growth`) -> order variants grouped
+    see :func:`~chainmine.miner.chains.variants.variant_growth`) -> order variants grouped
     into patterns with parallel slots, kept when their orders together are
     frequent -> reliable (success rate and its Wilson lower bound) -> cohesive
     (no inner step is a stray call, and every junction passes ``min_confidence``
     with the Wilson 95% lower bound of its share (see
-    :func:`~miner.chains.redundancy.junction_confidence`) or, when ``dataflow``
+    :func:`~chainmine.miner.chains.redundancy.junction_confidence`) or, when ``dataflow``
     is given, has data flowing across it; the chain must stay in one piece, see
-    :func:`~miner.chains.redundancy.connected`) -> closed against every
+    :func:`~chainmine.miner.chains.redundancy.connected`) -> closed against every
     frequent pattern (unless ``keep_all``) ->
-    ranked by :func:`miner.chains.model.chain_score` -> occurrences two chains
+    ranked by :func:`chainmine.miner.chains.model.chain_score` -> occurrences two chains
     both hold left to the better-ranked one (unless ``keep_all``; see
-    :mod:`miner.chains.variants`) -> ``top``.
+    :mod:`chainmine.miner.chains.variants`) -> ``top``.
 
     Parameters
     ----------
     con : store connection (read-only is enough), or an engine holding the calls
-        (:class:`miner.lake.spark.LakeEngine` mines Parquet on Spark).
+        (:class:`chainmine.miner.lake.spark.LakeEngine` mines Parquet on Spark).
     params : thresholds; validated here.
     dataflow : callback judging the junctions that fail ``min_confidence``.
     screen : ``screen(search)`` returns ``likely(tool_id, tool_id)``, whether the
@@ -329,17 +371,17 @@ def find_chains(con: duckdb.DuckDBPyConnection, params: MiningParams | None = No
 
     Examples
     --------
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> [c.tools for c in find_chains(toy_store("ab", 5)).chains]
     [('a', 'b')]
 
     Notes
     -----
-    The SQL search dominates (see :func:`miner.chains.search.search_levels`);
+    The SQL search dominates (see :func:`chainmine.miner.chains.search.search_levels`);
     the selection is O(C * 2^k) over C frequent chains of at most k steps.
     """
     p = (params or MiningParams()).check()
-    engine = engine_of(con)
+    engine = search_engine(con)
     if engine.count_calls(p.include_runs) == 0:
         runs = 0 if p.include_runs else engine.count_calls(include_runs=True)
         raise EmptyStoreError("no tool calls yet: run chainmine ingest" if not runs else
@@ -411,7 +453,7 @@ def _closed(search: ChainSearch, chains: list[Chain], patterns: list, frequency:
 def _share_occurrences(search: ChainSearch, chains: list[Chain], names: dict[int, str]) -> list[Chain]:
     """Chains (ranked) that never count one occurrence twice: the better-ranked chain keeps a shared one.
 
-    See :mod:`miner.chains.variants`. A chain that gave some up is recounted on
+    See :mod:`chainmine.miner.chains.variants`. A chain that gave some up is recounted on
     the rest and kept only if it still meets the thresholds.
     """
     p = search.params

@@ -1,7 +1,7 @@
 """Mining parameters: one frozen record, its defaults and the allowed ranges.
 
 The CLI builds its option ranges from :data:`RANGES`, and
-:meth:`MiningParams.check` raises :class:`~miner.errors.MiningError` naming
+:meth:`MiningParams.check` raises :class:`~chainmine.miner.errors.MiningError` naming
 the range, so the Python API and the command line reject the same values.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from miner.errors import MiningError
+from chainmine.miner.errors import MiningError
 
 DEFAULT_MAX_GAP = 1
 """Default ``max_gap``: one unrelated call may sit between two steps.
@@ -72,7 +72,7 @@ class MiningParams:
     >>> MiningParams(min_confidence=2).check()
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: min_confidence must be between 0.0 and 1.0, got 2
+    chainmine.miner.errors.MiningError: min_confidence must be between 0.0 and 1.0, got 2
     """
 
     min_frequency: int = 3
@@ -88,11 +88,11 @@ class MiningParams:
     sample_size: int = 200
     top: int | None = None
     min_one_call: float = 0.5
-    """Least share of occurrences an agent could have made as one call (see :mod:`miner.synthesis.onecall`)."""
+    """Least share of occurrences an agent could have made as one call (see :mod:`chainmine.miner.synthesis.onecall`)."""
     min_outcome: float = 0.0
     """Least share of occurrences in successful sessions, where sessions carry an outcome."""
     include_runs: bool = False
-    """Also mine the calls of recorded runs (``--include-runs``); see :mod:`miner.origins`."""
+    """Also mine the calls of recorded runs (``--include-runs``); see :mod:`chainmine.miner.origins`."""
 
     def check(self) -> "MiningParams":
         """Return ``self`` or raise :class:`MiningError` naming the allowed range."""

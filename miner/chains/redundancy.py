@@ -16,7 +16,7 @@ from collections import Counter
 from itertools import permutations, product
 from typing import Hashable, Iterable, Mapping, Sequence
 
-from miner.chains.model import wilson_lower
+from chainmine.miner.chains.model import wilson_lower
 
 Tools = tuple[Hashable, ...]
 Slots = tuple[tuple[Hashable, ...], ...]

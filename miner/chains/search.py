@@ -1,6 +1,6 @@
 """Level-wise search for frequent tool chains, set-wise in DuckDB.
 
-Reads the ordered, collapsed events of :mod:`miner.chains.events` (``_cm_ev``,
+Reads the ordered, collapsed events of :mod:`chainmine.miner.chains.events` (``_cm_ev``,
 one session after another in call order) and grows occurrences Apriori-style:
 the occurrences of a frequent chain of length ``k`` are extended by the event
 that starts right after them (or after up to ``max_gap`` unrelated calls), the
@@ -37,9 +37,9 @@ from typing import Callable
 
 import duckdb
 
-from miner.chains.engine import DuckEngine, engine_of
-from miner.chains.events import EventSummary, prepare_events
-from miner.chains.keys import KeyCodec
+from chainmine.miner.chains.engine import DuckEngine, engine_of
+from chainmine.miner.chains.events import EventSummary, prepare_events
+from chainmine.miner.chains.keys import KeyCodec
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
     >>> toy_store("ab", 3).execute("SELECT count(*) FROM calls").fetchall()
     [(6,)]
     """
-    from miner.store import init_schema
+    from chainmine.miner.store import init_schema
 
     con = duckdb.connect()
     init_schema(con)
@@ -102,7 +102,7 @@ def toy_store(pattern: str, sessions: int) -> duckdb.DuckDBPyConnection:
 
 
 def build_events(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> EventSummary:
-    """Make ``_cm_ev`` hold the ordered, collapsed events (see :func:`miner.chains.events.prepare_events`).
+    """Make ``_cm_ev`` hold the ordered, collapsed events (see :func:`chainmine.miner.chains.events.prepare_events`).
 
     Examples
     --------
@@ -264,11 +264,11 @@ def search_levels(con: duckdb.DuckDBPyConnection | DuckEngine, codec: KeyCodec, 
 
     Parameters
     ----------
-    con : the connection holding ``_cm_ev``, or the engine (:mod:`miner.chains.engine`) holding it.
+    con : the connection holding ``_cm_ev``, or the engine (:mod:`chainmine.miner.chains.engine`) holding it.
     codec : how tool sequences are packed into keys.
     min_frequency, min_sessions : support thresholds (occurrences, distinct sessions).
         With ``min_sessions <= 2`` a support's ``sessions`` is only 1 or 2 (one
-        session or several); see :meth:`~miner.chains.mine.ChainSearch.session_counts`.
+        session or several); see :meth:`~chainmine.miner.chains.mine.ChainSearch.session_counts`.
     max_length : longest chain, in steps.
     max_gap : unrelated calls allowed between two consecutive steps.
     extend : ``extend(tools, frequency)`` decides whether a frequent chain is grown

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Hashable, Mapping, Sequence
 
-from miner.chains.redundancy import VARIANT_SHARE, Slots, Tools, contains, group_variants
+from chainmine.miner.chains.redundancy import VARIANT_SHARE, Slots, Tools, contains, group_variants
 
 
 def search_floor(min_frequency: int) -> int:
@@ -45,7 +45,7 @@ def family_key(tools: Tools) -> tuple:
     """Chains with the same key are orders of each other: same first step, same other steps.
 
     The first step stays put: commuting steps are never a chain's first (see
-    :func:`~miner.chains.redundancy.group_variants`).
+    :func:`~chainmine.miner.chains.redundancy.group_variants`).
 
     Examples
     --------
@@ -155,7 +155,7 @@ def rival_pairs(patterns: Sequence[Slots], max_gap: int) -> set[tuple[int, int]]
 
     Notes
     -----
-    O(n^2) pairs for n patterns, each judged by :func:`~miner.chains.redundancy.contains`.
+    O(n^2) pairs for n patterns, each judged by :func:`~chainmine.miner.chains.redundancy.contains`.
     """
     ends: dict[tuple[Hashable, Hashable], list[int]] = {}
     for i, slots in enumerate(patterns):

@@ -2,7 +2,7 @@
 
 The app runs as ``streamlit run dashboards/app.py`` in a child process. The
 database, library and tool registries travel to it in environment variables
-(see :func:`miner.views.dashboard_env`), so tool registries always come from
+(see :func:`chainmine.miner.views.dashboard_env`), so tool registries always come from
 the command line that started the app, never from the browser.
 """
 
@@ -17,10 +17,10 @@ import webbrowser
 
 import click
 
-from miner.commands import common
-from miner.commands.common import db_option, library_option
-from miner.store import resolve_db_path
-from miner.views import dashboard_argv, dashboard_env, wait_until_healthy
+from chainmine.miner.commands import common
+from chainmine.miner.commands.common import db_option, library_option
+from chainmine.miner.store import resolve_db_path
+from chainmine.miner.views import dashboard_argv, dashboard_env, wait_until_healthy
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 def dashboard(db, library_path, tools, port, max_upload_mb, no_browser) -> None:
     """Start the dashboard: upload logs, explore usage, review suggestions, run workflows.
 
-    Example: chainmine dashboard --tools miner.generate.tools
+    Example: chainmine dashboard --tools chainmine.miner.generate.tools
     """
     env = dashboard_env(resolve_db_path(db), common.library_path(library_path), tools)
     argv = dashboard_argv(port, max_upload_mb)

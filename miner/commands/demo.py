@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from miner.commands.common import json_option, output, quiet_option, show_progress, stderr_console
-from miner.demo import run_demo
+from chainmine.miner.commands.common import json_option, output, quiet_option, show_progress, stderr_console
+from chainmine.miner.demo import run_demo
 
 
 @click.command()
@@ -78,10 +78,10 @@ def _render(doc: dict[str, Any], console: Console) -> None:
             f"chainmine stats --db {doc['db']}",
             f"chainmine library list --library {doc['library']}",
             f"chainmine library show {doc['accepted']} --library {doc['library']}",
-            f"chainmine run {doc['accepted']} --tools miner.generate.tools {flags} "
+            f"chainmine run {doc['accepted']} --tools chainmine.miner.generate.tools {flags} "
             + " ".join("--input " + shlex.quote(f"{k}={v}") for k, v in doc["inputs"].items()),
             f"chainmine runs list --db {doc['db']}",
-            f"chainmine dashboard {flags} --tools miner.generate.tools",
+            f"chainmine dashboard {flags} --tools chainmine.miner.generate.tools",
         ]), title="where to look next", border_style="cyan"))
 
 

@@ -1,6 +1,6 @@
 """``chainmine stats --drift``: options and output, kept here so ``stats`` only delegates.
 
-Not a command of its own; :mod:`miner.commands.stats` adds :func:`drift_options`
+Not a command of its own; :mod:`chainmine.miner.commands.stats` adds :func:`drift_options`
 and calls :func:`show_drift` when ``--drift`` is given.
 """
 
@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from library.store import WorkflowLibrary
-from miner.commands import common
-from miner.drift import workflow_drift
-from miner.errors import MiningError
-from miner.store import connect
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.commands import common
+from chainmine.miner.drift import workflow_drift
+from chainmine.miner.errors import MiningError
+from chainmine.miner.store import connect
 
 
 def drift_options(func):
@@ -35,7 +35,7 @@ def drift_options(func):
 
 def show_drift(db: str | None, library_path: str | None, window: str, as_json: bool, *,
                include_runs: bool = False) -> None:
-    """Compute :func:`miner.drift.workflow_drift` for the library's non-rejected workflows and print it.
+    """Compute :func:`chainmine.miner.drift.workflow_drift` for the library's non-rejected workflows and print it.
 
     Calls of recorded workflow runs count only with ``include_runs``.
 
@@ -45,7 +45,7 @@ def show_drift(db: str | None, library_path: str | None, window: str, as_json: b
     >>> show_drift(None, os.path.join(tempfile.mkdtemp(), "none.json"), "week", True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: the workflow library .../none.json is empty: run `chainmine mine --save` to fill it
+    chainmine.miner.errors.MiningError: the workflow library .../none.json is empty: run `chainmine mine --save` to fill it
     """
     path = common.library_path(library_path)
     workflows = [wf for wf in WorkflowLibrary(path).list_all() if wf.status != "rejected"]

@@ -6,10 +6,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from miner.chains.params import RANGES
-from miner.commands.common import db_option, include_runs_option, json_option, output
-from miner.evaluate import backtest
-from miner.store import connect
+from chainmine.miner.chains.params import RANGES
+from chainmine.miner.commands.common import db_option, include_runs_option, json_option, output
+from chainmine.miner.evaluation.backtest import backtest
+from chainmine.miner.store import connect
 
 # mining thresholds passed through to the miner when given (None: the miner's default)
 MINING_OPTIONS = [

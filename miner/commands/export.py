@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from miner.commands.common import db_option, json_option, output
-from miner.lake.export import ExportReport, export_parquet
+from chainmine.miner.commands.common import db_option, json_option, output
+from chainmine.miner.lake.export import ExportReport, export_parquet
 
 
 @click.command("export")
@@ -21,7 +21,7 @@ def export(db: str | None, fmt: str, out: str, as_json: bool) -> None:
 
     Example: chainmine export --format parquet --out lake/calls
     """
-    from miner.store import connect
+    from chainmine.miner.store import connect
 
     con = connect(db, read_only=True)
     try:

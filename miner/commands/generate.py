@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from miner.commands.common import json_option, output, quiet_option, show_progress, stderr_console
-from miner.generate import DEFAULT_SCENARIO, DEFAULT_SEED, DEFAULT_SESSIONS, SCENARIOS, generate_logs
-from miner.generate.writer import FORMATS
+from chainmine.miner.commands.common import json_option, output, quiet_option, show_progress, stderr_console
+from chainmine.miner.generate import DEFAULT_SCENARIO, DEFAULT_SEED, DEFAULT_SESSIONS, SCENARIOS, generate_logs
+from chainmine.miner.generate.writer import FORMATS
 
 
 @click.command("generate")

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 
-from miner.commands.common import db_option, json_option, output, quiet_option, show_progress, stderr_console
-from miner.errors import IngestError
-from miner.ingest import FORMATS, ingest_paths, list_rejects
-from miner.ingest.report import nothing_stored
-from miner.ingest.redact import KEY_ENV
-from miner.store import connect
+from chainmine.miner.commands.common import db_option, json_option, output, quiet_option, show_progress, stderr_console
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import FORMATS, ingest_paths, list_rejects
+from chainmine.miner.ingest.report import nothing_stored
+from chainmine.miner.ingest.redact import KEY_ENV
+from chainmine.miner.store import connect
 
 TOP_REASONS = 5
 SHOWN_REJECTS = 50

@@ -1,6 +1,6 @@
 """``chainmine library ...``: review, edit, search, import and export workflows.
 
-Each subcommand opens :class:`library.store.WorkflowLibrary` on ``--library``
+Each subcommand opens :class:`chainmine.library.store.WorkflowLibrary` on ``--library``
 (env ``CHAINMINE_LIBRARY``, default ``./workflows.json``), calls one method
 and prints a rich table, or one JSON document with ``--json``.
 
@@ -22,16 +22,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from library.evidence import (DEFAULT_MIN_PASS_RATE, disagreement_text, replay_evidence, replay_text,
+from chainmine.library.evidence import (DEFAULT_MIN_PASS_RATE, disagreement_text, replay_evidence, replay_text,
                               replay_warning)
-from library.fileio import atomic_write_text
-from library.merge import MergeReport
-from library.model import STATUSES, WorkflowTemplate
-from library.review import parse_assignments, parse_unsets
-from library.schema import library_json_schema
-from library.search import SearchHit
-from library.store import WorkflowLibrary
-from miner.commands.common import emit_json, json_option, library_option, library_path, output
+from chainmine.library.store.atomic import atomic_write_text
+from chainmine.library.merge import MergeReport
+from chainmine.library.model import STATUSES, WorkflowTemplate
+from chainmine.library.review import parse_assignments, parse_unsets
+from chainmine.library.schema import library_json_schema
+from chainmine.library.search import SearchHit
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.commands.common import emit_json, json_option, library_option, library_path, output
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,14 @@ def render_workflow(wf: WorkflowTemplate, console: Console, library_path: str | 
 
     Examples
     --------
-    >>> from library.builder import WorkflowBuilder
+    >>> from chainmine.library.builder import WorkflowBuilder
     >>> render_workflow(WorkflowBuilder("w").add_step("a", "t", x=1).build(), Console(width=60))
     w  suggested · v1 · manual · general
     └── steps
         └── a → t  [write]
             └── x = 1
     """
-    from miner.views.workflows import step_effects  # the views pull in the miner; only `show` needs them
+    from chainmine.miner.views.workflows import step_effects  # the views pull in the miner; only `show` needs them
 
     effects = {row["step"]: row for row in step_effects(wf, library_path)}
     tree = Tree(f"[bold]{escape(wf.name)}[/]  {wf.status} · v{wf.version} · {wf.source} · {escape(wf.category)}")

@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from library.serve.transport import HttpAddress, parse_http_address
-from miner.commands import common
-from miner.commands.common import db_option, library_option, trace_options
-from miner.runs import DuckDBRecorder
-from miner.store import connect, resolve_db_path
+from chainmine.library.serve.transport import HttpAddress, parse_http_address
+from chainmine.miner.commands import common
+from chainmine.miner.commands.common import db_option, library_option, trace_options
+from chainmine.miner.run_store import DuckDBRecorder
+from chainmine.miner.store import connect, resolve_db_path
 
 if TYPE_CHECKING:
-    from library.serve.mcp_server import WorkflowServer
+    from chainmine.library.serve.mcp_server import WorkflowServer
 
 LOCK_WAIT_S = 10.0
 """How long a run waits for another chainmine process to release the database."""
 
 
 def duckdb_recorder_opener(db: str | None):
-    """A factory opening a :class:`~miner.runs.DuckDBRecorder` on ``db`` (closed with its connection).
+    """A factory opening a :class:`~chainmine.miner.run_store.DuckDBRecorder` on ``db`` (closed with its connection).
 
     The server opens it for each run only, so other chainmine commands can use
     the database between runs; a run waits up to :data:`LOCK_WAIT_S` for one
@@ -101,7 +101,7 @@ def serve(library_path: str | None, db: str | None, tools: tuple[str, ...], http
     Example: chainmine mcp serve --tools "mcp:python airline_server.py" --library workflows.json
     """
     # The MCP SDK takes seconds to import; loading it here keeps every other command quick.
-    from library.serve.app import serve_workflows
+    from chainmine.library.serve.app import serve_workflows
 
     address = parse_http_address(http, allow_remote=allow_remote) if http else None
     library = common.library_path(library_path)

@@ -9,12 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from miner.chains.params import DEFAULT_MAX_GAP, RANGES
-from library.effects import overrides_beside
-from miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
-from miner.commands.common import library_path as resolve_library
-from miner.commands.common import stderr_console
-from miner.patterns import MineReport, mine_store
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP, RANGES
+from chainmine.library.effects import overrides_beside
+from chainmine.miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
+from chainmine.miner.commands.common import library_path as resolve_library
+from chainmine.miner.commands.common import stderr_console
+from chainmine.miner.estimator import MineReport, mine_store
 
 
 def _int_range(name: str) -> click.IntRange:

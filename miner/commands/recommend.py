@@ -6,12 +6,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from library.store import WorkflowLibrary
-from miner.commands import common
-from miner.commands.common import db_option, include_runs_option, json_option, library_option, output
-from miner.recommend import recommend as recommend_workflows
-from miner.recommend import session_prefix
-from miner.store import connect
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.commands import common
+from chainmine.miner.commands.common import db_option, include_runs_option, json_option, library_option, output
+from chainmine.miner.recommend import recommend as recommend_workflows
+from chainmine.miner.recommend import session_prefix
+from chainmine.miner.store import connect
 
 
 @click.command()

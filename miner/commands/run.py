@@ -17,11 +17,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from library.runner.events import Event, EventBus
-from miner.commands import common
-from miner.commands.common import (db_option, json_option, library_option, output, quiet_option, show_progress,
+from chainmine.library.runner.events import Event, EventBus
+from chainmine.miner.commands import common
+from chainmine.miner.commands.common import (db_option, json_option, library_option, output, quiet_option, show_progress,
                                    stderr_console, trace_options)
-from miner.runs import plan_named_workflow, run_named_workflow
+from chainmine.miner.run_store import plan_named_workflow, run_named_workflow
 
 
 def _rate_limits(values: tuple[str, ...]) -> dict[str, float]:

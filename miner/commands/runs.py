@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from library.runner.recorder import RUN_STATUSES
-from miner.commands.common import db_option, json_option, output
-from miner.runs import get_run, list_runs
-from miner.store import connect
+from chainmine.library.runner.recorder import RUN_STATUSES
+from chainmine.miner.commands.common import db_option, json_option, output
+from chainmine.miner.run_store import get_run, list_runs
+from chainmine.miner.store import connect
 
 
 @click.group()

@@ -9,11 +9,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from miner.analytics import AnalyticsError, CallFilter, DEFAULT_TOP, parse_time, stats_report
-from miner.commands.common import db_option, include_runs_option, json_option, output
-from miner.commands.drift import drift_options, show_drift
-from miner.ingest import list_rejects
-from miner.store import connect
+from chainmine.miner.analytics import AnalyticsError, CallFilter, DEFAULT_TOP, parse_time, stats_report
+from chainmine.miner.commands.common import db_option, include_runs_option, json_option, output
+from chainmine.miner.commands.drift import drift_options, show_drift
+from chainmine.miner.ingest import list_rejects
+from chainmine.miner.store import connect
 
 MAX_SEQUENCE = 8
 

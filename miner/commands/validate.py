@@ -14,16 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from library.effects import overrides_beside
-from library.errors import LibraryFileError
-from library.evidence import disagreement_text
-from library.fileio import file_lock
-from library.model import STATUSES
-from library.store import WorkflowLibrary
-from miner.commands import common
-from miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
-from miner.replay import validate_library
-from miner.store import connect
+from chainmine.library.effects import overrides_beside
+from chainmine.library.errors import LibraryFileError
+from chainmine.library.evidence import disagreement_text
+from chainmine.library.store.atomic import file_lock
+from chainmine.library.model import STATUSES
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.commands import common
+from chainmine.miner.commands.common import db_option, json_option, library_option, output, quiet_option, show_progress
+from chainmine.miner.replay import validate_library
+from chainmine.miner.store import connect
 
 LOCK_CHECK_S = 5.0
 """How long to wait for a locked library before replaying anything."""

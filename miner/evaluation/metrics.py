@@ -1,4 +1,4 @@
-"""Small statistics of the backtest and drift (the Wilson bound is :func:`miner.chains.model.wilson_lower`)."""
+"""Small statistics of the backtest and drift (the Wilson bound is :func:`chainmine.miner.chains.model.wilson_lower`)."""
 
 from __future__ import annotations
 

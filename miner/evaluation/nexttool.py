@@ -28,11 +28,11 @@ from typing import Any, Callable, Sequence
 
 import duckdb
 
-from library.model import WorkflowTemplate
-from miner.chains.params import DEFAULT_MAX_GAP
-from miner.errors import EmptyStoreError, MiningError
-from miner.evaluation.occurrences import OCCURRENCES, POSITIONS, match_occurrences, position_calls
-from miner.origins import count_calls
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP
+from chainmine.miner.errors import EmptyStoreError, MiningError
+from chainmine.miner.evaluation.occurrences import OCCURRENCES, POSITIONS, match_occurrences, position_calls
+from chainmine.miner.origins import count_calls
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class NextToolModel:
     >>> NextToolModel(order=0)
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: order must be at least 1 (got 0)
+    chainmine.miner.errors.MiningError: order must be at least 1 (got 0)
 
     Notes
     -----
@@ -198,12 +198,12 @@ class NextToolModel:
 
         Examples
         --------
-        >>> from miner.store import init_schema
+        >>> from chainmine.miner.store import init_schema
         >>> con = duckdb.connect(); init_schema(con)
         >>> NextToolModel().fit(con)
         Traceback (most recent call last):
         ...
-        miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
+        chainmine.miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
         """
         if count_calls(con, self.include_runs) == 0:
             raise EmptyStoreError("the store holds no tool calls: run `chainmine ingest LOGS` first")
@@ -319,7 +319,7 @@ class NextToolModel:
 
         Examples
         --------
-        >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+        >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
         >>> m = NextToolModel(); m.context_totals_ = {(): 4}; m.next_counts_ = {(): {"a": 1}}
         >>> m.frequency_ = {}; m.start([], W(name="w", steps=[S(id="s", tool_name="a")])).probability
         0.25
@@ -339,7 +339,7 @@ class NextToolModel:
 
         Examples
         --------
-        >>> from library.model import WorkflowStats, WorkflowStep as S, WorkflowTemplate as W
+        >>> from chainmine.library.model import WorkflowStats, WorkflowStep as S, WorkflowTemplate as W
         >>> m = NextToolModel(); m.frequency_ = {}
         >>> m.frequency(W(name="w", steps=[S(id="s", tool_name="a")], stats=WorkflowStats(frequency=7)))
         7
@@ -371,7 +371,7 @@ class NextToolModel:
 
         Examples
         --------
-        >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+        >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
         >>> m = NextToolModel(); m.context_totals_ = {(): 4}; m.next_counts_ = {(): {"a": 1}}
         >>> m.frequency_ = {}; m.starts_ = {}
         >>> [r.workflow for r in m.rank([], [W(name="v", steps=[S(id="s", tool_name="b")]),

@@ -29,9 +29,9 @@ from typing import Sequence
 import duckdb
 import pandas as pd
 
-from library.model import WorkflowStep, WorkflowTemplate
-from miner.origins import calls_where
-from miner.store import ORDER_BY
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
+from chainmine.miner.origins import calls_where
+from chainmine.miner.store import ORDER_BY
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def workflow_pattern(workflow: WorkflowTemplate, tool_ids: dict[str, int], max_g
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
     >>> wf = W(name="w", steps=[S(id="u", tool_name="get_user"),
     ...        S(id="r", tool_name="get_res", map_over="{{u.ids}}", depends_on=["u"])])
     >>> workflow_pattern(wf, {"get_user": 1, "get_res": 2})
@@ -128,7 +128,7 @@ def tool_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> tool_ids(con)
     {}
@@ -145,7 +145,7 @@ def position_calls(con: duckdb.DuckDBPyConnection, sessions: str | None = None, 
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> position_calls(con)
     'cm_positions'
@@ -187,8 +187,8 @@ def match_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workfl
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
-    >>> from miner.store import init_schema
+    >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> match_occurrences(con, [W(name="w", steps=[S(id="a", tool_name="a")])])
     'cm_occurrences'
@@ -260,8 +260,8 @@ def find_occurrences(con: duckdb.DuckDBPyConnection, workflows: Sequence[Workflo
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S, WorkflowTemplate as W
-    >>> from miner.store import init_schema
+    >>> from chainmine.library.model import WorkflowStep as S, WorkflowTemplate as W
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> list(find_occurrences(con, [W(name="w", steps=[S(id="a", tool_name="a")])]).columns)[:3]
     ['workflow', 'session_id', 'start_pos']

@@ -8,7 +8,7 @@
 True
 
 ``generate_records`` yields the same rows as dicts (tests, benchmarks);
-:mod:`miner.generate.tools` exposes the demo tools behind every result.
+:mod:`chainmine.miner.generate.tools` exposes the demo tools behind every result.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from miner.generate.engine import Batch, LogGenerator
-from miner.generate.parallel import encoded_batches
-from miner.generate.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
-from miner.generate.spec import GenerateError
-from miner.generate.writer import FIELDS, resolve_format, truth_path_for, write_encoded, write_truth
+from chainmine.miner.generate.engine import Batch, LogGenerator
+from chainmine.miner.generate.parallel import encoded_batches
+from chainmine.miner.generate.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
+from chainmine.miner.generate.spec import GenerateError
+from chainmine.miner.generate.writer import FIELDS, resolve_format, truth_path_for, write_encoded, write_truth
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ class Batch:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> b = next(LogGenerator(sessions=3, seed=1).batches())
     >>> len(b.tool) == len(b.ts) == len(b.session_id)
     True

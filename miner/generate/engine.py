@@ -21,12 +21,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from library.templates import parse_path
-from miner.generate import pools
-from miner.generate.columns import Batch, CallColumns, encode_json, finish_batch
-from miner.generate.scenarios import get_scenario
-from miner.generate.spec import Domain, GenerateError, Param, Stream, ToolSpec, WorkflowSpec
-from miner.generate.truth import TruthRecorder
+from chainmine.library.templates import parse_path
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.columns import Batch, CallColumns, encode_json, finish_batch
+from chainmine.miner.generate.scenarios import get_scenario
+from chainmine.miner.generate.spec import Domain, GenerateError, Param, Stream, ToolSpec, WorkflowSpec
+from chainmine.miner.generate.truth import TruthRecorder
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class LogGenerator:
     seed : int
         Random seed; the same seed gives the same calls, byte for byte.
     scenario : str
-        One of :data:`miner.generate.SCENARIOS`.
+        One of :data:`chainmine.miner.generate.SCENARIOS`.
     annotate : bool
         Fill :attr:`Batch.planted` so tests can see which call belongs to which occurrence.
 

@@ -16,8 +16,8 @@ import os
 import sys
 from typing import Any, Callable, Iterator
 
-from miner.generate.engine import BATCH_SESSIONS, LogGenerator
-from miner.generate.writer import encode_batch
+from chainmine.miner.generate.engine import BATCH_SESSIONS, LogGenerator
+from chainmine.miner.generate.writer import encode_batch
 
 log = logging.getLogger(__name__)
 

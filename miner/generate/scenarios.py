@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
-from miner.generate.spec import Domain, GenerateError, ToolSpec, WorkflowSpec
+from chainmine.miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
+from chainmine.miner.generate.spec import Domain, GenerateError, ToolSpec, WorkflowSpec
 
 DEFAULT_SCENARIO = "mixed"
 

@@ -7,7 +7,7 @@ registry exposes), a sampler for the arguments of stray calls, and the
 tool's latency, failure rate, error messages and cost.
 
 Results are deterministic functions of the arguments (see
-:mod:`miner.generate.values`), so logs and demo runs agree.
+:mod:`chainmine.miner.generate.values`), so logs and demo runs agree.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from miner.errors import ChainmineError
+from chainmine.miner.errors import ChainmineError
 
 
 

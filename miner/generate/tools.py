@@ -5,7 +5,7 @@ arguments exactly as the logs show them and return results of the same shape
 (the generator calls these very functions). Invalid input raises
 ``ValueError`` or ``TypeError``. Use it as a runner registry::
 
-    chainmine run support_lookup_reservations --tools miner.generate.tools --input user_id=mia_li_3668
+    chainmine run support_lookup_reservations --tools chainmine.miner.generate.tools --input user_id=mia_li_3668
 
 Examples
 --------
@@ -21,8 +21,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
-from miner.generate.scenarios import SCENARIOS
+from chainmine.miner.generate.domains import DOMAINS, GENERAL_TOOLS, OPT_IN_DOMAINS
+from chainmine.miner.generate.scenarios import SCENARIOS
 
 TOOLS: dict[str, Callable[..., Any]] = {name: spec.fn for name, spec in sorted(
     {n: s for scenario in SCENARIOS.values() for n, s in scenario.tools.items()}.items())}

@@ -33,8 +33,8 @@ import json
 from collections import Counter
 from typing import Any, Iterator
 
-from library.effects import effect_from_name
-from miner.generate.spec import WorkflowSpec
+from chainmine.library.effects import effect_from_name
+from chainmine.miner.generate.spec import WorkflowSpec
 
 SAMPLES = 30
 MIN_SAMPLES_FOR_EQUIVALENTS = 5
@@ -87,7 +87,7 @@ class TruthRecorder:
 
     Examples
     --------
-    >>> from miner.generate.scenarios import SCENARIOS
+    >>> from chainmine.miner.generate.scenarios import SCENARIOS
     >>> rec = TruthRecorder(SCENARIOS["support"].workflows)
     >>> rec.start("support_lookup_reservations")
     >>> rec.complete("support_lookup_reservations", 0, True, [0, 1])
@@ -153,7 +153,7 @@ class TruthRecorder:
 
         Examples
         --------
-        >>> from miner.generate.scenarios import SCENARIOS
+        >>> from chainmine.miner.generate.scenarios import SCENARIOS
         >>> a, b = TruthRecorder(SCENARIOS["devops"].workflows), TruthRecorder(SCENARIOS["devops"].workflows)
         >>> b.start("devops_deploy_service"); a.absorb(b.state()); a.attempts["devops_deploy_service"]
         1

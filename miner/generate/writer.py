@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from miner.generate.columns import Batch, encode_json
-from miner.generate.spec import GenerateError
+from chainmine.miner.generate.columns import Batch, encode_json
+from chainmine.miner.generate.spec import GenerateError
 
 FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".jsonl", ".json", ".csv", ".parquet", ".gz")
@@ -94,7 +94,7 @@ def jsonl_lines(batch: Batch) -> list[str]:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> line = jsonl_lines(next(LogGenerator(sessions=1, seed=2).batches()))[0]
     >>> list(json.loads(line)) == list(FIELDS)
     True
@@ -129,7 +129,7 @@ def arrow_table(batch: Batch) -> pa.Table:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> arrow_table(next(LogGenerator(sessions=2, seed=2).batches())).schema == PARQUET_SCHEMA
     True
     """
@@ -150,7 +150,7 @@ def csv_table(batch: Batch) -> pa.Table:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> t = csv_table(next(LogGenerator(sessions=2, seed=2).batches()))
     >>> t.column_names == list(FIELDS)
     True
@@ -166,7 +166,7 @@ def csv_rows(batch: Batch) -> bytes:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> csv_rows(next(LogGenerator(sessions=1, seed=1).batches()))[:1]
     b'"'
     """
@@ -192,7 +192,7 @@ def encode_batch(batch: Batch, fmt: str) -> bytes | pa.Table:
 
     Examples
     --------
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> encode_batch(next(LogGenerator(sessions=1, seed=1).batches()), "jsonl")[:14]
     b'{"session_id":'
     """
@@ -210,7 +210,7 @@ def write_encoded(parts: Iterable[tuple[bytes | pa.Table, int]], out: str | os.P
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.generate.engine import LogGenerator
+    >>> from chainmine.miner.generate.engine import LogGenerator
     >>> path = os.path.join(tempfile.mkdtemp(), "x.jsonl")
     >>> parts = ((encode_batch(b, "jsonl"), len(b)) for b in LogGenerator(sessions=2, seed=1).batches())
     >>> write_encoded(parts, path, "jsonl") > 0

@@ -13,10 +13,10 @@ Examples
 'canonical'
 """
 
-from miner.ingest.detect import FORMATS, detect_format
-from miner.ingest.pipeline import ingest_paths
-from miner.ingest.report import IngestReport, list_rejects
-from miner.ingest.writer import RECORD_COLUMNS, store_records
+from chainmine.miner.ingest.detect import FORMATS, detect_format
+from chainmine.miner.ingest.pipeline import ingest_paths
+from chainmine.miner.ingest.report import IngestReport, list_rejects
+from chainmine.miner.ingest.writer import RECORD_COLUMNS, store_records
 
 __all__ = ["FORMATS", "IngestReport", "RECORD_COLUMNS", "detect_format", "ingest_paths", "list_rejects",
            "store_records"]

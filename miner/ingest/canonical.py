@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
-from miner.ingest.conversations import MESSAGE_KEYS
-from miner.ingest.sqltext import not_blank, starts_object
+from chainmine.miner.ingest.conversations import MESSAGE_KEYS
+from chainmine.miner.ingest.sqltext import not_blank, starts_object
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def canonical_sql(raw_sql: str) -> str:
 
     Blank lines are not records; invalid JSON and non-objects keep their line with a
     reason, so they end up in ``rejects``. Besides the JSON columns it gives each
-    field's text as ``<field>_text`` (see :func:`~miner.ingest.normalize.normalize_sql`).
+    field's text as ``<field>_text`` (see :func:`~chainmine.miner.ingest.normalize.normalize_sql`).
 
     Examples
     --------

@@ -31,8 +31,8 @@ from pathlib import Path
 import zlib
 from typing import BinaryIO, Iterator
 
-from miner.errors import IngestError
-from miner.ingest.sources import Source, broken_gzip, crlf_to_lf
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.sources import Source, broken_gzip, crlf_to_lf
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class LineChunks:
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
     >>> _ = open(p, "w").write("".join(f'{{"seq": {i}}}\\n' for i in range(5)))
     >>> with LineChunks(open_source(p), lines=2, min_bytes=1) as chunks:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.conversations import content_text
-from miner.ingest.records import records_cte, skipped
+from chainmine.miner.ingest.conversations import content_text
+from chainmine.miner.ingest.records import records_cte, skipped
 
 log = logging.getLogger(__name__)
 

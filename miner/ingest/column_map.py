@@ -13,8 +13,8 @@ import logging
 
 import duckdb
 
-from miner.errors import IngestError
-from miner.ingest.canonical import ALIASES
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.canonical import ALIASES
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def parse_map(text: str | dict | None) -> dict[str, str]:
     >>> parse_map("tool=fn,colour=x")
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: --map: unknown canonical field 'colour'; use one of: session_id, ts, seq, tool, success, error, duration_ms, cost, args, result, call_id, agent, user, session_outcome, status, latency
+    chainmine.miner.errors.IngestError: --map: unknown canonical field 'colour'; use one of: session_id, ts, seq, tool, success, error, duration_ms, cost, args, result, call_id, agent, user, session_outcome, status, latency
     """
     if not text:
         return {}
@@ -100,7 +100,7 @@ def check_keys(con: duckdb.DuckDBPyConnection, raw_sql: str, params: dict, mappi
     >>> check_keys(duckdb.connect(), "(SELECT 1 AS line, '{\\"fn\\": 1}' AS raw)", {}, {"tool": "fun"}, "a.jsonl")
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: --map tool=fun: a.jsonl has no column 'fun'; check the name (case matters)
+    chainmine.miner.errors.IngestError: --map tool=fun: a.jsonl has no column 'fun'; check the name (case matters)
     """
     values = dict(params)
     found = []

@@ -3,11 +3,11 @@
 Each record is one conversation (its messages under ``messages``, or under another
 key of :data:`MESSAGE_KEYS` when a benchmark's result record wraps it). Its tool calls
 are unnested (with their positions) and paired with their results turn by turn (see
-:mod:`~miner.ingest.pairing`), giving one pre-normalised row per call:
+:mod:`~chainmine.miner.ingest.pairing`), giving one pre-normalised row per call:
 ``session_id`` from ``id``/``session_id``/``conversation_id``, or ``"{task_id}-{trial}"``
 (without one the ingest numbers the
 conversation: ``session_record`` is its record, see
-:func:`~miner.ingest.normalize.assign_sessions`), ``seq`` the call's position in the conversation, outcome from
+:func:`~chainmine.miner.ingest.normalize.assign_sessions`), ``seq`` the call's position in the conversation, outcome from
 ``reward``/``session_outcome``/``success``/``outcome``. A bad conversation becomes one
 reject row for its line; a bad call (no name, arguments that are not a JSON object),
 and a result that pairs with no call, one reject row of its own.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 
-from library.failures import ERROR_KEYS, ERROR_TEXT_PATTERN, MAX_REASON
-from miner.ingest.pairing import pairing_ctes
-from miner.ingest.sqltext import not_blank
+from chainmine.library.failures import ERROR_KEYS, ERROR_TEXT_PATTERN, MAX_REASON
+from chainmine.miner.ingest.pairing import pairing_ctes
+from chainmine.miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,10 @@ def content_text(expr: str) -> str:
 
 
 def failed_text(rt: str) -> str:
-    """SQL: does a tool result text mark the call failed? :func:`library.failures.is_failure` in SQL.
+    """SQL: does a tool result text mark the call failed? :func:`chainmine.library.failures.is_failure` in SQL.
 
-    Built from the rule's own constants (:data:`~library.failures.ERROR_TEXT_PATTERN`,
-    :data:`~library.failures.ERROR_KEYS`), so ingest and the runner agree.
+    Built from the rule's own constants (:data:`~chainmine.library.failures.ERROR_TEXT_PATTERN`,
+    :data:`~chainmine.library.failures.ERROR_KEYS`), so ingest and the runner agree.
 
     Examples
     --------
@@ -147,7 +147,7 @@ def _emit(calls: str, results: str, success: str, error: str, texts: str) -> str
 
     ``calls`` needs ``line, pos, msg, call_id, tool, args, raw`` plus the ``good``
     columns; ``results`` needs ``line, pos, call_id, raw`` and the result fields used by
-    ``success``/``error`` (see :func:`~miner.ingest.pairing.pairing_ctes`). ``texts``
+    ``success``/``error`` (see :func:`~chainmine.miner.ingest.pairing.pairing_ctes`). ``texts``
     holds ``line, pos, text``: what the user and the assistant said, in the calls'
     order; each call's ``context`` is what was said since the call before it.
     """
@@ -231,7 +231,7 @@ def openai_responses_sql(raw_sql: str) -> str:
         WITH {_conversations(raw_sql, check, 'no items list (items, or input and output)')},
         its0 AS (SELECT *, unnest(lst) AS it, generate_subscripts(lst, 1) AS pos
                  FROM (SELECT *, {items} AS lst FROM good)),
-        -- A message item between two calls ends a turn (see miner.ingest.pairing).
+        -- A message item between two calls ends a turn (see chainmine.miner.ingest.pairing).
         its AS (SELECT *, count(*) FILTER (WHERE (it ->> 'type') = 'message')
                               OVER (PARTITION BY line ORDER BY pos) AS msg FROM its0),
         c AS (SELECT line, session_id, conv_ts, outcome, agent, "user", pos, msg,

@@ -17,12 +17,12 @@ import os
 
 import duckdb
 
-from miner.errors import IngestError
-from miner.ingest.conversations import MESSAGE_KEYS, messages_expr
-from miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
-from miner.ingest.records import table_format
-from miner.ingest.spans import classify_export, classify_otlp, export_evidence
-from miner.ingest.sources import Source, open_source
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.conversations import MESSAGE_KEYS, messages_expr
+from chainmine.miner.ingest.readers import BUFFER_BYTES, MAX_LINE_BYTES
+from chainmine.miner.ingest.records import table_format
+from chainmine.miner.ingest.spans import classify_export, classify_otlp, export_evidence
+from chainmine.miner.ingest.sources import Source, open_source
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def classify_record(record: object) -> str | None:
 
 def message_list(record: dict) -> list | None:
     """The message list of a conversation record: ``messages``, else the first of
-    :data:`~miner.ingest.conversations.MESSAGE_KEYS` holding a list of role messages.
+    :data:`~chainmine.miner.ingest.conversations.MESSAGE_KEYS` holding a list of role messages.
 
     Examples
     --------
@@ -413,7 +413,7 @@ def _table_columns(src: Source, container: str) -> list[str]:
 def detect_format(path_or_bytes: str | os.PathLike | bytes) -> str:
     """The log format of a file (path, ``.gz`` accepted; see :func:`detect_source`) or of its first bytes.
 
-    Returns one of :data:`FORMATS`; raises :class:`~miner.errors.IngestError` when
+    Returns one of :data:`FORMATS`; raises :class:`~chainmine.miner.errors.IngestError` when
     the content matches none.
 
     Examples

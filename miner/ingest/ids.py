@@ -32,7 +32,7 @@ nothing whatever the options:
   masked content as stored; such a file ingested again without ``--redact`` (or with
   another key) is then stored again.
 
-Ids only nominate duplicates: :mod:`~miner.ingest.writer` confirms a match by comparing
+Ids only nominate duplicates: :mod:`~chainmine.miner.ingest.writer` confirms a match by comparing
 the content itself (:func:`content_equal_sql`: the session identity and every column,
 where one side is masked every column masking leaves alone), so a hash collision never
 drops a distinct call.
@@ -202,7 +202,7 @@ def ensure_id_scheme(con: duckdb.DuckDBPyConnection) -> int:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> ensure_id_scheme(con), ensure_id_scheme(con)
     (0, 0)

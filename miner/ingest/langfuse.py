@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
+from chainmine.miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""MCP client spans (OTLP/JSON lines) of ``tools/call`` requests, unnested in SQL like :mod:`~miner.ingest.otel`.
+"""MCP client spans (OTLP/JSON lines) of ``tools/call`` requests, unnested in SQL like :mod:`~chainmine.miner.ingest.otel`.
 
 The MCP semantic conventions name a client span ``{mcp.method.name} {target}``
 (``tools/call get_weather``) with ``mcp.method.name``, the tool in
@@ -9,15 +9,15 @@ JSON-RPC error code, or ``tool_error`` for a result with ``isError``) plus an
 result are the opt-in ``gen_ai.tool.call.arguments`` / ``.result``. The session is
 ``mcp.session.id``, else the trace. Other MCP requests (``initialize``,
 ``tools/list``, ...) and non-MCP spans are skipped. Which files read as ``mcp``
-rather than ``otel``: see :mod:`~miner.ingest.spans`.
+rather than ``otel``: see :mod:`~chainmine.miner.ingest.spans`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from miner.ingest.otel import SPANS_PATH, attribute
-from miner.ingest.records import records_cte, skipped
+from chainmine.miner.ingest.otel import SPANS_PATH, attribute
+from chainmine.miner.ingest.records import records_cte, skipped
 
 log = logging.getLogger(__name__)
 

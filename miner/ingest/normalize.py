@@ -1,7 +1,7 @@
 """Type-check and normalise pre-mapped records set-wise, and cut sessions at idle gaps.
 
 Every importer produces the same *pre* relation: ``line``, ``raw``, ``pre_reason``
-and one JSON column per field of :data:`miner.ingest.canonical.PRE_FIELDS`. One SQL
+and one JSON column per field of :data:`chainmine.miner.ingest.canonical.PRE_FIELDS`. One SQL
 statement turns it into typed columns plus a ``reason`` (NULL for good rows): the
 first problem found, so a bad row is rejected with a specific message.
 """
@@ -12,7 +12,7 @@ import logging
 
 import duckdb
 
-from miner.ingest.sqltext import MAX_DEPTH, json_kind, nested_deeper, starts_container, starts_object, strip
+from chainmine.miner.ingest.sqltext import MAX_DEPTH, json_kind, nested_deeper, starts_container, starts_object, strip
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     (for sources whose ``raw`` is a row struct); it runs for rejected rows only. With
     ``records`` the pre relation has a ``session_record`` column (conversations: the
     record a call's session is when it has no id) and ``by_position`` (its result was
-    paired by position, see :mod:`~miner.ingest.pairing`), passed on; else they are NULL.
+    paired by position, see :mod:`~chainmine.miner.ingest.pairing`), passed on; else they are NULL.
     With ``contexts`` it has a ``context`` text column (the conversation text the agent
     had read before the call), passed on; else it is NULL. With ``origins`` it has an
     ``origin`` column (``'run'`` for a chainmine run's own calls, else NULL: a log call),
@@ -197,7 +197,7 @@ def normalize_sql(pre_sql: str, *, texts: bool = False, types: bool = False, raw
     Examples
     --------
     >>> import duckdb
-    >>> from miner.ingest.canonical import canonical_sql
+    >>> from chainmine.miner.ingest.canonical import canonical_sql
     >>> con = duckdb.connect()
     >>> raw = "(SELECT 1 AS line, '{\\"tool\\": \\"a\\", \\"ts\\": 1700000000, \\"status\\": \\"failed\\"}' AS raw)"
     >>> con.execute(f"SELECT tool, ts, success, reason FROM ({normalize_sql(canonical_sql(raw), texts=True)})").fetchall()
@@ -234,7 +234,7 @@ def assign_sessions(con: duckdb.DuckDBPyConnection, table: str, *, stem: str, di
     store orders calls, and a new session starts after an idle gap longer than
     ``gap_s`` seconds: ``<stem>:<d>:<agent/user>:<n>`` (``<stem>:<d>:<n>`` without either).
     ``<d>`` is the head of ``digest``, which identifies the rows without a session id
-    (see :mod:`~miner.ingest.ids`): sources with other rows never share a session, and
+    (see :mod:`~chainmine.miner.ingest.ids`): sources with other rows never share a session, and
     the same rows always get the same ids. ``session_source`` is ``digest`` (plus
     ``:<record>`` for a conversation): what each call's id hashes instead of the cut.
     ``table`` is a table the caller created (never user text); it is updated in place,

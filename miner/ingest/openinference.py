@@ -4,7 +4,7 @@ Tool spans carry ``openinference.span.kind = TOOL``; other kinds (``LLM``,
 ``CHAIN``, ``AGENT``, ``RETRIEVER``, ...) are skipped. Two containers:
 
 - OTLP/JSON lines (``resourceSpans``), attributes as OTLP ``AnyValue`` lists,
-  unnested like :mod:`~miner.ingest.otel` does (one SQL statement, no Python loop);
+  unnested like :mod:`~chainmine.miner.ingest.otel` does (one SQL statement, no Python loop);
 - Phoenix's span export: JSON Lines of one span each, ``context.trace_id`` /
   ``context.span_id``, ``span_kind``, ``start_time``/``end_time`` (ISO-8601),
   ``status_code`` (``OK``/``ERROR``/``UNSET``), ``status_message`` and
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.otel import SPANS_PATH, attribute
-from miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
+from chainmine.miner.ingest.otel import SPANS_PATH, attribute
+from chainmine.miner.ingest.records import as_json, duration_ms, present, records_cte, skipped
 
 log = logging.getLogger(__name__)
 

@@ -25,20 +25,20 @@ span: instrumentation scope ``chainmine`` and a ``chainmine.run_id`` attribute.
 Its calls get ``origin = 'run'`` (mining leaves them out unless ``--include-runs``),
 their error is the span's status message (``error.type`` is only the class) and
 their cost ``chainmine.cost``; the run itself comes from its ``invoke_workflow``
-root span (:mod:`miner.ingest.run_traces`). Any other trace's calls are log calls.
+root span (:mod:`chainmine.miner.ingest.run_traces`). Any other trace's calls are log calls.
 """
 
 from __future__ import annotations
 
 import logging
 
-from miner.ingest.sqltext import not_blank
+from chainmine.miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
 
 SPANS_PATH = "$.resourceSpans[*].scopeSpans[*].spans[*]"
 RUN_SCOPE = "chainmine"
-"""Instrumentation scope of the spans ``chainmine run`` emits (:mod:`library.runner.tracing`)."""
+"""Instrumentation scope of the spans ``chainmine run`` emits (:mod:`chainmine.library.runner.tracing`)."""
 RUN_ID = "chainmine.run_id"
 RUN_COST = "chainmine.cost"
 

@@ -15,25 +15,25 @@ from typing import BinaryIO, Callable, Iterable
 
 import duckdb
 
-from miner.chains.events import events_fresh
-from miner.errors import IngestError
-from miner.ingest.column_map import parse_map
-from miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, looks_like,
+from chainmine.miner.chains.events import events_fresh
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.column_map import parse_map
+from chainmine.miner.ingest.detect import (FORMATS, best_evidence, detect_container, detect_source, looks_like,
                                  tool_evidence, unknown_format_message)
-from miner.ingest.ids import ensure_id_scheme
-from miner.ingest.normalize import assign_sessions
-from miner.ingest.readers import drop_read_tables
-from miner.ingest.records import SKIP, TABLE_FORMATS
-from miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
-from miner.ingest.run_traces import store_run_roots
-from miner.ingest.report import IngestReport, reject_reasons, store_rejects
-from miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
+from chainmine.miner.ingest.ids import ensure_id_scheme
+from chainmine.miner.ingest.normalize import assign_sessions
+from chainmine.miner.ingest.readers import drop_read_tables
+from chainmine.miner.ingest.records import SKIP, TABLE_FORMATS
+from chainmine.miner.ingest.redact import key_is_the_stores, redact_table, resolve_key
+from chainmine.miner.ingest.run_traces import store_run_roots
+from chainmine.miner.ingest.report import IngestReport, reject_reasons, store_rejects
+from chainmine.miner.ingest.slicing import (CONTENT_ID, CUT, NORM, Slices, finish_derived_ids, flag_unmasked, hash_rows,
                                   normalise_slice, plan_slices, slice_digest)
-from miner.ingest.sources import (Source, content_digest, needs_plain_copy, open_sources, plain_copy,
+from chainmine.miner.ingest.sources import (Source, content_digest, needs_plain_copy, open_sources, plain_copy,
                                   verify_gzip)
-from miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
+from chainmine.miner.ingest.writer import (next_ingest_id, record_ingest, refresh_ingest_events, session_count,
                                  store_records)
-from miner.store import transaction
+from chainmine.miner.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,23 @@ def ingest_source(con: duckdb.DuckDBPyConnection, src: Source, container: str, f
                   options: dict | None = None, columns: dict[str, str] | None = None) -> dict:
     """Ingest one checked source inside the caller's transaction; returns its per-file counts.
 
-    ``columns`` is a ``--map`` (see :mod:`~miner.ingest.column_map`).
+    ``columns`` is a ``--map`` (see :mod:`~chainmine.miner.ingest.column_map`).
 
-    Per slice of lines (see :mod:`~miner.ingest.slicing`), each step one SQL statement:
-    map, type-check and hash the rows (:mod:`~miner.ingest.normalize`), add the rows
+    Per slice of lines (see :mod:`~chainmine.miner.ingest.slicing`), each step one SQL statement:
+    map, type-check and hash the rows (:mod:`~chainmine.miner.ingest.normalize`), add the rows
     without a session id to the source digest, redact, keep the bad rows, store the
-    rows that carry a session id with :func:`~miner.ingest.writer.store_records`
+    rows that carry a session id with :func:`~chainmine.miner.ingest.writer.store_records`
     (dedupe). Rows without one are kept until the end, their sessions cut across the
     whole file and named after the digest, then stored; the bad rows are stored once
-    per file content (:func:`~miner.ingest.report.store_rejects`). With ``redact_key``
+    per file content (:func:`~chainmine.miner.ingest.report.store_rejects`). With ``redact_key``
     the ids of masked calls are those of their masked content, unless ``unmasked_ids``
-    (the key is the store's own; see :mod:`~miner.ingest.ids`).
+    (the key is the store's own; see :mod:`~chainmine.miner.ingest.ids`).
 
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
-    >>> from miner.store import connect, transaction
+    >>> from chainmine.miner.ingest.sources import open_source
+    >>> from chainmine.miner.store import connect, transaction
     >>> d = tempfile.mkdtemp()
     >>> p = os.path.join(d, "a.jsonl")
     >>> _ = open(p, "w").write('{"tool": "search", "seq": 1}\\n')
@@ -162,7 +162,7 @@ def _normalise_and_store(con: duckdb.DuckDBPyConnection, slices: Slices, store: 
     """Normalise, redact and store every slice; keep bad rows in :data:`BAD` and id-less rows for the cut.
 
     Returns the rows without a session id, their digest, the table holding them, and
-    how many records were skipped (no tool call: see :data:`~miner.ingest.records.SKIP`) and how
+    how many records were skipped (no tool call: see :data:`~chainmine.miner.ingest.records.SKIP`) and how
     many good calls had their result paired by position.
     """
     cut_table = NORM if slices.count == 1 else DEFERRED
@@ -203,13 +203,13 @@ def check_not_misread(src: Source, container: str, fmt: str) -> None:
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = Path(tempfile.mkdtemp()) / "chat.jsonl"
     >>> _ = p.write_text('{"messages": [{"role": "tool", "tool_call_id": "k", "content": "ok"}]}\\n')
     >>> check_not_misread(open_source(p), "jsonl", "anthropic")
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai
+    chainmine.miner.errors.IngestError: ...chat.jsonl read as anthropic holds no tool call, but 1 of its records hold openai tool calls; pass --format openai
     """
     counts = tool_evidence(src, container)
     other = best_evidence({f: n for f, n in counts.items() if f != fmt})
@@ -226,20 +226,20 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
 
     Parameters
     ----------
-    con : a writable connection from :func:`miner.store.connect`.
+    con : a writable connection from :func:`chainmine.miner.store.connect`.
     paths : log files (``.gz`` accepted); ``"-"`` reads standard input (or ``stdin``).
     format : ``auto`` (detect per file from its first records, or from the tool calls of
-        the whole file when those do not tell) or one of :data:`~miner.ingest.detect.FORMATS`
+        the whole file when those do not tell) or one of :data:`~chainmine.miner.ingest.detect.FORMATS`
         to force it.
     session_gap_s : idle gap (seconds) that starts a new session for rows without a
         ``session_id``.
-    redact, redact_key : mask secrets before storing (see :mod:`miner.ingest.redact`).
+    redact, redact_key : mask secrets before storing (see :mod:`chainmine.miner.ingest.redact`).
     progress : called as ``progress(path, done_files, total_files)`` after each file.
     columns : a column map, ``"tool=fn,session_id=conv_id"`` or a dict: canonical field →
-        source column, for canonical records under other names (see :mod:`~miner.ingest.column_map`).
+        source column, for canonical records under other names (see :mod:`~chainmine.miner.ingest.column_map`).
 
     Every path is checked (exists, readable, not empty, known format) before anything
-    is written; a bad one raises :class:`~miner.errors.IngestError` and the store is
+    is written; a bad one raises :class:`~chainmine.miner.errors.IngestError` and the store is
     unchanged, as it is after any error mid-way (one transaction). Bad rows do not
     fail the ingest: they land in ``rejects`` with a reason.
 
@@ -251,7 +251,7 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | os.PathLi
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> d = tempfile.mkdtemp()
     >>> log_file = os.path.join(d, "calls.jsonl")
     >>> _ = open(log_file, "w").write('{"session_id": "s1", "tool": "search", "ts": "2024-05-01T10:00:00Z"}\\n'

@@ -16,7 +16,7 @@ import logging
 
 import duckdb
 
-from miner.ingest.sources import Source
+from chainmine.miner.ingest.sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str,
     Examples
     --------
     >>> import duckdb, tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
     >>> _ = open(p, "w").write('{"tool": "a"}\\n\\n{"tool": "b"}\\n')
     >>> con = duckdb.connect()
@@ -55,7 +55,7 @@ def raw_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str,
     if container == "jsonl":
         if load:
             load_lines(con, src)
-        # $first: the file line of the loaded table's first line (a chunk's, see miner.ingest.chunks)
+        # $first: the file line of the loaded table's first line (a chunk's, see chainmine.miner.ingest.chunks)
         return f"(SELECT {LINE} + $first - 1 AS line, raw FROM {ROWS})", {"first": 1}
     if container == "json":
         return (f"""(SELECT ordinality AS line, json::VARCHAR AS raw
@@ -74,7 +74,7 @@ def table_relation(con: duckdb.DuckDBPyConnection, src: Source, container: str) 
     Examples
     --------
     >>> import duckdb, tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.csv")
     >>> _ = open(p, "w").write("tool,seq\\na,1\\nb,2\\n")
     >>> con = duckdb.connect()
@@ -215,7 +215,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
     >>> _ = open(p, "wb").write(b'{"a": 1}\\n\\xff\\n{"b": 2}\\n')
     >>> con = duckdb.connect(); load_lines(con, open_source(p))
@@ -236,7 +236,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.csv")
     >>> _ = open(p, "w").write("tool,seq\\na,1,extra\\nb,2\\n")
     >>> con = duckdb.connect(); load_csv(con, open_source(p))

@@ -1,7 +1,7 @@
 """SQL building blocks shared by the importers of one-record-per-line exports (runs, observations, spans).
 
 Tracing tools export one JSON object per span or run, of which only some are tool
-calls. Each importer builds its pre relation (see :mod:`~miner.ingest.normalize`)
+calls. Each importer builds its pre relation (see :mod:`~chainmine.miner.ingest.normalize`)
 from :func:`records_cte`: the records with their problem, if any, as JSON. Records
 that are well-formed but no tool call (an LLM run, a chain span) come out as rows
 whose reason starts with :data:`SKIP`: the ingest counts them as skipped, neither
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from miner.ingest.sqltext import not_blank
+from chainmine.miner.ingest.sqltext import not_blank
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ def resolve_key(con: duckdb.DuckDBPyConnection, redact_key: str | None = None) -
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> resolve_key(con, "k")
     b'k'

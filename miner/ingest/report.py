@@ -1,7 +1,7 @@
 """What an ingest did: the :class:`IngestReport`, and the ``rejects`` table: writing and reading it.
 
 Bad rows are stored once per source content. A source's rejects are stored under
-its ``rejects_digest`` (a digest of its bytes, :func:`~miner.ingest.sources.content_digest`),
+its ``rejects_digest`` (a digest of its bytes, :func:`~chainmine.miner.ingest.sources.content_digest`),
 and every ingest of it records that digest in ``ingests``: ingesting the same file
 again (under any name, with any options) reports its bad rows again, each ingest's
 ``rejected`` counts them, and reading an ingest's rejects finds them, but nothing is
@@ -23,7 +23,7 @@ RAW_PREVIEW = 200
 
 @dataclass(frozen=True)
 class IngestReport:
-    """Counts of one :func:`~miner.ingest.ingest_paths` call, in total and per file.
+    """Counts of one :func:`~chainmine.miner.ingest.ingest_paths` call, in total and per file.
 
     ``accepted`` counts tool calls newly stored, ``duplicates`` rows already stored
     (or repeated within the batch), ``rejected`` the bad rows read (kept in
@@ -35,7 +35,7 @@ class IngestReport:
     counts the records that are well-formed but no tool call (an LLM run, a chain span).
     ``paired_by_position`` counts the conversation calls read whose result was paired
     by its position in the turn, not by call id (reused or missing ids; see
-    :mod:`~miner.ingest.pairing`).
+    :mod:`~chainmine.miner.ingest.pairing`).
 
     Examples
     --------
@@ -113,7 +113,7 @@ def store_rejects(con: duckdb.DuckDBPyConnection, table: str, *, ingest_id: int,
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("CREATE TEMP TABLE bad AS SELECT 3 AS line, 'x' AS raw, 'invalid JSON' AS reason")
     >>> store_rejects(con, "bad", ingest_id=1, source="a.jsonl", digest="d1")
@@ -144,7 +144,7 @@ def reject_reasons(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> dic
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a', 1, 'x', 'invalid JSON', NULL), "
     ...                 "(1, 'a', 2, 'y', 'invalid JSON', NULL)")
@@ -167,7 +167,7 @@ def list_rejects(con: duckdb.DuckDBPyConnection, limit: int = 50, *,
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("INSERT INTO rejects VALUES (1, 'a.jsonl', 3, 'nope', 'invalid JSON', NULL)")
     >>> list_rejects(con)

@@ -2,7 +2,7 @@
 
 ``chainmine run --trace-file`` writes each run as a GenAI ``invoke_workflow``
 span (instrumentation scope ``chainmine``, attribute ``chainmine.run_id``) over
-one ``execute_tool`` span per call. The calls are read by :mod:`miner.ingest.otel`
+one ``execute_tool`` span per call. The calls are read by :mod:`chainmine.miner.ingest.otel`
 (``origin = 'run'``); this module reads the root spans of the same lines, so the
 ingested run is listed by ``chainmine runs`` with its workflow, status, times and
 cost, and its steps come from the root's ``chainmine.step`` events. A run already
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import duckdb
 
-from miner.ingest.otel import RUN_ID, RUN_SCOPE, attribute
+from chainmine.miner.ingest.otel import RUN_ID, RUN_SCOPE, attribute
 
 STEP_EVENT = "chainmine.step"
-"""Name of the span event that carries one step's final state (:mod:`library.runner.tracing`)."""
+"""Name of the span event that carries one step's final state (:mod:`chainmine.library.runner.tracing`)."""
 _ROOTS = "_ing_run_roots"
 
 
@@ -79,7 +79,7 @@ def store_run_roots(con: duckdb.DuckDBPyConnection, roots_sql: str, values: dict
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> store_run_roots(con, "SELECT 'r1' AS run_id, 'w' AS workflow, NULL AS workflow_version, 'completed' AS status, "
     ...                 "NULL::JSON AS inputs, NULL::JSON AS outputs, NULL AS error, NULL::TIMESTAMP AS started_at, "

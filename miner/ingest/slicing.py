@@ -9,7 +9,7 @@ every later pass. JSON documents are read in one slice (their reader cannot skip
 Rows without a ``session_id`` are marked :data:`CUT`: their sessions are cut at idle
 gaps across the whole file, so the pipeline keeps them until every slice is read.
 Meanwhile each slice adds its share to the digest of those rows (:func:`slice_digest`),
-which their derived session ids and content ids are made from (see :mod:`~miner.ingest.ids`).
+which their derived session ids and content ids are made from (see :mod:`~chainmine.miner.ingest.ids`).
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from miner.errors import IngestError
-from miner.ingest.canonical import canonical_sql
-from miner.ingest.chunks import LineChunks
-from miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
-from miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
-from miner.ingest.normalize import normalize_sql
-from miner.ingest.claude_code import claude_code_sql
-from miner.ingest.column_map import check_keys, renamed_records
-from miner.ingest.langfuse import langfuse_sql
-from miner.ingest.langsmith import langsmith_sql
-from miner.ingest.mcp_spans import mcp_sql
-from miner.ingest.openinference import openinference_sql
-from miner.ingest.otel import otel_sql
-from miner.ingest.run_traces import run_roots_sql
-from miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.canonical import canonical_sql
+from chainmine.miner.ingest.chunks import LineChunks
+from chainmine.miner.ingest.conversations import anthropic_sql, openai_chat_sql, openai_responses_sql
+from chainmine.miner.ingest.ids import CONTENT, content_hash_sql, derived_id_sql, given_id_sql
+from chainmine.miner.ingest.normalize import normalize_sql
+from chainmine.miner.ingest.claude_code import claude_code_sql
+from chainmine.miner.ingest.column_map import check_keys, renamed_records
+from chainmine.miner.ingest.langfuse import langfuse_sql
+from chainmine.miner.ingest.langsmith import langsmith_sql
+from chainmine.miner.ingest.mcp_spans import mcp_sql
+from chainmine.miner.ingest.openinference import openinference_sql
+from chainmine.miner.ingest.otel import otel_sql
+from chainmine.miner.ingest.run_traces import run_roots_sql
+from chainmine.miner.ingest.readers import (LINE, LINE_REJECTS, ROWS, line_rejects_sql, load_lines, raw_relation,
                                   table_relation)
-from miner.ingest.sources import Source
-from miner.ingest.tabular import RAW_TEXT, tabular_sql
+from chainmine.miner.ingest.sources import Source
+from chainmine.miner.ingest.tabular import RAW_TEXT, tabular_sql
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Slices:
     chunks: LineChunks | None = None
     """A JSON Lines file read in chunks (:meth:`parts` loads each); ``ranges`` is then unused."""
     runs: str | None = None
-    """SQL over the same lines finding the runs of a chainmine run trace (:mod:`~miner.ingest.run_traces`)."""
+    """SQL over the same lines finding the runs of a chainmine run trace (:mod:`~chainmine.miner.ingest.run_traces`)."""
 
     def values_for(self, lo: int, hi: int, sql: str | None = None) -> dict:
         """The parameters of line range ``lo``..``hi`` (only those ``sql`` names, when given).
@@ -156,12 +156,12 @@ def plan_slices(con: duckdb.DuckDBPyConnection, src: Source, container: str, fmt
     """Load what must be loaded (text files) and plan the slices of ``src``.
 
     ``columns`` is a ``--map`` (canonical field → source column, see
-    :mod:`~miner.ingest.column_map`) for a canonical source.
+    :mod:`~chainmine.miner.ingest.column_map`) for a canonical source.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
     >>> _ = open(p, "w").write("".join(f'{{"tool": "t", "seq": {i}}}\\n' for i in range(5)))
     >>> plan_slices(duckdb.connect(), open_source(p), "jsonl", "canonical", slice_rows=2).ranges[:2]
@@ -252,12 +252,12 @@ def normalise_slice(con: duckdb.DuckDBPyConnection, slices: Slices, lo: int, hi:
 
     With ``hash_ids`` every good row gets its :data:`CONTENT_ID` in the same pass.
     ``session_source`` and ``unmasked_id`` start NULL. Raises
-    :class:`~miner.errors.IngestError` when DuckDB cannot read the source.
+    :class:`~chainmine.miner.errors.IngestError` when DuckDB cannot read the source.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.ingest.sources import open_source
+    >>> from chainmine.miner.ingest.sources import open_source
     >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
     >>> _ = open(p, "w").write('{"tool": "t", "seq": 1, "session_id": "s"}\\nnot json\\n{"tool": "u", "seq": 2}\\n')
     >>> con = duckdb.connect(); s = plan_slices(con, open_source(p), "jsonl", "canonical")
@@ -309,7 +309,7 @@ def hash_rows(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
 
     Examples
     --------
-    >>> from miner.ingest.ids import call_id_sql
+    >>> from chainmine.miner.ingest.ids import call_id_sql
     >>> con = duckdb.connect()
     >>> _ = con.execute(f"CREATE TABLE t AS SELECT 's' AS session_id, NULL::TIMESTAMP AS ts, 1::BIGINT AS seq, "
     ...                 "'a' AS tool, true AS success, NULL AS error, NULL::DOUBLE AS duration_ms, "
@@ -326,7 +326,7 @@ def hash_rows(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
 def flag_unmasked(con: duckdb.DuckDBPyConnection, table: str) -> int:
     """Mark the good rows whose content masking changed (``unmasked_id``); returns how many.
 
-    Their :data:`CONTENT_ID`, hashed before masking, stays: see :mod:`~miner.ingest.ids`.
+    Their :data:`CONTENT_ID`, hashed before masking, stays: see :mod:`~chainmine.miner.ingest.ids`.
 
     Examples
     --------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from miner.errors import IngestError
+from chainmine.miner.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def open_source(path: str | os.PathLike, *, stdin: BinaryIO | None = None,
                 tmpdir: str | None = None) -> Source:
     """Check one path and return its :class:`Source`; ``"-"`` copies stdin to ``tmpdir``.
 
-    Raises :class:`~miner.errors.IngestError` for a missing path, a directory, an
+    Raises :class:`~chainmine.miner.errors.IngestError` for a missing path, a directory, an
     unreadable or empty file, or a broken gzip stream.
 
     Examples
@@ -201,7 +201,7 @@ def verify_gzip(src: Source) -> None:
     >>> verify_gzip(open_source(p))
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: ...a.jsonl.gz is not a valid gzip file (...); nothing was read from it: re-compress it or pass it uncompressed
+    chainmine.miner.errors.IngestError: ...a.jsonl.gz is not a valid gzip file (...); nothing was read from it: re-compress it or pass it uncompressed
     """
     if src.compression != "gzip" or not src.truncated:
         return  # an untruncated head was read to the end, CRC checked, when the source was opened
@@ -239,7 +239,7 @@ def plain_copy(src: Source, tmpdir: str | None, container: str = "jsonl") -> Sou
     """``src`` decompressed into ``tmpdir`` without a leading byte-order mark, ``\\r\\n`` line ends made ``\\n``
     (and, in JSON Lines, any other ``\\r`` a space).
 
-    A gzip stream damaged part-way raises :class:`~miner.errors.IngestError` (the file fails whole).
+    A gzip stream damaged part-way raises :class:`~chainmine.miner.errors.IngestError` (the file fails whole).
 
     Examples
     --------
@@ -281,7 +281,7 @@ def open_sources(paths: Iterable[str | os.PathLike], *, stdin: BinaryIO | None =
     >>> open_sources([])
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: no input files given; pass one or more log files, or - for stdin
+    chainmine.miner.errors.IngestError: no input files given; pass one or more log files, or - for stdin
     """
     paths = list(paths)
     if not paths:

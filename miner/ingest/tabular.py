@@ -1,7 +1,7 @@
 """Canonical records from tables (CSV, Parquet): columns mapped straight onto fields.
 
 The header decides once per file which column feeds which canonical field (the
-aliases of :data:`~miner.ingest.canonical.ALIASES`, matched case-insensitively).
+aliases of :data:`~chainmine.miner.ingest.canonical.ALIASES`, matched case-insensitively).
 Columns are then addressed by position (``c1``, ``c2``, ...), so no name taken from
 the file ever appears in SQL. Each mapped column gives the pre relation its text and
 kind; ``args`` and ``result`` also pass the column itself, which normalisation turns
@@ -14,11 +14,11 @@ import logging
 
 import duckdb
 
-from miner.errors import IngestError
-from miner.ingest.canonical import ALIASES
-from miner.ingest.column_map import missing_column
-from miner.ingest.readers import LINE
-from miner.ingest.sqltext import json_kind
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest.canonical import ALIASES
+from chainmine.miner.ingest.column_map import missing_column
+from chainmine.miner.ingest.readers import LINE
+from chainmine.miner.ingest.sqltext import json_kind
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,10 @@ def column_kind(duckdb_type: str, text: str) -> str:
 
 def tabular_sql(con: duckdb.DuckDBPyConnection, table_sql: str, params: dict, name: str,
                 rename: dict[str, str] | None = None) -> str:
-    """Pre relation (``<field>_text`` and ``_type``) of a table from :func:`~miner.ingest.readers.table_relation`.
+    """Pre relation (``<field>_text`` and ``_type``) of a table from :func:`~chainmine.miner.ingest.readers.table_relation`.
 
     ``raw`` is the row as a struct (render it with :data:`RAW_TEXT`). Raises
-    :class:`~miner.errors.IngestError` when no column can be the tool name, or when
+    :class:`~chainmine.miner.errors.IngestError` when no column can be the tool name, or when
     a column of ``rename`` (see :func:`column_map`) is missing.
 
     Examples

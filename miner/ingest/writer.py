@@ -12,11 +12,11 @@ import logging
 
 import duckdb
 
-from miner.chains.events import refresh_after_commit
-from miner.errors import StoreError
-from miner.origins import RUN
-from miner.ingest.ids import call_id_sql, content_equal_sql, ensure_id_scheme, identity_columns
-from miner.store import ensure_tools
+from chainmine.miner.chains.events import refresh_after_commit
+from chainmine.miner.errors import StoreError
+from chainmine.miner.origins import RUN
+from chainmine.miner.ingest.ids import call_id_sql, content_equal_sql, ensure_id_scheme, identity_columns
+from chainmine.miner.store import ensure_tools
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "context": "VARCHAR", "origin": "VARCHAR",
 }
 """Columns :func:`store_records` reads (missing optional ones count as NULL; ``session_source``
-and ``unmasked_id`` are the ingest's, see :mod:`~miner.ingest.ids`; a row's own ``origin``
+and ``unmasked_id`` are the ingest's, see :mod:`~chainmine.miner.ingest.ids`; a row's own ``origin``
 wins over the batch's)."""
 
 _ROWS = "_ing_store_rows"
@@ -48,7 +48,7 @@ def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); next_ingest_id(con)
     1
     """
@@ -62,11 +62,11 @@ def record_ingest(con: duckdb.DuckDBPyConnection, ingest_id: int, *, source: str
     """Insert the ``ingests`` row of one source with its counts (times in UTC).
 
     ``rejects_digest`` names the stored bad rows of the source (see
-    :func:`~miner.ingest.report.store_rejects`).
+    :func:`~chainmine.miner.ingest.report.store_rejects`).
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> record_ingest(con, 1, source="a.jsonl", format="canonical", accepted=3, rejected=1,
     ...               duplicates=0, sessions=1)
@@ -97,14 +97,14 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
     go through the ``tools`` dictionary. With ``ingest_id=None`` an ``ingests`` row is
     written for ``source``/``format`` with the counts; otherwise the caller owns it.
     ``id_column`` names a column already holding each row's
-    :func:`~miner.ingest.ids.call_id_sql` (the ingest hashes while normalising), so
+    :func:`~chainmine.miner.ingest.ids.call_id_sql` (the ingest hashes while normalising), so
     the rows need not be hashed again. Runs in the caller's transaction (wrap it in
-    :func:`miner.store.transaction`); once that has committed, :func:`refresh_ingest_events`
+    :func:`chainmine.miner.store.transaction`); once that has committed, :func:`refresh_ingest_events`
     brings the miner's stored events up to date.
 
     Ids only nominate duplicates: rows sharing an id with another row of the batch or
     with a stored call are compared column by column, so a hash collision never drops
-    a distinct call (see :mod:`~miner.ingest.ids`).
+    a distinct call (see :mod:`~chainmine.miner.ingest.ids`).
 
     Notes
     -----
@@ -114,7 +114,7 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("CREATE TEMP TABLE ran AS SELECT 'run-1' AS session_id, 1 AS seq, 'get_user' AS tool, "
     ...                 "'{\\"id\\": 7}'::JSON AS args, '{\\"name\\": \\"Mia\\"}'::JSON AS result")
@@ -178,7 +178,7 @@ def store_records(con: duckdb.DuckDBPyConnection, relation_name: str, *, source:
 
 
 def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> bool:
-    """Bring the miner's stored event table (:mod:`miner.chains.events`) in step with what ``ingest_ids`` stored.
+    """Bring the miner's stored event table (:mod:`chainmine.miner.chains.events`) in step with what ``ingest_ids`` stored.
 
     Call it after the ingest's transaction has committed. Rebuilds the events of the
     sessions those ingests stored calls in; a failure is logged and only means the
@@ -186,7 +186,7 @@ def refresh_ingest_events(con: duckdb.DuckDBPyConnection, ingest_ids: list[int])
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> refresh_ingest_events(con, [1])
     True
@@ -231,7 +231,7 @@ def session_count(con: duckdb.DuckDBPyConnection, ingest_ids: list[int]) -> int:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con); session_count(con, [1])
     0
     """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from miner.errors import StoreError
+from chainmine.miner.errors import StoreError
 
 CANONICAL_COLUMNS = ("session_id", "ts", "seq", "tool", "success", "error", "duration_ms", "cost", "args", "result",
                      "call_id", "agent", "user", "session_outcome", "origin", "context", "ingest_id", "line")
@@ -63,7 +63,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> Ex
     Examples
     --------
     >>> import tempfile, os
-    >>> from miner.chains.search import toy_store
+    >>> from chainmine.miner.chains.search import toy_store
     >>> out = os.path.join(tempfile.mkdtemp(), "lake")
     >>> r = export_parquet(toy_store("ab", 3), out)
     >>> r.calls, r.days, sorted(os.listdir(out))

@@ -1,7 +1,7 @@
 """Mining canonical Parquet on Apache Spark: the search on the cluster, synthesis on the driver.
 
 :class:`LakeEngine` runs the chain search's SQL (the same text DuckDB runs, see
-:mod:`miner.chains.engine`) on Spark SQL over a ``calls`` view of the Parquet
+:mod:`chainmine.miner.chains.engine`) on Spark SQL over a ``calls`` view of the Parquet
 source. Synthesis reads calls: only the sessions of sampled occurrences (and of
 the flow screen's sampled sessions) are fetched, into an in-memory DuckDB store
 with the store's schema, and the existing synthesis runs on it unchanged.
@@ -20,13 +20,13 @@ from typing import Any, Sequence
 
 import duckdb
 
-from miner.chains.engine import SparkEngine
-from miner.chains.events import EventSummary, build_sql
-from miner.chains.keys import KeyCodec
-from miner.chains.mine import ChainSearch
-from miner.errors import MiningError
-from miner.origins import calls_where
-from miner.store import init_schema
+from chainmine.miner.chains.engine import SparkEngine
+from chainmine.miner.chains.events import EventSummary, build_sql
+from chainmine.miner.chains.keys import KeyCodec
+from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.errors import MiningError
+from chainmine.miner.origins import calls_where
+from chainmine.miner.store import init_schema
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
 def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
     """A SparkSession on ``master``: ``sc://host:port`` (Spark Connect), a cluster URL, or ``local[N]``.
 
-    Raises :class:`~miner.errors.MiningError` with one line when pyspark (or, for
+    Raises :class:`~chainmine.miner.errors.MiningError` with one line when pyspark (or, for
     a session run here, Java) is missing.
 
     Examples
@@ -196,7 +196,7 @@ def _longest(max_tool_id: int) -> int:
 
 
 class LakeSearch(ChainSearch):
-    """A :class:`~miner.chains.mine.ChainSearch` whose occurrences live on Spark and whose sampled
+    """A :class:`~chainmine.miner.chains.mine.ChainSearch` whose occurrences live on Spark and whose sampled
     sessions' calls are fetched to ``con``, the driver's store, for synthesis.
 
     Examples

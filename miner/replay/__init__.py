@@ -4,7 +4,7 @@ Entry points: :func:`validate_workflow` (one workflow → :class:`ReplayReport`)
 and :func:`validate_library` (several, storing ``evidence.replay``).
 """
 
-from miner.replay.validate import (LibraryValidation, NoOccurrencesError, OccurrenceReplay, ReplayReport,
+from chainmine.miner.replay.validate import (LibraryValidation, NoOccurrencesError, OccurrenceReplay, ReplayReport,
                                    validate_library, validate_workflow)
 
 __all__ = ["LibraryValidation", "NoOccurrencesError", "OccurrenceReplay", "ReplayReport", "validate_library",

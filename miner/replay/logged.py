@@ -1,6 +1,6 @@
 """What the logs say a workflow did: its sampled occurrences, their calls per step, their inputs.
 
-Occurrences come from :func:`miner.evaluation.occurrences.find_occurrences`
+Occurrences come from :func:`chainmine.miner.evaluation.occurrences.find_occurrences`
 (logged calls only; recorded runs are left out). Only occurrences whose
 logged calls all succeeded are replayed: a replay cannot go past a failure,
 so a failed occurrence says nothing about the wiring after it. From those,
@@ -22,12 +22,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from library.errors import TemplateError
-from library.model import WorkflowStep, WorkflowTemplate
-from library.templates import parse_reference
-from miner.evaluation.occurrences import find_occurrences
-from miner.origins import calls_where
-from miner.store import ORDER_BY
+from chainmine.library.errors import TemplateError
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
+from chainmine.library.templates import parse_reference
+from chainmine.miner.evaluation.occurrences import find_occurrences
+from chainmine.miner.origins import calls_where
+from chainmine.miner.store import ORDER_BY
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def assign_steps(workflow: WorkflowTemplate, calls: list[LoggedCall]) -> dict[st
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S
+    >>> from chainmine.library.model import WorkflowStep as S
     >>> wf = WorkflowTemplate(name="w", steps=[S(id="u", tool_name="get_user"),
     ...     S(id="r", tool_name="get_res", map_over="{{u.ids}}", depends_on=["u"])])
     >>> calls = [LoggedCall(i, t, {}, None, True) for i, t in enumerate(["get_user", "get_res", "get_res"])]
@@ -177,7 +177,7 @@ def logged_inputs(workflow: WorkflowTemplate, occurrence: Occurrence) -> tuple[d
 
     Examples
     --------
-    >>> from library.model import InputSpec, WorkflowStep as S
+    >>> from chainmine.library.model import InputSpec, WorkflowStep as S
     >>> wf = WorkflowTemplate(name="w", inputs={"user_id": InputSpec()},
     ...     steps=[S(id="u", tool_name="get_user", parameters={"user_id": "{{user_id}}"})])
     >>> occ = Occurrence("s", 0, 0, {"u": [LoggedCall(0, "get_user", {"user_id": "mia"}, {}, True)]})
@@ -235,15 +235,15 @@ def sample_occurrences(con: duckdb.DuckDBPyConnection, workflow: WorkflowTemplat
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S
-    >>> from miner.store import init_schema
+    >>> from chainmine.library.model import WorkflowStep as S
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> sample_occurrences(con, WorkflowTemplate(name="w", steps=[S(id="a", tool_name="a")])).total
     0
 
     Notes
     -----
-    One regex scan of the sessions (see :mod:`miner.evaluation.occurrences`) and one
+    One regex scan of the sessions (see :mod:`chainmine.miner.evaluation.occurrences`) and one
     query for the calls of the sampled occurrences.
     """
     found = find_occurrences(con, [workflow], max_gap=max_gap)

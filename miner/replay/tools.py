@@ -18,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Sequence
 
-from library.runner.registry import ToolRegistry, as_registry, load_registries
-from miner.replay.compare import args_key
-from miner.replay.logged import LoggedCall
+from chainmine.library.runner.registry import ToolRegistry
+from chainmine.library.runner.loading import as_registry, load_registries
+from chainmine.miner.replay.compare import args_key
+from chainmine.miner.replay.logged import LoggedCall
 
 
 class LoggedFailure(RuntimeError):
@@ -33,7 +34,7 @@ class LoggedAnswers(ToolRegistry):
     Examples
     --------
     >>> import asyncio
-    >>> from library.runner.registry import PythonRegistry
+    >>> from chainmine.library.runner.registry import PythonRegistry
     >>> written = []
     >>> base = PythonRegistry.from_mapping({"cancel": lambda rid: written.append(rid) or {"ok": True}})
     >>> reg = LoggedAnswers(base, {"cancel"}, [LoggedCall(0, "cancel", {"rid": "A"}, {"status": "cancelled"}, True)])

@@ -1,9 +1,9 @@
 """Validating workflows by replaying them on their logged occurrences.
 
 :func:`validate_workflow` takes up to ``sessions`` logged occurrences of a
-workflow (see :mod:`miner.replay.logged`), runs the workflow through the real
+workflow (see :mod:`chainmine.miner.replay.logged`), runs the workflow through the real
 runner for each with the inputs that occurrence had, and compares every call
-and result with the log (:mod:`miner.replay.verdict`).
+and result with the log (:mod:`chainmine.miner.replay.verdict`).
 
 Writes. Steps whose effect is ``write`` or ``destructive`` (and compensation
 tools) are not called unless ``allow_writes``: the workflow's arguments for
@@ -27,18 +27,18 @@ from typing import Any, Callable, Sequence
 
 import duckdb
 
-from library.errors import LibraryError
-from library.evidence import REPLAY_KEY
-from library.model import WorkflowTemplate, utc_now
-from library.runner import WorkflowExecutor
-from library.runner.recorder import MemoryRecorder
-from library.runner.resilience import ToolGuards
-from library.runner.safety import as_overrides, resolve_effects, tool_effect
-from library.store import WorkflowLibrary
-from miner.errors import ChainmineError
-from miner.replay.logged import Occurrence, logged_inputs, sample_occurrences
-from miner.replay.tools import LoggedAnswers, ToolSource
-from miner.replay.verdict import Disagreement, judge_occurrence
+from chainmine.library.errors import LibraryError
+from chainmine.library.evidence import REPLAY_KEY
+from chainmine.library.model import WorkflowTemplate, utc_now
+from chainmine.library.runner import WorkflowExecutor
+from chainmine.library.runner.recorder import MemoryRecorder
+from chainmine.library.runner.resilience import ToolGuards
+from chainmine.library.runner.safety import as_overrides, resolve_effects, tool_effect
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.errors import ChainmineError
+from chainmine.miner.replay.logged import Occurrence, logged_inputs, sample_occurrences
+from chainmine.miner.replay.tools import LoggedAnswers, ToolSource
+from chainmine.miner.replay.verdict import Disagreement, judge_occurrence
 
 log = logging.getLogger(__name__)
 
@@ -231,14 +231,14 @@ def validate_workflow(con: duckdb.DuckDBPyConnection, workflow: WorkflowTemplate
 
     Examples
     --------
-    >>> from library.model import InputSpec, WorkflowStep as S
-    >>> from miner.store import init_schema
+    >>> from chainmine.library.model import InputSpec, WorkflowStep as S
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> wf = WorkflowTemplate(name="w", steps=[S(id="a", tool_name="dumps", parameters={"obj": 1})])
     >>> validate_workflow(con, wf, ["json"])
     Traceback (most recent call last):
     ...
-    miner.replay.validate.NoOccurrencesError: no logged occurrence of workflow 'w' in the store (tools dumps); ingest the logs it was mined from
+    chainmine.miner.replay.validate.NoOccurrencesError: no logged occurrence of workflow 'w' in the store (tools dumps); ingest the logs it was mined from
     """
     specs = [tools] if isinstance(tools, str) else tools
     fresh = allow_writes if fresh is None else fresh
@@ -289,8 +289,8 @@ def validate_library(con: duckdb.DuckDBPyConnection, library: WorkflowLibrary, n
 
     Examples
     --------
-    >>> import os, tempfile; from library.builder import WorkflowBuilder
-    >>> from miner.store import init_schema
+    >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "dumps", obj=1).build())

@@ -18,12 +18,12 @@ import fnmatch
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from library.model import WorkflowStep, WorkflowTemplate
-from library.runner.recorder import CallRecord
-from library.runner.registry import IDEMPOTENCY_PARAM
-from library.runner.results import RunResult
-from miner.replay.compare import all_differences, args_key, normalise, shown
-from miner.replay.logged import LoggedCall, Occurrence
+from chainmine.library.model import WorkflowStep, WorkflowTemplate
+from chainmine.library.runner.recorder import CallRecord
+from chainmine.library.runner.registry import IDEMPOTENCY_PARAM
+from chainmine.library.runner.results import RunResult
+from chainmine.miner.replay.compare import all_differences, args_key, normalise, shown
+from chainmine.miner.replay.logged import LoggedCall, Occurrence
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def judge_occurrence(workflow: WorkflowTemplate, occurrence: Occurrence, calls: 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep as S
+    >>> from chainmine.library.model import WorkflowStep as S
     >>> wf = WorkflowTemplate(name="w", steps=[S(id="u", tool_name="get_user", effect="read")])
     >>> occ = Occurrence("s1", 0, 0, {"u": [LoggedCall(0, "get_user", {"id": "a"}, {"n": 1}, True)]})
     >>> same = [CallRecord("r", "u", "get_user", 1, 0.0, True, args={"id": "a"}, result={"n": 1.0})]

@@ -1,4 +1,4 @@
-"""Turn mined chains into validated :class:`~library.model.WorkflowTemplate` objects."""
+"""Turn mined chains into validated :class:`~chainmine.library.model.WorkflowTemplate` objects."""
 
 from __future__ import annotations
 
@@ -9,26 +9,26 @@ from typing import Sequence
 
 from pydantic import ValidationError as PydanticError
 
-from library.effects import EffectOverrides, classify_tool
-from library.errors import LibraryError
-from library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
-from library.templates import parse_reference
-from library.validate import validate_workflow
-from miner.chains.mine import ChainSearch
-from miner.chains.model import Chain, slot_positions
-from miner.chains.redundancy import connected
-from miner.synthesis.categories import CategoryClassifier, categorize, namespace
-from miner.synthesis.dataflow import Dataflow, infer_dataflow
-from miner.synthesis.evidence import agrees_across_junction
-from miner.synthesis.index import NodeCache
-from miner.chains.params import MiningParams
-from miner.synthesis.nesting import fold_nested
-from miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures
-from miner.synthesis.roles import Layout, could_have_roles, distinct_roles, role_count, split_step
-from miner.synthesis.describe import describe
-from miner.synthesis.naming import distinct_names, step_ids, workflow_name
-from miner.synthesis.sampling import Occurrence, sample_occurrences
-from miner.synthesis.screen import flow_screen, node_cache
+from chainmine.library.effects import EffectOverrides, classify_tool
+from chainmine.library.errors import LibraryError
+from chainmine.library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
+from chainmine.library.templates import parse_reference
+from chainmine.library.validate import validate_workflow
+from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.chains.model import Chain, slot_positions
+from chainmine.miner.chains.redundancy import connected
+from chainmine.miner.synthesis.categories import CategoryClassifier, categorize, namespace
+from chainmine.miner.synthesis.dataflow import Dataflow, infer_dataflow
+from chainmine.miner.synthesis.evidence import agrees_across_junction
+from chainmine.miner.synthesis.index import NodeCache
+from chainmine.miner.chains.params import MiningParams
+from chainmine.miner.synthesis.nesting import fold_nested
+from chainmine.miner.synthesis.onecall import context_keys, occurrence_usage, session_outcomes, usage_figures
+from chainmine.miner.synthesis.roles import Layout, could_have_roles, distinct_roles, role_count, split_step
+from chainmine.miner.synthesis.describe import describe
+from chainmine.miner.synthesis.naming import distinct_names, step_ids, workflow_name
+from chainmine.miner.synthesis.sampling import Occurrence, sample_occurrences
+from chainmine.miner.synthesis.screen import flow_screen, node_cache
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def synthesise_layout(chain: Chain, occurrences: Sequence[Occurrence], cache: No
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> def occ(a, b):
     ...     find = tuple(CallRecord("s", {"q": q}, {"code": q.upper()}, True, None, None, None) for q in (a, b))
     ...     return Occurrence("s", (find, (CallRecord("s", {"src": a.upper(), "dst": b.upper()}, {}, True, None, None, None),)))
@@ -124,7 +124,7 @@ def build_workflow(chain: Chain, occurrences: Sequence[Occurrence], *,
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> def occ(q, found):
     ...     a = CallRecord("s", {"q": q}, found, True, 5.0, None, None)
     ...     return Occurrence("s", ((a,), (CallRecord("s", {"id": found}, {}, True, 7.0, None, None),)))
@@ -194,7 +194,7 @@ def synthesise(search: ChainSearch, chains: Sequence[Chain], *, sample_size: int
     """Sample and synthesise every chain; returns the chains (example sessions filled) and workflows, best first.
 
     Each workflow's ``stats`` gain ``one_call_share``, an honest ``round_trips_saved``
-    and ``outcome_rate`` (see :mod:`miner.synthesis.onecall`); workflows below
+    and ``outcome_rate`` (see :mod:`chainmine.miner.synthesis.onecall`); workflows below
     ``params.min_one_call`` or ``params.min_outcome`` are left out
     (``search.stats["not_one_call"]``, ``["low_outcome"]``) and the rest ranked by
     :func:`usable_score`. A chain whose workflow cannot be built or fails
@@ -275,7 +275,7 @@ def dataflow_edges(search: ChainSearch, chains: list[Chain], weak: list[set[int]
                    sample_size: int = PROBE_SAMPLE) -> list[set[tuple[int, int]]]:
     """For each chain, the ``(earlier, later)`` step pairs that pass data.
 
-    Used by :func:`miner.chains.mine.find_chains` to keep chains whose weak
+    Used by :func:`chainmine.miner.chains.mine.find_chains` to keep chains whose weak
     junctions are spanned by dataflow. A chain that would fall apart even if
     every pair :func:`flow_screen` saw passing data did so here is answered
     without sampling; the others are sampled and inferred.

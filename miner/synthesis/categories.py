@@ -15,8 +15,8 @@ import re
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
-from miner.synthesis.describe import VERB_WORDS
-from miner.synthesis.naming import slugify, tokens
+from chainmine.miner.synthesis.describe import VERB_WORDS
+from chainmine.miner.synthesis.naming import slugify, tokens
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ For each argument leaf of each step, over the sampled occurrences:
   returns identically in every session is still bound when it is an id or the
   result field has the parameter's name;
 * **constant** — the same value in nearly every occurrence, across sessions
-  (:func:`~miner.synthesis.evidence.constant_holds`): the literal, with any
+  (:func:`~chainmine.miner.synthesis.evidence.constant_holds`): the literal, with any
   ``{{`` in its text escaped so it reaches the tool exactly as logged;
 * **input** — varies and comes from nowhere earlier: a declared workflow input;
   a credential (by name or by value) is always an input marked ``secret``,
   stored without an example;
 * **unknown** — the step's arguments were never logged.
 
-Whether occurrences agree is decided by :func:`~miner.synthesis.evidence.agrees`,
+Whether occurrences agree is decided by :func:`~chainmine.miner.synthesis.evidence.agrees`,
 a bound that accounts for how many occurrences were seen. A step of several
 calls that is not a map is represented by its last call (the one the next
 step follows). "Earlier" means in an earlier slot: steps that commute never
@@ -38,13 +38,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from library.model import InputSpec, ParameterSource
-from library.templates import escape_literal, format_path, iter_references, parse_reference
-from miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
-from miner.synthesis.index import NodeCache, OccurrenceIndex, StepView
-from miner.synthesis.naming import unique_name
-from miner.synthesis.sampling import CallRecord, Occurrence
-from miner.synthesis.values import arg_leaves, get_path, json_type, raw_key, same_value, set_path, value_key
+from chainmine.library.model import InputSpec, ParameterSource
+from chainmine.library.templates import escape_literal, format_path, iter_references, parse_reference
+from chainmine.miner.synthesis.evidence import agrees, constant_holds, looks_secret, secret_name
+from chainmine.miner.synthesis.index import NodeCache, OccurrenceIndex, StepView
+from chainmine.miner.synthesis.naming import unique_name
+from chainmine.miner.synthesis.sampling import CallRecord, Occurrence
+from chainmine.miner.synthesis.values import arg_leaves, get_path, json_type, raw_key, same_value, set_path, value_key
 
 KEEP_SHARE = 0.5
 """An argument present in fewer occurrences than this share is optional noise and left out."""
@@ -94,7 +94,7 @@ def logical_calls(calls: Sequence[CallRecord]) -> list[CallRecord]:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> bad = CallRecord("s", {"id": 1}, "Error: timeout", False, None, None, None)
     >>> good = CallRecord("s", {"id": 1}, {"ok": 1}, True, None, None, None)
     >>> logical_calls([bad, good]) == [good]
@@ -137,10 +137,10 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
     reserved : names inputs must not take (step ids and ``item`` are always reserved).
     cache : parsed result nodes shared between calls of this function.
     effects : side-effect class of each step (``read``/``write``/``destructive``,
-        see :mod:`library.effects`); a read-only step maps over a list the agent
+        see :mod:`chainmine.library.effects`); a read-only step maps over a list the agent
         picked from. ``None`` treats every step as writing.
     agreement : when ``hits`` of ``n`` occurrences are enough to bind (default
-        :func:`~miner.synthesis.evidence.agrees`).
+        :func:`~chainmine.miner.synthesis.evidence.agrees`).
 
     Returns
     -------
@@ -148,7 +148,7 @@ def infer_dataflow(step_ids: Sequence[str], slot_of: Sequence[int], occurrences:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> def occ(u, res, fetched):
     ...     a = CallRecord("s", {"user_id": u}, {"reservations": res}, True, None, None, None)
     ...     bs = tuple(CallRecord("s", {"reservation_id": r}, {"id": r}, True, None, None, None) for r in fetched)
@@ -205,7 +205,7 @@ def representative(calls: Sequence[CallRecord], is_map: bool) -> CallRecord:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> a, b = (CallRecord("s", {"id": i}, None, True, None, None, None) for i in (1, 2))
     >>> representative([a, b], is_map=False).args, representative([a, b], is_map=True).args
     ({'id': 2}, {'id': 1})

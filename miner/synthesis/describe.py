@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from miner.synthesis.naming import FILLER, tokens
+from chainmine.miner.synthesis.naming import FILLER, tokens
 
 VERBS = {
     "looks up": ("get", "fetch", "read", "retrieve", "lookup", "load", "show", "describe", "view", "check"),

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from typing import Any, Iterable
 
-from miner.chains.model import wilson_lower
+from chainmine.miner.chains.model import wilson_lower
 
 BIND_SHARE = 0.75
 """Least share of occurrences that must agree on a binding."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-from miner.synthesis.sampling import CallRecord
-from miner.synthesis.values import comparable_nodes, loose_key, value_key
+from chainmine.miner.synthesis.sampling import CallRecord
+from chainmine.miner.synthesis.values import comparable_nodes, loose_key, value_key
 
 
 class CallTable:
@@ -40,7 +40,7 @@ class CallTable:
 
     @property
     def loose(self) -> dict[Hashable, list[tuple]]:
-        """:func:`~miner.synthesis.values.loose_key` -> paths, for values that match only loosely."""
+        """:func:`~chainmine.miner.synthesis.values.loose_key` -> paths, for values that match only loosely."""
         if self._loose is None:
             self._loose = {}
             for key, paths in self.values.items():
@@ -67,7 +67,7 @@ class NodeCache:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> list(NodeCache().table(CallRecord("s", {}, {"id": "A1", "ok": True}, True, None, None, None)).values)[0]
     ('s', 'A1')
     """

@@ -11,8 +11,8 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
-from library.effects import DESTRUCTIVE_VERBS, READ_VERBS, WRITE_VERBS
-from library.merge import free_name
+from chainmine.library.effects import DESTRUCTIVE_VERBS, READ_VERBS, WRITE_VERBS
+from chainmine.library.merge import free_name
 
 FILLER = frozenset({"details", "detail", "info", "information", "data", "tool", "by", "the", "a", "an",
                     "for", "of", "api", "v1", "v2", "v3"})

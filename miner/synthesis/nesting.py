@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from library.model import WorkflowTemplate
-from miner.chains.model import Chain
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner.chains.model import Chain
 
 FOLD_SHARE = 0.5
 """The longer chain must hold at least this share of the shorter one's occurrences."""
@@ -43,7 +43,7 @@ def fold_nested(chains: Sequence[Chain], workflows: Sequence[WorkflowTemplate]
 
     Examples
     --------
-    >>> from library.model import WorkflowStep, WorkflowStats
+    >>> from chainmine.library.model import WorkflowStep, WorkflowStats
     >>> def wf(name, tools, effects, freq):
     ...     steps = [WorkflowStep(id=f"s{i}", tool_name=t, effect=e) for i, (t, e) in enumerate(zip(tools, effects))]
     ...     return WorkflowTemplate(name=name, steps=steps, stats=WorkflowStats(frequency=freq))

@@ -27,14 +27,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Hashable, Mapping, Sequence
 
-from library.errors import TemplateError
-from library.model import WorkflowTemplate
-from library.templates import parse_reference
-from miner.chains.events import SCRATCH
-from miner.synthesis.dataflow import logical_calls, representative
-from miner.synthesis.roles import Layout
-from miner.synthesis.sampling import Occurrence, call_refs, fetch_calls
-from miner.synthesis.values import comparable_nodes, get_path, value_key
+from chainmine.library.errors import TemplateError
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.templates import parse_reference
+from chainmine.miner.chains.events import SCRATCH
+from chainmine.miner.synthesis.dataflow import logical_calls, representative
+from chainmine.miner.synthesis.roles import Layout
+from chainmine.miner.synthesis.sampling import Occurrence, call_refs, fetch_calls
+from chainmine.miner.synthesis.values import comparable_nodes, get_path, value_key
 
 LOOKBACK = 32
 """Calls before an occurrence searched for the values its later steps need."""
@@ -141,7 +141,7 @@ def input_uses(wf: WorkflowTemplate) -> dict[str, tuple[int, tuple[str, ...]]]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", inputs={"q": {}, "n": {}}, steps=[
     ...     WorkflowStep(id="a", tool_name="t", parameters={"q": {"text": "{{q}}"}}),
     ...     WorkflowStep(id="b", tool_name="u", parameters={"n": "{{n}}", "q": "{{q}}"}, depends_on=["a"])])
@@ -196,8 +196,8 @@ def occurrence_usage(wf: WorkflowTemplate, layout: Layout) -> list[Usage]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.library.model import WorkflowStep
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> wf = WorkflowTemplate(name="w", inputs={"user_id": {}, "amount": {}}, steps=[
     ...     WorkflowStep(id="get_user", tool_name="get_user", parameters={"user_id": "{{user_id}}"}),
     ...     WorkflowStep(id="pay", tool_name="pay", parameters={"amount": "{{amount}}"}, depends_on=["get_user"])])
@@ -234,7 +234,7 @@ def context_keys(search: Any, starts: Sequence[Start], lookback: int = LOOKBACK)
 
     Parameters
     ----------
-    search : the :class:`~miner.chains.mine.ChainSearch` whose events the starts refer to.
+    search : the :class:`~chainmine.miner.chains.mine.ChainSearch` whose events the starts refer to.
     starts : ``(session hash, first call position)`` of occurrences.
     lookback : calls before the start that are looked at.
 

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from miner.synthesis.dataflow import Dataflow, logical_calls
-from miner.synthesis.sampling import Occurrence
+from chainmine.miner.synthesis.dataflow import Dataflow, logical_calls
+from chainmine.miner.synthesis.sampling import Occurrence
 
 ROLE_SHARE = 0.8
 """Share of occurrences that must make the same number of calls for the step to have roles."""
@@ -44,7 +44,7 @@ def role_count(occurrences: Sequence[Occurrence], j: int) -> int | None:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> c = lambda i: CallRecord("s", {"q": i}, None, True, None, None, None)
     >>> role_count([Occurrence("s", ((c(1), c(2)),))] * 5, 0), role_count([Occurrence("s", ((c(1),),))], 0)
     (2, None)
@@ -63,7 +63,7 @@ def split_step(layout: Layout, j: int, m: int) -> Layout:
 
     Examples
     --------
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> c = lambda i: CallRecord("s", {"q": i}, None, True, None, None, None)
     >>> out = split_step(Layout(("find", "book"), (0, 1), (Occurrence("s", ((c(1), c(2)), (c(3),))),)), 0, 2)
     >>> out.tools, out.slot_of, [len(s) for s in out.occurrences[0].steps]
@@ -90,8 +90,8 @@ def could_have_roles(flow: Dataflow, occurrences: Sequence[Occurrence], j: int, 
 
     Examples
     --------
-    >>> from miner.synthesis.dataflow import StepFlow
-    >>> from miner.synthesis.sampling import CallRecord
+    >>> from chainmine.miner.synthesis.dataflow import StepFlow
+    >>> from chainmine.miner.synthesis.sampling import CallRecord
     >>> c = lambda **a: CallRecord("s", a, None, True, None, None, None)
     >>> flat = Dataflow((StepFlow({"q": "{{q}}"}, {}, None, frozenset()), StepFlow({}, {}, None, frozenset())), {})
     >>> occs = [Occurrence("s", ((c(q=f"a{i}"), c(q=f"b{i}")), (c(),))) for i in range(5)]
@@ -141,7 +141,7 @@ def distinct_roles(flow: Dataflow, j: int, m: int) -> bool:
 
     Examples
     --------
-    >>> from miner.synthesis.dataflow import StepFlow
+    >>> from chainmine.miner.synthesis.dataflow import StepFlow
     >>> s = lambda refs, params={}: StepFlow(params, {}, None, frozenset(refs))
     >>> distinct_roles(Dataflow((s([]), s([]), s([0, 1])), {}), 0, 2)
     True

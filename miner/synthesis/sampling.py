@@ -1,6 +1,6 @@
 """Sample occurrences of mined chains with the arguments and results of their calls.
 
-The sample is drawn in SQL (:meth:`miner.chains.mine.ChainSearch.sample_events`)
+The sample is drawn in SQL (:meth:`chainmine.miner.chains.mine.ChainSearch.sample_events`)
 and deterministic; only the sampled calls are read and parsed here, so this
 bounded Python loop never touches the whole log.
 """
@@ -13,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from miner.chains.mine import ChainSearch
-from miner.chains.model import Chain
-from miner.synthesis.values import parse_text
+from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.chains.model import Chain
+from chainmine.miner.synthesis.values import parse_text
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def fetch_calls(search: ChainSearch, rids: Sequence[int]) -> dict[int, CallRecor
     cache: dict[int, CallRecord] = search.cache.setdefault("calls", {})
     missing = sorted({int(r) for r in rids} - cache.keys())
     if missing:
-        # Events refer to calls by rowid or by a hash of their id (see miner.chains.events).
+        # Events refer to calls by rowid or by a hash of their id (see chainmine.miner.chains.events).
         ref = search.summary.ref
         rows = search.con.execute(
             f"SELECT {ref}, session_id, args::VARCHAR, result::VARCHAR, success, duration_ms, cost, "

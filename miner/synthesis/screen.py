@@ -1,7 +1,7 @@
 """A cheap screen for dataflow between tools, before per-chain dataflow probes.
 
 Whether data flows across a weak junction of a chain is settled by sampling
-the chain's occurrences (:func:`miner.synthesis.build.dataflow_edges`). Most
+the chain's occurrences (:func:`chainmine.miner.synthesis.build.dataflow_edges`). Most
 weak junctions are two unrelated workflows side by side, and a single pass
 over a bounded sample of sessions shows which tool pairs do pass values: for
 every call, which tools called shortly before it returned one of its argument
@@ -16,11 +16,11 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from miner.chains.mine import SAMPLE_WINDOW, ChainSearch
-from miner.synthesis.dataflow import logical_calls
-from miner.synthesis.index import NodeCache
-from miner.synthesis.sampling import call_refs, fetch_calls
-from miner.synthesis.values import arg_leaves, value_key
+from chainmine.miner.chains.mine import SAMPLE_WINDOW, ChainSearch
+from chainmine.miner.synthesis.dataflow import logical_calls
+from chainmine.miner.synthesis.index import NodeCache
+from chainmine.miner.synthesis.sampling import call_refs, fetch_calls
+from chainmine.miner.synthesis.values import arg_leaves, value_key
 
 log = logging.getLogger(__name__)
 

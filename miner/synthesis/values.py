@@ -3,7 +3,7 @@
 Results arrive as objects, lists, plain strings or strings that hold JSON; the
 functions here parse what can be parsed and walk every node with its path, in
 the same path language the templates use (``orders[0].order_no``), so a path
-found here resolves with :func:`library.templates.lookup` at run time.
+found here resolves with :func:`chainmine.library.templates.lookup` at run time.
 """
 
 from __future__ import annotations

@@ -5,25 +5,25 @@ action they show is a function of :mod:`miner` or :mod:`library`, and what
 the pages need beyond those public APIs lives in this package so it can be
 tested without Streamlit:
 
-- :mod:`miner.views.launch`       configuration, ``streamlit run`` command line, health check
-- :mod:`miner.views.connections`  short read-only connections with lock retry, store status
-- :mod:`miner.views.explore`      every analytics view for one filter (Overview page)
-- :mod:`miner.views.health`       drift per time window and next-workflow recommendations
-- :mod:`miner.views.uploads`      uploaded files into the normal ingest
-- :mod:`miner.views.workflows`    mining suggestions, workflow tables, parameter evidence, review
-- :mod:`miner.views.runs`         run forms, dry-run plans, live runs and past runs
+- :mod:`chainmine.miner.views.launch`       configuration, ``streamlit run`` command line, health check
+- :mod:`chainmine.miner.views.connections`  short read-only connections with lock retry, store status
+- :mod:`chainmine.miner.views.explore`      every analytics view for one filter (Overview page)
+- :mod:`chainmine.miner.views.health`       drift per time window and next-workflow recommendations
+- :mod:`chainmine.miner.views.uploads`      uploaded files into the normal ingest
+- :mod:`chainmine.miner.views.workflows`    mining suggestions, workflow tables, parameter evidence, review
+- :mod:`chainmine.miner.views.run_page`         run forms, dry-run plans, live runs and past runs
 """
 
-from miner.views.connections import (LOCK_RETRY_S, StoreStatus, exclusive_store_access, read_connection,
+from chainmine.miner.views.connections import (LOCK_RETRY_S, StoreStatus, exclusive_store_access, read_connection,
                                     store_status, write_connection)
-from miner.views.explore import Exploration, choices, explore, pick_bucket, time_filter
-from miner.views.health import drift_frame, drift_report, next_workflows
-from miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
+from chainmine.miner.views.explore import Exploration, choices, explore, pick_bucket, time_filter
+from chainmine.miner.views.health import drift_frame, drift_report, next_workflows
+from chainmine.miner.views.launch import (TOOLS_ENV, DashboardConfig, app_path, dashboard_argv, dashboard_config,
                                 dashboard_env, wait_until_healthy)
-from miner.views.runs import (InputField, NoToolsError, describe_event, form_inputs, input_fields, plan_run,
+from chainmine.miner.views.run_page import (InputField, NoToolsError, describe_event, form_inputs, input_fields, plan_run,
                               recent_runs, run_live, run_record)
-from miner.views.uploads import UploadedLog, UploadResult, check_upload_sizes, ingest_uploads, sample_log_path
-from miner.views.workflows import (MINING_DEFAULTS, as_text, edit_suggestion, facets, hit_rows, library_entries,
+from chainmine.miner.views.uploads import UploadedLog, UploadResult, check_upload_sizes, ingest_uploads, sample_log_path
+from chainmine.miner.views.workflows import (MINING_DEFAULTS, as_text, edit_suggestion, facets, hit_rows, library_entries,
                                    mine_suggestions, parameter_evidence, review_suggestion, save_suggestion,
                                    workflow_row)
 

@@ -18,8 +18,8 @@ from typing import Iterator
 
 import duckdb
 
-from miner.errors import StoreLockedError
-from miner.store import call_count, connect
+from chainmine.miner.errors import StoreLockedError
+from chainmine.miner.store import call_count, connect
 
 LOCK_RETRY_S = 3.0
 """How long a dashboard read waits for another process's write lock."""
@@ -33,7 +33,7 @@ _DB_LOCK = threading.RLock()
 def exclusive_store_access(wait_s: float = BUSY_WAIT_S) -> Iterator[None]:
     """Hold the dashboard process's store lock (other sessions wait up to ``wait_s``).
 
-    Raises :class:`miner.errors.StoreLockedError` when another session keeps it longer.
+    Raises :class:`chainmine.miner.errors.StoreLockedError` when another session keeps it longer.
 
     Examples
     --------
@@ -66,8 +66,8 @@ def read_connection(db: str | os.PathLike, retry_s: float | None = None
                     ) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
     """A short read-only connection that waits up to ``retry_s`` (default :data:`LOCK_RETRY_S`) for a writer's lock.
 
-    Raises :class:`miner.errors.StoreLockedError` naming the writer if the lock
-    persists, :class:`miner.errors.StoreError` if there is no database yet.
+    Raises :class:`chainmine.miner.errors.StoreLockedError` naming the writer if the lock
+    persists, :class:`chainmine.miner.errors.StoreError` if there is no database yet.
 
     Examples
     --------

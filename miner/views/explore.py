@@ -10,14 +10,14 @@ from typing import Any, Sequence
 import networkx as nx
 import pandas as pd
 
-from miner.analytics import (CallFilter, ErrorCount, Overview, ToolStats, Variant, calls_over_time, filter_options,
+from chainmine.miner.analytics import (CallFilter, ErrorCount, Overview, ToolStats, Variant, calls_over_time, filter_options,
                              overview, session_variants, tool_stats, top_errors, transition_graph)
-from miner.views.connections import read_connection
+from chainmine.miner.views.connections import read_connection
 
 
 @dataclass(frozen=True)
 class Exploration:
-    """What the Overview page shows for one :class:`~miner.analytics.CallFilter`.
+    """What the Overview page shows for one :class:`~chainmine.miner.analytics.CallFilter`.
 
     Examples
     --------
@@ -87,7 +87,7 @@ def choices(db: str | os.PathLike, include_runs: bool = False) -> dict[str, Any]
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> db = Path(tempfile.mkdtemp()) / "t.duckdb"; connect(db).close()
     >>> choices(db)["tools"]
     []
@@ -106,7 +106,7 @@ def explore(db: str | os.PathLike, flt: CallFilter | None = None, bucket: str | 
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> db = Path(tempfile.mkdtemp()) / "t.duckdb"; connect(db).close()
     >>> explore(db).overview.calls
     0

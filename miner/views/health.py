@@ -7,10 +7,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from library.store import WorkflowLibrary
-from miner.drift import DriftRow, workflow_drift
-from miner.recommend import Recommendations, library_workflows, recommend
-from miner.views.connections import read_connection
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.drift import DriftRow, workflow_drift
+from chainmine.miner.recommend import Recommendations, library_workflows, recommend
+from chainmine.miner.views.connections import read_connection
 
 
 def drift_report(db: str | os.PathLike, library: str | os.PathLike, window: str = "week",
@@ -20,7 +20,7 @@ def drift_report(db: str | os.PathLike, library: str | os.PathLike, window: str 
 
     The calls of recorded workflow runs count only with ``include_runs``.
 
-    Raises :class:`~miner.errors.MiningError` saying how to fill the library when it has no
+    Raises :class:`~chainmine.miner.errors.MiningError` saying how to fill the library when it has no
     accepted (or suggested) workflows.
 
     Examples
@@ -31,7 +31,7 @@ def drift_report(db: str | os.PathLike, library: str | os.PathLike, window: str 
     >>> drift_report(d / "t.duckdb", d / "w.json")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: the workflow library is empty: ...
+    chainmine.miner.errors.MiningError: the workflow library is empty: ...
     """
     workflows = library_workflows(WorkflowLibrary(library), include_suggested=include_suggested)
     with read_connection(db) as con:
@@ -44,7 +44,7 @@ def drift_frame(rows: Sequence[DriftRow]) -> pd.DataFrame:
     Examples
     --------
     >>> from datetime import datetime
-    >>> from miner.drift import DriftWindow
+    >>> from chainmine.miner.drift import DriftWindow
     >>> row = DriftRow("w", "accepted", (DriftWindow(datetime(2026, 1, 5), 4, 3),), 0.75, None, None, False, "")
     >>> drift_frame([row]).to_dict()
     {'w': {Timestamp('2026-01-05 00:00:00'): 0.75}}
@@ -72,7 +72,7 @@ def next_workflows(db: str | os.PathLike, library: str | os.PathLike, tools: Seq
     >>> next_workflows(d / "t.duckdb", d / "w.json", ["a"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: the workflow library is empty: ...
+    chainmine.miner.errors.MiningError: the workflow library is empty: ...
     """
     lib = WorkflowLibrary(library)
     library_workflows(lib, include_suggested=include_suggested)  # explains an empty library before reading logs

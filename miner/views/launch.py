@@ -19,8 +19,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Sequence
 
-from miner.errors import StoreError
-from miner.store import resolve_db_path
+from chainmine.miner.errors import StoreError
+from chainmine.miner.store import resolve_db_path
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ def dashboard_env(db: str | os.PathLike, library: str | os.PathLike, tools: Sequ
 
     Examples
     --------
-    >>> env = dashboard_env("x.duckdb", "w.json", ["miner.generate.tools"], base={})
+    >>> env = dashboard_env("x.duckdb", "w.json", ["chainmine.miner.generate.tools"], base={})
     >>> json.loads(env[TOOLS_ENV]), Path(env["CHAINMINE_DB"]).is_absolute()
-    (['miner.generate.tools'], True)
+    (['chainmine.miner.generate.tools'], True)
     """
     env = dict(os.environ if base is None else base)
     env["CHAINMINE_DB"] = str(Path(db).expanduser().resolve())
@@ -98,7 +98,7 @@ def app_path() -> Path:
     >>> app_path().name
     'app.py'
     """
-    spec = find_spec("dashboards")
+    spec = find_spec("chainmine.dashboards")
     if spec is None or not spec.submodule_search_locations:
         raise StoreError("the dashboards package is missing; reinstall chainmine (pip install -e .)")
     return Path(list(spec.submodule_search_locations)[0]) / "app.py"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from miner.errors import IngestError
-from miner.ingest import ingest_paths, list_rejects
-from miner.views.connections import write_connection
+from chainmine.miner.errors import IngestError
+from chainmine.miner.ingest import ingest_paths, list_rejects
+from chainmine.miner.views.connections import write_connection
 
 @dataclass(frozen=True)
 class UploadedLog:
@@ -59,14 +59,14 @@ class UploadResult:
 
 
 def check_upload_sizes(uploads: Sequence[UploadedLog], max_upload_mb: float) -> None:
-    """Raise :class:`~miner.errors.IngestError` for no files or a file over the limit.
+    """Raise :class:`~chainmine.miner.errors.IngestError` for no files or a file over the limit.
 
     Examples
     --------
     >>> check_upload_sizes([UploadedLog("big.jsonl", b"x" * 2_000_000)], 1)
     Traceback (most recent call last):
     ...
-    miner.errors.IngestError: big.jsonl is 2.0 MB, over the 1 MB upload limit; ingest it from a terminal with `chainmine ingest big.jsonl`, or restart with `chainmine dashboard --max-upload-mb 3`
+    chainmine.miner.errors.IngestError: big.jsonl is 2.0 MB, over the 1 MB upload limit; ingest it from a terminal with `chainmine ingest big.jsonl`, or restart with `chainmine dashboard --max-upload-mb 3`
     """
     if not uploads:
         raise IngestError("choose at least one log file to upload")

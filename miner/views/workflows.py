@@ -16,17 +16,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from library.effects import overrides_beside
-from library.errors import ReviewError
-from library.evidence import replay_evidence
-from library.model import WorkflowTemplate
-from library.runner.safety import resolve_effects
-from library.search import SearchHit
-from library.store import WorkflowLibrary
-from library.templates import iter_references
-from miner.chains.params import MiningParams
-from miner.patterns import ChainMiner
-from miner.views.connections import read_connection
+from chainmine.library.effects import overrides_beside
+from chainmine.library.errors import ReviewError
+from chainmine.library.evidence import replay_evidence
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner.safety import resolve_effects
+from chainmine.library.search import SearchHit
+from chainmine.library.store import WorkflowLibrary
+from chainmine.library.templates import iter_references
+from chainmine.miner.chains.params import MiningParams
+from chainmine.miner.estimator import ChainMiner
+from chainmine.miner.views.connections import read_connection
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ def mine_suggestions(db: str | os.PathLike, library: str | os.PathLike | None = 
     Examples
     --------
     >>> import tempfile
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> db = Path(tempfile.mkdtemp()) / "t.duckdb"; connect(db).close()
     >>> mine_suggestions(db, min_frequency=0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.errors.MiningError: min_frequency must be at least 1, got 0
+    chainmine.miner.errors.MiningError: min_frequency must be at least 1, got 0
     """
     known = library if library is not None and Path(library).is_file() else None
     with read_connection(db) as con:
@@ -62,7 +62,7 @@ def workflow_row(wf: WorkflowTemplate, score: float | None = None) -> dict[str, 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep, WorkflowStats
+    >>> from chainmine.library.model import WorkflowStep, WorkflowStats
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")],
     ...                       stats=WorkflowStats(frequency=9, sessions=4, success_rate=0.75, score=2.5))
     >>> row = workflow_row(wf); row["tools"], row["frequency"], row["score"]
@@ -97,7 +97,7 @@ def facets(workflows: Iterable[WorkflowTemplate]) -> dict[str, list[str]]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", category="ops", steps=[WorkflowStep(id="a", tool_name="gh_pr"),
     ...                                                      WorkflowStep(id="b", tool_name="gh_issue")])
     >>> facets([wf])
@@ -118,7 +118,7 @@ def parameter_evidence(wf: WorkflowTemplate) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> from library.model import WorkflowStep, ParameterSource
+    >>> from chainmine.library.model import WorkflowStep, ParameterSource
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t",
     ...     parameters={"x": "{{uid}}", "n": 5}, sources={"x": ParameterSource(kind="input", source="uid", support=1.0)})])
     >>> [(r["parameter"], r["kind"]) for r in parameter_evidence(wf)]
@@ -147,7 +147,7 @@ def step_effects(wf: WorkflowTemplate, library_path: str | os.PathLike | None = 
 
     Examples
     --------
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="get_user"),
     ...                                        WorkflowStep(id="b", tool_name="cancel_reservation")])
     >>> [(r["step"], r["effect"], r["source"]) for r in step_effects(wf)]
@@ -178,7 +178,7 @@ def library_entries(library: WorkflowLibrary, workflows: Sequence[WorkflowTempla
     Examples
     --------
     >>> import tempfile
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> library_entries(lib, [WorkflowTemplate(name="w", steps=[WorkflowStep(id="a", tool_name="t")])])
     [None]
@@ -201,7 +201,7 @@ def save_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate) -> WorkflowT
     Examples
     --------
     >>> import tempfile
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> save_suggestion(lib, wf).status, save_suggestion(lib, wf).name
@@ -220,7 +220,7 @@ def edit_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, *, name: str
     Examples
     --------
     >>> import tempfile
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> edit_suggestion(lib, wf, name="lookup", category="ops", description="d").name
@@ -239,13 +239,13 @@ def review_suggestion(library: WorkflowLibrary, wf: WorkflowTemplate, status: st
     """Save mined ``wf`` through the library (with any edits), then accept or reject it there.
 
     A suggestion whose library entry was already reviewed the other way is
-    not flipped silently: :class:`library.errors.ReviewError` says how to
+    not flipped silently: :class:`chainmine.library.errors.ReviewError` says how to
     reopen it.
 
     Examples
     --------
     >>> import tempfile
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> wf = WorkflowTemplate(name="w", source="mined", steps=[WorkflowStep(id="a", tool_name="t")])
     >>> review_suggestion(lib, wf, "accepted", name="lookup").status, lib.get("lookup").status

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from library.failures import Failure
-from library.failures import is_failure as default_rule
+from chainmine.library.failures import Failure
+from chainmine.library.failures import is_failure as default_rule
 
 BUSY: dict[str, int] = {}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from library.runner import load_registry
+from chainmine.library.runner import load_registry
 
 TOOLS_FILE = Path(__file__).with_name("runner_tools.py")
 

@@ -11,7 +11,7 @@ import datetime
 import os
 import time
 
-from library.runner import NonRetryableError, RetryableError, tool
+from chainmine.library.runner import NonRetryableError, RetryableError, tool
 
 
 def _log(name: str, detail: object = "") -> None:

@@ -1,6 +1,6 @@
 """Agent domains of the synthetic logs; each module holds its demo tools and planted workflows."""
 
-from miner.generate.domains import commerce, devops, general, research, support, travel
+from chainmine.miner.generate.domains import commerce, devops, general, research, support, travel
 
 DOMAINS = {d.DOMAIN.name: d.DOMAIN for d in (support, devops, research, commerce)}
 """Every domain of the default ``mixed`` scenario, by name."""

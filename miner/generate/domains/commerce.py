@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from miner.generate import pools
-from miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, tool_table
-from miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, int_arg, text_arg
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, tool_table
+from chainmine.miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, int_arg, text_arg
 
 _CARRIERS = ("UPS", "FedEx", "DHL", "USPS")
 

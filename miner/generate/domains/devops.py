@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from miner.generate import pools
-from miner.generate.spec import (RATE_LIMIT, TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp,
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import (RATE_LIMIT, TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp,
                                  item, tool_table)
-from miner.generate.values import HEX, Hashed, choice_arg, int_arg, text_arg
+from chainmine.miner.generate.values import HEX, Hashed, choice_arg, int_arg, text_arg
 
 _STATES = ("open", "closed", "all")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from miner.generate import pools
-from miner.generate.spec import RATE_LIMIT, TIMEOUT, UNAVAILABLE, ToolSpec, tool_table
-from miner.generate.values import HEX, Hashed, choice_arg, number_arg, text_arg
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import RATE_LIMIT, TIMEOUT, UNAVAILABLE, ToolSpec, tool_table
+from chainmine.miner.generate.values import HEX, Hashed, choice_arg, number_arg, text_arg
 
 
 def get_weather(city: str) -> dict[str, Any]:

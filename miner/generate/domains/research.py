@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from miner.generate import pools
-from miner.generate.spec import TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
-from miner.generate.values import DIGITS, HEX, Hashed, int_arg, text_arg
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import TIMEOUT, Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
+from chainmine.miner.generate.values import DIGITS, HEX, Hashed, int_arg, text_arg
 
 
 def search_papers(query: str, limit: int) -> list[dict[str, Any]]:

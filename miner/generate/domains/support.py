@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from miner.generate import pools
-from miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
-from miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, number_arg, text_arg
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, item, tool_table
+from chainmine.miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, number_arg, text_arg
 
 NOT_FOUND = ("NotFoundError", "record not found")
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from miner.generate import pools
-from miner.generate.spec import (Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, secret, select,
+from chainmine.miner.generate import pools
+from chainmine.miner.generate.spec import (Domain, StepSpec, ToolSpec, WorkflowSpec, bound, const, inp, secret, select,
                                  tool_table)
-from miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, int_arg, text_arg
+from chainmine.miner.generate.values import DIGITS, UPPER, Hashed, choice_arg, int_arg, text_arg
 
 ORIGINS = {"San Francisco": "SFO", "New York": "JFK", "Chicago": "ORD", "Seattle": "SEA", "Boston": "BOS",
            "Atlanta": "ATL", "Denver": "DEN", "Miami": "MIA"}

@@ -1,7 +1,7 @@
 """The library file on disk: validated reads and read-modify-write updates under the lock.
 
 :class:`LibraryFile` is the persistence half of
-:class:`library.store.WorkflowLibrary`. Reads parse and check the whole file
+:class:`chainmine.library.store.WorkflowLibrary`. Reads parse and check the whole file
 (a missing file is an empty library); :meth:`LibraryFile.update` takes the
 cross-process lock, re-reads the file, applies a change and writes the result
 atomically after keeping the previous version as ``<file>.bak``, so
@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from library.errors import NotFoundError, ValidationError
-from library.fileio import (DEFAULT_LOCK_TIMEOUT, atomic_write_text, backup_path, file_lock, keep_backup,
+from chainmine.library.errors import NotFoundError, ValidationError
+from chainmine.library.store.atomic import (DEFAULT_LOCK_TIMEOUT, atomic_write_text, backup_path, file_lock, keep_backup,
                             read_json)
-from library.model import WorkflowTemplate
-from library.schema import dump_library, parse_library
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.schema import dump_library, parse_library
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class LibraryFile:
     Examples
     --------
     >>> import os, tempfile
-    >>> from library.builder import WorkflowBuilder
+    >>> from chainmine.library.builder import WorkflowBuilder
     >>> f = LibraryFile(os.path.join(tempfile.mkdtemp(), "w.json"))
     >>> f.update(lambda state: state.update(w=WorkflowBuilder("w").add_step("a", "t").build()))
     >>> list(f.current())
@@ -66,7 +66,7 @@ class LibraryFile:
     def read(self) -> State:
         """Parse and check the file now; a copy of its workflows by name.
 
-        Raises :class:`library.errors.LibraryFileError` (bad JSON with line and
+        Raises :class:`chainmine.library.errors.LibraryFileError` (bad JSON with line and
         column, a newer ``schema_version``) or :class:`ValidationError` (every
         invalid workflow with its path).
 
@@ -110,7 +110,7 @@ class LibraryFile:
         >>> LibraryFile("w.json").find({}, "x")
         Traceback (most recent call last):
         ...
-        library.errors.NotFoundError: no workflow named 'x' in w.json; run `chainmine library list` to see the names
+        chainmine.library.errors.NotFoundError: no workflow named 'x' in w.json; run `chainmine library list` to see the names
         """
         if name in state:
             return state[name]

@@ -5,8 +5,8 @@ empty library) and performs every change as read-modify-write under the
 file's cross-process lock, re-reading the file inside the lock, so two
 writers never lose each other's update. A corrupt or invalid file is reported
 with its position and never overwritten; each successful write keeps the
-previous version as ``<file>.bak``. See :mod:`library.libfile`,
-:mod:`library.fileio` and :mod:`library.schema`.
+previous version as ``<file>.bak``. See :mod:`chainmine.library.store.file`,
+:mod:`chainmine.library.store.atomic` and :mod:`chainmine.library.schema`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from library.errors import DuplicateNameError, NotFoundError, ValidationError
-from library.fileio import DEFAULT_LOCK_TIMEOUT, read_json
-from library.libfile import LibraryFile, State
-from library.merge import MergeReport, merge_workflows
-from library.model import WORKFLOW_TOOL_PREFIX, WorkflowTemplate, utc_now
-from library.review import apply_edit, set_status
-from library.schema import dump_library, parse_exchange
-from library.search import SearchHit, search, suggest_for_tools
-from library.validate import validate_workflow, workflow_problems
+from chainmine.library.errors import DuplicateNameError, NotFoundError, ValidationError
+from chainmine.library.store.atomic import DEFAULT_LOCK_TIMEOUT, read_json
+from chainmine.library.store.file import LibraryFile, State
+from chainmine.library.merge import MergeReport, merge_workflows
+from chainmine.library.model import WORKFLOW_TOOL_PREFIX, WorkflowTemplate, utc_now
+from chainmine.library.review import apply_edit, set_status
+from chainmine.library.schema import dump_library, parse_exchange
+from chainmine.library.search import SearchHit, search, suggest_for_tools
+from chainmine.library.validate import validate_workflow, workflow_problems
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class WorkflowLibrary:
 
     Examples
     --------
-    >>> import os, tempfile; from library.builder import WorkflowBuilder
+    >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
     >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "workflows.json"))
     >>> _ = lib.register(WorkflowBuilder("greet").add_step("hello", "say_hello").build())
     >>> lib.accept("greet").status
@@ -68,9 +68,9 @@ class WorkflowLibrary:
     def load(self) -> list[WorkflowTemplate]:
         """Read the file again and return its workflows sorted by name.
 
-        Raises :class:`library.errors.LibraryFileError` (bad JSON, with line
+        Raises :class:`chainmine.library.errors.LibraryFileError` (bad JSON, with line
         and column, or a newer ``schema_version``) or
-        :class:`library.errors.ValidationError` (with every workflow path).
+        :class:`chainmine.library.errors.ValidationError` (with every workflow path).
 
         Examples
         --------
@@ -97,7 +97,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("lookup").add_step("a", "t").build())
         >>> lib.get("lookup").tools
@@ -105,7 +105,7 @@ class WorkflowLibrary:
         >>> lib.get("lokup")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        library.errors.NotFoundError: no workflow named 'lokup' in ...; did you mean lookup?
+        chainmine.library.errors.NotFoundError: no workflow named 'lokup' in ...; did you mean lookup?
         """
         return self._file.find(self._current(), name)
 
@@ -114,7 +114,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> for name in ("b", "a"):
         ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
@@ -126,11 +126,11 @@ class WorkflowLibrary:
 
     def search(self, query: str | None = None, category: str | None = None, tool_name: str | None = None,
                status: str | None = None, limit: int | None = None) -> list[SearchHit]:
-        """Ranked search; see :func:`library.search.search` (``tool_name`` may be a glob).
+        """Ranked search; see :func:`chainmine.library.search.search` (``tool_name`` may be a glob).
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("open_pr").add_step("s", "github_create_pr").build())
         >>> [h.workflow.name for h in lib.search("pull request", tool_name="github_*")]
@@ -141,11 +141,11 @@ class WorkflowLibrary:
 
     def suggest_for_tools(self, tools: Sequence[str], status: str | None = None,
                           limit: int | None = None) -> list[SearchHit]:
-        """Workflows covering most of the tool sequence; see :func:`library.search.suggest_for_tools`.
+        """Workflows covering most of the tool sequence; see :func:`chainmine.library.search.suggest_for_tools`.
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "x").add_step("b", "y").build())
         >>> [(h.workflow.name, h.score) for h in lib.suggest_for_tools(["x", "z"])]
@@ -189,7 +189,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> lib.register(WorkflowBuilder("w").add_step("a", "t").build()).version
         1
@@ -222,7 +222,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "t").build())
         >>> lib.set_evidence("replay", {"w": {"pass_rate": 1.0}})[0].evidence, lib.get("w").version
@@ -240,11 +240,11 @@ class WorkflowLibrary:
                reason: str | None = None) -> list[WorkflowTemplate]:
         """Move every named workflow to ``status`` in one write (all or nothing).
 
-        See :mod:`library.review` for the allowed moves and ``force``.
+        See :mod:`chainmine.library.review` for the allowed moves and ``force``.
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> for name in ("a", "b"):
         ...     _ = lib.register(WorkflowBuilder(name).add_step("s", "t").build())
@@ -267,7 +267,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.reject("w").status
@@ -282,7 +282,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.reject("w", reason="one-off").review_note
@@ -295,7 +295,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").status("accepted").build())
         >>> lib.reopen("w").status
@@ -304,14 +304,14 @@ class WorkflowLibrary:
         return self.review([name], "suggested")[0]
 
     def edit(self, name: str, /, **changes: Any) -> WorkflowTemplate:
-        """Edit a workflow; see :func:`library.review.apply_edit` for ``changes``.
+        """Edit a workflow; see :func:`chainmine.library.review.apply_edit` for ``changes``.
 
         A new name must be free; ``replaces`` pointers and ``workflow:NAME``
         sub-workflow steps of other workflows follow the rename.
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("a", "t", x=1).build())
         >>> lib.edit("w", parameters={"a": {"x": 2}}, options={"a": {"max_retries": 3}}).version
@@ -337,7 +337,7 @@ class WorkflowLibrary:
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> _ = lib.register(WorkflowBuilder("w").add_step("s", "t").build())
         >>> lib.remove("w").name, len(lib)
@@ -355,13 +355,13 @@ class WorkflowLibrary:
 
     def merge_suggestions(self, workflows: Iterable[WorkflowTemplate], *, keep_status: bool = False,
                           source: str | None = None) -> MergeReport:
-        """Merge mined workflows by signature; see :mod:`library.merge` for the rules.
+        """Merge mined workflows by signature; see :mod:`chainmine.library.merge` for the rules.
 
         Each workflow is validated first; nothing is written if one is invalid.
 
         Examples
         --------
-        >>> import os, tempfile; from library.builder import WorkflowBuilder
+        >>> import os, tempfile; from chainmine.library.builder import WorkflowBuilder
         >>> lib = WorkflowLibrary(os.path.join(tempfile.mkdtemp(), "w.json"))
         >>> wf = WorkflowBuilder("w").add_step("s", "t").build()
         >>> lib.merge_suggestions([wf]).added, lib.merge_suggestions([wf]).unchanged

@@ -18,16 +18,16 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from library.effects import EffectOverrides, load_overrides
-from library.model import WorkflowTemplate
-from miner.chains.mine import find_chains
-from miner.chains.model import Chain
-from miner.chains.params import DEFAULT_MAX_GAP, MiningParams
-from miner.errors import MiningError
-from miner.store import init_schema
-from miner.synthesis.build import PROBE_SAMPLE, dataflow_edges, synthesise
-from miner.synthesis.categories import CategoryClassifier, classifier_from_library
-from miner.synthesis.screen import flow_screen
+from chainmine.library.effects import EffectOverrides, load_overrides
+from chainmine.library.model import WorkflowTemplate
+from chainmine.miner.chains.mine import find_chains
+from chainmine.miner.chains.model import Chain
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP, MiningParams
+from chainmine.miner.errors import MiningError
+from chainmine.miner.store import init_schema
+from chainmine.miner.synthesis.build import PROBE_SAMPLE, dataflow_edges, synthesise
+from chainmine.miner.synthesis.categories import CategoryClassifier, classifier_from_library
+from chainmine.miner.synthesis.screen import flow_screen
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _library_workflows(library: Any) -> list:
     if library is None:
         return []
     if isinstance(library, (str, os.PathLike)):
-        from library.store import WorkflowLibrary
+        from chainmine.library.store import WorkflowLibrary
 
         return WorkflowLibrary(library).list_all()
     if hasattr(library, "list_all"):
@@ -50,10 +50,10 @@ def _library_workflows(library: Any) -> list:
 class ChainMiner:
     """Mine recurring, reliable tool chains and synthesise them into workflows.
 
-    Parameters are those of :class:`~miner.chains.params.MiningParams`
+    Parameters are those of :class:`~chainmine.miner.chains.params.MiningParams`
     (``keep_all`` is the CLI's ``--all``); they are validated by :meth:`fit`.
     ``include_runs`` also mines the calls of recorded workflow runs, which are
-    left out by default (see :mod:`miner.origins`).
+    left out by default (see :mod:`chainmine.miner.origins`).
 
     Attributes
     ----------
@@ -69,7 +69,7 @@ class ChainMiner:
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("INSERT INTO tools VALUES (1, 'get_user'), (2, 'get_orders')")
     >>> _ = con.execute("INSERT INTO calls (id, session_id, seq, tool_id, success, args, result) "
@@ -117,14 +117,14 @@ class ChainMiner:
 
         With ``engine="spark"``, ``con`` is canonical Parquet (a folder, file or glob, as
         ``chainmine export --format parquet`` writes) searched on Spark at ``spark_master``
-        (``local[N]``, a cluster URL or ``sc://host:port``; see :mod:`miner.lake.spark`).
-        Raises :class:`~miner.errors.MiningError` for out-of-range parameters or an empty store.
+        (``local[N]``, a cluster URL or ``sc://host:port``; see :mod:`chainmine.miner.lake.spark`).
+        Raises :class:`~chainmine.miner.errors.MiningError` for out-of-range parameters or an empty store.
         """
         params = MiningParams(**self.get_params()).check()
         if self.engine not in ENGINES:
             raise MiningError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.engine == "spark" and isinstance(con, (str, os.PathLike)):
-            from miner.lake.spark import LakeEngine, spark_session
+            from chainmine.miner.lake.spark import LakeEngine, spark_session
 
             con = LakeEngine(spark_session(self.spark_master, progress=self.spark_progress), con)
         classifier = classifier_from_library(_library_workflows(library)) if library is not None else None
@@ -178,22 +178,22 @@ def mine_store(db: str | os.PathLike | None = None, *, library: str | os.PathLik
     library : workflow library file; when it exists its categorised workflows
         train the category classifier, and ``save`` merges the suggestions into it.
     save : merge the workflows into ``library`` as ``suggested``
-        (:meth:`library.store.WorkflowLibrary.merge_suggestions`).
+        (:meth:`chainmine.library.store.WorkflowLibrary.merge_suggestions`).
     source : canonical Parquet to mine instead of ``db`` (with ``engine="spark"``).
     **params : :class:`ChainMiner` parameters.
 
     Examples
     --------
     >>> import os, tempfile
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> path = os.path.join(tempfile.mkdtemp(), "m.duckdb"); connect(path).close()
     >>> mine_store(path)
     Traceback (most recent call last):
     ...
-    miner.errors.EmptyStoreError: no tool calls yet: run chainmine ingest
+    chainmine.miner.errors.EmptyStoreError: no tool calls yet: run chainmine ingest
     """
-    from library.store import WorkflowLibrary
-    from miner.store import connect
+    from chainmine.library.store import WorkflowLibrary
+    from chainmine.miner.store import connect
 
     miner = ChainMiner(**params)
     lib = WorkflowLibrary(library) if library is not None else None
@@ -263,7 +263,7 @@ def load_logs(logs: Any) -> duckdb.DuckDBPyConnection:
     else:
         raise MiningError("logs must be a list of call records (dicts), a pandas DataFrame or a DuckDB "
                           f"connection to a chainmine store, not {type(logs).__name__}")
-    from miner.ingest import ingest_paths
+    from chainmine.miner.ingest import ingest_paths
 
     con = duckdb.connect()
     init_schema(con)

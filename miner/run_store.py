@@ -1,11 +1,11 @@
 """Workflow runs in DuckDB: the recorder the runner writes through, run queries, and running by name.
 
-:class:`DuckDBRecorder` implements :class:`library.runner.RunRecorder` on the
+:class:`DuckDBRecorder` implements :class:`chainmine.library.runner.RunRecorder` on the
 ``runs`` and ``run_steps`` tables (one upsert per run or step change, so an
 interrupted run can be resumed) and stores every executed tool call in
 ``calls`` with ``origin = 'run'`` and the run id as ``session_id``. Analytics and
 mining leave those calls out unless asked (``--include-runs``, see
-:mod:`miner.origins`), so testing a workflow does not raise its own evidence;
+:mod:`chainmine.miner.origins`), so testing a workflow does not raise its own evidence;
 they never enter the miner's stored events, which a run therefore leaves fresh.
 Calls are buffered and inserted in bulk (register a frame, ``INSERT ... SELECT``)
 at the end of the run or every ``flush_every`` calls.
@@ -26,21 +26,21 @@ from typing import Any, Callable, Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from library.effects import overrides_beside
-from library.model import WorkflowTemplate
-from library.runner import RunResult, WorkflowExecutor, load_registries
-from library.runner.errors import ResumeError
-from library.runner.events import EventBus
-from library.runner.inputs import load_inputs_file, parse_input_pairs
-from library.runner.plan import Plan
-from library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
+from chainmine.library.effects import overrides_beside
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import RunResult, WorkflowExecutor, load_registries
+from chainmine.library.runner.errors import ResumeError
+from chainmine.library.runner.events import EventBus
+from chainmine.library.runner.inputs import load_inputs_file, parse_input_pairs
+from chainmine.library.runner.plan import Plan
+from chainmine.library.runner.recorder import (RUN_STATUSES, STEP_STATUSES, CallRecord, RunRecord, StepRecord,
                                      StoredRun)
-from library.runner.safety import change_summary, destructive_steps, require_confirmation
-from library.runner.trace_export import shutdown, tracer_provider_for
-from library.store import WorkflowLibrary
-from miner.errors import ChainmineError
-from miner.origins import RUN, run_calls_where
-from miner.store import connect, ensure_tools, transaction
+from chainmine.library.runner.safety import change_summary, destructive_steps, require_confirmation
+from chainmine.library.runner.trace_export import shutdown, tracer_provider_for
+from chainmine.library.store import WorkflowLibrary
+from chainmine.miner.errors import ChainmineError
+from chainmine.miner.origins import RUN, run_calls_where
+from chainmine.miner.store import connect, ensure_tools, transaction
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,12 @@ def _dump(value: Any) -> str | None:
 
 
 class DuckDBRecorder:
-    """A :class:`library.runner.RunRecorder` writing to a chainmine DuckDB store.
+    """A :class:`chainmine.library.runner.RunRecorder` writing to a chainmine DuckDB store.
 
     Examples
     --------
     >>> import duckdb
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> rec = DuckDBRecorder(con)
     >>> rec.start_run(RunRecord("r1", "w", started_at=0.0))
@@ -127,7 +127,7 @@ class DuckDBRecorder:
         Examples
         --------
         >>> import duckdb
-        >>> from miner.store import init_schema
+        >>> from chainmine.miner.store import init_schema
         >>> con = duckdb.connect(); init_schema(con); rec = DuckDBRecorder(con)
         >>> rec.record_call(CallRecord("r1", "a", "get_user", 1, 0.0, True, args={"id": 1}))
         >>> rec.flush(), con.execute("SELECT origin, session_id FROM calls").fetchall()
@@ -219,7 +219,7 @@ def list_runs(con: duckdb.DuckDBPyConnection, workflow: str | None = None, statu
     Examples
     --------
     >>> import duckdb
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> DuckDBRecorder(con).start_run(RunRecord("r1", "w", started_at=0.0))
     >>> [(r["run_id"], r["status"]) for r in list_runs(con)]
@@ -245,12 +245,12 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     Examples
     --------
     >>> import duckdb
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> get_run(con, "nope")
     Traceback (most recent call last):
     ...
-    miner.runs.RunNotFoundError: no run 'nope' is recorded; see `chainmine runs list`
+    chainmine.miner.run_store.RunNotFoundError: no run 'nope' is recorded; see `chainmine runs list`
     """
     stored = DuckDBRecorder(con).load_run(run_id)
     if stored is None:
@@ -300,7 +300,7 @@ def plan_named_workflow(name: str, tools: Iterable[str], library_path: str, effe
     >>> plan_named_workflow("nope", ["json"], os.path.join(tempfile.mkdtemp(), "lib.json"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    library.errors.NotFoundError: no workflow named 'nope' in ...; run `chainmine library list` to see the names
+    chainmine.library.errors.NotFoundError: no workflow named 'nope' in ...; run `chainmine library list` to see the names
     """
     lib = WorkflowLibrary(library_path)
     workflow = lib.get(name)
@@ -327,12 +327,12 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
     ``effects.json`` beside the library. A workflow with a destructive step
     needs ``confirm``: ``True``, or a function asked with a one-line summary
     of what would change that returns whether to go on; otherwise
-    :class:`~library.runner.safety.ConfirmationRequiredError` is raised and
+    :class:`~chainmine.library.runner.safety.ConfirmationRequiredError` is raised and
     nothing runs.
 
     Tracing: with ``trace_file`` (appended OTLP/JSON lines), ``otlp_endpoint`` (an
     OTLP/HTTP base URL) or the ``OTEL_EXPORTER_OTLP_*ENDPOINT`` variables the run is
-    also emitted as OpenTelemetry GenAI spans (:mod:`library.runner.tracing`), with
+    also emitted as OpenTelemetry GenAI spans (:mod:`chainmine.library.runner.tracing`), with
     tool arguments and results unless ``trace_content`` is False. A trace file that
     cannot be written fails before anything runs.
 
@@ -342,7 +342,7 @@ def run_named_workflow(name: str, tools: Iterable[str], *, library_path: str, db
     >>> run_named_workflow("nope", ["json"], library_path=os.path.join(tempfile.mkdtemp(), "l.json"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    library.errors.NotFoundError: no workflow named 'nope' in ...; run `chainmine library list` to see the names
+    chainmine.library.errors.NotFoundError: no workflow named 'nope' in ...; run `chainmine library list` to see the names
     """
     lib = WorkflowLibrary(library_path)
     workflow = lib.get(name)

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from library.model import WorkflowTemplate
-from library.runner import EventBus, RunResult
-from library.runner.errors import InputError
-from library.runner.events import Event
-from miner.errors import ChainmineError
-from miner.runs import get_run, list_runs, plan_named_workflow, run_named_workflow
-from miner.views.connections import exclusive_store_access, read_connection
-from miner.views.launch import DashboardConfig
+from chainmine.library.model import WorkflowTemplate
+from chainmine.library.runner import EventBus, RunResult
+from chainmine.library.runner.errors import InputError
+from chainmine.library.runner.events import Event
+from chainmine.miner.errors import ChainmineError
+from chainmine.miner.run_store import get_run, list_runs, plan_named_workflow, run_named_workflow
+from chainmine.miner.views.connections import exclusive_store_access, read_connection
+from chainmine.miner.views.launch import DashboardConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def input_fields(wf: WorkflowTemplate) -> list[InputField]:
 
     Examples
     --------
-    >>> from library.model import InputSpec, WorkflowStep
+    >>> from chainmine.library.model import InputSpec, WorkflowStep
     >>> wf = WorkflowTemplate(name="w", inputs={"ids": InputSpec(type="array", example=["a"])},
     ...                       steps=[WorkflowStep(id="s", tool_name="t")])
     >>> [(f.name, f.widget, f.default) for f in input_fields(wf)]
@@ -105,7 +105,7 @@ def form_inputs(fields: list[InputField], values: Mapping[str, Any]) -> dict[str
     >>> form_inputs(fs, {"ids": "[oops", "q": ""})
     Traceback (most recent call last):
     ...
-    library.runner.errors.InputError: ids: not valid JSON (Expecting value at character 1); write it like ["a", "b"] or {"k": 1}
+    chainmine.library.runner.errors.InputError: ids: not valid JSON (Expecting value at character 1); write it like ["a", "b"] or {"k": 1}
     """
     out: dict[str, Any] = {}
     problems = []
@@ -137,13 +137,13 @@ def _pairs(wf: WorkflowTemplate, inputs: Mapping[str, Any]) -> list[str]:
 def _require_tools(cfg: DashboardConfig) -> None:
     if not cfg.has_tools:
         raise NoToolsError("this dashboard was started without tools; restart it with "
-                           "`chainmine dashboard --tools MODULE_OR_FILE` (e.g. --tools miner.generate.tools)")
+                           "`chainmine dashboard --tools MODULE_OR_FILE` (e.g. --tools chainmine.miner.generate.tools)")
 
 
 def plan_run(cfg: DashboardConfig, name: str) -> dict[str, Any]:
     """The dry-run estimate for library workflow ``name`` against the dashboard's tools.
 
-    Returns :meth:`library.runner.Plan.to_dict`: steps with their tool source,
+    Returns :meth:`chainmine.library.runner.Plan.to_dict`: steps with their tool source,
     estimated cost and duration, and the critical path. Nothing is called.
 
     Examples
@@ -152,7 +152,7 @@ def plan_run(cfg: DashboardConfig, name: str) -> dict[str, Any]:
     >>> plan_run(DashboardConfig(Path("x.duckdb"), Path("w.json")), "w")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.views.runs.NoToolsError: this dashboard was started without tools; ...
+    chainmine.miner.views.run_page.NoToolsError: this dashboard was started without tools; ...
     """
     _require_tools(cfg)
     return plan_named_workflow(name, cfg.tools, str(cfg.library)).to_dict()
@@ -171,12 +171,12 @@ def run_live(cfg: DashboardConfig, wf: WorkflowTemplate, inputs: Mapping[str, An
     Examples
     --------
     >>> from pathlib import Path
-    >>> from library.model import WorkflowStep
+    >>> from chainmine.library.model import WorkflowStep
     >>> wf = WorkflowTemplate(name="w", steps=[WorkflowStep(id="s", tool_name="t")])
     >>> run_live(DashboardConfig(Path("x.duckdb"), Path("w.json")), wf, {})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.views.runs.NoToolsError: this dashboard was started without tools; ...
+    chainmine.miner.views.run_page.NoToolsError: this dashboard was started without tools; ...
     """
     _require_tools(cfg)
     bus = EventBus()
@@ -234,12 +234,12 @@ def run_record(db: str | os.PathLike, run_id: str) -> dict[str, Any]:
     Examples
     --------
     >>> import tempfile
-    >>> from miner.store import connect
+    >>> from chainmine.miner.store import connect
     >>> db = Path(tempfile.mkdtemp()) / "t.duckdb"; connect(db).close()
     >>> run_record(db, "nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    miner.runs.RunNotFoundError: no run 'nope' is recorded; see `chainmine runs list`
+    chainmine.miner.run_store.RunNotFoundError: no run 'nope' is recorded; see `chainmine runs list`
     """
     with read_connection(db) as con:
         return get_run(con, run_id)

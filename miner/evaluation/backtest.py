@@ -4,13 +4,13 @@ Sessions are split by the time they start (``by="time"``) or by an MD5 hash
 of their id (``by="session"``); the first ``split`` share is the training part.
 Mining and the recommender's model see only training calls (through a cursor
 whose ``calls`` is a view of them); the held-out sessions are then searched set-wise for the
-mined workflows (:mod:`miner.evaluation.occurrences`) to report
+mined workflows (:mod:`chainmine.miner.evaluation.occurrences`) to report
 
 - ``coverage``: share of held-out calls inside an occurrence of a mined workflow;
 - ``round_trips_saved``: Σ (calls − 1) over non-overlapping occurrences (an
   occurrence is kept unless an overlapping one is longer);
 - ``recurrence``: share of mined workflows that occur again;
-- hit@1, hit@3 and MRR of :class:`miner.recommend.NextToolModel` at every point
+- hit@1, hit@3 and MRR of :class:`chainmine.miner.recommend.NextToolModel` at every point
   where a mined workflow starts (any workflow starting there counts as right),
   next to a baseline that always ranks the most frequent workflow first.
 """
@@ -24,12 +24,12 @@ from typing import Any, Mapping
 
 import duckdb
 
-from miner.chains.params import DEFAULT_MAX_GAP
-from miner.errors import EmptyStoreError, MiningError
-from miner.evaluation.metrics import RankingScores, ranking_scores
-from miner.evaluation.occurrences import MEMBERS, OCCURRENCES, POSITIONS, match_occurrences
-from miner.evaluation.nexttool import NextToolModel, collapse
-from miner.origins import calls_where
+from chainmine.miner.chains.params import DEFAULT_MAX_GAP
+from chainmine.miner.errors import EmptyStoreError, MiningError
+from chainmine.miner.evaluation.metrics import RankingScores, ranking_scores
+from chainmine.miner.evaluation.occurrences import MEMBERS, OCCURRENCES, POSITIONS, match_occurrences
+from chainmine.miner.evaluation.nexttool import NextToolModel, collapse
+from chainmine.miner.origins import calls_where
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,12 @@ def split_sessions(con: duckdb.DuckDBPyConnection, split: float = 0.8, by: str =
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> split_sessions(con, 0.8)
     Traceback (most recent call last):
     ...
-    miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
+    chainmine.miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
     """
     if by not in SPLIT_ORDER:
         raise MiningError(f"unknown split {by!r}: use --by time or --by session")
@@ -133,7 +133,7 @@ def training_connection(con: duckdb.DuckDBPyConnection, split: float, by: str,
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> _ = con.execute("INSERT INTO tools VALUES (1, 'a')")
     >>> _ = con.execute("INSERT INTO calls (id, session_id, tool_id, success) "
@@ -199,7 +199,7 @@ def rank_start_points(con: duckdb.DuckDBPyConnection, model: NextToolModel,
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> m = NextToolModel(); m.context_totals_ = {}; m.next_counts_ = {}; m.frequency_ = {}; m.starts_ = {}
     >>> _ = match_occurrences(con, [])
@@ -242,7 +242,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     by : {"time", "session"}
         Split on session start time, or on a hash of the session id.
     miner_options : mapping, optional
-        Keyword arguments for :class:`miner.patterns.ChainMiner`.
+        Keyword arguments for :class:`chainmine.miner.estimator.ChainMiner`.
     miner : estimator, optional
         Anything with ``fit(con)`` and ``workflows_`` (overrides ``miner_options``).
     model : NextToolModel, optional
@@ -259,12 +259,12 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
 
     Examples
     --------
-    >>> from miner.store import init_schema
+    >>> from chainmine.miner.store import init_schema
     >>> con = duckdb.connect(); init_schema(con)
     >>> backtest(con)
     Traceback (most recent call last):
     ...
-    miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
+    chainmine.miner.errors.EmptyStoreError: the store holds no tool calls: run `chainmine ingest LOGS` first
 
     Notes
     -----
@@ -277,7 +277,7 @@ def backtest(con: duckdb.DuckDBPyConnection, *, split: float = 0.8, by: str = "t
     train = training_connection(con, split, by, include_runs)
     try:
         if miner is None:
-            from miner.patterns import ChainMiner  # imported late: mining is heavy and optional here
+            from chainmine.miner.estimator import ChainMiner  # imported late: mining is heavy and optional here
             miner = ChainMiner(**{"include_runs": include_runs, **dict(miner_options or {})})
         workflows = list(miner.fit(train).workflows_)
         train_calls = train.execute("SELECT count(*) FROM calls").fetchone()[0]

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
-from library.errors import LibraryFileError
+from chainmine.library.errors import LibraryFileError
 
 log = logging.getLogger(__name__)
 
