@@ -94,11 +94,18 @@ def choose(page, label: str, text: str) -> None:
     page.get_by_role("option").filter(has_text=text).first.click()
 
 
-def accept(page, suggestion: str) -> None:
+def accept(page, suggestion: str, library: Path) -> None:
+    before = len(WorkflowLibrary(library).list_all(status="accepted"))
     choose(page, "Review suggestion", suggestion)
     page.get_by_role("button", name="Accept").click()
-    sync_api.expect(page.get_by_text("it is in the library and ready on the Run page")).to_be_visible(
+    sync_api.expect(page.get_by_text("it is in the library and ready on the Run page").first).to_be_visible(
         timeout=WAIT_MS)
+    # the message of an earlier accept may still be on the page: wait for the file itself
+    for _ in range(WAIT_MS // 100):
+        if len(WorkflowLibrary(library).list_all(status="accepted")) > before:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"accepting {suggestion!r} did not reach {library}")
 
 
 def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page, tmp_path):
@@ -126,8 +133,8 @@ def test_upload_mine_accept_find_and_run_in_a_real_browser(dashboard, page, tmp_
     go_to(page, "Suggestions", "Suggested workflows")
     page.get_by_role("button", name="Find suggestions").click()
     page.get_by_text("suggestions, best first").wait_for(timeout=WAIT_MS)
-    accept(page, "github_list_issues → github_get_issue")
-    accept(page, " → ".join(TOOLS))
+    accept(page, "github_list_issues → github_get_issue", cfg.library)
+    accept(page, " → ".join(TOOLS), cfg.library)
     accepted = WorkflowLibrary(cfg.library).list_all(status="accepted")
     assert len(accepted) == 2 and TOOLS in [wf.tools for wf in accepted]
     name = next(wf.name for wf in accepted if wf.tools == TOOLS)
