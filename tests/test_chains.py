@@ -289,7 +289,8 @@ def test_samples_are_spread_over_many_windows_that_the_chains_share():
     """Each sample spans SAMPLE_SPREAD windows or more, and different chains read the same windows."""
     import duckdb
 
-    from chainmine.miner.chains.mine import SAMPLE_SPREAD, SAMPLE_WINDOW, find_chains
+    from chainmine.miner.chains.chain_search import SAMPLE_SPREAD, SAMPLE_WINDOW
+    from chainmine.miner.chains.mine import find_chains
     from chainmine.miner.chains.params import MiningParams
     from chainmine.miner.store import init_schema
 
@@ -320,7 +321,8 @@ def test_chains_bunched_in_one_stretch_of_the_log_are_still_sampled():
     """Window thinning must not leave short a chain whose occurrences all sit in one window."""
     import duckdb
 
-    from chainmine.miner.chains.mine import SAMPLE_WINDOW, find_chains, sample_plan
+    from chainmine.miner.chains.chain_search import SAMPLE_WINDOW, sample_plan
+    from chainmine.miner.chains.mine import find_chains
     from chainmine.miner.chains.params import MiningParams
     from chainmine.miner.store import init_schema
 

@@ -13,7 +13,8 @@ Examples
 1
 """
 
-from chainmine.miner.chains.mine import ChainSearch, find_chains
+from chainmine.miner.chains.chain_search import ChainSearch
+from chainmine.miner.chains.mine import find_chains
 from chainmine.miner.chains.model import Chain, chain_score, round_trips_saved, wilson_lower
 from chainmine.miner.chains.params import DEFAULT_MAX_GAP, RANGES, MiningParams, describe_range
 

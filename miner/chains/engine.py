@@ -1,7 +1,7 @@
 """Where the chain search's SQL runs: DuckDB (a store connection) or Spark (a SparkSession).
 
 The search (:mod:`chainmine.miner.chains.events`, :mod:`chainmine.miner.chains.search`,
-:class:`chainmine.miner.chains.mine.ChainSearch`) is written once, as SQL text over
+:class:`chainmine.miner.chains.chain_search.ChainSearch`) is written once, as SQL text over
 ``calls`` and its own temporary relations. An engine runs that text and
 renders the few constructs the two dialects spell differently (hashing,
 integer division, a list of offsets, registering a small key set, a
@@ -28,7 +28,7 @@ class DuckEngine:
 
     It runs SQL and spells the dialect; what a search does with a store (its
     events, key codec and search object) is added by
-    :class:`chainmine.miner.chains.mine.StoreEngine`, so this module imports none
+    :class:`chainmine.miner.chains.chain_search.StoreEngine`, so this module imports none
     of the search's.
 
     Examples

@@ -268,7 +268,7 @@ def search_levels(con: duckdb.DuckDBPyConnection | DuckEngine, codec: KeyCodec, 
     codec : how tool sequences are packed into keys.
     min_frequency, min_sessions : support thresholds (occurrences, distinct sessions).
         With ``min_sessions <= 2`` a support's ``sessions`` is only 1 or 2 (one
-        session or several); see :meth:`~chainmine.miner.chains.mine.ChainSearch.session_counts`.
+        session or several); see :meth:`~chainmine.miner.chains.chain_search.ChainSearch.session_counts`.
     max_length : longest chain, in steps.
     max_gap : unrelated calls allowed between two consecutive steps.
     extend : ``extend(tools, frequency)`` decides whether a frequent chain is grown

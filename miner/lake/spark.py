@@ -23,7 +23,7 @@ import duckdb
 from chainmine.miner.chains.engine import SparkEngine
 from chainmine.miner.chains.events import EventSummary, build_sql
 from chainmine.miner.chains.keys import KeyCodec
-from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.chains.chain_search import ChainSearch
 from chainmine.miner.errors import MiningError
 from chainmine.miner.origins import calls_where
 from chainmine.miner.store import init_schema
@@ -196,7 +196,7 @@ def _longest(max_tool_id: int) -> int:
 
 
 class LakeSearch(ChainSearch):
-    """A :class:`~chainmine.miner.chains.mine.ChainSearch` whose occurrences live on Spark and whose sampled
+    """A :class:`~chainmine.miner.chains.chain_search.ChainSearch` whose occurrences live on Spark and whose sampled
     sessions' calls are fetched to ``con``, the driver's store, for synthesis.
 
     Examples

@@ -14,7 +14,7 @@ from chainmine.library.errors import LibraryError
 from chainmine.library.model import WorkflowStats, WorkflowStep, WorkflowTemplate
 from chainmine.library.templates import parse_reference
 from chainmine.library.validate import validate_workflow
-from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.chains.chain_search import ChainSearch
 from chainmine.miner.chains.model import Chain, slot_positions
 from chainmine.miner.chains.redundancy import connected
 from chainmine.miner.synthesis.categories import CategoryClassifier, categorize, namespace

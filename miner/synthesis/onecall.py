@@ -234,7 +234,7 @@ def context_keys(search: Any, starts: Sequence[Start], lookback: int = LOOKBACK)
 
     Parameters
     ----------
-    search : the :class:`~chainmine.miner.chains.mine.ChainSearch` whose events the starts refer to.
+    search : the :class:`~chainmine.miner.chains.chain_search.ChainSearch` whose events the starts refer to.
     starts : ``(session hash, first call position)`` of occurrences.
     lookback : calls before the start that are looked at.
 

@@ -1,6 +1,6 @@
 """Sample occurrences of mined chains with the arguments and results of their calls.
 
-The sample is drawn in SQL (:meth:`chainmine.miner.chains.mine.ChainSearch.sample_events`)
+The sample is drawn in SQL (:meth:`chainmine.miner.chains.chain_search.ChainSearch.sample_events`)
 and deterministic; only the sampled calls are read and parsed here, so this
 bounded Python loop never touches the whole log.
 """
@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from chainmine.miner.chains.mine import ChainSearch
+from chainmine.miner.chains.chain_search import ChainSearch
 from chainmine.miner.chains.model import Chain
 from chainmine.miner.synthesis.values import parse_text
 

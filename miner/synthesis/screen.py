@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from chainmine.miner.chains.mine import SAMPLE_WINDOW, ChainSearch
+from chainmine.miner.chains.chain_search import SAMPLE_WINDOW, ChainSearch
 from chainmine.miner.synthesis.dataflow import logical_calls
 from chainmine.miner.synthesis.index import NodeCache
 from chainmine.miner.synthesis.sampling import call_refs, fetch_calls
