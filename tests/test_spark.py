@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -129,8 +133,92 @@ def test_an_sc_url_builds_a_spark_connect_session(monkeypatch):
             return "connect-session"
 
     monkeypatch.setattr(type(SparkSession.builder), "remote", lambda self, url: asked.append(url) or Remote())
+    monkeypatch.setattr("chainmine.miner.lake.spark._reachable", lambda url: None)  # no server needed here
     assert spark_session("sc://localhost:15002") == "connect-session"
     assert asked == ["sc://localhost:15002"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory):
+    """A real Spark Connect server (pyspark's own, local[2]) on a free localhost port."""
+    _spark_or_skip()
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    port = _free_port()
+    log = tmp_path_factory.mktemp("spark_connect") / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+             "--master", "local[2]", "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", "spark.connect.grpc.binding.address=127.0.0.1", "--conf", "spark.ui.enabled=false"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "SPARK_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the Spark Connect server did not start:\n" + log.read_text()[-2000:])
+                time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _chainmine(*args: str) -> subprocess.CompletedProcess:
+    # Its own process: a Connect session switches pyspark into remote mode for the whole interpreter.
+    return subprocess.run([sys.executable, "-m", "chainmine", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_spark_connect_mine_suggests_what_duckdb_does(generated, connect_server):
+    db, lake = generated
+    local = _chainmine("mine", "--db", str(db), "--json", "--quiet")
+    remote = _chainmine("mine", "--engine", "spark", "--source", str(lake), "--spark-master", connect_server,
+                        "--json", "--quiet")
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+    assert "FutureWarning" not in remote.stderr
+
+
+def test_an_unreachable_spark_connect_server_is_one_line_at_once(generated):
+    pytest.importorskip("pyspark")
+    _, lake = generated
+    result = CliRunner().invoke(cli, ["mine", "--engine", "spark", "--source", str(lake),
+                                      "--spark-master", f"sc://127.0.0.1:{_free_port()}", "--json"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Spark Connect at 127.0.0.1:" in lines[0]
+
+
+def test_connect_progress_is_one_self_erasing_line_on_stderr():
+    from chainmine.miner.lake.spark import TaskProgress
+    import io
+
+    class Stage:
+        def __init__(self, n, done):
+            self.num_tasks, self.num_completed_tasks = n, done
+
+    out = io.StringIO()
+    bar = TaskProgress(out)
+    bar(stages=[Stage(4, 1), Stage(4, 0)], inflight_tasks=2, operation_id="a", done=False)
+    bar(stages=[Stage(4, 4), Stage(4, 3)], inflight_tasks=1, operation_id="a", done=False)
+    bar(stages=[], inflight_tasks=0, operation_id="a", done=True)
+    text = out.getvalue()
+    assert "spark: 1/8 tasks, 2 running" in text and "spark: 7/8 tasks, 1 running" in text
+    assert "\n" not in text and text.endswith("\r")
 
 
 def test_spark_engine_needs_a_source():

@@ -15,8 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
+import sys
 import tempfile
+import warnings
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -62,11 +66,19 @@ def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
         raise MiningError("the spark engine needs pyspark: pip install 'chainmine[spark]'") from None
     master = master or os.environ.get("CHAINMINE_SPARK_MASTER") or "local[*]"
     if master.startswith("sc://"):
+        # The Connect client retries an unreachable server for minutes: say so at once instead.
+        _reachable(master)
         try:
-            return SparkSession.builder.remote(master).getOrCreate()
+            with warnings.catch_warnings():
+                # pyspark warns about the pandas version on import; chainmine hands it no pandas frames
+                warnings.simplefilter("ignore", FutureWarning)
+                spark = SparkSession.builder.remote(master).getOrCreate()
         except ImportError as exc:
             raise MiningError(f"Spark Connect needs pyspark's connect extra ({exc}): "
                               "pip install 'chainmine[spark]'") from None
+        if progress:
+            spark.registerProgressHandler(TaskProgress())
+        return spark
     if not _java_found():
         raise MiningError("the spark engine needs Java 17 or later: install it, or set JAVA_HOME to it")
     builder = SparkSession.builder.master(master).appName("chainmine")
@@ -75,6 +87,67 @@ def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def connect_address(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a Spark Connect URL (``sc://host[:port][/;param=value...]``, port 15002 by default).
+
+    Examples
+    --------
+    >>> connect_address("sc://spark-connect:15003/;token=abc"), connect_address("sc://localhost")
+    (('spark-connect', 15003), ('localhost', 15002))
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise MiningError(f"{url} has no valid port: write sc://host:port") from None
+    if not parts.hostname:
+        raise MiningError(f"{url} names no host: write sc://host:port")
+    return parts.hostname, port or 15002
+
+
+def _reachable(url: str, timeout: float = 10.0) -> None:
+    host, port = connect_address(url)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise MiningError(f"cannot reach Spark Connect at {host}:{port}: {exc.strerror or exc}") from None
+
+
+class TaskProgress:
+    """A Spark Connect progress handler: one self-erasing line on stderr, ``spark: done/total tasks``.
+
+    A session started here draws Spark's own console progress instead; this one
+    stands in for it when the work runs on a Connect server.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO(); bar = TaskProgress(out)
+    >>> class Stage: num_tasks, num_completed_tasks = 8, 3
+    >>> bar(stages=[Stage()], inflight_tasks=2, operation_id="x", done=False)
+    >>> out.getvalue()
+    '\\rspark: 3/8 tasks, 2 running'
+    """
+
+    def __init__(self, out: Any = None):
+        self.out = out if out is not None else sys.stderr
+        self.width = 0
+
+    def __call__(self, stages: Any, inflight_tasks: int, operation_id: Any, done: bool, **_: Any) -> None:
+        if done:
+            if self.width:
+                self.out.write("\r" + " " * self.width + "\r")
+                self.out.flush()
+                self.width = 0
+            return
+        total = sum(s.num_tasks for s in stages)
+        finished = sum(s.num_completed_tasks for s in stages)
+        line = f"spark: {finished}/{total} tasks, {inflight_tasks} running"
+        self.out.write("\r" + line.ljust(self.width))
+        self.out.flush()
+        self.width = max(self.width, len(line))
 
 
 def _java_found() -> bool:
