@@ -285,8 +285,10 @@ def test_junction_confidence_is_a_share(singles, ab, bc):
         assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
 
 
-def test_samples_are_spread_over_many_windows_that_the_chains_share():
-    """Each sample spans SAMPLE_SPREAD windows or more, and different chains read the same windows."""
+@pytest.mark.parametrize("timed", [False, True], ids=["no-times", "times"])
+def test_samples_are_spread_over_many_windows_that_the_chains_share(timed):
+    """Each sample spans SAMPLE_SPREAD windows or more, and different chains read the same windows,
+    whether the log is cut by its call times (portable across engines) or, without times, by rowid."""
     import duckdb
 
     from chainmine.miner.chains.chain_search import SAMPLE_SPREAD, SAMPLE_WINDOW
@@ -298,12 +300,15 @@ def test_samples_are_spread_over_many_windows_that_the_chains_share():
     init_schema(con)
     con.execute("INSERT INTO tools VALUES (1, 'filler'), (2, 'a1'), (3, 'a2'), (4, 'b1'), (5, 'b2')")
     # 300,000 calls: every 10th session is a1 -> a2, every 10th (offset 5) b1 -> b2, others one filler call.
-    con.execute("""INSERT INTO calls (id, session_id, seq, tool_id, success)
-        SELECT row_number() OVER (), sid, seq, tool_id, true FROM (
+    # Calls are stored in time order, as logs usually are: a stretch of time is a stretch of rowids.
+    ts = "TIMESTAMP '2026-03-01' + to_milliseconds(o * 250)" if timed else "NULL"
+    con.execute(f"""INSERT INTO calls (id, session_id, seq, tool_id, success, ts)
+        SELECT row_number() OVER (), sid, seq, tool_id, true, {ts} FROM (
             SELECT s * 2 + k AS o, 's' || s AS sid, k AS seq,
                    CASE WHEN s % 10 = 0 THEN 2 + k WHEN s % 10 = 5 THEN 4 + k ELSE 1 END AS tool_id
             FROM range(250000) x(s), range(2) y(k) WHERE k = 0 OR s % 5 = 0) ORDER BY o""")
     search = find_chains(con, MiningParams(min_frequency=3, min_length=2))
+    assert (search.clock() is not None) is timed
     assert len(search.chains) == 2
     size = 200
     rows = search.sample_events(search.chains, size)

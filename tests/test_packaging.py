@@ -157,6 +157,8 @@ def test_the_build_makes_a_wheel_and_an_sdist_with_the_licence(installed):
     lic = Path(installed["purelib"], f"chainmine-{_version()}.dist-info", "licenses", "LICENSE")
     assert lic.read_text().startswith("MIT License")
     assert Path(installed["purelib"], "chainmine", "py.typed").exists()
+    # the Spark session's logging settings travel with the package
+    assert Path(installed["purelib"], "chainmine", "miner", "lake", "log4j2.properties").is_file()
 
 
 def test_the_wheel_runs_the_demo_outside_the_checkout(installed):

@@ -86,6 +86,30 @@ def test_spark_mine_suggests_the_same_workflows_figures_and_bindings_as_duckdb(g
     assert b == a
 
 
+def test_thinned_samples_are_the_same_on_both_engines(generated, spark, monkeypatch):
+    """Where the log has call times, a sample thinned by windows is drawn alike on DuckDB and Spark.
+
+    Windows of 16 calls and samples of 5 make the 300-session log thin its samples as a
+    log of millions does with the defaults.
+    """
+    from chainmine.miner.chains import chain_search
+    from chainmine.miner.synthesis import screen
+
+    monkeypatch.setattr(chain_search, "SAMPLE_WINDOW", 16)
+    monkeypatch.setattr(screen, "SAMPLE_WINDOW", 16)
+    db, lake = generated
+    calls = duckdb.connect(str(db), read_only=True).execute("SELECT count(*) FROM calls").fetchone()[0]
+    runner = CliRunner()
+    local = runner.invoke(cli, ["mine", "--db", str(db), "--json", "--quiet", "--sample", "5"])
+    on_spark = runner.invoke(cli, ["mine", "--engine", "spark", "--source", str(lake), "--spark-master", "local[2]",
+                                   "--json", "--quiet", "--sample", "5"])
+    assert local.exit_code == 0 and on_spark.exit_code == 0, on_spark.output
+    a, b = json.loads(local.stdout), json.loads(on_spark.stdout)
+    top = a[0]["stats"]["frequency"]
+    assert chain_search.sample_plan(calls, top, 5)[0] > 1, "the top chain's sample is thinned"
+    assert b == a
+
+
 def test_spark_mine_of_a_real_log_slice_matches_duckdb(tmp_path, spark):
     log = tmp_path / "airline.jsonl"
     with gzip.open(REAL / "tau_airline" / "gpt-4o-airline.json.gz", "rt") as f, log.open("w") as out:
@@ -101,6 +125,14 @@ def test_spark_mine_of_a_real_log_slice_matches_duckdb(tmp_path, spark):
     assert local.workflows_, "the real slice yields suggestions"
     assert [w.to_dict() for w in remote.workflows_] == [w.to_dict() for w in local.workflows_]
     assert remote.stats_ == local.stats_
+
+
+def test_a_session_started_here_listens_on_localhost_and_logs_errors_only(spark):
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.driver.bindAddress") == "127.0.0.1" and conf.get("spark.driver.host") == "127.0.0.1"
+    option = conf.get("spark.driver.extraJavaOptions")
+    config = Path(option.split("-Dlog4j2.configurationFile=file://", 1)[1])
+    assert config.is_file() and "rootLogger.level = error" in config.read_text()
 
 
 def test_missing_pyspark_is_one_line_naming_the_extra(monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -31,6 +32,30 @@ SAMPLE_WINDOW = 2048
 vector, the unit a scan decompresses."""
 SAMPLE_SPREAD = 32
 """Windows a sample spans at least: no more than ``size / SAMPLE_SPREAD`` occurrences come from one."""
+MIX_PRIME = 2_147_483_647
+"""The modulus of :func:`mix` (2**31 - 1): every product it forms stays within a signed 64-bit integer."""
+
+
+def mix(x: str, idiv: Callable[[str, str], str] = lambda a, b: f"{a} // {b}") -> str:
+    """SQL scrambling the integer ``x`` into ``0 .. 2**31 - 2`` with arithmetic alone.
+
+    Engines hash differently (DuckDB's ``hash`` is not Spark's ``xxhash64``), so
+    what must come out the same on every engine (which windows of the log a sample
+    reads) is scrambled by this instead: an affine step, a square (not affine, so
+    neighbouring windows land far apart) and a fold of high digits into low ones,
+    each modulo :data:`MIX_PRIME`. ``x`` should be a column name: it is repeated.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {mix('w')} AS h FROM range(3) t(w)").fetchall()
+    [(680800491,), (1698876538,), (764763037,)]
+    """
+    p = MIX_PRIME
+    a = f"((({x}) % {p} + {p}) % {p})"
+    b = f"(({a}) * 48271 + 11) % {p}"
+    c = f"(({b}) * ({b}) + 40503) % {p}"
+    return f"((({c}) * 69621 + {idiv(f'({c})', '64')}) % {p})"
 
 
 def sample_plan(calls: int, occurrences: int, size: int) -> tuple[int, int]:
@@ -171,6 +196,29 @@ class ChainSearch:
                 counts[cid] = int(n)
         return counts
 
+    def clock(self) -> tuple[int, int] | None:
+        """``(first, span)`` of the events' start times in whole epoch milliseconds; None when none has one."""
+        if "clock" not in self.cache:
+            lo, hi = self.engine.one("SELECT min(st), max(st) FROM _cm_ev")
+            self.cache["clock"] = None if lo is None else (math.floor(lo), math.ceil(hi) - math.floor(lo))
+        return self.cache["clock"]
+
+    def place(self, st: str, ref: str, calls: int) -> str:
+        """SQL numbering stretches of the log of about ``calls`` calls: by start time ``st``, else by ``ref``.
+
+        Times are the same on every engine, so where the log has them the stretches
+        (and every sample drawn by them) are too; a log without times is cut by the
+        engine's own reference to its calls (rowids in DuckDB: consecutive stored calls).
+        Calls without a time get negative numbers, apart from the timed ones.
+        """
+        by_ref = f"-1 - {self.engine.idiv(ref, str(int(calls)))}"
+        clock = self.clock()
+        if clock is None:
+            return by_ref
+        first, span = clock
+        width = max(1, span * int(calls) // max(1, self.summary.calls))
+        return f"coalesce(CAST(floor(({st} - {first}) / {width}) AS BIGINT), {by_ref})"
+
     def sample_events(self, chains: Sequence[Chain], size: int) -> list[tuple]:
         """Events of up to ``size`` sampled occurrences of each chain, deterministic.
 
@@ -178,34 +226,43 @@ class ChainSearch:
         tool_id, rid, rids)`` ordered by chain, occurrence and position: every
         event between an occurrence's first and last step (gap events included).
 
-        Occurrences are drawn by windows of consecutive calls (see
-        :func:`sample_plan`): reading the sampled calls' arguments and results
-        then decompresses a few stretches of the log instead of all of it.
+        Occurrences are drawn by windows of about :data:`SAMPLE_WINDOW` calls (see
+        :func:`sample_plan` and :meth:`place`): reading the sampled calls' arguments
+        and results then decompresses a few stretches of the log instead of all of
+        it. Windows are ranked by :func:`mix` and occurrences within one by the MD5
+        of their session id and position, so a log with times gives the same sample
+        on DuckDB and on Spark.
 
         Notes
         -----
-        One query per chain length; a hash filter on windows thins the occurrences
-        of very frequent chains to about ``4 * size`` before the per-chain ``row_number``.
+        One query per chain length; a filter on windows thins the occurrences of very
+        frequent chains to about ``4 * size`` before the per-chain ``row_number``, and
+        only those few are looked up for their session ids.
         """
         levels = self._select(chains, size)
         if not levels:
             return []
         engine = self.engine
-        window = engine.idiv("o.r0", str(SAMPLE_WINDOW))
+        window = self.place("o.st", "o.r0", SAMPLE_WINDOW)
 
-        def draw(target: str, sel: str, levels: list[int]) -> None:
-            parts = [f"""SELECT cid, variant, sid, spos, epos FROM (
-                    SELECT s.cid, s.variant, o.sid, o.spos, o.epos, o.r0, {engine.hash(window)} AS wh,
-                           row_number() OVER (PARTITION BY s.cid, {window}
-                                              ORDER BY {engine.hash('o.r0')}, o.sid, o.spos) <= s.cap AS taken
-                    FROM {self._occurrences(int(level))} o JOIN {sel} s ON o.key = s.key
-                    WHERE s.level = {int(level)} AND {engine.hash(window)} % s.modulus = 0)
+        def draw(target: str, levels: list[int]) -> None:
+            parts = [f"""SELECT * FROM (
+                    SELECT *, {mix('win', engine.idiv)} AS wh FROM (
+                        SELECT s.cid, s.variant, s.cap, s.modulus, o.sid, o.spos, o.epos, o.r0, {window} AS win
+                        FROM {self._occurrences(int(level))} o JOIN _cm_sel s ON o.key = s.key
+                        WHERE s.level = {int(level)}) w) m
+                WHERE wh % modulus = 0""" for level in levels]
+            engine.table("_cm_cand", " UNION ALL ".join(parts))
+            self.name_sessions("_cm_cand")
+            engine.table(target, f"""SELECT cid, variant, sid, spos, epos FROM (
+                SELECT *, row_number() OVER (PARTITION BY cid, win ORDER BY pick, variant, epos) <= cap AS taken
+                FROM (SELECT c.*, md5(concat(n.session_id, ':', CAST(c.spos AS STRING))) AS pick
+                      FROM _cm_cand c JOIN _cm_names n ON n.r0 = c.r0) p) t
                 WHERE taken
-                QUALIFY row_number() OVER (PARTITION BY cid ORDER BY wh, r0, sid, spos) <= {int(size)}"""
-                     for level in levels]
-            engine.table(target, " UNION ALL ".join(parts))
+                QUALIFY row_number() OVER (PARTITION BY cid ORDER BY wh, win, pick, variant, epos) <= {int(size)}""")
+            engine.drop(["_cm_cand", "_cm_names"])
 
-        draw("_cm_smp", "_cm_sel", levels)
+        draw("_cm_smp", levels)
         # Occurrences bunched in few windows can all be thinned away: draw those chains again unthinned.
         drawn = dict(engine.rows("SELECT cid, count(*) FROM _cm_smp GROUP BY cid"))
         short = [cid for cid, chain in enumerate(chains) if drawn.get(cid, 0) < min(size, chain.frequency)]
@@ -213,11 +270,21 @@ class ChainSearch:
             picked = f"cid IN ({', '.join(str(c) for c in short)})"
             engine.table("_cm_sel", f"SELECT key, cid, variant, level, CAST(1 AS BIGINT) AS modulus, "
                                     f"CAST({int(size)} AS BIGINT) AS cap FROM _cm_sel WHERE {picked}")
-            draw("_cm_redraw", "_cm_sel", sorted({len(chains[cid].tools) for cid in short}))
-            engine.table("_cm_drawn", f"SELECT * FROM _cm_smp WHERE NOT {picked} UNION ALL SELECT * FROM _cm_redraw")
+            draw("_cm_redraw", sorted({len(chains[cid].tools) for cid in short}))
+            cols = "cid, variant, sid, spos, epos"
+            engine.table("_cm_drawn", f"SELECT {cols} FROM _cm_smp WHERE NOT {picked} UNION ALL SELECT {cols} FROM _cm_redraw")
             engine.table("_cm_smp", "SELECT * FROM _cm_drawn")
             engine.drop(["_cm_redraw", "_cm_drawn"])
         return self._sampled_events()
+
+    def name_sessions(self, table: str) -> None:
+        """``_cm_names(r0, session_id)``: the session id of each first call ``r0`` of ``table``.
+
+        The store reads them by rowid, which touches only the stretches sampled.
+        """
+        rids = [r[0] for r in self.engine.rows(f"SELECT DISTINCT r0 FROM {table}")]
+        self.engine.table("_cm_names", "SELECT rowid AS r0, session_id FROM calls "
+                                       "WHERE rowid IN (SELECT unnest($r::BIGINT[]))", {"r": rids})
 
     def _sampled_events(self) -> list[tuple]:
         """The events of the occurrences in ``_cm_smp``, as :meth:`sample_events` returns them."""
@@ -230,11 +297,16 @@ class ChainSearch:
         """``(sid, tool id, rid, rids)`` of every event of the sessions whose first call's window of
         ``stretch`` calls hashes to a multiple of ``modulus``, by session and position (see
         :func:`chainmine.miner.synthesis.screen.flow_screen`)."""
-        window = self.engine.idiv("rid", str(int(stretch)))
         return self.engine.rows(f"""
-            SELECT sid, t, rid, rids FROM _cm_ev
-            WHERE sid IN (SELECT sid FROM _cm_ev WHERE spos = 1 AND {self.engine.hash(window)} % {int(modulus)} = 0)
+            SELECT sid, t, rid, rids FROM _cm_ev WHERE sid IN ({self.screened_sessions(modulus, stretch)})
             ORDER BY sid, spos""")
+
+    def screened_sessions(self, modulus: int, stretch: int) -> str:
+        """SQL selecting the ``sid`` of the sessions the flow screen reads (see :meth:`screen_events`):
+        those whose first call's stretch of about ``stretch`` calls (:meth:`place`) mixes to a multiple of ``modulus``."""
+        place = self.place("st", "rid", stretch)
+        return (f"SELECT sid FROM (SELECT sid, {place} AS win FROM _cm_ev WHERE spos = 1) f "
+                f"WHERE {mix('win', self.engine.idiv)} % {int(modulus)} = 0")
 
     def shared_occurrences(self, chains: Sequence[Chain]) -> dict[tuple[int, int], int]:
         """Occurrences two of ``chains`` both hold (same session, same first and last call), by index pair.

@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
@@ -47,6 +48,13 @@ LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
               # chainmine writes no tables; Spark would otherwise leave spark-warehouse/ in the working folder
               "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "chainmine-spark-warehouse")}
 """Settings of a session chainmine starts itself."""
+LOCAL_ONLY_CONF = {
+    # A session on this machine listens on localhost only; a cluster's driver must be reachable by its executors.
+    "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
+    # Errors only: Spark's default logging buries the command's own output (see log4j2.properties).
+    "spark.driver.extraJavaOptions":
+        "-Dlog4j2.configurationFile=" + Path(__file__).with_name("log4j2.properties").as_uri()}
+"""Settings added when the session runs on this machine (``local[N]``)."""
 
 
 def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
@@ -60,19 +68,22 @@ def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
     >>> spark_session.__name__
     'spark_session'
     """
+    with warnings.catch_warnings():
+        # pyspark warns about the pandas version on import; chainmine hands it no pandas frames
+        warnings.simplefilter("ignore", FutureWarning)
+        return _session(master or os.environ.get("CHAINMINE_SPARK_MASTER") or "local[*]", progress)
+
+
+def _session(master: str, progress: bool) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise MiningError("the spark engine needs pyspark: pip install 'chainmine[spark]'") from None
-    master = master or os.environ.get("CHAINMINE_SPARK_MASTER") or "local[*]"
     if master.startswith("sc://"):
         # The Connect client retries an unreachable server for minutes: say so at once instead.
         _reachable(master)
         try:
-            with warnings.catch_warnings():
-                # pyspark warns about the pandas version on import; chainmine hands it no pandas frames
-                warnings.simplefilter("ignore", FutureWarning)
-                spark = SparkSession.builder.remote(master).getOrCreate()
+            spark = SparkSession.builder.remote(master).getOrCreate()
         except ImportError as exc:
             raise MiningError(f"Spark Connect needs pyspark's connect extra ({exc}): "
                               "pip install 'chainmine[spark]'") from None
@@ -81,8 +92,11 @@ def spark_session(master: str | None = None, *, progress: bool = False) -> Any:
         return spark
     if not _java_found():
         raise MiningError("the spark engine needs Java 17 or later: install it, or set JAVA_HOME to it")
+    conf = {**LOCAL_CONF, "spark.ui.showConsoleProgress": str(progress).lower()}
+    if master.startswith("local"):
+        conf.update(LOCAL_ONLY_CONF)
     builder = SparkSession.builder.master(master).appName("chainmine")
-    for key, value in {**LOCAL_CONF, "spark.ui.showConsoleProgress": str(progress).lower()}.items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -174,6 +188,9 @@ class LakeEngine(SparkEngine):
     def __init__(self, spark: Any, source: str | os.PathLike):
         super().__init__(spark)
         self.source = str(source)
+        # A checkpointed result keeps the constraints of the query that made it, naming columns the
+        # result no longer has; a union of two such results then fails to plan ("key not found").
+        spark.conf.set("spark.sql.constraintPropagation.enabled", "false")
         try:
             frame = spark.read.parquet(self.source)
         except Exception as exc:  # noqa: BLE001 - Spark raises its own analysis errors
@@ -286,6 +303,11 @@ class LakeSearch(ChainSearch):
                   WHERE xxhash64(session_id) IN (SELECT sid FROM _cm_smp)) s ON s.sid = m.sid""")
         return self._local_rows("cid INTEGER, variant INTEGER, session_id VARCHAR, spos BIGINT, epos BIGINT", rows)
 
+    def name_sessions(self, table: str) -> None:
+        """``_cm_names(r0, session_id)`` on Spark: calls are referred to by a hash there, not by rowid."""
+        self.engine.table("_cm_names", f"SELECT rid AS r0, session_id FROM calls "
+                                       f"WHERE rid IN (SELECT r0 FROM {table})")
+
     def _local_rows(self, schema: str, rows: Sequence[tuple]) -> list[tuple]:
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _cm_smp ({schema})")
@@ -300,8 +322,7 @@ class LakeSearch(ChainSearch):
 
     def screen_events(self, modulus: int, stretch: int) -> list[tuple]:
         """The flow screen's sampled sessions, chosen on Spark and read from the driver's store."""
-        window = self.engine.idiv("rid", str(int(stretch)))
-        picked = f"SELECT sid FROM _cm_ev WHERE spos = 1 AND {self.engine.hash(window)} % {int(modulus)} = 0"
+        picked = self.screened_sessions(modulus, stretch)
         self.engine.fetch_sessions(picked)
         sessions = [r[0] for r in self.engine.rows(f"""SELECT DISTINCT session_id FROM calls
             WHERE xxhash64(session_id) IN ({picked})""")]
