@@ -199,3 +199,17 @@ def test_a_lone_carriage_return_in_json_lines_is_whitespace(con, tmp_path, text)
     path = tmp_path / "cr.jsonl"
     path.write_bytes(text)
     assert ingest_paths(con, [path]).accepted == 2
+
+
+@pytest.mark.parametrize("where", [0, 7, 8, 9, 63, None])
+def test_a_carriage_return_is_found_in_any_block_of_a_big_file(tmp_path, monkeypatch, where):
+    """The whole-file check for \\r reads block by block (a memory map would count the file as resident)."""
+    from chainmine.miner.ingest import sources
+
+    monkeypatch.setattr(sources, "_BLOCK", 8)
+    data = bytearray(b"x" * 64)
+    if where is not None:
+        data[where] = ord("\r")
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(bytes(data))
+    assert sources._holds_cr(path) is (where is not None)
