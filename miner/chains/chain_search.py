@@ -209,7 +209,7 @@ class ChainSearch:
         Times are the same on every engine, so where the log has them the stretches
         (and every sample drawn by them) are too; a log without times is cut by the
         engine's own reference to its calls (rowids in DuckDB: consecutive stored calls).
-        Calls without a time get negative numbers, apart from the timed ones.
+        In DuckDB, calls without a time get negative numbers, apart from the timed ones.
         """
         by_ref = f"-1 - {self.engine.idiv(ref, str(int(calls)))}"
         clock = self.clock()
